@@ -1,0 +1,39 @@
+# fim-whodata: `make` builds everything, `make run` sets up and watches /var/log, `make test` runs
+# every test (unit, sanitizer, end-to-end on the real kernel).
+SHELL := /bin/bash
+BUILD := build
+CLANG ?= clang
+BPFTOOL ?= bpftool
+CC := gcc
+ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+WATCH ?= /var/log
+
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wno-unused-function
+LOADER_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
+LOADER_SRCS := loader-c/main.c loader-c/json_out.c loader-c/cli.c loader-c/command.c loader-c/paths.c
+LOADER_HDRS := $(wildcard loader-c/*.h) bpf/fim.h
+
+.PHONY: all loader ts setup run test test-unit test-e2e clean bench-loader
+all: loader ts
+
+loader: $(BUILD)/fim-loader
+
+# vmlinux.h is generated from the build machine's BTF rather than checked in: CO-RE relocates
+# every field access at load time, so any BTF kernel's header works, and the repository does not
+# carry 3 MB of generated text that would drift from the kernels it runs on.
+$(BUILD)/vmlinux.h:
+	@mkdir -p $(BUILD)
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/fim.bpf.o: bpf/fim.bpf.c bpf/fim.h $(BUILD)/vmlinux.h
+	$(CLANG) $(BPF_CFLAGS) -I$(BUILD) -Ibpf -c $< -o $@
+	llvm-strip -g $@ 2>/dev/null || true
+
+$(BUILD)/fim.skel.h: $(BUILD)/fim.bpf.o
+	$(BPFTOOL) gen skeleton $< name fim_bpf > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/fim-loader: $(LOADER_SRCS) $(LOADER_HDRS) $(BUILD)/fim.skel.h
+	$(CC) $(LOADER_CFLAGS) -I$(BUILD) -Ibpf -Iloader-c -static -o $@ $(LOADER_SRCS) -lbpf -lelf -lz
+
+clean:
+	rm -rf $(BUILD) dist

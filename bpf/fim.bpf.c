@@ -1,0 +1,1099 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * fim-whodata kernel sensor, syscall-tracepoint backend.
+ *
+ * Every program here runs in the context of the task making the change, at sys_exit (so only
+ * successful calls are reported and the syscall's own arguments are read back from pt_regs),
+ * except close, which must look at the fd before it goes away.
+ *
+ * Two in-kernel filters, because the tracepoints see two kinds of syscall:
+ *  - fd-based (open*, close, fchmod, ftruncate, ...): the file's dentry chain is walked up to the
+ *    namespace root and each ancestor's inode address is looked up in watch_inodes. The loader
+ *    pins every watched directory with an O_PATH fd, so those addresses stay valid, and the
+ *    match is immune to "..", symlinked parents, dirfd-relative names and bind-mount aliases.
+ *  - name-based (unlink, rename, mkdir, chmod, ...): there is no dentry for the name at a
+ *    tracepoint, so the path is "<canonical base dir>/<string the caller passed>" and is matched
+ *    against watch_prefixes (LPM). A string with ".." that misses is sent flagged UNFILTERED and
+ *    user space, which normalises it, decides.
+ *
+ * Hot path: write(2) and friends are not hooked at all. A file opened for write under a watched
+ * path is remembered in wfiles; close() of its last reference, or the loader's periodic check
+ * (iter/bpf_map_elem over wfiles), compares size/mtime/ctime with the snapshot taken at open and
+ * reports one `modify`. Read-only opens return after reading the open flags.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "fim.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define AT_FDCWD -100
+#define AT_REMOVEDIR 0x200
+#define O_ACCMODE 00000003
+#define O_RDONLY 00000000
+#define O_WRONLY 00000001
+#define O_CREAT 00000100
+#define O_TRUNC 00001000
+#define __O_TMPFILE 020000000
+#define FMODE_WRITE 0x2
+#define FMODE_CREATED 0x100000
+#define S_IFMT 00170000
+#define S_IFDIR 0040000
+#define S_IFLNK 0120000
+#define RENAME_EXCHANGE 2
+#define UTIME_NOW ((1l << 30) - 1l)
+#define I_CTIME_QUERIED (1u << 31) /* multigrain ctime flag bit, not part of the time */
+
+#define PATH_MASK (FIM_PATH_MAX - 1)
+/* The data area is larger than the 3 x 4095 bytes a record can carry so that every masked
+ * write (offset & DATA_MASK, length & PATH_MASK) stays inside it. */
+#define DATA_MASK 16383
+#define DATA_AREA (DATA_MASK + 1 + FIM_PATH_MAX)
+#define REC_MAX (sizeof(struct fim_event) + 3 * (FIM_PATH_MAX - 1))
+
+const volatile __u32 targ_loader_tgid = 0;
+const volatile __u64 targ_coalesce_ns = 1000000000ull;
+
+/*
+ * Per-CPU scratch: the record being built and the buffer a dentry chain is written into,
+ * backwards from its end, before it is copied into the record.
+ *
+ *   rec:  [ fim_event | path ... | old_path ... | exe ... |  slack for masked writes ]
+ *   tmp:  [ ..........   /var/log/app.log ]   <- pos walks leftwards, one component a step
+ */
+struct scratch {
+	__u8 rec[sizeof(struct fim_event) + DATA_AREA];
+	char tmp[FIM_PATH_MAX + 256];
+	__u32 pos; /* kept in map memory so the verifier treats it as a bounded unknown */
+	__u32 _pad;
+	struct fim_prefix_key key;
+};
+
+#define EV(s) ((struct fim_event *)(s)->rec)
+#define DATA(s) ((char *)(s)->rec + sizeof(struct fim_event))
+
+/* Identity of a writer, kept with each tracked file for the periodic check. */
+struct who {
+	__u64 cgroup_id;
+	__u32 pid, tid, ppid, uid, gid, euid, egid, auid, ses;
+	__u32 _pad;
+	char comm[FIM_COMM_LEN];
+};
+
+struct inode_snap {
+	__s64 size;
+	__s64 mtime_sec;
+	__s64 ctime_sec;
+	__u32 mtime_nsec;
+	__u32 ctime_nsec;
+};
+
+struct wfile {
+	__u64 inode; /* address, checked against the file on every use */
+	__u64 dentry, mnt; /* to name the file after it was closed behind our back */
+	__u64 ino;
+	__u32 dev;
+	__u16 mode;
+	__u8 dead;
+	__u8 _pad;
+	__u64 last_emit_ns; /* boot ns of the last event for this open file, 0 = none */
+	struct inode_snap snap;
+	struct who who;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20); /* resized by the loader */
+} rb SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch_map SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fim_stats);
+} stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);   /* struct inode * of a watched directory or file */
+	__type(value, __u32); /* watch id */
+} watch_inodes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 4096);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct fim_prefix_key);
+	__type(value, __u32);
+} watch_prefixes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fim_watch_reg);
+} watch_reg SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64); /* struct file * */
+	__type(value, struct wfile);
+} wfiles SEC(".maps");
+
+/* Processes holding a tracked writable file, so process exit can stay a single lookup. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u8);
+} writer_tgids SEC(".maps");
+
+static __always_inline void stat_inc(int i)
+{
+	__u32 z = 0;
+	struct fim_stats *st = bpf_map_lookup_elem(&stats, &z);
+
+	if (st && i >= 0 && i < FIM_STAT_MAX)
+		st->n[i]++;
+}
+
+static __always_inline struct scratch *get_scratch(void)
+{
+	__u32 z = 0;
+
+	return bpf_map_lookup_elem(&scratch_map, &z);
+}
+
+static __always_inline struct mount *real_mount(struct vfsmount *vm)
+{
+	return (struct mount *)((void *)vm - bpf_core_field_offset(struct mount, mnt));
+}
+
+static __always_inline struct file *fd_to_file(struct task_struct *t, long fd)
+{
+	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	struct file **fds;
+	struct file *f = NULL;
+
+	if (fd < 0 || !fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	fds = BPF_CORE_READ(fdt, fd);
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
+/* ---- filter: is this dentry under a watched inode? ------------------------------------ */
+
+struct fwalk {
+	struct dentry *d;
+	struct mount *m;
+	struct dentry *mroot;
+	__u32 hit;
+};
+
+static long filter_step(__u32 i, void *ctx)
+{
+	struct fwalk *w = ctx;
+	struct dentry *d = w->d;
+	struct mount *m = w->m;
+	__u64 key = (__u64)BPF_CORE_READ(d, d_inode);
+	__u32 *id = bpf_map_lookup_elem(&watch_inodes, &key);
+	struct dentry *parent;
+
+	if (id) {
+		w->hit = *id;
+		return 1;
+	}
+	parent = BPF_CORE_READ(d, d_parent);
+	if (d == w->mroot || d == parent) {
+		struct mount *mp = BPF_CORE_READ(m, mnt_parent);
+
+		if (mp == m)
+			return 1; /* namespace root: not watched */
+		w->d = BPF_CORE_READ(m, mnt_mountpoint);
+		w->m = mp;
+		w->mroot = BPF_CORE_READ(mp, mnt.mnt_root);
+		return 0;
+	}
+	w->d = parent;
+	return 0;
+}
+
+static __always_inline bool dentry_watched(struct dentry *d, struct vfsmount *vm)
+{
+	struct fwalk w = { .d = d, .m = real_mount(vm) };
+
+	if (!d || !vm)
+		return false;
+	w.mroot = BPF_CORE_READ(vm, mnt_root);
+	bpf_loop(FIM_MAX_PATH_COMPONENTS, filter_step, &w, 0);
+	return w.hit != 0;
+}
+
+/* ---- path building -------------------------------------------------------------------- */
+
+struct pwalk {
+	struct dentry *d;
+	struct mount *m;
+	struct dentry *mroot;
+	struct scratch *s;
+	__u32 done;
+	__u32 trunc;
+};
+
+static long path_step(__u32 i, void *ctx)
+{
+	struct pwalk *w = ctx;
+	struct scratch *s = w->s;
+	struct dentry *d = w->d;
+	struct dentry *parent = BPF_CORE_READ(d, d_parent);
+	const unsigned char *name;
+	__u32 len, pos;
+
+	if (d == w->mroot || d == parent) {
+		struct mount *m = w->m;
+		struct mount *mp = BPF_CORE_READ(m, mnt_parent);
+
+		if (mp == m) {
+			w->done = 1;
+			return 1;
+		}
+		w->d = BPF_CORE_READ(m, mnt_mountpoint);
+		w->m = mp;
+		w->mroot = BPF_CORE_READ(mp, mnt.mnt_root);
+		return 0;
+	}
+	len = BPF_CORE_READ(d, d_name.len);
+	name = BPF_CORE_READ(d, d_name.name);
+	if (len > 255)
+		len = 255;
+	pos = s->pos;
+	if (pos < len + 2) { /* keep pos >= 1: a path is at most FIM_PATH_MAX - 1 bytes */
+		w->trunc = 1;
+		return 1;
+	}
+	pos -= len;
+	bpf_probe_read_kernel(&s->tmp[pos & PATH_MASK], len & 255, name);
+	pos--;
+	s->tmp[pos & PATH_MASK] = '/';
+	s->pos = pos;
+	w->d = parent;
+	return 0;
+}
+
+/*
+ * Writes the absolute path of (d, vm) at DATA(s)[off] and returns its length; the root
+ * directory itself yields length 0 (callers print it as "/"). Sets *trunc when cut.
+ */
+static __always_inline __u32 put_path(struct scratch *s, __u32 off, struct dentry *d,
+				      struct vfsmount *vm, bool *trunc)
+{
+	struct pwalk w = { .d = d, .m = real_mount(vm), .s = s };
+	__u32 pos, len;
+
+	if (!d || !vm)
+		return 0;
+	w.mroot = BPF_CORE_READ(vm, mnt_root);
+	s->pos = FIM_PATH_MAX;
+	bpf_loop(FIM_MAX_PATH_COMPONENTS, path_step, &w, 0);
+	if (w.trunc || !w.done)
+		*trunc = true;
+	pos = s->pos;
+	if (pos > FIM_PATH_MAX)
+		return 0;
+	len = FIM_PATH_MAX - pos;
+	bpf_probe_read_kernel(DATA(s) + (off & DATA_MASK), len & PATH_MASK, &s->tmp[pos & PATH_MASK]);
+	return len & PATH_MASK;
+}
+
+/*
+ * "<base>/<name>" where base is the caller's root (absolute name), cwd (AT_FDCWD) or dirfd;
+ * an empty name (AT_EMPTY_PATH) is the dirfd itself. Returns the length, 0 on failure.
+ */
+static __always_inline __u32 put_name_path(struct scratch *s, __u32 off, struct task_struct *t,
+					   long dirfd, const char *uname, bool *trunc)
+{
+	struct dentry *d;
+	struct vfsmount *vm;
+	char c0 = 0;
+	__u32 len, used, avail;
+	long n;
+
+	if (!uname || bpf_probe_read_user(&c0, 1, uname))
+		return 0;
+	if (c0 == '/') {
+		d = BPF_CORE_READ(t, fs, root.dentry);
+		vm = BPF_CORE_READ(t, fs, root.mnt);
+	} else if ((int)dirfd == AT_FDCWD) {
+		d = BPF_CORE_READ(t, fs, pwd.dentry);
+		vm = BPF_CORE_READ(t, fs, pwd.mnt);
+	} else {
+		struct file *f = fd_to_file(t, (int)dirfd);
+
+		if (!f)
+			return 0;
+		d = BPF_CORE_READ(f, f_path.dentry);
+		vm = BPF_CORE_READ(f, f_path.mnt);
+	}
+	len = put_path(s, off, d, vm, trunc);
+	if (c0 == 0)
+		return len ? len : 0;
+	used = len;
+	if (c0 != '/') {
+		DATA(s)[(off + used) & DATA_MASK] = '/';
+		used++;
+	}
+	avail = FIM_PATH_MAX - used;
+	if (avail > PATH_MASK)
+		avail = PATH_MASK;
+	if (avail < 2) {
+		*trunc = true;
+		return used;
+	}
+	n = bpf_probe_read_user_str(DATA(s) + ((off + used) & DATA_MASK), avail & PATH_MASK, uname);
+	if (n <= 0)
+		return 0;
+	if ((__u32)n >= avail)
+		*trunc = true;
+	return (used + (__u32)n - 1) & PATH_MASK;
+}
+
+static __always_inline bool prefix_watched(struct scratch *s, __u32 off, __u32 len)
+{
+	struct fim_prefix_key *k = &s->key;
+	__u32 n = len;
+
+	if (n > FIM_WATCH_KEY_LEN)
+		n = FIM_WATCH_KEY_LEN;
+	bpf_probe_read_kernel(k->data, n, DATA(s) + (off & DATA_MASK));
+	if (len < FIM_WATCH_KEY_LEN) {
+		/* "/a/b" must match the watch "/a/b/" (itself) but "/a/bc" must not */
+		k->data[len & (FIM_WATCH_KEY_LEN - 1)] = '/';
+		k->prefixlen = (len + 1) * 8;
+	} else {
+		k->prefixlen = FIM_WATCH_KEY_LEN * 8;
+	}
+	return bpf_map_lookup_elem(&watch_prefixes, k) != NULL;
+}
+
+struct dotdot_scan {
+	struct scratch *s;
+	__u32 start, end;
+	__u32 found;
+};
+
+static long dotdot_step(__u32 i, void *ctx)
+{
+	struct dotdot_scan *c = ctx;
+	__u32 at = c->start + i;
+	char *p = DATA(c->s);
+
+	if (at + 1 >= c->end)
+		return 1;
+	if (p[at & DATA_MASK] == '.' && p[(at + 1) & DATA_MASK] == '.' &&
+	    (at == c->start || p[(at - 1) & DATA_MASK] == '/') &&
+	    (at + 2 == c->end || p[(at + 2) & DATA_MASK] == '/')) {
+		c->found = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* A lexical path that missed the prefix filter may still lead into a watched tree via "..". */
+static __always_inline bool has_dotdot(struct scratch *s, __u32 off, __u32 len)
+{
+	struct dotdot_scan c = { .s = s, .start = off, .end = off + len };
+
+	bpf_loop(FIM_PATH_MAX, dotdot_step, &c, 0);
+	return c.found;
+}
+
+/* ---- record assembly ------------------------------------------------------------------ */
+
+static __always_inline void fill_who(struct who *w, struct task_struct *t)
+{
+	__u64 pt = bpf_get_current_pid_tgid();
+
+	w->pid = pt >> 32;
+	w->tid = (__u32)pt;
+	w->ppid = BPF_CORE_READ(t, real_parent, tgid);
+	w->uid = BPF_CORE_READ(t, cred, uid.val);
+	w->gid = BPF_CORE_READ(t, cred, gid.val);
+	w->euid = BPF_CORE_READ(t, cred, euid.val);
+	w->egid = BPF_CORE_READ(t, cred, egid.val);
+	w->auid = FIM_UNSET_ID;
+	w->ses = FIM_UNSET_ID;
+	if (bpf_core_field_exists(t->loginuid)) {
+		w->auid = BPF_CORE_READ(t, loginuid.val);
+		w->ses = BPF_CORE_READ(t, sessionid);
+	}
+	w->cgroup_id = bpf_get_current_cgroup_id();
+	bpf_get_current_comm(w->comm, sizeof(w->comm));
+}
+
+static __always_inline void who_to_event(struct fim_event *e, const struct who *w)
+{
+	e->pid = w->pid;
+	e->tid = w->tid;
+	e->ppid = w->ppid;
+	e->uid = w->uid;
+	e->gid = w->gid;
+	e->euid = w->euid;
+	e->egid = w->egid;
+	e->auid = w->auid;
+	e->ses = w->ses;
+	e->cgroup_id = w->cgroup_id;
+	__builtin_memcpy(e->comm, w->comm, sizeof(e->comm));
+}
+
+static __always_inline struct fim_event *begin_event(struct scratch *s, __u16 op, __u16 sc)
+{
+	struct fim_event *e = EV(s);
+
+	e->ts_boot_ns = bpf_ktime_get_boot_ns();
+	e->op = op;
+	e->syscall = sc;
+	e->flags = 0;
+	e->ino = 0;
+	e->dev = 0;
+	e->mode = 0;
+	e->path_len = 0;
+	e->old_path_len = 0;
+	e->exe_len = 0;
+	return e;
+}
+
+static __always_inline void set_inode(struct fim_event *e, struct inode *ino)
+{
+	if (!ino)
+		return;
+	e->ino = BPF_CORE_READ(ino, i_ino);
+	e->dev = BPF_CORE_READ(ino, i_sb, s_dev);
+	e->mode = BPF_CORE_READ(ino, i_mode);
+	e->flags |= FIM_F_INODE;
+}
+
+static __always_inline void put_exe(struct scratch *s, struct task_struct *t)
+{
+	struct fim_event *e = EV(s);
+	struct file *exe = BPF_CORE_READ(t, mm, exe_file);
+	bool trunc = false;
+	__u32 off = e->path_len + e->old_path_len;
+
+	if (!exe)
+		return;
+	e->exe_len = put_path(s, off, BPF_CORE_READ(exe, f_path.dentry),
+			      BPF_CORE_READ(exe, f_path.mnt), &trunc);
+	e->flags |= FIM_F_EXE;
+	if (trunc)
+		e->flags |= FIM_F_EXE_TRUNC;
+}
+
+static __always_inline void submit(struct scratch *s)
+{
+	struct fim_event *e = EV(s);
+	__u64 size = sizeof(*e) + (__u64)e->path_len + e->old_path_len + e->exe_len;
+	/* Wake the consumer only for the first record of a batch: a wake-up costs ~10 us here,
+	 * and a consumer that is already draining will see the rest anyway. */
+	__u64 wake = bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA) ? BPF_RB_NO_WAKEUP : BPF_RB_FORCE_WAKEUP;
+
+	if (e->flags & (FIM_F_PATH_TRUNC | FIM_F_OLD_PATH_TRUNC | FIM_F_EXE_TRUNC))
+		stat_inc(FIM_STAT_TRUNCATED);
+	if (size > REC_MAX)
+		size = REC_MAX;
+	if (bpf_ringbuf_output(&rb, e, size, wake))
+		stat_inc(FIM_STAT_LOST);
+	else
+		stat_inc(FIM_STAT_EVENTS);
+}
+
+/* Emit an event about an open struct file (already known to be watched). */
+static __always_inline void emit_file(struct task_struct *t, struct file *f, __u16 op, __u16 sc)
+{
+	struct scratch *s = get_scratch();
+	struct fim_event *e;
+	struct who w;
+	bool trunc = false;
+
+	if (!s)
+		return;
+	e = begin_event(s, op, sc);
+	fill_who(&w, t);
+	who_to_event(e, &w);
+	set_inode(e, BPF_CORE_READ(f, f_inode));
+	e->path_len = put_path(s, 0, BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt), &trunc);
+	if (trunc)
+		e->flags |= FIM_F_PATH_TRUNC;
+	put_exe(s, t);
+	submit(s);
+}
+
+static __always_inline bool file_watched(struct file *f)
+{
+	return f && dentry_watched(BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt));
+}
+
+/* ---- modify tracking ------------------------------------------------------------------- */
+
+static __always_inline void read_snap(struct inode_snap *sn, struct inode *ino)
+{
+	sn->size = BPF_CORE_READ(ino, i_size);
+	if (bpf_core_field_exists(ino->i_mtime_sec)) {
+		sn->mtime_sec = BPF_CORE_READ(ino, i_mtime_sec);
+		sn->mtime_nsec = BPF_CORE_READ(ino, i_mtime_nsec);
+		sn->ctime_sec = BPF_CORE_READ(ino, i_ctime_sec);
+		sn->ctime_nsec = BPF_CORE_READ(ino, i_ctime_nsec) & ~I_CTIME_QUERIED;
+	}
+}
+
+static __always_inline bool snap_changed(const struct inode_snap *a, const struct inode_snap *b)
+{
+	return a->size != b->size || a->mtime_sec != b->mtime_sec || a->mtime_nsec != b->mtime_nsec ||
+	       a->ctime_sec != b->ctime_sec || a->ctime_nsec != b->ctime_nsec;
+}
+
+static __always_inline void track_writable(struct task_struct *t, struct file *f, __u64 emitted_ns)
+{
+	struct inode *ino = BPF_CORE_READ(f, f_inode);
+	__u64 key = (__u64)f;
+	struct wfile v = {};
+
+	if (!ino)
+		return;
+	v.inode = (__u64)ino;
+	v.dentry = (__u64)BPF_CORE_READ(f, f_path.dentry);
+	v.mnt = (__u64)BPF_CORE_READ(f, f_path.mnt);
+	v.ino = BPF_CORE_READ(ino, i_ino);
+	v.dev = BPF_CORE_READ(ino, i_sb, s_dev);
+	v.mode = BPF_CORE_READ(ino, i_mode);
+	v.last_emit_ns = emitted_ns;
+	read_snap(&v.snap, ino);
+	fill_who(&v.who, t);
+	bpf_map_update_elem(&wfiles, &key, &v, BPF_ANY);
+	bpf_map_update_elem(&writer_tgids, &v.who.pid, &v.dead, BPF_ANY);
+	stat_inc(FIM_STAT_TRACKED);
+}
+
+/* Content changed since the snapshot, and not already said within the coalescing window? */
+static __always_inline bool due_modify(struct wfile *v, struct inode *ino, __u64 now)
+{
+	struct inode_snap cur = {};
+
+	read_snap(&cur, ino);
+	if (!snap_changed(&cur, &v->snap))
+		return false;
+	v->snap = cur;
+	if (v->last_emit_ns && now - v->last_emit_ns < targ_coalesce_ns)
+		return false;
+	v->last_emit_ns = now;
+	return true;
+}
+
+/* ---- watch registration (the loader's own O_PATH opens) ------------------------------ */
+
+static __always_inline void register_watch(struct task_struct *t, long fd)
+{
+	__u32 z = 0;
+	struct fim_watch_reg *r = bpf_map_lookup_elem(&watch_reg, &z);
+	struct file *f;
+	struct inode *ino;
+	__u64 key;
+	__u32 id;
+
+	if (!r || !r->armed)
+		return;
+	f = fd_to_file(t, fd);
+	if (!f)
+		return;
+	ino = BPF_CORE_READ(f, f_path.dentry, d_inode);
+	if (!ino)
+		return;
+	key = (__u64)ino;
+	id = r->watch_id;
+	bpf_map_update_elem(&watch_inodes, &key, &id, BPF_ANY);
+	r->inode_key = key;
+	r->ino = BPF_CORE_READ(ino, i_ino);
+	r->dev = BPF_CORE_READ(ino, i_sb, s_dev);
+	r->armed = 0;
+}
+
+/* ---- open / creat ---------------------------------------------------------------------- */
+
+static __always_inline int on_open_exit(long ret, __u16 sc)
+{
+	struct task_struct *t;
+	struct pt_regs *regs;
+	struct file *f;
+	__u64 flags = 0, now;
+	__u32 fmode;
+	bool created;
+
+	if (ret < 0)
+		return 0;
+	t = bpf_get_current_task_btf();
+	if ((bpf_get_current_pid_tgid() >> 32) == targ_loader_tgid) {
+		register_watch(t, ret);
+		return 0;
+	}
+	regs = (struct pt_regs *)bpf_task_pt_regs(t);
+	switch (sc) {
+	case FIM_SC_OPEN:
+		flags = BPF_CORE_READ(regs, si);
+		break;
+	case FIM_SC_OPENAT:
+		flags = BPF_CORE_READ(regs, dx);
+		break;
+	case FIM_SC_OPENAT2: {
+		struct open_how *how = (struct open_how *)BPF_CORE_READ(regs, si);
+
+		bpf_probe_read_user(&flags, sizeof(flags), &how->flags);
+		break;
+	}
+	default:
+		flags = O_CREAT | O_WRONLY | O_TRUNC;
+	}
+	/* the read-only fast path: most opens on a machine end here */
+	if ((flags & O_ACCMODE) == O_RDONLY && !(flags & (O_CREAT | O_TRUNC)))
+		return 0;
+	/* an O_TMPFILE has no name yet; linkat() giving it one is the `add` */
+	if (flags & __O_TMPFILE)
+		return 0;
+	f = fd_to_file(t, ret);
+	if (!f)
+		return 0;
+	fmode = BPF_CORE_READ(f, f_mode);
+	created = fmode & FMODE_CREATED;
+	if (!created && !(fmode & FMODE_WRITE) && !(flags & O_TRUNC))
+		return 0;
+	if (!file_watched(f))
+		return 0;
+	now = 0;
+	if (created) {
+		emit_file(t, f, FIM_OP_ADD, sc);
+		now = bpf_ktime_get_boot_ns();
+	} else if (flags & O_TRUNC) {
+		emit_file(t, f, FIM_OP_MODIFY, sc);
+		now = bpf_ktime_get_boot_ns();
+	}
+	if (fmode & FMODE_WRITE)
+		track_writable(t, f, now);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_open")
+int exit_open(struct trace_event_raw_sys_exit *ctx) { return on_open_exit(ctx->ret, FIM_SC_OPEN); }
+SEC("tracepoint/syscalls/sys_exit_openat")
+int exit_openat(struct trace_event_raw_sys_exit *ctx) { return on_open_exit(ctx->ret, FIM_SC_OPENAT); }
+SEC("tracepoint/syscalls/sys_exit_openat2")
+int exit_openat2(struct trace_event_raw_sys_exit *ctx) { return on_open_exit(ctx->ret, FIM_SC_OPENAT2); }
+SEC("tracepoint/syscalls/sys_exit_creat")
+int exit_creat(struct trace_event_raw_sys_exit *ctx) { return on_open_exit(ctx->ret, FIM_SC_CREAT); }
+
+/* ---- close: the end of a tracked open file ---------------------------------------------- */
+
+static __always_inline bool last_reference(struct file *f)
+{
+	if (bpf_core_field_exists(f->f_ref)) /* 6.13+: file_ref_t counts references - 1 */
+		return BPF_CORE_READ(f, f_ref.refcnt.counter) == 0;
+	return true; /* older kernels: treat every close as the last; the check repeats at worst */
+}
+
+/* fd is about to stop referring to its file: close(), or dup2()/dup3() over it. */
+static __always_inline int on_fd_closing(long fd)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct file *f = fd_to_file(t, fd);
+	struct inode *ino;
+	struct wfile *v;
+	__u64 key = (__u64)f;
+
+	if (!f)
+		return 0;
+	v = bpf_map_lookup_elem(&wfiles, &key);
+	if (!v)
+		return 0;
+	if (!last_reference(f))
+		return 0;
+	ino = BPF_CORE_READ(f, f_inode);
+	if ((__u64)ino == v->inode && !v->dead && due_modify(v, ino, bpf_ktime_get_boot_ns()))
+		emit_file(t, f, FIM_OP_MODIFY, FIM_SC_CLOSE);
+	bpf_map_delete_elem(&wfiles, &key);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_close")
+int enter_close(struct trace_event_raw_sys_enter *ctx) { return on_fd_closing((long)ctx->args[0]); }
+
+/* a shell's "cmd >> file" restores its stdout with dup2(), closing the file without close() */
+SEC("tracepoint/syscalls/sys_enter_dup2")
+int enter_dup2(struct trace_event_raw_sys_enter *ctx) { return on_fd_closing((long)ctx->args[1]); }
+SEC("tracepoint/syscalls/sys_enter_dup3")
+int enter_dup3(struct trace_event_raw_sys_enter *ctx) { return on_fd_closing((long)ctx->args[1]); }
+
+/* ---- fd-based changes -------------------------------------------------------------------- */
+
+static __always_inline int on_fd_change(long ret, long fd, __u16 op, __u16 sc)
+{
+	struct task_struct *t;
+	struct file *f;
+
+	if (ret < 0)
+		return 0;
+	t = bpf_get_current_task_btf();
+	f = fd_to_file(t, fd);
+	if (!file_watched(f))
+		return 0;
+	if (op == FIM_OP_MODIFY) {
+		__u64 key = (__u64)f;
+		struct wfile *v = bpf_map_lookup_elem(&wfiles, &key);
+		__u64 now = bpf_ktime_get_boot_ns();
+
+		if (v) { /* fold into the open file's coalescing */
+			if (!due_modify(v, BPF_CORE_READ(f, f_inode), now))
+				return 0;
+		}
+	}
+	emit_file(t, f, op, sc);
+	return 0;
+}
+
+static __always_inline long arg0(void)
+{
+	return BPF_CORE_READ((struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf()), di);
+}
+
+SEC("tracepoint/syscalls/sys_exit_fchmod")
+int exit_fchmod(struct trace_event_raw_sys_exit *ctx) { return on_fd_change(ctx->ret, arg0(), FIM_OP_ATTRIB, FIM_SC_FCHMOD); }
+SEC("tracepoint/syscalls/sys_exit_fchown")
+int exit_fchown(struct trace_event_raw_sys_exit *ctx) { return on_fd_change(ctx->ret, arg0(), FIM_OP_ATTRIB, FIM_SC_FCHOWN); }
+SEC("tracepoint/syscalls/sys_exit_fsetxattr")
+int exit_fsetxattr(struct trace_event_raw_sys_exit *ctx) { return on_fd_change(ctx->ret, arg0(), FIM_OP_ATTRIB, FIM_SC_FSETXATTR); }
+SEC("tracepoint/syscalls/sys_exit_fremovexattr")
+int exit_fremovexattr(struct trace_event_raw_sys_exit *ctx) { return on_fd_change(ctx->ret, arg0(), FIM_OP_ATTRIB, FIM_SC_FREMOVEXATTR); }
+SEC("tracepoint/syscalls/sys_exit_ftruncate")
+int exit_ftruncate(struct trace_event_raw_sys_exit *ctx) { return on_fd_change(ctx->ret, arg0(), FIM_OP_MODIFY, FIM_SC_FTRUNCATE); }
+SEC("tracepoint/syscalls/sys_exit_fallocate")
+int exit_fallocate(struct trace_event_raw_sys_exit *ctx) { return on_fd_change(ctx->ret, arg0(), FIM_OP_MODIFY, FIM_SC_FALLOCATE); }
+
+/* ---- name-based changes -------------------------------------------------------------------- */
+
+struct sysargs {
+	long a[6];
+};
+
+static __always_inline void read_args(struct task_struct *t, struct sysargs *a)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t);
+
+	a->a[0] = BPF_CORE_READ(regs, di);
+	a->a[1] = BPF_CORE_READ(regs, si);
+	a->a[2] = BPF_CORE_READ(regs, dx);
+	a->a[3] = BPF_CORE_READ(regs, r10);
+	a->a[4] = BPF_CORE_READ(regs, r8);
+	a->a[5] = BPF_CORE_READ(regs, r9);
+}
+
+/* Builds the name's path at `off`; returns its length, or -1 when it is not watched. */
+static __always_inline int name_path_watched(struct scratch *s, __u32 off, struct task_struct *t,
+					     long dirfd, const char *uname, __u32 trunc_flag, __u32 lex_flag)
+{
+	struct fim_event *e = EV(s);
+	bool trunc = false;
+	__u32 len = put_name_path(s, off, t, dirfd, uname, &trunc);
+
+	if (!len)
+		return -1;
+	if (trunc)
+		e->flags |= trunc_flag;
+	e->flags |= lex_flag;
+	if (prefix_watched(s, off, len))
+		return len;
+	if (has_dotdot(s, off, len)) {
+		e->flags |= FIM_F_UNFILTERED;
+		return len;
+	}
+	return -1;
+}
+
+static __always_inline int on_name_change(long ret, long dirfd, const char *uname, __u16 op,
+					  __u16 sc, __u16 mode_hint)
+{
+	struct task_struct *t;
+	struct scratch *s;
+	struct fim_event *e;
+	struct who w;
+	int len;
+
+	if (ret < 0)
+		return 0;
+	s = get_scratch();
+	if (!s)
+		return 0;
+	t = bpf_get_current_task_btf();
+	e = begin_event(s, op, sc);
+	len = name_path_watched(s, 0, t, dirfd, uname, FIM_F_PATH_TRUNC, FIM_F_LEXICAL);
+	if (len < 0)
+		return 0;
+	e->path_len = len;
+	e->mode = mode_hint;
+	fill_who(&w, t);
+	who_to_event(e, &w);
+	put_exe(s, t);
+	submit(s);
+	return 0;
+}
+
+static __always_inline int on_rename(long ret, long olddir, const char *oldname, long newdir,
+				     const char *newname, long rflags, __u16 sc)
+{
+	struct task_struct *t;
+	struct scratch *s;
+	struct fim_event *e;
+	struct who w;
+	int nlen, olen;
+	bool trunc = false;
+
+	if (ret < 0)
+		return 0;
+	s = get_scratch();
+	if (!s)
+		return 0;
+	t = bpf_get_current_task_btf();
+	e = begin_event(s, FIM_OP_RENAME, sc);
+	nlen = name_path_watched(s, 0, t, newdir, newname, FIM_F_PATH_TRUNC, FIM_F_LEXICAL);
+	if (nlen < 0) {
+		/* not watched at the new end: build it anyway, the old end may be watched */
+		nlen = put_name_path(s, 0, t, newdir, newname, &trunc);
+		if (!nlen)
+			return 0;
+		if (trunc)
+			e->flags |= FIM_F_PATH_TRUNC;
+		e->flags |= FIM_F_LEXICAL;
+		olen = name_path_watched(s, nlen & PATH_MASK, t, olddir, oldname, FIM_F_OLD_PATH_TRUNC,
+					 FIM_F_OLD_LEXICAL);
+		if (olen < 0)
+			return 0;
+	} else {
+		bool otrunc = false;
+
+		olen = put_name_path(s, nlen & PATH_MASK, t, olddir, oldname, &otrunc);
+		if (!olen)
+			return 0;
+		if (otrunc)
+			e->flags |= FIM_F_OLD_PATH_TRUNC;
+		e->flags |= FIM_F_OLD_LEXICAL;
+	}
+	e->path_len = nlen & PATH_MASK;
+	e->old_path_len = olen & PATH_MASK;
+	if (rflags & RENAME_EXCHANGE)
+		e->flags |= FIM_F_EXCHANGE;
+	fill_who(&w, t);
+	who_to_event(e, &w);
+	put_exe(s, t);
+	submit(s);
+	return 0;
+}
+
+#define NAME_HOOK(sysname, SC, OP, DIRFD, NAMEARG, MODE)                                   \
+	SEC("tracepoint/syscalls/sys_exit_" #sysname)                                      \
+	int exit_##sysname(struct trace_event_raw_sys_exit *ctx)                           \
+	{                                                                                   \
+		struct sysargs a;                                                           \
+		if (ctx->ret < 0)                                                           \
+			return 0;                                                           \
+		read_args(bpf_get_current_task_btf(), &a);                                  \
+		return on_name_change(ctx->ret, DIRFD, (const char *)a.a[NAMEARG], OP, SC, MODE); \
+	}
+
+/* delete */
+NAME_HOOK(unlink, FIM_SC_UNLINK, FIM_OP_DELETE, AT_FDCWD, 0, 0)
+NAME_HOOK(rmdir, FIM_SC_RMDIR, FIM_OP_DELETE, AT_FDCWD, 0, S_IFDIR)
+NAME_HOOK(unlinkat, FIM_SC_UNLINKAT, FIM_OP_DELETE, a.a[0], 1, (a.a[2] & AT_REMOVEDIR) ? S_IFDIR : 0)
+/* add */
+NAME_HOOK(mkdir, FIM_SC_MKDIR, FIM_OP_ADD, AT_FDCWD, 0, S_IFDIR)
+NAME_HOOK(mkdirat, FIM_SC_MKDIRAT, FIM_OP_ADD, a.a[0], 1, S_IFDIR)
+NAME_HOOK(mknod, FIM_SC_MKNOD, FIM_OP_ADD, AT_FDCWD, 0, a.a[1] & S_IFMT)
+NAME_HOOK(mknodat, FIM_SC_MKNODAT, FIM_OP_ADD, a.a[0], 1, a.a[2] & S_IFMT)
+NAME_HOOK(symlink, FIM_SC_SYMLINK, FIM_OP_ADD, AT_FDCWD, 1, S_IFLNK)
+NAME_HOOK(symlinkat, FIM_SC_SYMLINKAT, FIM_OP_ADD, a.a[1], 2, S_IFLNK)
+NAME_HOOK(link, FIM_SC_LINK, FIM_OP_ADD, AT_FDCWD, 1, 0)
+NAME_HOOK(linkat, FIM_SC_LINKAT, FIM_OP_ADD, a.a[2], 3, 0)
+/* attributes and truncate by name */
+NAME_HOOK(chmod, FIM_SC_CHMOD, FIM_OP_ATTRIB, AT_FDCWD, 0, 0)
+NAME_HOOK(fchmodat, FIM_SC_FCHMODAT, FIM_OP_ATTRIB, a.a[0], 1, 0)
+NAME_HOOK(fchmodat2, FIM_SC_FCHMODAT2, FIM_OP_ATTRIB, a.a[0], 1, 0)
+NAME_HOOK(chown, FIM_SC_CHOWN, FIM_OP_ATTRIB, AT_FDCWD, 0, 0)
+NAME_HOOK(lchown, FIM_SC_LCHOWN, FIM_OP_ATTRIB, AT_FDCWD, 0, 0)
+NAME_HOOK(fchownat, FIM_SC_FCHOWNAT, FIM_OP_ATTRIB, a.a[0], 1, 0)
+NAME_HOOK(setxattr, FIM_SC_SETXATTR, FIM_OP_ATTRIB, AT_FDCWD, 0, 0)
+NAME_HOOK(lsetxattr, FIM_SC_LSETXATTR, FIM_OP_ATTRIB, AT_FDCWD, 0, 0)
+NAME_HOOK(removexattr, FIM_SC_REMOVEXATTR, FIM_OP_ATTRIB, AT_FDCWD, 0, 0)
+NAME_HOOK(lremovexattr, FIM_SC_LREMOVEXATTR, FIM_OP_ATTRIB, AT_FDCWD, 0, 0)
+NAME_HOOK(setxattrat, FIM_SC_SETXATTRAT, FIM_OP_ATTRIB, a.a[0], 1, 0)
+NAME_HOOK(removexattrat, FIM_SC_REMOVEXATTRAT, FIM_OP_ATTRIB, a.a[0], 1, 0)
+NAME_HOOK(truncate, FIM_SC_TRUNCATE, FIM_OP_MODIFY, AT_FDCWD, 0, 0)
+
+/* utimes family: only explicit times are an attribute change; "now" is what every write does */
+static __always_inline bool timespec_explicit(const void *utimes)
+{
+	struct { long sec, nsec; } ts[2] = {};
+
+	if (!utimes)
+		return false;
+	if (bpf_probe_read_user(ts, sizeof(ts), utimes))
+		return true;
+	return !(ts[0].nsec == UTIME_NOW && ts[1].nsec == UTIME_NOW);
+}
+
+SEC("tracepoint/syscalls/sys_exit_utimensat")
+int exit_utimensat(struct trace_event_raw_sys_exit *ctx)
+{
+	struct sysargs a;
+
+	if (ctx->ret < 0)
+		return 0;
+	read_args(bpf_get_current_task_btf(), &a);
+	if (!timespec_explicit((const void *)a.a[2]))
+		return 0;
+	if (!a.a[1]) /* futimens(fd, times) */
+		return on_fd_change(ctx->ret, a.a[0], FIM_OP_ATTRIB, FIM_SC_UTIMENSAT);
+	return on_name_change(ctx->ret, a.a[0], (const char *)a.a[1], FIM_OP_ATTRIB, FIM_SC_UTIMENSAT, 0);
+}
+
+#define UTIMES_HOOK(sysname, SC, DIRFD, NAMEARG, TIMESARG)                                 \
+	SEC("tracepoint/syscalls/sys_exit_" #sysname)                                      \
+	int exit_##sysname(struct trace_event_raw_sys_exit *ctx)                           \
+	{                                                                                   \
+		struct sysargs a;                                                           \
+		if (ctx->ret < 0)                                                           \
+			return 0;                                                           \
+		read_args(bpf_get_current_task_btf(), &a);                                  \
+		if (!a.a[TIMESARG])                                                         \
+			return 0;                                                           \
+		return on_name_change(ctx->ret, DIRFD, (const char *)a.a[NAMEARG], FIM_OP_ATTRIB, SC, 0); \
+	}
+
+UTIMES_HOOK(utime, FIM_SC_UTIME, AT_FDCWD, 0, 1)
+UTIMES_HOOK(utimes, FIM_SC_UTIMES, AT_FDCWD, 0, 1)
+UTIMES_HOOK(futimesat, FIM_SC_FUTIMESAT, a.a[0], 1, 2)
+
+#define RENAME_HOOK(sysname, SC, OLDDIR, OLDNAME, NEWDIR, NEWNAME, FLAGS)                  \
+	SEC("tracepoint/syscalls/sys_exit_" #sysname)                                      \
+	int exit_##sysname(struct trace_event_raw_sys_exit *ctx)                           \
+	{                                                                                   \
+		struct sysargs a;                                                           \
+		if (ctx->ret < 0)                                                           \
+			return 0;                                                           \
+		read_args(bpf_get_current_task_btf(), &a);                                  \
+		return on_rename(ctx->ret, OLDDIR, (const char *)a.a[OLDNAME], NEWDIR,      \
+				 (const char *)a.a[NEWNAME], FLAGS, SC);                    \
+	}
+
+RENAME_HOOK(rename, FIM_SC_RENAME, AT_FDCWD, 0, AT_FDCWD, 1, 0)
+RENAME_HOOK(renameat, FIM_SC_RENAMEAT, a.a[0], 1, a.a[2], 3, 0)
+RENAME_HOOK(renameat2, FIM_SC_RENAMEAT2, a.a[0], 1, a.a[2], 3, a.a[4])
+
+/* ---- periodic check of files held open for write ----------------------------------------- */
+
+static __always_inline bool still_open(__u64 file, __u64 inode)
+{
+	struct file *f = (struct file *)file;
+
+	if ((__u64)BPF_CORE_READ(f, f_inode) != inode)
+		return false;
+	if (bpf_core_field_exists(f->f_ref))
+		return BPF_CORE_READ(f, f_ref.refcnt.counter) >= 0;
+	return true;
+}
+
+SEC("iter/bpf_map_elem")
+int check_open_writers(struct bpf_iter__bpf_map_elem *ctx)
+{
+	__u64 *key = ctx->key;
+	struct wfile *v = ctx->value;
+	struct inode *ino;
+	struct scratch *s;
+	struct fim_event *e;
+	struct dentry *d;
+	struct vfsmount *vm;
+	bool trunc = false, open;
+
+	if (!key || !v || v->dead)
+		return 0;
+	ino = (struct inode *)v->inode;
+	d = (struct dentry *)v->dentry;
+	vm = (struct vfsmount *)v->mnt;
+	/* Closed where no hook saw it (exec's close-on-exec, close_range, an fd shared by fork):
+	 * the struct file may be freed, so trust only the dentry, and only while it still names
+	 * the inode we snapshotted. */
+	open = still_open(*key, v->inode);
+	if (!open)
+		v->dead = 1;
+	if ((__u64)BPF_CORE_READ(d, d_inode) != v->inode || BPF_CORE_READ(ino, i_ino) != v->ino) {
+		v->dead = 1;
+		return 0;
+	}
+	if (!due_modify(v, ino, bpf_ktime_get_boot_ns()))
+		return 0;
+	s = get_scratch();
+	if (!s)
+		return 0;
+	e = begin_event(s, FIM_OP_MODIFY, open ? FIM_SC_CHECK : FIM_SC_CLOSE);
+	who_to_event(e, &v->who);
+	set_inode(e, ino);
+	e->path_len = put_path(s, 0, d, vm, &trunc);
+	if (trunc)
+		e->flags |= FIM_F_PATH_TRUNC;
+	submit(s);
+	return 0;
+}
+
+/* ---- a writer that exits without close(): its files close inside the kernel ------------- */
+
+struct exit_scan {
+	struct task_struct *t;
+	__u32 tgid;
+};
+
+static long exit_scan_step(struct bpf_map *map, __u64 *key, struct wfile *v, struct exit_scan *c)
+{
+	struct file *f = (struct file *)*key;
+	struct inode *ino;
+
+	if (v->dead || v->who.pid != c->tgid)
+		return 0;
+	ino = BPF_CORE_READ(f, f_inode);
+	if ((__u64)ino != v->inode)
+		return 0;
+	if (due_modify(v, ino, bpf_ktime_get_boot_ns()))
+		emit_file(c->t, f, FIM_OP_MODIFY, FIM_SC_EXIT);
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_exit")
+int on_process_exit(void *ctx)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct exit_scan c = { .t = t, .tgid = tgid };
+
+	/* only the last thread, and only a process that opened a watched file for write */
+	if (!bpf_map_lookup_elem(&writer_tgids, &tgid))
+		return 0;
+	if (BPF_CORE_READ(t, signal, live.counter) != 0)
+		return 0;
+	bpf_map_delete_elem(&writer_tgids, &tgid);
+	bpf_for_each_map_elem(&wfiles, exit_scan_step, &c, 0);
+	return 0;
+}

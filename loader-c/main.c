@@ -1,0 +1,896 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * fim-loader: loads the fim-whodata kernel sensor and turns its ring buffer into NDJSON.
+ *
+ * Small and dumb on purpose (DESIGN.md §1): load, attach, register watched paths, format,
+ * count. Records on stdout, logs on stderr, commands on stdin; docs/protocol.md is the contract.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mount.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "cli.h"
+#include "command.h"
+#include "fim.h"
+#include "fim.skel.h"
+#include "json_out.h"
+#include "paths.h"
+
+#define PROTOCOL_VERSION 1
+#define LOADER_VERSION "0.1.0"
+#define TRACEFS "/sys/kernel/tracing"
+
+enum exit_code {
+	EXIT_OK = 0,
+	EXIT_RUNTIME = 1,
+	EXIT_USAGE = 2,
+	EXIT_UNSUPPORTED = 3,
+	EXIT_PERMISSION = 4,
+};
+
+/* DESIGN.md §2: an event line stays under 16 KiB so Fluent Bit's stdin reader never splits it. */
+#define LINE_MAX_BYTES 16000
+#define PATH_FIELD_MAX 4600 /* budget per path-like field, escapes and _b64 sibling included */
+#define OUT_BUF_BYTES (1 << 20)
+
+struct watch {
+	int id; /* 0 = free slot */
+	int fd; /* O_PATH, pins the directory's dentry and inode */
+	__u64 inode_key;
+	char path[PATH_MAX];
+	size_t path_len;
+};
+
+static struct {
+	struct fim_bpf *skel;
+	struct ring_buffer *rb;
+	struct bpf_link *iter_link;
+	struct watch watches[CLI_MAX_PATHS * 4];
+	int next_watch_id;
+	struct loader_opts opts;
+	__u64 boot_wall_ns;
+	char out[OUT_BUF_BYTES];
+	size_t out_len;
+	char line[LINE_MAX_BYTES + 256];
+	__u64 lines_written, events_unfiltered_dropped, commands;
+	bool stdout_broken;
+	const char *hooks[64];
+	int n_hooks;
+	int ncpus;
+} L;
+
+static void logmsg(const char *level, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "fim-loader: %s: ", level);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+#define die(code, ...)                            \
+	do {                                      \
+		logmsg("error", __VA_ARGS__);     \
+		exit(code);                       \
+	} while (0)
+
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG || !getenv("FIM_LOADER_DEBUG"))
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+/* ---- output: whole lines into one buffer, written in batches ------------------------- */
+
+static void flush_out(void)
+{
+	size_t off = 0;
+
+	while (off < L.out_len && !L.stdout_broken) {
+		ssize_t n = write(STDOUT_FILENO, L.out + off, L.out_len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			/* the reader is gone: nothing we print can arrive any more */
+			L.stdout_broken = true;
+			logmsg("error", "stdout: %s", strerror(errno));
+			break;
+		}
+		off += n;
+	}
+	L.out_len = 0;
+}
+
+static void emit_line(const struct jw *w)
+{
+	if (w->overflow) {
+		logmsg("warning", "record did not fit in %d bytes, dropped", LINE_MAX_BYTES);
+		return;
+	}
+	if (L.out_len + w->len > sizeof(L.out))
+		flush_out();
+	memcpy(L.out + L.out_len, w->buf, w->len);
+	L.out_len += w->len;
+	L.lines_written++;
+}
+
+static __u64 clock_ns(clockid_t c)
+{
+	struct timespec ts;
+
+	clock_gettime(c, &ts);
+	return (__u64)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static void refresh_boot_wall(void)
+{
+	L.boot_wall_ns = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_BOOTTIME);
+}
+
+/* ---- events ------------------------------------------------------------------------------ */
+
+static const char *const syscall_names[FIM_SC_MAX] = {
+	[FIM_SC_OPEN] = "open", [FIM_SC_OPENAT] = "openat", [FIM_SC_OPENAT2] = "openat2",
+	[FIM_SC_CREAT] = "creat", [FIM_SC_CLOSE] = "close", [FIM_SC_CHECK] = "check",
+	[FIM_SC_UNLINK] = "unlink", [FIM_SC_UNLINKAT] = "unlinkat", [FIM_SC_RMDIR] = "rmdir",
+	[FIM_SC_RENAME] = "rename", [FIM_SC_RENAMEAT] = "renameat", [FIM_SC_RENAMEAT2] = "renameat2",
+	[FIM_SC_MKDIR] = "mkdir", [FIM_SC_MKDIRAT] = "mkdirat", [FIM_SC_MKNOD] = "mknod",
+	[FIM_SC_MKNODAT] = "mknodat", [FIM_SC_SYMLINK] = "symlink", [FIM_SC_SYMLINKAT] = "symlinkat",
+	[FIM_SC_LINK] = "link", [FIM_SC_LINKAT] = "linkat", [FIM_SC_CHMOD] = "chmod",
+	[FIM_SC_FCHMOD] = "fchmod", [FIM_SC_FCHMODAT] = "fchmodat", [FIM_SC_FCHMODAT2] = "fchmodat2",
+	[FIM_SC_CHOWN] = "chown", [FIM_SC_FCHOWN] = "fchown", [FIM_SC_LCHOWN] = "lchown",
+	[FIM_SC_FCHOWNAT] = "fchownat", [FIM_SC_SETXATTR] = "setxattr", [FIM_SC_LSETXATTR] = "lsetxattr",
+	[FIM_SC_FSETXATTR] = "fsetxattr", [FIM_SC_REMOVEXATTR] = "removexattr",
+	[FIM_SC_LREMOVEXATTR] = "lremovexattr", [FIM_SC_FREMOVEXATTR] = "fremovexattr",
+	[FIM_SC_UTIME] = "utime", [FIM_SC_UTIMES] = "utimes", [FIM_SC_UTIMENSAT] = "utimensat",
+	[FIM_SC_FUTIMESAT] = "futimesat", [FIM_SC_TRUNCATE] = "truncate",
+	[FIM_SC_FTRUNCATE] = "ftruncate", [FIM_SC_FALLOCATE] = "fallocate",
+	[FIM_SC_SETXATTRAT] = "setxattrat", [FIM_SC_REMOVEXATTRAT] = "removexattrat",
+	[FIM_SC_EXIT] = "exit",
+};
+
+static const char *const op_names[] = {
+	[FIM_OP_ADD] = "add", [FIM_OP_MODIFY] = "modify", [FIM_OP_DELETE] = "delete",
+	[FIM_OP_RENAME] = "rename", [FIM_OP_ATTRIB] = "attrib",
+};
+
+static const char *file_type_name(unsigned mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFREG: return "file";
+	case S_IFDIR: return "dir";
+	case S_IFLNK: return "symlink";
+	case S_IFIFO: return "fifo";
+	case S_IFSOCK: return "socket";
+	case S_IFCHR: return "char";
+	case S_IFBLK: return "block";
+	default: return NULL;
+	}
+}
+
+static void put_id(struct jw *w, const char *key, __u32 v)
+{
+	if (v == FIM_UNSET_ID)
+		jw_null(w, key);
+	else
+		jw_u64(w, key, v);
+}
+
+/* A path field; `truncated` collects the names of fields that had to be cut. */
+static void put_path_field(struct jw *w, const char *key, const char *p, size_t n, bool cut_in_kernel,
+			   const char **truncated, int *n_trunc)
+{
+	size_t written;
+
+	if (n == 0 && !cut_in_kernel) {
+		p = "/"; /* the kernel writes the root directory as an empty path */
+		n = 1;
+	}
+	written = jw_bytes_cut(w, key, (const unsigned char *)p, n, PATH_FIELD_MAX);
+	if (written < n || cut_in_kernel)
+		truncated[(*n_trunc)++] = key;
+}
+
+static void format_event(const struct fim_event *e, const char *path, size_t plen, const char *old,
+			 size_t olen, __u32 path_trunc_flag, __u32 old_trunc_flag)
+{
+	struct jw w;
+	const char *truncated[3];
+	int n_trunc = 0;
+	const char *ftype = NULL;
+	const char *exe = e->data + e->path_len + e->old_path_len;
+
+	jw_init(&w, L.line, LINE_MAX_BYTES);
+	jw_begin(&w);
+	jw_str(&w, "type", "event");
+	jw_u64(&w, "timestamp", L.boot_wall_ns + e->ts_boot_ns);
+	jw_str(&w, "operation", e->op < sizeof(op_names) / sizeof(op_names[0]) && op_names[e->op] ? op_names[e->op] : "unknown");
+	put_path_field(&w, "path", path, plen, e->flags & path_trunc_flag, truncated, &n_trunc);
+	if (e->op == FIM_OP_RENAME)
+		put_path_field(&w, "old_path", old, olen, e->flags & old_trunc_flag, truncated, &n_trunc);
+	else
+		jw_null(&w, "old_path");
+	if (e->mode)
+		ftype = file_type_name(e->mode);
+	if (ftype)
+		jw_str(&w, "file_type", ftype);
+	else
+		jw_null(&w, "file_type");
+	if (e->flags & FIM_F_INODE) {
+		char dev[32];
+
+		jw_u64(&w, "inode", e->ino);
+		snprintf(dev, sizeof(dev), "%u:%u", e->dev >> 20, e->dev & 0xfffff);
+		jw_str(&w, "dev", dev);
+	} else {
+		jw_null(&w, "inode");
+		jw_null(&w, "dev");
+	}
+	jw_u64(&w, "pid", e->pid);
+	jw_u64(&w, "tid", e->tid);
+	jw_u64(&w, "ppid", e->ppid);
+	jw_u64(&w, "uid", e->uid);
+	jw_u64(&w, "gid", e->gid);
+	jw_u64(&w, "euid", e->euid);
+	jw_u64(&w, "egid", e->egid);
+	put_id(&w, "auid", e->auid);
+	put_id(&w, "session_id", e->ses);
+	jw_bytes(&w, "process_name", (const unsigned char *)e->comm, strnlen(e->comm, FIM_COMM_LEN));
+	if (e->flags & FIM_F_EXE)
+		put_path_field(&w, "exe", exe, e->exe_len, e->flags & FIM_F_EXE_TRUNC, truncated, &n_trunc);
+	else
+		jw_null(&w, "exe");
+	jw_str(&w, "syscall", e->syscall < FIM_SC_MAX && syscall_names[e->syscall] ? syscall_names[e->syscall] : "unknown");
+	jw_u64(&w, "cgroup_id", e->cgroup_id);
+	jw_str(&w, "source", "kernel");
+	if (n_trunc) {
+		jw_array_begin(&w, "truncated");
+		for (int i = 0; i < n_trunc; i++)
+			jw_array_str(&w, truncated[i]);
+		jw_array_end(&w);
+	}
+	jw_end(&w);
+	emit_line(&w);
+}
+
+static struct watch *find_watch_by_path(const char *p, size_t n)
+{
+	for (size_t i = 0; i < sizeof(L.watches) / sizeof(L.watches[0]); i++)
+		if (L.watches[i].id && L.watches[i].path_len == n && !memcmp(L.watches[i].path, p, n))
+			return &L.watches[i];
+	return NULL;
+}
+
+static bool under_any_watch(const char *p, size_t n)
+{
+	for (size_t i = 0; i < sizeof(L.watches) / sizeof(L.watches[0]); i++)
+		if (L.watches[i].id && path_is_under(p, n, L.watches[i].path, L.watches[i].path_len))
+			return true;
+	return false;
+}
+
+static int register_watch(struct watch *w);
+
+/*
+ * A watched root that is created or renamed into place is a new inode: register it again so
+ * the fd-based filter follows the name (name-based syscalls already match by prefix).
+ */
+static void follow_watched_root(const struct fim_event *e, const char *p, size_t n)
+{
+	struct watch *w;
+
+	if (e->op != FIM_OP_ADD && e->op != FIM_OP_RENAME)
+		return;
+	w = find_watch_by_path(p, n);
+	if (!w)
+		return;
+	if (register_watch(w) == 0)
+		logmsg("info", "watched path %s was replaced; now watching the new one", w->path);
+}
+
+static int handle_event(void *ctx, void *data, size_t size)
+{
+	const struct fim_event *e = data;
+	char path[FIM_PATH_MAX * 2], old[FIM_PATH_MAX * 2];
+	size_t plen, olen;
+
+	if (size < sizeof(*e) || sizeof(*e) + (size_t)e->path_len + e->old_path_len + e->exe_len > size) {
+		logmsg("warning", "malformed record of %zu bytes from the kernel, dropped", size);
+		return 0;
+	}
+	plen = e->path_len;
+	memcpy(path, e->data, plen);
+	if (e->flags & FIM_F_LEXICAL)
+		plen = path_normalize(path, plen);
+	olen = e->old_path_len;
+	memcpy(old, e->data + e->path_len, olen);
+	if (e->flags & FIM_F_OLD_LEXICAL)
+		olen = path_normalize(old, olen);
+	if (e->flags & FIM_F_UNFILTERED) {
+		/* had ".." and missed the kernel's prefix filter: decide on the normalised path */
+		bool watched = under_any_watch(path, plen) ||
+			       (e->op == FIM_OP_RENAME && under_any_watch(old, olen));
+
+		if (!watched) {
+			L.events_unfiltered_dropped++;
+			return 0;
+		}
+	}
+	if (e->op == FIM_OP_RENAME && (e->flags & FIM_F_EXCHANGE)) {
+		/* both names now point at the other file: two renames say exactly that */
+		format_event(e, path, plen, old, olen, FIM_F_PATH_TRUNC, FIM_F_OLD_PATH_TRUNC);
+		format_event(e, old, olen, path, plen, FIM_F_OLD_PATH_TRUNC, FIM_F_PATH_TRUNC);
+	} else {
+		format_event(e, path, plen, old, olen, FIM_F_PATH_TRUNC, FIM_F_OLD_PATH_TRUNC);
+	}
+	follow_watched_root(e, path, plen);
+	return 0;
+}
+
+/* ---- stats ------------------------------------------------------------------------------- */
+
+static void emit_stats(void)
+{
+	struct fim_stats per[256];
+	__u64 tot[FIM_STAT_MAX] = {};
+	__u32 z = 0;
+	struct jw w;
+	int n = L.ncpus > 256 ? 256 : L.ncpus;
+
+	memset(per, 0, sizeof(per));
+	if (bpf_map_lookup_elem(bpf_map__fd(L.skel->maps.stats), &z, per))
+		logmsg("warning", "reading kernel counters: %s", strerror(errno));
+	for (int c = 0; c < n; c++)
+		for (int i = 0; i < FIM_STAT_MAX; i++)
+			tot[i] += per[c].n[i];
+	refresh_boot_wall();
+	jw_init(&w, L.line, LINE_MAX_BYTES);
+	jw_begin(&w);
+	jw_str(&w, "type", "stats");
+	jw_u64(&w, "timestamp", clock_ns(CLOCK_REALTIME));
+	jw_u64(&w, "events", tot[FIM_STAT_EVENTS]);
+	jw_u64(&w, "lost", tot[FIM_STAT_LOST]);
+	jw_array_begin(&w, "lost_per_cpu");
+	for (int c = 0; c < n; c++)
+		jw_array_u64(&w, per[c].n[FIM_STAT_LOST]);
+	jw_array_end(&w);
+	jw_u64(&w, "truncated", tot[FIM_STAT_TRUNCATED]);
+	jw_u64(&w, "tracked_files", tot[FIM_STAT_TRACKED]);
+	jw_u64(&w, "ringbuf_bytes", (__u64)L.opts.ringbuf_mb << 20);
+	jw_u64(&w, "unfiltered_dropped", L.events_unfiltered_dropped);
+	jw_u64(&w, "lines_written", L.lines_written);
+	jw_u64(&w, "commands", L.commands);
+	jw_end(&w);
+	emit_line(&w);
+}
+
+/* ---- watches ----------------------------------------------------------------------------- */
+
+static void prefix_key_for(const char *path, size_t n, struct fim_prefix_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	memcpy(k->data, path, n);
+	if (n == 1 && path[0] == '/') {
+		k->prefixlen = 8; /* "/" watches everything */
+		return;
+	}
+	k->data[n] = '/';
+	k->prefixlen = (n + 1) * 8;
+}
+
+/* Opens the path with O_PATH while the kernel side is armed, so it keys the inode for us. */
+static int register_watch(struct watch *w)
+{
+	int map = bpf_map__fd(L.skel->maps.watch_reg);
+	struct fim_watch_reg reg = { .armed = 1, .watch_id = w->id };
+	__u32 z = 0;
+	int fd;
+
+	if (bpf_map_update_elem(map, &z, &reg, BPF_ANY))
+		return -errno;
+	fd = open(w->path, O_PATH | O_CLOEXEC);
+	if (fd < 0) {
+		int err = -errno;
+
+		reg.armed = 0;
+		bpf_map_update_elem(map, &z, &reg, BPF_ANY);
+		return err;
+	}
+	if (bpf_map_lookup_elem(map, &z, &reg) || reg.armed) {
+		close(fd);
+		return -EIO;
+	}
+	if (w->fd >= 0) {
+		if (w->inode_key != reg.inode_key)
+			bpf_map_delete_elem(bpf_map__fd(L.skel->maps.watch_inodes), &w->inode_key);
+		close(w->fd);
+	}
+	w->fd = fd;
+	w->inode_key = reg.inode_key;
+	return 0;
+}
+
+static int add_watch(const char *given, char *err, size_t errlen)
+{
+	char canon[PATH_MAX];
+	struct fim_prefix_key key;
+	struct watch *w = NULL;
+	size_t n;
+	int rc;
+
+	if (!realpath(given, canon)) {
+		snprintf(err, errlen, "%s: %s", given, strerror(errno));
+		return -errno;
+	}
+	n = strlen(canon);
+	if (n >= FIM_WATCH_KEY_LEN - 1) {
+		snprintf(err, errlen, "%s: watched paths are limited to %d bytes", given, FIM_WATCH_KEY_LEN - 2);
+		return -ENAMETOOLONG;
+	}
+	if (find_watch_by_path(canon, n))
+		return 0; /* already watched: adding twice is not an error */
+	if (strcmp(canon, given))
+		logmsg("info", "watching %s as %s", given, canon);
+	for (size_t i = 0; i < sizeof(L.watches) / sizeof(L.watches[0]); i++)
+		if (!L.watches[i].id) {
+			w = &L.watches[i];
+			break;
+		}
+	if (!w) {
+		snprintf(err, errlen, "%s: too many watched paths", given);
+		return -ENOSPC;
+	}
+	memcpy(w->path, canon, n + 1);
+	w->path_len = n;
+	w->fd = -1;
+	w->id = ++L.next_watch_id;
+	rc = register_watch(w);
+	if (rc) {
+		snprintf(err, errlen, "%s: %s", given, strerror(-rc));
+		w->id = 0;
+		return rc;
+	}
+	prefix_key_for(canon, n, &key);
+	if (bpf_map_update_elem(bpf_map__fd(L.skel->maps.watch_prefixes), &key, &w->id, BPF_ANY)) {
+		rc = -errno;
+		snprintf(err, errlen, "%s: %s", given, strerror(errno));
+		bpf_map_delete_elem(bpf_map__fd(L.skel->maps.watch_inodes), &w->inode_key);
+		close(w->fd);
+		w->id = 0;
+		return rc;
+	}
+	return 0;
+}
+
+static int remove_watch(const char *given, char *err, size_t errlen)
+{
+	char canon[PATH_MAX];
+	const char *p = given;
+	struct fim_prefix_key key;
+	struct watch *w;
+
+	if (realpath(given, canon))
+		p = canon;
+	w = find_watch_by_path(p, strlen(p));
+	if (!w) {
+		snprintf(err, errlen, "%s: not watched", given);
+		return -ENOENT;
+	}
+	prefix_key_for(w->path, w->path_len, &key);
+	bpf_map_delete_elem(bpf_map__fd(L.skel->maps.watch_prefixes), &key);
+	bpf_map_delete_elem(bpf_map__fd(L.skel->maps.watch_inodes), &w->inode_key);
+	close(w->fd);
+	w->id = 0;
+	return 0;
+}
+
+/* ---- commands ------------------------------------------------------------------------------ */
+
+static void ack(const struct command *c, const char *cmd, int rc, const char *msg, bool list)
+{
+	struct jw w;
+
+	jw_init(&w, L.line, LINE_MAX_BYTES);
+	jw_begin(&w);
+	jw_str(&w, "type", "ack");
+	if (c->has_id)
+		jw_str(&w, "id", c->id);
+	else
+		jw_null(&w, "id");
+	if (cmd)
+		jw_str(&w, "cmd", cmd);
+	else
+		jw_null(&w, "cmd");
+	jw_bool(&w, "ok", rc == 0);
+	if (c->path_len)
+		jw_bytes(&w, "path", c->path, c->path_len);
+	if (rc) {
+		jw_str(&w, "error", rc == -EINVAL ? "EINVAL" : rc == -ENOENT ? "ENOENT" : rc == -ENOTDIR ? "ENOTDIR" : rc == -EACCES ? "EACCES" : rc == -ENAMETOOLONG ? "ENAMETOOLONG" : rc == -ENOSPC ? "ENOSPC" : "EIO");
+		jw_str(&w, "message", msg);
+	}
+	if (list) {
+		jw_array_begin(&w, "paths");
+		for (size_t i = 0; i < sizeof(L.watches) / sizeof(L.watches[0]); i++)
+			if (L.watches[i].id)
+				jw_array_str(&w, L.watches[i].path);
+		jw_array_end(&w);
+	}
+	jw_end(&w);
+	emit_line(&w);
+}
+
+static void handle_command(const char *line, size_t len)
+{
+	struct command c;
+	char err[512] = "";
+	int rc = 0;
+
+	L.commands++;
+	memset(&c, 0, sizeof(c));
+	if (command_parse(line, len, &c, err, sizeof(err))) {
+		c.path_len = 0;
+		ack(&c, NULL, -EINVAL, err, false);
+		return;
+	}
+	switch (c.cmd) {
+	case CMD_ADD:
+		rc = add_watch((const char *)c.path, err, sizeof(err));
+		break;
+	case CMD_REMOVE:
+		rc = remove_watch((const char *)c.path, err, sizeof(err));
+		break;
+	case CMD_STATS:
+		emit_stats();
+		break;
+	case CMD_LIST:
+		break;
+	}
+	if (rc)
+		logmsg("warning", "%s: %s", command_name(c.cmd), err);
+	ack(&c, command_name(c.cmd), rc, err, c.cmd == CMD_LIST);
+}
+
+static char stdin_buf[CMD_LINE_MAX * 2 + 4];
+static size_t stdin_len;
+static bool stdin_discarding; /* inside a line that is too long: skip to its end */
+
+/* Returns false at EOF. */
+static bool read_commands(void)
+{
+	ssize_t n = read(STDIN_FILENO, stdin_buf + stdin_len, sizeof(stdin_buf) - stdin_len);
+	size_t start = 0;
+
+	if (n < 0)
+		return errno == EINTR || errno == EAGAIN;
+	if (n == 0)
+		return false;
+	stdin_len += n;
+	for (size_t i = 0; i < stdin_len; i++) {
+		if (stdin_buf[i] != '\n')
+			continue;
+		if (stdin_discarding)
+			stdin_discarding = false;
+		else if (i > start)
+			handle_command(stdin_buf + start, i - start);
+		start = i + 1;
+	}
+	memmove(stdin_buf, stdin_buf + start, stdin_len - start);
+	stdin_len -= start;
+	if (stdin_len > CMD_LINE_MAX + 2) {
+		struct command c = { 0 };
+
+		if (!stdin_discarding)
+			ack(&c, NULL, -EINVAL, "command line longer than 8192 bytes", false);
+		stdin_discarding = true;
+		stdin_len = 0;
+	}
+	return true;
+}
+
+/* ---- setup ---------------------------------------------------------------------------------- */
+
+static void ensure_tracefs(void)
+{
+	if (access(TRACEFS "/events", F_OK) == 0 || access("/sys/kernel/debug/tracing/events", F_OK) == 0)
+		return;
+	if (mount("nodev", TRACEFS, "tracefs", 0, NULL))
+		die(EXIT_UNSUPPORTED, "tracefs is not mounted and mounting it at %s failed: %s", TRACEFS, strerror(errno));
+	logmsg("info", "mounted tracefs at %s", TRACEFS);
+}
+
+static bool tracepoint_exists(const char *category, const char *name)
+{
+	char p[256];
+
+	snprintf(p, sizeof(p), TRACEFS "/events/%s/%s", category, name);
+	if (access(p, F_OK) == 0)
+		return true;
+	snprintf(p, sizeof(p), "/sys/kernel/debug/tracing/events/%s/%s", category, name);
+	return access(p, F_OK) == 0;
+}
+
+/* Tracepoints differ between kernels (fchmodat2 is 6.6+, setxattrat 6.13+): load what exists. */
+static void select_programs(struct bpf_object *obj)
+{
+	struct bpf_program *prog;
+
+	bpf_object__for_each_program(prog, obj) {
+		const char *sec = bpf_program__section_name(prog);
+		char cat[64], name[128];
+
+		if (strncmp(sec, "tracepoint/", 11))
+			continue;
+		if (sscanf(sec + 11, "%63[^/]/%127s", cat, name) != 2)
+			continue;
+		if (!tracepoint_exists(cat, name)) {
+			logmsg("info", "tracepoint %s/%s not in this kernel, skipped", cat, name);
+			bpf_program__set_autoload(prog, false);
+		}
+	}
+}
+
+static void attach_programs(void)
+{
+	struct bpf_program *prog;
+
+	bpf_object__for_each_program(prog, L.skel->obj) {
+		const char *sec = bpf_program__section_name(prog);
+		struct bpf_link *link;
+
+		if (!bpf_program__autoload(prog))
+			continue;
+		if (!strcmp(sec, "iter/bpf_map_elem")) {
+			union bpf_iter_link_info info = {};
+			LIBBPF_OPTS(bpf_iter_attach_opts, o, .link_info = &info, .link_info_len = sizeof(info));
+
+			info.map.map_fd = bpf_map__fd(L.skel->maps.wfiles);
+			link = bpf_program__attach_iter(prog, &o);
+			if (!link)
+				die(EXIT_RUNTIME, "attaching the periodic check: %s", strerror(errno));
+			L.iter_link = link;
+			continue;
+		}
+		link = bpf_program__attach(prog);
+		if (!link) {
+			int err = errno;
+
+			die(err == EPERM || err == EACCES ? EXIT_PERMISSION : EXIT_RUNTIME,
+			    "attaching %s: %s", sec, strerror(err));
+		}
+		if (L.n_hooks < (int)(sizeof(L.hooks) / sizeof(L.hooks[0])))
+			L.hooks[L.n_hooks++] = strrchr(sec, '/') + 1;
+	}
+}
+
+/* Reading the iterator runs the periodic check once over every tracked writable file. */
+static void run_periodic_check(void)
+{
+	char buf[512];
+	int fd;
+
+	if (!L.iter_link)
+		return;
+	fd = bpf_iter_create(bpf_link__fd(L.iter_link));
+	if (fd < 0) {
+		logmsg("warning", "periodic check: %s", strerror(errno));
+		return;
+	}
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	close(fd);
+}
+
+static void emit_hello(void)
+{
+	struct jw w;
+
+	jw_init(&w, L.line, LINE_MAX_BYTES);
+	jw_begin(&w);
+	jw_str(&w, "type", "hello");
+	jw_u64(&w, "protocol", PROTOCOL_VERSION);
+	jw_str(&w, "loader_version", LOADER_VERSION);
+	jw_u64(&w, "pid", getpid());
+	jw_str(&w, "backend", "tracepoint");
+	jw_array_begin(&w, "hooks");
+	for (int i = 0; i < L.n_hooks; i++)
+		jw_array_str(&w, L.hooks[i]);
+	jw_array_end(&w);
+	jw_array_begin(&w, "paths");
+	for (size_t i = 0; i < sizeof(L.watches) / sizeof(L.watches[0]); i++)
+		if (L.watches[i].id)
+			jw_array_str(&w, L.watches[i].path);
+	jw_array_end(&w);
+	jw_u64(&w, "ringbuf_bytes", (__u64)L.opts.ringbuf_mb << 20);
+	jw_u64(&w, "coalesce_ms", L.opts.coalesce_ms);
+	jw_u64(&w, "boot_time_ns", L.boot_wall_ns);
+	jw_end(&w);
+	emit_line(&w);
+	flush_out();
+}
+
+static void emit_bye(const char *reason)
+{
+	struct jw w;
+
+	jw_init(&w, L.line, LINE_MAX_BYTES);
+	jw_begin(&w);
+	jw_str(&w, "type", "bye");
+	jw_str(&w, "reason", reason);
+	jw_end(&w);
+	emit_line(&w);
+}
+
+static int make_timer(unsigned ms)
+{
+	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	struct itimerspec its = {
+		.it_interval = { ms / 1000, (ms % 1000) * 1000000l },
+		.it_value = { ms / 1000, (ms % 1000) * 1000000l },
+	};
+
+	if (fd < 0 || timerfd_settime(fd, 0, &its, NULL))
+		die(EXIT_RUNTIME, "timerfd: %s", strerror(errno));
+	return fd;
+}
+
+static void check_paths_exist(void)
+{
+	for (int i = 0; i < L.opts.n_paths; i++) {
+		struct stat st;
+
+		if (stat(L.opts.paths[i], &st))
+			die(EXIT_USAGE, "watched path %s: %s", L.opts.paths[i], strerror(errno));
+	}
+}
+
+int main(int argc, char **argv)
+{
+	char err[512];
+	int rc, epfd, sfd, check_tfd, stats_tfd = -1;
+	sigset_t mask;
+	struct epoll_event ev;
+	const char *reason = "signal";
+
+	rc = cli_parse(argc, argv, &L.opts, err, sizeof(err));
+	if (rc) {
+		logmsg("error", "%s (see --help)", err);
+		return rc;
+	}
+	if (L.opts.help) {
+		cli_usage(stdout, "fim-loader");
+		return 0;
+	}
+	if (L.opts.version) {
+		printf("fim-loader %s (protocol %d)\n", LOADER_VERSION, PROTOCOL_VERSION);
+		return 0;
+	}
+	check_paths_exist();
+	if (geteuid() != 0)
+		die(EXIT_PERMISSION, "must run as root: loading BPF needs CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN");
+	if (access("/sys/kernel/btf/vmlinux", R_OK))
+		die(EXIT_UNSUPPORTED, "this kernel has no BTF (/sys/kernel/btf/vmlinux): CONFIG_DEBUG_INFO_BTF=y is required");
+	ensure_tracefs();
+	signal(SIGPIPE, SIG_IGN);
+	libbpf_set_print(libbpf_log);
+	L.ncpus = libbpf_num_possible_cpus();
+
+	L.skel = fim_bpf__open();
+	if (!L.skel)
+		die(EXIT_UNSUPPORTED, "opening the BPF object: %s", strerror(errno));
+	L.skel->rodata->targ_loader_tgid = getpid();
+	L.skel->rodata->targ_coalesce_ns = (__u64)L.opts.coalesce_ms * 1000000ull;
+	bpf_map__set_max_entries(L.skel->maps.rb, L.opts.ringbuf_mb << 20);
+	select_programs(L.skel->obj);
+	rc = fim_bpf__load(L.skel);
+	if (rc) {
+		int e = -rc;
+
+		if (e == EPERM || e == EACCES)
+			die(EXIT_PERMISSION, "loading BPF programs: %s (root with CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN needed; set FIM_LOADER_DEBUG=1 for the verifier log)", strerror(e));
+		if (e == ENOSYS || e == EOPNOTSUPP)
+			die(EXIT_UNSUPPORTED, "loading BPF programs: %s: this kernel lacks BPF or ring buffers", strerror(e));
+		die(EXIT_RUNTIME, "loading BPF programs: %s (set FIM_LOADER_DEBUG=1 for the verifier log)", strerror(e));
+	}
+	attach_programs();
+	for (int i = 0; i < L.opts.n_paths; i++)
+		if (add_watch(L.opts.paths[i], err, sizeof(err)))
+			die(EXIT_USAGE, "watched path %s", err);
+
+	L.rb = ring_buffer__new(bpf_map__fd(L.skel->maps.rb), handle_event, NULL, NULL);
+	if (!L.rb)
+		die(EXIT_RUNTIME, "ring buffer: %s", strerror(errno));
+	refresh_boot_wall();
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	epfd = epoll_create1(EPOLL_CLOEXEC);
+	check_tfd = make_timer(L.opts.coalesce_ms);
+	if (L.opts.stats_interval_s)
+		stats_tfd = make_timer(L.opts.stats_interval_s * 1000);
+	int fds[] = { ring_buffer__epoll_fd(L.rb), STDIN_FILENO, sfd, check_tfd, stats_tfd };
+	for (int i = 0; i < 5; i++) {
+		if (fds[i] < 0)
+			continue;
+		ev.events = EPOLLIN;
+		ev.data.fd = fds[i];
+		if (epoll_ctl(epfd, EPOLL_CTL_ADD, fds[i], &ev) && fds[i] != STDIN_FILENO)
+			die(EXIT_RUNTIME, "epoll: %s", strerror(errno));
+	}
+	emit_hello();
+	logmsg("info", "watching %d path(s) with %d hooks", L.opts.n_paths, L.n_hooks);
+
+	for (;;) {
+		struct epoll_event evs[8];
+		int n = epoll_wait(epfd, evs, 8, -1);
+		bool done = false;
+
+		if (n < 0 && errno != EINTR)
+			die(EXIT_RUNTIME, "epoll_wait: %s", strerror(errno));
+		for (int i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+			__u64 ticks;
+
+			if (fd == ring_buffer__epoll_fd(L.rb)) {
+				int got = ring_buffer__consume(L.rb);
+
+				flush_out();
+				/* Busy: let the ring fill a little so producers skip the wake-up. */
+				if (got > 64)
+					usleep(L.opts.poll_ms * 1000);
+			} else if (fd == STDIN_FILENO) {
+				if (!read_commands()) {
+					reason = "stdin closed";
+					done = true;
+				}
+				epoll_ctl(epfd, done ? EPOLL_CTL_DEL : EPOLL_CTL_MOD, fd, &evs[i]);
+			} else if (fd == sfd) {
+				done = true;
+			} else if (fd == check_tfd) {
+				if (read(fd, &ticks, sizeof(ticks)) > 0)
+					run_periodic_check();
+			} else if (fd == stats_tfd) {
+				if (read(fd, &ticks, sizeof(ticks)) > 0)
+					emit_stats();
+			}
+		}
+		flush_out();
+		if (L.stdout_broken)
+			exit(EXIT_RUNTIME);
+		if (done)
+			break;
+	}
+	run_periodic_check();
+	ring_buffer__consume(L.rb);
+	emit_stats();
+	emit_bye(reason);
+	flush_out();
+	ring_buffer__free(L.rb);
+	bpf_link__destroy(L.iter_link);
+	fim_bpf__destroy(L.skel);
+	return L.stdout_broken ? EXIT_RUNTIME : EXIT_OK;
+}
