@@ -20,8 +20,9 @@ TEST_C_OUT := $(TEST_C_ROOT)/build/test-c
 
 test_c_json := $(TEST_C_LOADER)/json_out.c $(TEST_C_LOADER)/json_out.h
 test_c_cmd := $(TEST_C_LOADER)/command.c $(TEST_C_LOADER)/command.h $(test_c_json)
+test_c_cli := $(TEST_C_LOADER)/cli.c $(TEST_C_LOADER)/cli.h
 
-TEST_C_UNITS := test_json_out test_command
+TEST_C_UNITS := test_json_out test_cli test_command
 TEST_C_BINS := $(addprefix $(TEST_C_OUT)/,$(TEST_C_UNITS))
 
 # sanitizers report through stderr; make them fail the run loudly
@@ -41,6 +42,9 @@ $(TEST_C_OUT):
 	mkdir -p $@
 
 $(TEST_C_OUT)/test_json_out: $(TEST_C_SRC)/test_json_out.c $(TEST_C_SRC)/test.h $(test_c_json) | $(TEST_C_OUT)
+	$(TEST_C_CC) $(TEST_C_CFLAGS) -I$(TEST_C_LOADER) -o $@ $(filter %.c,$^)
+
+$(TEST_C_OUT)/test_cli: $(TEST_C_SRC)/test_cli.c $(TEST_C_SRC)/test.h $(test_c_cli) | $(TEST_C_OUT)
 	$(TEST_C_CC) $(TEST_C_CFLAGS) -I$(TEST_C_LOADER) -o $@ $(filter %.c,$^)
 
 $(TEST_C_OUT)/test_command: $(TEST_C_SRC)/test_command.c $(TEST_C_SRC)/test.h $(test_c_cmd) | $(TEST_C_OUT)
