@@ -1,0 +1,283 @@
+import {readFileSync} from 'node:fs';
+import {extname} from 'node:path';
+import YAML from 'yaml';
+import {ConfigError} from './errors.js';
+import {compileFilter, filterKeys, type EventPredicate, type FilterSpec} from './filters.js';
+import {formatNames, type FormatName} from './formats.js';
+import type {KernelEventFields} from './types.js';
+
+/**
+ * The config file, in Vector's words: `sources`, `transforms`, `sinks`, each a map from an id
+ * to a component with a `type` (and `inputs` naming upstream ids). Fluent Bit's `inputs`,
+ * `filters` and `outputs` are accepted as the top-level names too. YAML or JSON; any key not
+ * listed here is rejected with its full name, so a typo never silently disables a filter.
+ *
+ *   sources:    {files: {type: whodata, paths: [/etc]}}
+ *   transforms: {quiet: {type: filter, inputs: [files], exclude_paths: ['**\/*.swp']}}
+ *   sinks:      {out: {type: stdout, inputs: [quiet], format: json}}
+ */
+
+export type SourceConfig = {
+	id: string;
+	type: 'whodata';
+	paths: string[];
+	loader?: string;
+	coalesce_ms?: number;
+	ringbuf_mb?: number;
+	stats_interval?: number;
+	enrich: boolean;
+};
+
+export type TransformConfig = {id: string; type: 'filter'; inputs: string[]; filter: FilterSpec};
+
+export type SinkConfig = {id: string; type: 'stdout'; inputs: string[]; format: FormatName};
+
+export type PipelineConfig = {
+	source: SourceConfig;
+	transforms: TransformConfig[];
+	sink: SinkConfig;
+};
+
+const topLevel: Record<string, string> = {sources: 'sources', inputs: 'sources', transforms: 'transforms', filters: 'transforms', sinks: 'sinks', outputs: 'sinks'};
+const sourceKeys = ['type', 'paths', 'loader', 'coalesce_ms', 'ringbuf_mb', 'stats_interval', 'enrich'];
+const transformKeys = ['type', 'inputs', ...filterKeys];
+const sinkKeys = ['type', 'inputs', 'format'];
+
+export function loadConfigFile(file: string): PipelineConfig {
+	let text: string;
+	try {
+		text = readFileSync(file, 'utf8');
+	} catch (error) {
+		const code = (error as NodeJS.ErrnoException).code;
+		throw new ConfigError(`config ${file}: cannot read: ${code === 'ENOENT' ? 'no such file' : String(code ?? error)}`, {file, cause: error});
+	}
+
+	let data: unknown;
+	try {
+		data = extname(file) === '.json' ? JSON.parse(text) : YAML.parse(text, {uniqueKeys: true});
+	} catch (error) {
+		const reason = (error instanceof Error ? error.message : String(error)).split('\n')[0];
+		throw new ConfigError(`config ${file}: not valid ${extname(file) === '.json' ? 'JSON' : 'YAML'}: ${reason}`, {file, cause: error});
+	}
+
+	return parseConfig(data, file);
+}
+
+export function parseConfig(data: unknown, file = 'config'): PipelineConfig {
+	const fail = (message: string, key?: string): never => {
+		throw new ConfigError(`config ${file}: ${message}`, {file, key});
+	};
+
+	const root = asObject(data, 'the top level', fail);
+	const sections: Record<string, Record<string, unknown>> = {};
+	for (const [key, value] of Object.entries(root)) {
+		const section = topLevel[key];
+		if (section === undefined) {
+			fail(`unknown key '${key}' (expected sources, transforms, sinks)`, key);
+		} else if (sections[section]) {
+			fail(`'${key}' repeats '${section}' (${key} is another name for it)`, key);
+		} else {
+			sections[section] = asObject(value, key, fail);
+		}
+	}
+
+	const sourceEntries = Object.entries(sections['sources'] ?? {});
+	if (sourceEntries.length !== 1) {
+		fail(`expected exactly one source, found ${sourceEntries.length}`, 'sources');
+	}
+
+	const [sourceId, rawSource] = sourceEntries[0]!;
+	const source = parseSource(sourceId, asObject(rawSource, `sources.${sourceId}`, fail), fail);
+
+	const transforms = Object.entries(sections['transforms'] ?? {}).map(([id, raw]) => {
+		const where = `transforms.${id}`;
+		const fields = checkKeys(asObject(raw, where, fail), transformKeys, where, fail);
+		if (fields['type'] !== 'filter') {
+			fail(`${where}.type: unsupported transform type ${JSON.stringify(fields['type'])} (supported: filter)`, `${where}.type`);
+		}
+
+		const filter: FilterSpec = {};
+		for (const key of filterKeys) {
+			if (fields[key] !== undefined) {
+				(filter as Record<string, unknown>)[key] = fields[key];
+			}
+		}
+
+		try {
+			compileFilter(filter, where);
+		} catch (error) {
+			fail((error as Error).message);
+		}
+
+		return {id, type: 'filter' as const, inputs: parseInputs(fields['inputs'], where, fail), filter};
+	});
+
+	const sinkEntries = Object.entries(sections['sinks'] ?? {});
+	if (sinkEntries.length > 1) {
+		fail('only one sink is supported for now', 'sinks');
+	}
+
+	let sink: SinkConfig = {id: 'stdout', type: 'stdout', inputs: [transforms.at(-1)?.id ?? sourceId], format: 'json'};
+	if (sinkEntries.length === 1) {
+		const [id, raw] = sinkEntries[0]!;
+		const where = `sinks.${id}`;
+		const fields = checkKeys(asObject(raw, where, fail), sinkKeys, where, fail);
+		if (fields['type'] !== 'stdout') {
+			fail(`${where}.type: unsupported sink type ${JSON.stringify(fields['type'])} (supported: stdout)`, `${where}.type`);
+		}
+
+		const format = fields['format'] ?? 'json';
+		if (!(formatNames as readonly unknown[]).includes(format)) {
+			fail(`${where}.format: unknown format ${JSON.stringify(format)} (expected ${formatNames.join(' or ')})`, `${where}.format`);
+		}
+
+		sink = {id, type: 'stdout', inputs: parseInputs(fields['inputs'], where, fail), format: format as FormatName};
+	}
+
+	const config = {source, transforms, sink};
+	compileRoute(config, fail);
+	return config;
+}
+
+function parseSource(id: string, raw: Record<string, unknown>, fail: (message: string, key?: string) => never): SourceConfig {
+	const where = `sources.${id}`;
+	const fields = checkKeys(raw, sourceKeys, where, fail);
+	if (fields['type'] !== 'whodata') {
+		fail(`${where}.type: unsupported source type ${JSON.stringify(fields['type'])} (supported: whodata)`, `${where}.type`);
+	}
+
+	const paths = fields['paths'] ?? [];
+	if (!Array.isArray(paths) || !paths.every(path => typeof path === 'string')) {
+		fail(`${where}.paths: expected a list of paths`, `${where}.paths`);
+	}
+
+	const source: SourceConfig = {id, type: 'whodata', paths: paths as string[], enrich: true};
+	if (fields['loader'] !== undefined) {
+		if (typeof fields['loader'] !== 'string') {
+			fail(`${where}.loader: expected a path`, `${where}.loader`);
+		}
+
+		source.loader = fields['loader'] as string;
+	}
+
+	for (const key of ['coalesce_ms', 'ringbuf_mb', 'stats_interval'] as const) {
+		const value = fields[key];
+		if (value !== undefined) {
+			if (!Number.isInteger(value) || (value as number) < 0) {
+				fail(`${where}.${key}: expected a non-negative integer`, `${where}.${key}`);
+			}
+
+			source[key] = value as number;
+		}
+	}
+
+	if (fields['enrich'] !== undefined) {
+		if (typeof fields['enrich'] !== 'boolean') {
+			fail(`${where}.enrich: expected true or false`, `${where}.enrich`);
+		}
+
+		source.enrich = fields['enrich'] as boolean;
+	}
+
+	return source;
+}
+
+/**
+ * The predicate deciding whether an event reaches the sink: it must pass every filter on at
+ * least one path of `inputs` back to the source.
+ */
+export function compileRoute(config: PipelineConfig, fail: (message: string, key?: string) => never = message => {
+	throw new ConfigError(message);
+}): EventPredicate {
+	const transforms = new Map(config.transforms.map(transform => [transform.id, transform]));
+	const compiled = new Map<string, EventPredicate>();
+	const visiting = new Set<string>();
+
+	const build = (id: string, from: string): EventPredicate => {
+		if (id === config.source.id) {
+			return () => true;
+		}
+
+		const known = compiled.get(id);
+		if (known) {
+			return known;
+		}
+
+		const transform = transforms.get(id);
+		if (!transform) {
+			return fail(`${from}.inputs: unknown component '${id}'`, `${from}.inputs`);
+		}
+
+		if (visiting.has(id)) {
+			return fail(`transforms.${id}: inputs form a cycle`, `transforms.${id}.inputs`);
+		}
+
+		visiting.add(id);
+		const own = compileFilter(transform.filter, `transforms.${id}`);
+		const upstream = transform.inputs.map(input => build(input, `transforms.${id}`));
+		visiting.delete(id);
+		const predicate: EventPredicate = upstream.length === 1
+			? event => own(event) && upstream[0]!(event)
+			: event => own(event) && upstream.some(accept => accept(event));
+		compiled.set(id, predicate);
+		return predicate;
+	};
+
+	const inputs = config.sink.inputs.map(input => build(input, `sinks.${config.sink.id}`));
+	return inputs.length === 1 ? inputs[0]! : (event: KernelEventFields) => inputs.some(accept => accept(event));
+}
+
+function asObject(value: unknown, where: string, fail: (message: string, key?: string) => never): Record<string, unknown> {
+	if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+		return fail(`${where}: expected a map of keys`);
+	}
+
+	return value as Record<string, unknown>;
+}
+
+function checkKeys(fields: Record<string, unknown>, allowed: readonly string[], where: string, fail: (message: string, key?: string) => never): Record<string, unknown> {
+	for (const key of Object.keys(fields)) {
+		if (!allowed.includes(key)) {
+			fail(`unknown key '${where}.${key}'${suggest(key, allowed)}`, `${where}.${key}`);
+		}
+	}
+
+	return fields;
+}
+
+function parseInputs(value: unknown, where: string, fail: (message: string, key?: string) => never): string[] {
+	if (!Array.isArray(value) || value.length === 0 || !value.every(item => typeof item === 'string')) {
+		return fail(`${where}.inputs: expected a non-empty list of component ids`, `${where}.inputs`);
+	}
+
+	return value as string[];
+}
+
+/** A nearby allowed key, for the error message. */
+function suggest(key: string, allowed: readonly string[]): string {
+	let best: string | undefined;
+	let bestDistance = 3;
+	for (const candidate of allowed) {
+		const distance = editDistance(key, candidate);
+		if (distance < bestDistance) {
+			best = candidate;
+			bestDistance = distance;
+		}
+	}
+
+	return best ? ` (did you mean '${best}'?)` : ` (allowed: ${allowed.join(', ')})`;
+}
+
+function editDistance(a: string, b: string): number {
+	let previous = Array.from({length: b.length + 1}, (_, index) => index);
+	for (let i = 1; i <= a.length; i++) {
+		const current = [i];
+		for (let j = 1; j <= b.length; j++) {
+			current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+		}
+
+		previous = current;
+	}
+
+	return previous[b.length]!;
+}

@@ -1,0 +1,103 @@
+import {hostname} from 'node:os';
+import {readFileSync} from 'node:fs';
+import {ProcCache, type ProcCacheOptions, type ProcClock} from './proc-cache.js';
+import {UserDb, type UserDbOptions} from './user-db.js';
+import type {EnrichmentFields, KernelEventFields} from './types.js';
+
+/**
+ * Adds what the kernel does not know to an event (DESIGN.md §2): cmdline, cwd, parent_name,
+ * user_name, group_name, login_user, container_id, host. Process facts come from ProcCache,
+ * names from UserDb; nothing here guesses.
+ */
+
+export type EnricherOptions = {
+	proc?: ProcCacheOptions;
+	users?: UserDbOptions;
+	host?: string;
+	/** Wall-clock ms of boot as the loader computed it (its `hello.boot_time_ns`). */
+	bootTimeMs?: number;
+	/** Monotonic ms (CLOCK_MONOTONIC never runs ahead of CLOCK_BOOTTIME); injected by tests. */
+	monotonicMs?: () => number;
+};
+
+export type Enrichment = {
+	fields: EnrichmentFields;
+	/** The same fields as JSON members, without braces, starting with a comma. */
+	json: string;
+	cmdlineTruncated: boolean;
+};
+
+export class Enricher {
+	readonly host: string;
+	readonly procCache: ProcCache;
+	readonly userDb: UserDb;
+	private readonly hostJson: string;
+	private readonly procClock: {bootTimeMs: number; nowMs(): number};
+
+	constructor(options: EnricherOptions = {}) {
+		this.host = options.host ?? hostname();
+		this.hostJson = JSON.stringify(this.host);
+		const monotonicMs = options.monotonicMs ?? msSinceBoot();
+		const clock: ProcClock & {bootTimeMs: number} = {
+			bootTimeMs: options.bootTimeMs ?? estimateBootTimeMs(),
+			nowMs: () => clock.bootTimeMs + monotonicMs(),
+		};
+		this.procClock = clock;
+		this.procCache = new ProcCache(clock, options.proc);
+		this.userDb = new UserDb(options.users);
+	}
+
+	/** Adopts the loader's boot time so that process start times and events share one clock. */
+	setBootTimeMs(bootTimeMs: number): void {
+		this.procClock.bootTimeMs = bootTimeMs;
+	}
+
+	enrich(event: KernelEventFields): Enrichment {
+		const eventMs = event.timestamp / 1e6;
+		const proc = this.procCache.lookup(event.pid, eventMs, event.exe);
+		const parent = typeof event.ppid === 'number' && event.ppid > 0 ? this.procCache.lookup(event.ppid, eventMs) : undefined;
+		const user = this.userDb.user(event.uid);
+		const group = this.userDb.group(event.gid);
+		const login = this.userDb.user(event.auid);
+		const fields: EnrichmentFields = {
+			cmdline: proc?.cmdline ?? null,
+			cwd: proc?.cwd ?? null,
+			parent_name: parent?.comm ?? null,
+			user_name: user?.name ?? null,
+			group_name: group?.name ?? null,
+			login_user: login?.name ?? null,
+			container_id: proc?.containerId ?? null,
+			host: this.host,
+		};
+		const json = `,${proc?.json ?? nullProcessJson},"parent_name":${parent?.commJson ?? 'null'},"user_name":${user?.json ?? 'null'},"group_name":${group?.json ?? 'null'},"login_user":${login?.json ?? 'null'},"host":${this.hostJson}`;
+		return {fields, json, cmdlineTruncated: proc?.cmdlineTruncated ?? false};
+	}
+}
+
+const nullProcessJson = '"cmdline":null,"cwd":null,"container_id":null';
+
+/** Seconds since boot, from CLOCK_BOOTTIME via /proc/uptime (10 ms resolution, rounded down). */
+function readUptimeMs(): number | undefined {
+	try {
+		const seconds = Number(readFileSync('/proc/uptime', 'latin1').split(' ')[0]);
+		return Number.isFinite(seconds) ? seconds * 1000 : undefined;
+	} catch {
+		return undefined;
+	}
+}
+
+/** Wall-clock ms of boot: a fallback until the loader's hello says. */
+function estimateBootTimeMs(): number {
+	return Date.now() - (readUptimeMs() ?? performance.now());
+}
+
+/**
+ * Ms since boot without a syscall per call: /proc/uptime once, then performance.now(), which
+ * runs on CLOCK_MONOTONIC and so never gets ahead of the kernel's boot clock. Both round down,
+ * so the result is a lower bound, which is what ProcCache needs.
+ */
+function msSinceBoot(): () => number {
+	const perfAtRead = performance.now();
+	const uptimeAtRead = readUptimeMs() ?? perfAtRead;
+	return () => uptimeAtRead + (performance.now() - perfAtRead);
+}

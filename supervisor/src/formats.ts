@@ -1,0 +1,174 @@
+import {randomBytes} from 'node:crypto';
+import type {Enrichment} from './enrich.js';
+import {isSupervisorRecord, type KernelEventFields, type MonitorRecord, type SupervisorRecord, type WhoDataEvent} from './types.js';
+
+/**
+ * The output formats. `json` is the event record of DESIGN.md §2, one object per line; `text` is
+ * a line for a person at a terminal. Both are views of the same record.
+ */
+
+export const formatNames = ['json', 'text'] as const;
+export type FormatName = typeof formatNames[number];
+
+/**
+ * Longest JSON line, in bytes, without its newline: Fluent Bit's stdin input reads 16,000-byte
+ * buffers and treats a longer record as the end of input.
+ */
+export const maxLineBytes = 15_999;
+
+/** Fields that may be cut to keep a line under the limit, cheapest loss first. */
+const shrinkOrder = ['cmdline', 'cwd', 'exe_b64', 'exe', 'old_path_b64', 'old_path', 'path_b64', 'path'] as const;
+
+const enrichmentKeys = ['cmdline', 'cwd', 'parent_name', 'user_name', 'group_name', 'login_user', 'container_id', 'host'];
+
+/**
+ * The JSON line of a kernel event: the loader's own text minus `"type":"event"`, with the
+ * enrichment members appended. Working on the text keeps the loader's nanosecond digits, which
+ * a double cannot hold, and costs a string copy rather than a full stringify.
+ */
+export function eventJsonLine(raw: string, event: KernelEventFields, enrichment: Enrichment | undefined): string {
+	if (raw.startsWith('{"type":"event",') && raw.endsWith('}') && (enrichment === undefined || canAppend(event, enrichment))) {
+		const line = enrichment === undefined
+			? `{${raw.slice(16)}`
+			: `{${raw.slice(16, -1)}${enrichment.json}}`;
+		if (line.length * 3 <= maxLineBytes || Buffer.byteLength(line) <= maxLineBytes) {
+			return line;
+		}
+	}
+
+	return rebuildLine(raw, event, enrichment);
+}
+
+function canAppend(event: KernelEventFields, enrichment: Enrichment): boolean {
+	if (enrichment.cmdlineTruncated) {
+		return false;
+	}
+
+	for (const key of enrichmentKeys) {
+		if (key in event) {
+			return false;
+		}
+	}
+
+	return true;
+}
+
+/** The slow path: an object rebuilt, exact integers restored, oversized fields cut. */
+function rebuildLine(raw: string, event: KernelEventFields, enrichment: Enrichment | undefined): string {
+	const record: Record<string, unknown> = {...event};
+	delete record['type'];
+	if (enrichment) {
+		Object.assign(record, enrichment.fields);
+		if (enrichment.cmdlineTruncated) {
+			addTruncated(record, 'cmdline');
+		}
+	}
+
+	let line = stringifyExact(record, raw);
+	for (const field of shrinkOrder) {
+		while (Buffer.byteLength(line) > maxLineBytes) {
+			const value = record[field];
+			if (typeof value !== 'string' || value.length < 16) {
+				break;
+			}
+
+			const keep = field.endsWith('_b64') ? Math.floor(value.length / 8) * 4 : Math.floor(value.length / 2);
+			record[field] = value.slice(0, /[\ud800-\udbff]/.test(value[keep - 1] ?? '') ? keep - 1 : keep);
+			addTruncated(record, field.replace(/_b64$/, ''));
+			line = stringifyExact(record, raw);
+		}
+	}
+
+	return line;
+}
+
+function addTruncated(record: Record<string, unknown>, field: string): void {
+	const list = Array.isArray(record['truncated']) ? [...record['truncated'] as unknown[]] : [];
+	if (!list.includes(field)) {
+		list.push(field);
+	}
+
+	record['truncated'] = list;
+}
+
+const exactToken = `\u0000exact-${randomBytes(6).toString('hex')}:`;
+
+/**
+ * JSON.stringify, except that top-level integers a double cannot hold exactly are written with
+ * the digits of the loader's line.
+ */
+export function stringifyExact(record: Record<string, unknown>, raw: string): string {
+	const exact = new Map<string, string>();
+	let copy: Record<string, unknown> | undefined;
+	for (const [key, value] of Object.entries(record)) {
+		if (typeof value === 'number' && Number.isInteger(value) && !Number.isSafeInteger(value)) {
+			const digits = new RegExp(`[{,]${JSON.stringify(key).replaceAll(/[$()*+.?[\\\]^{|}]/g, '\\$&')}:(-?\\d+)[,}]`).exec(raw)?.[1];
+			if (digits !== undefined) {
+				copy ??= {...record};
+				copy[key] = exactToken + key;
+				exact.set(JSON.stringify(exactToken + key), digits);
+			}
+		}
+	}
+
+	let line = JSON.stringify(copy ?? record);
+	for (const [placeholder, digits] of exact) {
+		line = line.replace(placeholder, digits);
+	}
+
+	return line;
+}
+
+/** Supervisor records have no loader text behind them; their numbers are ms-precise. */
+export function supervisorJsonLine(record: SupervisorRecord): string {
+	return JSON.stringify(record);
+}
+
+const unsafeForTerminal = /[\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069\s"]/;
+
+/** Names are quoted and escaped when they hold anything that could fool a terminal or a reader. */
+export function terminalSafe(value: string): string {
+	return unsafeForTerminal.test(value) ? JSON.stringify(value).replaceAll(/[\u0080-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g, char => `\\u${char.codePointAt(0)!.toString(16).padStart(4, '0')}`) : value;
+}
+
+function isoTime(ns: number): string {
+	return new Date(Math.floor(ns / 1e6)).toISOString();
+}
+
+function who(name: unknown, id: unknown): string {
+	if (typeof name === 'string') {
+		return terminalSafe(name);
+	}
+
+	return typeof id === 'number' ? String(id) : '-';
+}
+
+/** `2025-11-26T18:56:01.123Z modify /etc/hosts user=alice login=bob process=vim pid=812 exe=/usr/bin/vim` */
+export function eventTextLine(event: WhoDataEvent): string {
+	const parts = [isoTime(event.timestamp), event.operation.padEnd(6), terminalSafe(event.path)];
+	if (typeof event.old_path === 'string') {
+		parts.push(`(from ${terminalSafe(event.old_path)})`);
+	}
+
+	parts.push(
+		`user=${who(event.user_name, event.uid)}`,
+		`login=${who(event.login_user, event.auid)}`,
+		`process=${terminalSafe(event.process_name)}`,
+		`pid=${event.pid}`,
+		`exe=${typeof event.exe === 'string' ? terminalSafe(event.exe) : '-'}`,
+	);
+	return parts.join(' ');
+}
+
+export function supervisorTextLine(record: SupervisorRecord): string {
+	const parts = [isoTime(record.timestamp), `supervisor ${record.kind}: ${record.message}`];
+	if (record.gap_start !== undefined) {
+		parts.push(`gap ${isoTime(record.gap_start)} → ${record.gap_end === undefined ? 'open' : isoTime(record.gap_end)}`);
+	}
+
+	return parts.join(' ');
+}
+
+export function recordTextLine(record: MonitorRecord): string {
+	return isSupervisorRecord(record) ? supervisorTextLine(record) : eventTextLine(record);
+}

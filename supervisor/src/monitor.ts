@@ -1,0 +1,370 @@
+import {EventEmitter} from 'node:events';
+import {hostname} from 'node:os';
+import {systemClock, type Clock} from './clock.js';
+import {Enricher, type EnricherOptions} from './enrich.js';
+import type {FimError} from './errors.js';
+import {compileFilter, type EventPredicate, type FilterSpec} from './filters.js';
+import {eventJsonLine, supervisorJsonLine} from './formats.js';
+import {defaultLoaderPath} from './loader-path.js';
+import type {MalformedLine, ParsedLine} from './ndjson-parse.js';
+import {canonicalPath, isInside, normalizeWatchPaths} from './paths.js';
+import {RateLimitedLog} from './rate-limit.js';
+import type {RestartPolicyOptions} from './restart-policy.js';
+import {Supervisor, type LoaderTuning} from './supervise.js';
+import type {HelloRecord, KernelEventFields, MonitorRecord, SupervisorRecord, WhoDataEvent} from './types.js';
+
+export type Logger = {
+	error(message: string): void;
+	warn(message: string): void;
+	info(message: string): void;
+	debug(message: string): void;
+};
+
+const silentLogger: Logger = {error() {}, warn() {}, info() {}, debug() {}};
+
+export type WhoDataMonitorOptions = {
+	/** Directories (watched as subtrees) or single files. Relative paths are resolved. */
+	paths: readonly string[];
+	/** Defaults to $FIM_LOADER, else build/fim-loader in this package. */
+	loaderPath?: string;
+	filter?: FilterSpec | EventPredicate;
+	/** Enrichment from /proc and the user databases; on by default. */
+	enrich?: boolean | EnricherOptions;
+	tuning?: LoaderTuning;
+	restart?: Partial<RestartPolicyOptions>;
+	clock?: Clock;
+	stopGraceMs?: number;
+	commandTimeoutMs?: number;
+	/** Records buffered for a slow `for await` consumer before the loader is paused. */
+	highWaterMark?: number;
+	logger?: Logger;
+	env?: NodeJS.ProcessEnv;
+	cwd?: string;
+	host?: string;
+};
+
+/** A record and its JSON line (exact to the nanosecond, under the line limit). */
+export type MonitorBatchItem = {record: MonitorRecord; json: string};
+
+/** Counter names follow Vector's. */
+export type MonitorCounters = {
+	events_received_total: number;
+	events_sent_total: number;
+	events_discarded_total: number;
+	events_lost_total: number;
+	loader_restarts_total: number;
+	errors_total: {receiving: number; processing: number; sending: number};
+};
+
+type Waiter = {resolve: (result: IteratorResult<MonitorRecord>) => void; reject: (error: unknown) => void};
+
+/**
+ * Watches paths and yields who changed what. Events come through `for await`, the 'event'
+ * listener, or 'batch' (one array per loader read, with JSON lines, which the CLI writes).
+ *
+ * Events: 'event' (WhoDataEvent), 'supervisor' (SupervisorRecord), 'batch' (MonitorBatchItem[]),
+ * 'hello' (HelloRecord), 'error' (FimError: the monitor has stopped), 'close'.
+ */
+export class WhoDataMonitor extends EventEmitter implements AsyncIterable<MonitorRecord> {
+	readonly counters: MonitorCounters = {
+		events_received_total: 0,
+		events_sent_total: 0,
+		events_discarded_total: 0,
+		events_lost_total: 0,
+		loader_restarts_total: 0,
+		errors_total: {receiving: 0, processing: 0, sending: 0},
+	};
+
+	/** Settles when the monitor has stopped: resolves after close(), rejects on a fatal error. */
+	readonly closed: Promise<void>;
+	private readonly supervisor: Supervisor;
+	private readonly enricher: Enricher | undefined;
+	private readonly accept: EventPredicate;
+	private readonly logger: Logger;
+	private readonly malformedLog: RateLimitedLog;
+	private readonly queue: MonitorRecord[] = [];
+	private readonly waiters: Waiter[] = [];
+	private readonly highWaterMark: number;
+	private iterating = false;
+	private queuePaused = false;
+	private finished = false;
+	private failure: FimError | undefined;
+	private settleClosed!: {resolve: () => void; reject: (error: unknown) => void};
+
+	private constructor(private readonly options: WhoDataMonitorOptions, paths: string[]) {
+		super();
+		this.logger = options.logger ?? silentLogger;
+		const clock = options.clock ?? systemClock;
+		this.malformedLog = new RateLimitedLog(clock, 10_000, message => {
+			this.logger.warn(message);
+		});
+		this.highWaterMark = options.highWaterMark ?? 10_000;
+		this.accept = typeof options.filter === 'function' ? options.filter : compileFilter(options.filter ?? {});
+		const host = options.host ?? hostname();
+		if (options.enrich !== false) {
+			this.enricher = new Enricher({host, ...(typeof options.enrich === 'object' ? options.enrich : {})});
+		}
+
+		this.closed = new Promise<void>((resolve, reject) => {
+			this.settleClosed = {resolve, reject};
+		});
+		// Nobody may be awaiting `closed`; its rejection is reported through 'error' and iterators.
+		this.closed.catch(() => {});
+
+		this.supervisor = new Supervisor({
+			loaderPath: options.loaderPath ?? defaultLoaderPath(options.env),
+			paths,
+			tuning: options.tuning,
+			env: options.env,
+			clock,
+			restart: options.restart,
+			stopGraceMs: options.stopGraceMs,
+			commandTimeoutMs: options.commandTimeoutMs,
+			host,
+		});
+		this.supervisor.on('batch', (lines: ParsedLine[]) => {
+			this.onBatch(lines);
+		});
+		this.supervisor.on('supervisor', (record: SupervisorRecord) => {
+			this.onSupervisorRecord(record);
+		});
+		this.supervisor.on('hello', (hello: HelloRecord) => {
+			if (typeof hello.boot_time_ns === 'number' && this.enricher) {
+				this.enricher.setBootTimeMs(hello.boot_time_ns / 1e6);
+			}
+
+			this.logger.debug(`loader ready: backend ${hello.backend ?? '?'}, ${hello.hooks?.length ?? 0} hooks, watching ${(hello.paths ?? []).join(', ')}`);
+			this.emit('hello', hello);
+		});
+		this.supervisor.on('malformed', (malformed: MalformedLine) => {
+			this.counters.errors_total.receiving++;
+			this.malformedLog.log(`malformed line from the loader (${malformed.reason}): ${malformed.excerpt}`);
+		});
+		this.supervisor.on('stderr', (line: string) => {
+			const level = /^fim-loader: (error|fatal)/.test(line) ? 'error' : /^fim-loader: warn/.test(line) ? 'warn' : 'info';
+			this.logger[level](line);
+		});
+		this.supervisor.on('restart-scheduled', ({delayMs, exit}: {delayMs: number; exit: string}) => {
+			this.logger.warn(`loader ${exit}; restarting in ${delayMs} ms`);
+		});
+		this.supervisor.on('fatal', (error: FimError) => {
+			this.finish(error);
+		});
+	}
+
+	/** Starts watching; resolves once the loader reports it is attached. */
+	static async create(options: WhoDataMonitorOptions): Promise<WhoDataMonitor> {
+		const logger = options.logger ?? silentLogger;
+		const paths = normalizeWatchPaths(options.paths, message => {
+			logger.info(message);
+		}, options.cwd);
+		const monitor = new WhoDataMonitor(options, paths);
+		await monitor.supervisor.start();
+		return monitor;
+	}
+
+	get paths(): string[] {
+		return this.supervisor.paths;
+	}
+
+	async addPath(path: string): Promise<void> {
+		const canonical = canonicalPath(path, message => {
+			this.logger.info(message);
+		}, this.options.cwd);
+		const outer = this.supervisor.paths.find(watched => isInside(canonical, watched));
+		if (outer !== undefined) {
+			this.logger.info(`${canonical} is already watched (under ${outer})`);
+			return;
+		}
+
+		await this.supervisor.addPath(canonical);
+	}
+
+	async removePath(path: string): Promise<void> {
+		let canonical: string;
+		try {
+			canonical = canonicalPath(path, () => {}, this.options.cwd);
+		} catch {
+			// A path removed from disk can still be unwatched by the name it was added with.
+			canonical = path;
+		}
+
+		await this.supervisor.removePath(canonical);
+	}
+
+	/** Asks the loader for a fresh `stats` record. */
+	async requestStats(): Promise<void> {
+		await this.supervisor.requestStats();
+	}
+
+	/** Backpressure: stop reading from the loader until resume(). */
+	pause(): void {
+		this.supervisor.pause();
+	}
+
+	resume(): void {
+		this.supervisor.resume();
+	}
+
+	/** Stops the loader, ends iteration, and resolves when everything is down. */
+	async close(): Promise<void> {
+		if (!this.finished) {
+			await this.supervisor.stop();
+			this.finish(undefined);
+		}
+
+		await this.closed.catch(() => {});
+	}
+
+	[Symbol.asyncIterator](): AsyncIterator<MonitorRecord> {
+		this.iterating = true;
+		return {
+			next: async () => this.next(),
+			return: async () => {
+				this.iterating = false;
+				this.queue.length = 0;
+				this.updateQueuePause();
+				return {done: true, value: undefined};
+			},
+		};
+	}
+
+	private async next(): Promise<IteratorResult<MonitorRecord>> {
+		const record = this.queue.shift();
+		if (record !== undefined) {
+			this.updateQueuePause();
+			return {done: false, value: record};
+		}
+
+		if (this.finished) {
+			if (this.failure) {
+				throw this.failure;
+			}
+
+			return {done: true, value: undefined};
+		}
+
+		return new Promise<IteratorResult<MonitorRecord>>((resolve, reject) => {
+			this.waiters.push({resolve, reject});
+		});
+	}
+
+	private onBatch(lines: ParsedLine[]): void {
+		const items: MonitorBatchItem[] = [];
+		for (const line of lines) {
+			const value = line.value;
+			if (value['type'] !== 'event') {
+				continue;
+			}
+
+			this.counters.events_received_total++;
+			const event = value as KernelEventFields;
+			if (!isEventShape(event)) {
+				this.counters.errors_total.processing++;
+				this.malformedLog.log(`event record without the required fields: ${line.raw.slice(0, 120)}`);
+				continue;
+			}
+
+			if (!this.accept(event)) {
+				this.counters.events_discarded_total++;
+				continue;
+			}
+
+			const enrichment = this.enricher?.enrich(event);
+			const json = eventJsonLine(line.raw, event, enrichment);
+			delete (event as Record<string, unknown>)['type'];
+			if (enrichment) {
+				Object.assign(event, enrichment.fields);
+			}
+
+			items.push({record: event as WhoDataEvent, json});
+		}
+
+		this.deliver(items);
+	}
+
+	private onSupervisorRecord(record: SupervisorRecord): void {
+		if (record.kind === 'loss') {
+			this.counters.events_lost_total += record.lost ?? 0;
+			this.logger.warn(record.message);
+		} else if (record.kind === 'restart') {
+			this.counters.loader_restarts_total++;
+			this.logger.warn(record.message);
+		} else {
+			this.logger.warn(record.message);
+		}
+
+		this.emit('supervisor', record);
+		this.deliver([{record, json: supervisorJsonLine(record)}]);
+	}
+
+	private deliver(items: MonitorBatchItem[]): void {
+		if (items.length === 0) {
+			return;
+		}
+
+		this.counters.events_sent_total += items.length;
+		this.emit('batch', items);
+		const wantsEvents = this.listenerCount('event') > 0;
+		for (const {record} of items) {
+			if (wantsEvents && record.type !== 'supervisor') {
+				this.emit('event', record);
+			}
+
+			if (this.iterating) {
+				const waiter = this.waiters.shift();
+				if (waiter) {
+					waiter.resolve({done: false, value: record});
+				} else {
+					this.queue.push(record);
+				}
+			}
+		}
+
+		this.updateQueuePause();
+	}
+
+	private updateQueuePause(): void {
+		if (!this.queuePaused && this.queue.length >= this.highWaterMark) {
+			this.queuePaused = true;
+			this.supervisor.pause();
+		} else if (this.queuePaused && this.queue.length <= this.highWaterMark / 2) {
+			this.queuePaused = false;
+			this.supervisor.resume();
+		}
+	}
+
+	private finish(error: FimError | undefined): void {
+		if (this.finished) {
+			return;
+		}
+
+		this.finished = true;
+		this.failure = error;
+		for (const waiter of this.waiters.splice(0)) {
+			if (error) {
+				waiter.reject(error);
+			} else {
+				waiter.resolve({done: true, value: undefined});
+			}
+		}
+
+		if (error) {
+			this.settleClosed.reject(error);
+			if (this.listenerCount('error') > 0) {
+				this.emit('error', error);
+			}
+		} else {
+			this.settleClosed.resolve();
+		}
+
+		this.emit('close');
+	}
+}
+
+function isEventShape(event: KernelEventFields): boolean {
+	return typeof event.timestamp === 'number'
+		&& typeof event.operation === 'string'
+		&& typeof event.path === 'string'
+		&& typeof event.pid === 'number';
+}

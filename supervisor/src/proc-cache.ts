@@ -1,0 +1,268 @@
+import {readFileSync, readlinkSync} from 'node:fs';
+
+/**
+ * What /proc tells about a process, read once per process (keyed by pid and start time) and
+ * kept in a bounded cache.
+ *
+ * An event names a pid, and pids are reused, so a cache hit or a fresh read must be proven to be
+ * the process that made the change:
+ * - the process read from /proc must have started no later than the event (start time from
+ *   /proc/PID/stat, in the loader's clock frame: boot time + ticks);
+ * - it must have been alive at or after the event: an entry records `verifiedAt`, a moment at
+ *   which /proc still showed it. Between start and verifiedAt the pid belonged to it alone, so
+ *   an event inside that interval is its own. A later event re-reads /proc/PID/stat once (one
+ *   read per pid per batch in practice) to move verifiedAt forward.
+ * - the executable must match the one the kernel reported, else the process has exec'd since
+ *   and its command line is another program's.
+ * Whatever cannot be proven is null, never a guess.
+ *
+ *   start ───────────── event ──────── verifiedAt ───── now
+ *     |  pid is this process's alone, /proc read here |
+ */
+
+export type ProcessInfo = {
+	pid: number;
+	startTicks: number;
+	startMs: number;
+	comm: string;
+	ppid: number;
+	exe: string | null;
+	cmdline: string | null;
+	cmdlineTruncated: boolean;
+	cwd: string | null;
+	containerId: string | null;
+	/** Kernel-frame ms when /proc last showed this process alive. */
+	verifiedAt: number;
+	/** `"cmdline":…,"cwd":…,"container_id":…` for the JSON output, built once. */
+	json: string;
+	commJson: string;
+};
+
+export type ProcCacheOptions = {
+	procRoot?: string;
+	maxEntries?: number;
+	/** Clock ticks per second of /proc/PID/stat times (USER_HZ; 100 on every mainstream arch). */
+	ticksPerSecond?: number;
+	/** Longest cmdline kept, in UTF-16 units; longer ones are cut and flagged. */
+	maxCmdlineLength?: number;
+};
+
+export type ProcClock = {
+	/** Wall-clock ms of boot, in the frame of the event timestamps. */
+	bootTimeMs: number;
+	/** A lower bound of the current kernel-frame time in ms. */
+	nowMs(): number;
+};
+
+const containerIdPattern = /(?:^|[/-])([\da-f]{64})(?:\.scope)?$/;
+
+export class ProcCache {
+	readonly procRoot: string;
+	private readonly entries = new Map<number, ProcessInfo>();
+	private readonly maxEntries: number;
+	private readonly ticksPerSecond: number;
+	private readonly maxCmdlineLength: number;
+	/** Times the cache had to read /proc (for tests and metrics). */
+	reads = 0;
+
+	constructor(private readonly clock: ProcClock, options: ProcCacheOptions = {}) {
+		this.procRoot = options.procRoot ?? '/proc';
+		this.maxEntries = options.maxEntries ?? 4096;
+		this.ticksPerSecond = options.ticksPerSecond ?? 100;
+		this.maxCmdlineLength = options.maxCmdlineLength ?? 2048;
+	}
+
+	get size(): number {
+		return this.entries.size;
+	}
+
+	/**
+	 * The process `pid` as it was at `eventMs` (kernel-frame ms), or undefined when /proc cannot
+	 * prove which process that was. `expectedExe` is the kernel's exe, when it knows it.
+	 */
+	lookup(pid: number, eventMs: number, expectedExe?: string | null): ProcessInfo | undefined {
+		let entry = this.entries.get(pid);
+		if (entry === undefined || eventMs > entry.verifiedAt) {
+			entry = this.revalidate(pid, entry);
+			if (entry === undefined) {
+				return undefined;
+			}
+		}
+
+		// Ticks are truncated, so startMs never exceeds the true start; 1 ms absorbs rounding.
+		if (entry.startMs > eventMs + 1) {
+			return undefined;
+		}
+
+		if (expectedExe && entry.exe !== null && entry.exe !== expectedExe) {
+			// Maybe we cached it before an exec the event already reflects: look once more.
+			const fresh = this.read(pid);
+			if (fresh === undefined || fresh.startTicks !== entry.startTicks || fresh.exe !== expectedExe) {
+				return undefined;
+			}
+
+			this.store(fresh);
+			return fresh;
+		}
+
+		return entry;
+	}
+
+	private revalidate(pid: number, entry: ProcessInfo | undefined): ProcessInfo | undefined {
+		const verifiedAt = this.clock.nowMs();
+		const stat = this.readStat(pid);
+		if (stat === undefined) {
+			this.entries.delete(pid);
+			return undefined;
+		}
+
+		if (entry !== undefined && entry.startTicks === stat.startTicks) {
+			entry.verifiedAt = verifiedAt;
+			return entry;
+		}
+
+		const fresh = this.read(pid, verifiedAt);
+		if (fresh !== undefined) {
+			this.store(fresh);
+		}
+
+		return fresh;
+	}
+
+	private store(entry: ProcessInfo): void {
+		this.entries.delete(entry.pid);
+		this.entries.set(entry.pid, entry);
+		if (this.entries.size > this.maxEntries) {
+			// Maps iterate in insertion order: the first key is the least recently (re)read.
+			const oldest = this.entries.keys().next().value;
+			if (oldest !== undefined) {
+				this.entries.delete(oldest);
+			}
+		}
+	}
+
+	private read(pid: number, verifiedAt = this.clock.nowMs()): ProcessInfo | undefined {
+		const stat = this.readStat(pid);
+		if (stat === undefined) {
+			return undefined;
+		}
+
+		const base = `${this.procRoot}/${pid}`;
+		const exe = readLink(`${base}/exe`);
+		let cmdline = readCmdline(`${base}/cmdline`);
+		let cmdlineTruncated = false;
+		if (cmdline !== null && cmdline.length > this.maxCmdlineLength) {
+			// Never cut between the halves of a surrogate pair.
+			const end = /[\ud800-\udbff]/.test(cmdline[this.maxCmdlineLength - 1] ?? '') ? this.maxCmdlineLength - 1 : this.maxCmdlineLength;
+			cmdline = cmdline.slice(0, end);
+			cmdlineTruncated = true;
+		}
+
+		const cwd = readLink(`${base}/cwd`);
+		const containerId = readContainerId(`${base}/cgroup`);
+		// A second stat read guards against the pid dying and being reused while we read.
+		const after = this.readStat(pid);
+		if (after === undefined || after.startTicks !== stat.startTicks) {
+			return undefined;
+		}
+
+		return {
+			pid,
+			startTicks: stat.startTicks,
+			startMs: this.clock.bootTimeMs + (stat.startTicks * 1000 / this.ticksPerSecond),
+			comm: stat.comm,
+			ppid: stat.ppid,
+			exe: exe === null ? null : exe.replace(/ \(deleted\)$/, ''),
+			cmdline,
+			cmdlineTruncated,
+			cwd,
+			containerId,
+			verifiedAt,
+			json: `"cmdline":${JSON.stringify(cmdline)},"cwd":${JSON.stringify(cwd)},"container_id":${JSON.stringify(containerId)}`,
+			commJson: JSON.stringify(stat.comm),
+		};
+	}
+
+	private readStat(pid: number): {startTicks: number; comm: string; ppid: number} | undefined {
+		this.reads++;
+		let text: string;
+		try {
+			text = readFileSync(`${this.procRoot}/${pid}/stat`, 'latin1');
+		} catch {
+			return undefined;
+		}
+
+		// `pid (comm) state ppid …`: comm may hold spaces and parentheses, so split at the last ')'.
+		const open = text.indexOf('(');
+		const close = text.lastIndexOf(')');
+		if (open === -1 || close < open) {
+			return undefined;
+		}
+
+		const fields = text.slice(close + 2).split(' ');
+		const ppid = Number(fields[1]);
+		const startTicks = Number(fields[19]);
+		if (!Number.isFinite(startTicks) || !Number.isFinite(ppid)) {
+			return undefined;
+		}
+
+		const comm = Buffer.from(text.slice(open + 1, close), 'latin1').toString('utf8');
+		return {startTicks, comm, ppid};
+	}
+}
+
+function readLink(path: string): string | null {
+	try {
+		return readlinkSync(path);
+	} catch {
+		return null;
+	}
+}
+
+/** Arguments joined by spaces; null for kernel threads and zombies, whose cmdline is empty. */
+function readCmdline(path: string): string | null {
+	let raw: Buffer;
+	try {
+		raw = readFileSync(path);
+	} catch {
+		return null;
+	}
+
+	let end = raw.length;
+	while (end > 0 && raw[end - 1] === 0) {
+		end--;
+	}
+
+	if (end === 0) {
+		return null;
+	}
+
+	return raw.toString('utf8', 0, end).replaceAll('\0', ' ');
+}
+
+/**
+ * The 64-hex id that docker, containerd, CRI-O and podman put in the cgroup path
+ * (`/docker/<id>`, `…/docker-<id>.scope`, `…/cri-containerd-<id>.scope`, `…/libpod-<id>.scope`);
+ * null on the host.
+ */
+export function containerIdFromCgroup(text: string): string | null {
+	for (const line of text.split('\n')) {
+		const path = line.slice(line.indexOf(':', line.indexOf(':') + 1) + 1);
+		for (const segment of path.split('/').reverse()) {
+			const match = containerIdPattern.exec(segment);
+			if (match) {
+				return match[1] ?? null;
+			}
+		}
+	}
+
+	return null;
+}
+
+function readContainerId(path: string): string | null {
+	try {
+		return containerIdFromCgroup(readFileSync(path, 'utf8'));
+	} catch {
+		return null;
+	}
+}

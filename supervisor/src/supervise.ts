@@ -1,0 +1,381 @@
+import {EventEmitter} from 'node:events';
+import {existsSync} from 'node:fs';
+import {systemClock, type Clock, type TimerHandle} from './clock.js';
+import {CrashLoopError, LoaderRefusedError, RuntimeError, UsageError, type FimError} from './errors.js';
+import {describeExit, LoaderProcess, type LoaderExit} from './loader-process.js';
+import type {MalformedLine, ParsedLine} from './ndjson-parse.js';
+import {RestartPolicy, type RestartPolicyOptions} from './restart-policy.js';
+import type {AckRecord, HelloRecord, StatsRecord, SupervisorRecord} from './types.js';
+
+/**
+ * Keeps one loader running: spawns it, restarts it with backoff when it dies, re-adds the paths
+ * that were added at runtime, and gives up (with the loader's last stderr lines) on a crash loop.
+ *
+ * Emits:
+ * - 'batch' (lines: ParsedLine[]): the records of one stdout chunk, in order
+ * - 'supervisor' (record: SupervisorRecord): restarts with their gap, kernel losses, dropped paths
+ * - 'hello' (record: HelloRecord), 'malformed' (MalformedLine), 'stderr' (line: string)
+ * - 'restart-scheduled' ({delayMs, exit}), 'fatal' (error: FimError)
+ */
+
+export type LoaderTuning = {
+	coalesceMs?: number;
+	ringbufMb?: number;
+	statsInterval?: number;
+};
+
+export type SupervisorOptions = {
+	loaderPath: string;
+	paths: readonly string[];
+	tuning?: LoaderTuning;
+	env?: NodeJS.ProcessEnv;
+	clock?: Clock;
+	restart?: Partial<RestartPolicyOptions>;
+	/** How long a stopping loader gets between SIGTERM and SIGKILL. */
+	stopGraceMs?: number;
+	/** How long a command waits for its ack. */
+	commandTimeoutMs?: number;
+	host?: string;
+	pathExists?: (path: string) => boolean;
+};
+
+type PendingCommand = {
+	resolve: (ack: AckRecord) => void;
+	reject: (error: Error) => void;
+	timer: TimerHandle;
+};
+
+export class Supervisor extends EventEmitter {
+	private readonly clock: Clock;
+	private readonly policy: RestartPolicy;
+	private readonly watched: Set<string>;
+	private loader: LoaderProcess | undefined;
+	private helloAt: number | undefined;
+	private lastRecordAt: number;
+	private gapStart: number | undefined;
+	private lastExit: LoaderExit | undefined;
+	private restarts = 0;
+	private lostSoFar = 0;
+	private nextCommandId = 1;
+	private readonly pending = new Map<string, PendingCommand>();
+	private restartTimer: TimerHandle | undefined;
+	private stopping = false;
+	private paused = false;
+	private firstHello: {resolve: (hello: HelloRecord) => void; reject: (error: FimError) => void} | undefined;
+	private readonly host: string;
+
+	constructor(private readonly options: SupervisorOptions) {
+		super();
+		this.clock = options.clock ?? systemClock;
+		this.policy = new RestartPolicy(options.restart);
+		this.watched = new Set(options.paths);
+		this.lastRecordAt = this.clock.now();
+		this.host = options.host ?? '';
+	}
+
+	/** The paths being watched now, including those added at runtime. */
+	get paths(): string[] {
+		return [...this.watched];
+	}
+
+	get restartCount(): number {
+		return this.restarts;
+	}
+
+	/** Starts the loader; resolves on its first `hello`, rejects if it cannot be started. */
+	async start(): Promise<HelloRecord> {
+		const hello = new Promise<HelloRecord>((resolve, reject) => {
+			this.firstHello = {resolve, reject};
+		});
+		this.spawn();
+		return hello;
+	}
+
+	async addPath(path: string): Promise<void> {
+		const ack = await this.command({cmd: 'add', path});
+		if (!ack.ok) {
+			throw new UsageError(`cannot watch ${path}: ${ack.message ?? ack.error ?? 'refused by the loader'}`);
+		}
+
+		this.watched.add(path);
+	}
+
+	async removePath(path: string): Promise<void> {
+		const ack = await this.command({cmd: 'remove', path});
+		// Forget the path either way: a path the loader did not know must not come back on restart.
+		this.watched.delete(path);
+		if (!ack.ok) {
+			throw new UsageError(`cannot stop watching ${path}: ${ack.message ?? ack.error ?? 'refused by the loader'}`);
+		}
+	}
+
+	/** Asks the loader for a `stats` record now (it arrives in a batch). */
+	async requestStats(): Promise<void> {
+		this.loader?.send({cmd: 'stats', id: String(this.nextCommandId++)});
+	}
+
+	/** Backpressure from the consumer: holds for the current loader and any restarted one. */
+	pause(): void {
+		this.paused = true;
+		this.loader?.pause();
+	}
+
+	resume(): void {
+		this.paused = false;
+		this.loader?.resume();
+	}
+
+	async stop(): Promise<void> {
+		this.stopping = true;
+		if (this.restartTimer) {
+			this.clock.clearTimeout(this.restartTimer);
+			this.restartTimer = undefined;
+		}
+
+		const loader = this.loader;
+		if (loader) {
+			await loader.stop(this.options.stopGraceMs ?? 3000, (callback, ms) => {
+				const handle = this.clock.setTimeout(callback, ms);
+				return () => {
+					this.clock.clearTimeout(handle);
+				};
+			});
+		}
+
+		this.rejectPending(new RuntimeError('supervisor stopped'));
+	}
+
+	private async command(fields: Record<string, string>): Promise<AckRecord> {
+		const id = String(this.nextCommandId++);
+		const loader = this.loader;
+		if (!loader || this.helloAt === undefined || !loader.send({...fields, id})) {
+			throw new RuntimeError(`loader is not running; cannot ${fields['cmd'] ?? 'send command'}`);
+		}
+
+		return new Promise<AckRecord>((resolve, reject) => {
+			const timer = this.clock.setTimeout(() => {
+				this.pending.delete(id);
+				reject(new RuntimeError(`loader did not answer '${fields['cmd']}' within ${this.options.commandTimeoutMs ?? 5000} ms`));
+			}, this.options.commandTimeoutMs ?? 5000);
+			this.pending.set(id, {resolve, reject, timer});
+		});
+	}
+
+	private loaderArgs(): string[] {
+		const args: string[] = [];
+		for (const path of this.watched) {
+			args.push('--path', path);
+		}
+
+		const {coalesceMs, ringbufMb, statsInterval} = this.options.tuning ?? {};
+		if (coalesceMs !== undefined) {
+			args.push('--coalesce-ms', String(coalesceMs));
+		}
+
+		if (ringbufMb !== undefined) {
+			args.push('--ringbuf-mb', String(ringbufMb));
+		}
+
+		if (statsInterval !== undefined) {
+			args.push('--stats-interval', String(statsInterval));
+		}
+
+		return args;
+	}
+
+	private spawn(): void {
+		this.restartTimer = undefined;
+		if (this.restarts > 0) {
+			this.dropVanishedPaths();
+		}
+
+		this.helloAt = undefined;
+		this.lostSoFar = 0;
+		const loader = new LoaderProcess({
+			loaderPath: this.options.loaderPath,
+			args: this.loaderArgs(),
+			env: this.options.env,
+			onBatch: lines => {
+				this.onBatch(lines);
+			},
+			onMalformed: (malformed: MalformedLine) => this.emit('malformed', malformed),
+			onStderrLine: line => this.emit('stderr', line),
+		});
+		this.loader = loader;
+		if (this.paused) {
+			loader.pause();
+		}
+
+		void loader.exited.then(exit => {
+			this.onExit(loader, exit);
+		});
+	}
+
+	private onBatch(lines: ParsedLine[]): void {
+		this.lastRecordAt = this.clock.now();
+		for (const line of lines) {
+			switch (line.value['type']) {
+				case 'hello': {
+					this.onHello(line.value as HelloRecord);
+					break;
+				}
+
+				case 'ack': {
+					this.onAck(line.value as AckRecord);
+					break;
+				}
+
+				case 'stats': {
+					this.onStats(line.value as StatsRecord);
+					break;
+				}
+
+				default: {
+					break;
+				}
+			}
+		}
+
+		this.emit('batch', lines);
+	}
+
+	private onHello(hello: HelloRecord): void {
+		this.helloAt = this.clock.now();
+		this.emit('hello', hello);
+		if (this.firstHello) {
+			this.firstHello.resolve(hello);
+			this.firstHello = undefined;
+		}
+
+		if (this.gapStart !== undefined) {
+			const gapEnd = this.helloAt;
+			this.emitRecord({
+				kind: 'restart',
+				message: `loader restarted after ${this.lastExit ? describeExit(this.lastExit) : 'an exit'}; changes between gap_start and gap_end may be missing`,
+				gap_start: this.gapStart * 1e6,
+				gap_end: gapEnd * 1e6,
+				restarts: this.restarts,
+				exit: this.lastExit ? describeExit(this.lastExit) : undefined,
+				paths: this.paths,
+			});
+			this.gapStart = undefined;
+		}
+	}
+
+	private onAck(ack: AckRecord): void {
+		const id = ack.id ?? '';
+		const pending = this.pending.get(id);
+		if (pending) {
+			this.pending.delete(id);
+			this.clock.clearTimeout(pending.timer);
+			pending.resolve(ack);
+		}
+	}
+
+	private onStats(stats: StatsRecord): void {
+		const lost = typeof stats.lost === 'number' ? stats.lost : 0;
+		if (lost > this.lostSoFar) {
+			const delta = lost - this.lostSoFar;
+			this.lostSoFar = lost;
+			this.emitRecord({
+				kind: 'loss',
+				message: `the kernel could not deliver ${delta} record(s); changes under the watched paths may be missing`,
+				lost: delta,
+				paths: this.paths,
+			});
+		}
+	}
+
+	private onExit(loader: LoaderProcess, exit: LoaderExit): void {
+		if (loader !== this.loader) {
+			return;
+		}
+
+		this.rejectPending(new RuntimeError(`loader exited (${describeExit(exit)})`));
+		if (this.stopping) {
+			return;
+		}
+
+		const now = this.clock.now();
+		const ranMs = this.helloAt === undefined ? 0 : now - this.helloAt;
+		const neverStarted = this.helloAt === undefined && this.firstHello !== undefined;
+		// Exit codes 2, 3 and 4 mean "this cannot work here" (usage, unsupported, permission):
+		// restarting would only repeat it. A missing binary is the same.
+		if (neverStarted && (exit.spawnError || (exit.code !== null && exit.code >= 2 && exit.code <= 4))) {
+			this.fail(exit.spawnError
+				? new RuntimeError(`cannot start the loader ${this.options.loaderPath}: ${exit.spawnError}`)
+				: new LoaderRefusedError(exit.code!, loader.stderrTail));
+			return;
+		}
+
+		// Anything after the last record we read may have been in flight when the loader died.
+		this.gapStart ??= this.lastRecordAt;
+		this.lastExit = exit;
+		const decision = this.policy.onCrash(now, ranMs);
+		if (decision.action === 'give-up') {
+			const error = new CrashLoopError(decision.crashesInWindow, this.policy.options.windowMs, loader.stderrTail, describeExit(exit));
+			this.emitRecord({
+				kind: 'give_up',
+				message: error.message,
+				gap_start: this.gapStart * 1e6,
+				restarts: this.restarts,
+				exit: describeExit(exit),
+				paths: this.paths,
+			});
+			this.fail(error);
+			return;
+		}
+
+		this.emit('restart-scheduled', {delayMs: decision.delayMs, exit: describeExit(exit), stderrTail: loader.stderrTail});
+		this.restartTimer = this.clock.setTimeout(() => {
+			if (!this.stopping) {
+				this.restarts++;
+				this.spawn();
+			}
+		}, decision.delayMs);
+	}
+
+	private fail(error: FimError): void {
+		this.stopping = true;
+		this.rejectPending(error);
+		if (this.firstHello) {
+			this.firstHello.reject(error);
+			this.firstHello = undefined;
+		}
+
+		this.emit('fatal', error);
+	}
+
+	private dropVanishedPaths(): void {
+		const exists = this.options.pathExists ?? existsSync;
+		const gone = [...this.watched].filter(path => !exists(path));
+		if (gone.length === 0) {
+			return;
+		}
+
+		for (const path of gone) {
+			this.watched.delete(path);
+		}
+
+		this.emitRecord({kind: 'path_dropped', message: 'watched paths vanished while the loader was down; no longer watched', paths: gone});
+	}
+
+	private rejectPending(error: Error): void {
+		for (const [id, pending] of this.pending) {
+			this.clock.clearTimeout(pending.timer);
+			pending.reject(error);
+			this.pending.delete(id);
+		}
+	}
+
+	private emitRecord(fields: Omit<SupervisorRecord, 'type' | 'timestamp' | 'host'>): void {
+		const record: SupervisorRecord = {type: 'supervisor', timestamp: this.clock.now() * 1e6, host: this.host, ...fields};
+		for (const key of Object.keys(record) as Array<keyof SupervisorRecord>) {
+			if (record[key] === undefined) {
+				delete record[key];
+			}
+		}
+
+		this.emit('supervisor', record);
+	}
+}

@@ -1,0 +1,117 @@
+/**
+ * Shapes of the records that cross the loader → supervisor → user boundary.
+ * docs/protocol.md is the loader's contract; DESIGN.md §2 is the user's.
+ */
+
+export type Operation = 'add' | 'modify' | 'delete' | 'rename' | 'attrib';
+export const operations: readonly Operation[] = ['add', 'modify', 'delete', 'rename', 'attrib'];
+
+export type FileType = 'file' | 'dir' | 'symlink' | 'fifo' | 'socket' | 'char' | 'block';
+
+/** The fields the kernel knows (an `event` record without its `type`). */
+export type KernelEventFields = {
+	timestamp: number;
+	operation: Operation;
+	path: string;
+	old_path?: string | null;
+	file_type: FileType | null;
+	inode: number | null;
+	dev: string | null;
+	pid: number;
+	tid: number;
+	ppid: number;
+	uid: number;
+	gid: number;
+	euid: number;
+	egid: number;
+	auid: number | null;
+	session_id: number | null;
+	process_name: string;
+	exe: string | null;
+	syscall: string;
+	cgroup_id: number;
+	source: 'kernel' | 'reconcile';
+	truncated?: string[];
+	path_b64?: string;
+	old_path_b64?: string;
+	exe_b64?: string;
+	/** The protocol grows by adding fields; unknown ones are passed through. */
+	[extra: string]: unknown;
+};
+
+export type EnrichmentFields = {
+	cmdline: string | null;
+	cwd: string | null;
+	parent_name: string | null;
+	user_name: string | null;
+	group_name: string | null;
+	login_user: string | null;
+	container_id: string | null;
+	host: string;
+};
+
+/** One change as users see it (DESIGN.md §2). */
+export type WhoDataEvent = KernelEventFields & Partial<EnrichmentFields>;
+
+export type SupervisorRecordKind = 'restart' | 'loss' | 'path_dropped' | 'give_up';
+
+/**
+ * What the supervisor itself reports downstream: loader restarts (with the gap during which
+ * changes may have been missed), kernel losses, and paths that vanished across a restart.
+ * `type` tells these apart from events, which carry no `type`.
+ */
+export type SupervisorRecord = {
+	type: 'supervisor';
+	kind: SupervisorRecordKind;
+	timestamp: number;
+	host: string;
+	message: string;
+	/** Start and end (ns since the epoch) of the window in which changes may be missing. */
+	gap_start?: number;
+	gap_end?: number;
+	restarts?: number;
+	exit?: string;
+	lost?: number;
+	paths?: string[];
+};
+
+export type MonitorRecord = WhoDataEvent | SupervisorRecord;
+
+export function isSupervisorRecord(record: MonitorRecord): record is SupervisorRecord {
+	return (record as SupervisorRecord).type === 'supervisor';
+}
+
+export type HelloRecord = {
+	type: 'hello';
+	protocol: number;
+	loader_version?: string;
+	pid?: number;
+	backend?: string;
+	hooks?: string[];
+	paths?: string[];
+	ringbuf_bytes?: number;
+	coalesce_ms?: number;
+	boot_time_ns?: number;
+};
+
+export type StatsRecord = {
+	type: 'stats';
+	timestamp: number;
+	events?: number;
+	lost?: number;
+	lost_per_cpu?: number[];
+	[extra: string]: unknown;
+};
+
+export type AckRecord = {
+	type: 'ack';
+	id: string | null;
+	cmd?: string;
+	ok: boolean;
+	path?: string;
+	paths?: string[];
+	error?: string;
+	message?: string;
+};
+
+export type ByeRecord = {type: 'bye'; reason?: string};
