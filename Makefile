@@ -9,12 +9,28 @@ ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 WATCH ?= /var/log
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wno-unused-function
-LOADER_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
+LOADER_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Werror=implicit-function-declaration
 LOADER_SRCS := loader-c/main.c loader-c/json_out.c loader-c/cli.c loader-c/command.c loader-c/paths.c
 LOADER_HDRS := $(wildcard loader-c/*.h) bpf/fim.h
 
-.PHONY: all loader ts setup run test test-unit test-e2e clean bench-loader
+.PHONY: all loader ts setup run test test-unit test-e2e clean
 all: loader ts
+
+# The README's two commands. Both set the machine up first, so they work on a fresh one.
+run: setup all
+	./bin/fimctl start $(WATCH)
+
+test: setup all
+	scripts/run-tests.sh
+
+setup:
+	@scripts/setup.sh
+
+ts: node_modules
+	npm run --silent build
+
+node_modules: package-lock.json
+	@scripts/setup.sh
 
 loader: $(BUILD)/fim-loader
 
@@ -37,3 +53,6 @@ $(BUILD)/fim-loader: $(LOADER_SRCS) $(LOADER_HDRS) $(BUILD)/fim.skel.h
 
 clean:
 	rm -rf $(BUILD) dist
+
+-include test/c/tests.mk
+-include bench/bench.mk

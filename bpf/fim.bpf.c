@@ -37,10 +37,12 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define O_CREAT 00000100
 #define O_TRUNC 00001000
 #define __O_TMPFILE 020000000
+#define O_PATH 010000000
 #define FMODE_WRITE 0x2
 #define FMODE_CREATED 0x100000
 #define S_IFMT 00170000
 #define S_IFDIR 0040000
+#define S_IFREG 0100000
 #define S_IFLNK 0120000
 #define RENAME_EXCHANGE 2
 #define UTIME_NOW ((1l << 30) - 1l)
@@ -52,6 +54,9 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define DATA_MASK 16383
 #define DATA_AREA (DATA_MASK + 1 + FIM_PATH_MAX)
 #define REC_MAX (sizeof(struct fim_event) + 3 * (FIM_PATH_MAX - 1))
+
+extern struct task_struct *bpf_task_from_pid(s32 pid) __ksym __weak;
+extern void bpf_task_release(struct task_struct *p) __ksym __weak;
 
 const volatile __u32 targ_loader_tgid = 0;
 const volatile __u64 targ_coalesce_ns = 1000000000ull;
@@ -77,6 +82,7 @@ struct scratch {
 /* Identity of a writer, kept with each tracked file for the periodic check. */
 struct who {
 	__u64 cgroup_id;
+	__u64 start_time; /* tells the writer from a later process that got its pid */
 	__u32 pid, tid, ppid, uid, gid, euid, egid, auid, ses;
 	__u32 _pad;
 	char comm[FIM_COMM_LEN];
@@ -182,13 +188,17 @@ static __always_inline struct mount *real_mount(struct vfsmount *vm)
 
 static __always_inline struct file *fd_to_file(struct task_struct *t, long fd)
 {
-	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	struct files_struct *files = t->files;
+	struct fdtable *fdt;
 	struct file **fds;
 	struct file *f = NULL;
 
-	if (fd < 0 || !fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+	if (fd < 0 || !files)
 		return NULL;
-	fds = BPF_CORE_READ(fdt, fd);
+	fdt = files->fdt;
+	if (!fdt || fd >= fdt->max_fds)
+		return NULL;
+	fds = fdt->fd;
 	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
 	return f;
 }
@@ -421,12 +431,11 @@ static __always_inline bool has_dotdot(struct scratch *s, __u32 off, __u32 len)
 
 /* ---- record assembly ------------------------------------------------------------------ */
 
+/* Identity of task t: the caller, or another task when seeding from the task_file iterator. */
 static __always_inline void fill_who(struct who *w, struct task_struct *t)
 {
-	__u64 pt = bpf_get_current_pid_tgid();
-
-	w->pid = pt >> 32;
-	w->tid = (__u32)pt;
+	w->pid = BPF_CORE_READ(t, tgid);
+	w->tid = BPF_CORE_READ(t, pid);
 	w->ppid = BPF_CORE_READ(t, real_parent, tgid);
 	w->uid = BPF_CORE_READ(t, cred, uid.val);
 	w->gid = BPF_CORE_READ(t, cred, gid.val);
@@ -438,8 +447,9 @@ static __always_inline void fill_who(struct who *w, struct task_struct *t)
 		w->auid = BPF_CORE_READ(t, loginuid.val);
 		w->ses = BPF_CORE_READ(t, sessionid);
 	}
-	w->cgroup_id = bpf_get_current_cgroup_id();
-	bpf_get_current_comm(w->comm, sizeof(w->comm));
+	w->cgroup_id = BPF_CORE_READ(t, cgroups, dfl_cgrp, kn, id);
+	w->start_time = BPF_CORE_READ(t, start_time);
+	bpf_probe_read_kernel_str(w->comm, sizeof(w->comm), &t->comm);
 }
 
 static __always_inline void who_to_event(struct fim_event *e, const struct who *w)
@@ -642,20 +652,18 @@ static __always_inline int on_open_exit(long ret, __u16 sc)
 	if (ret < 0)
 		return 0;
 	t = bpf_get_current_task_btf();
-	if ((bpf_get_current_pid_tgid() >> 32) == targ_loader_tgid) {
-		register_watch(t, ret);
-		return 0;
-	}
+	/* Direct loads from the trusted pt_regs pointer, not probe-read helper calls: this runs
+	 * for every open on the machine. */
 	regs = (struct pt_regs *)bpf_task_pt_regs(t);
 	switch (sc) {
 	case FIM_SC_OPEN:
-		flags = BPF_CORE_READ(regs, si);
+		flags = regs->si;
 		break;
 	case FIM_SC_OPENAT:
-		flags = BPF_CORE_READ(regs, dx);
+		flags = regs->dx;
 		break;
 	case FIM_SC_OPENAT2: {
-		struct open_how *how = (struct open_how *)BPF_CORE_READ(regs, si);
+		struct open_how *how = (struct open_how *)regs->dx;
 
 		bpf_probe_read_user(&flags, sizeof(flags), &how->flags);
 		break;
@@ -664,7 +672,13 @@ static __always_inline int on_open_exit(long ret, __u16 sc)
 		flags = O_CREAT | O_WRONLY | O_TRUNC;
 	}
 	/* the read-only fast path: most opens on a machine end here */
-	if ((flags & O_ACCMODE) == O_RDONLY && !(flags & (O_CREAT | O_TRUNC)))
+	if ((flags & O_ACCMODE) == O_RDONLY && !(flags & (O_CREAT | O_TRUNC | O_PATH)))
+		return 0;
+	if ((flags & O_PATH) && (bpf_get_current_pid_tgid() >> 32) == targ_loader_tgid) {
+		register_watch(t, ret);
+		return 0;
+	}
+	if (flags & O_PATH)
 		return 0;
 	/* an O_TMPFILE has no name yet; linkat() giving it one is the `add` */
 	if (flags & __O_TMPFILE)
@@ -712,12 +726,21 @@ static __always_inline bool last_reference(struct file *f)
 /* fd is about to stop referring to its file: close(), or dup2()/dup3() over it. */
 static __always_inline int on_fd_closing(long fd)
 {
-	struct task_struct *t = bpf_get_current_task_btf();
-	struct file *f = fd_to_file(t, fd);
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct task_struct *t;
+	struct file *f;
 	struct inode *ino;
 	struct wfile *v;
-	__u64 key = (__u64)f;
+	__u64 key;
 
+	/* Every close on the machine passes here: one lookup for processes that never opened a
+	 * watched file for write. One that only inherited such an fd is left to the periodic
+	 * check, which reports the change within a window. */
+	if (!bpf_map_lookup_elem(&writer_tgids, &tgid))
+		return 0;
+	t = bpf_get_current_task_btf();
+	f = fd_to_file(t, fd);
+	key = (__u64)f;
 	if (!f)
 		return 0;
 	v = bpf_map_lookup_elem(&wfiles, &key);
@@ -770,7 +793,7 @@ static __always_inline int on_fd_change(long ret, long fd, __u16 op, __u16 sc)
 
 static __always_inline long arg0(void)
 {
-	return BPF_CORE_READ((struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf()), di);
+	return ((struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf()))->di;
 }
 
 SEC("tracepoint/syscalls/sys_exit_fchmod")
@@ -796,12 +819,12 @@ static __always_inline void read_args(struct task_struct *t, struct sysargs *a)
 {
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t);
 
-	a->a[0] = BPF_CORE_READ(regs, di);
-	a->a[1] = BPF_CORE_READ(regs, si);
-	a->a[2] = BPF_CORE_READ(regs, dx);
-	a->a[3] = BPF_CORE_READ(regs, r10);
-	a->a[4] = BPF_CORE_READ(regs, r8);
-	a->a[5] = BPF_CORE_READ(regs, r9);
+	a->a[0] = regs->di;
+	a->a[1] = regs->si;
+	a->a[2] = regs->dx;
+	a->a[3] = regs->r10;
+	a->a[4] = regs->r8;
+	a->a[5] = regs->r9;
 }
 
 /* Builds the name's path at `off`; returns its length, or -1 when it is not watched. */
@@ -1055,6 +1078,15 @@ int check_open_writers(struct bpf_iter__bpf_map_elem *ctx)
 	e->path_len = put_path(s, 0, d, vm, &trunc);
 	if (trunc)
 		e->flags |= FIM_F_PATH_TRUNC;
+	if (bpf_task_from_pid) { /* the writer's exe, if it is still the same process */
+		struct task_struct *w = bpf_task_from_pid(v->who.pid);
+
+		if (w) {
+			if (BPF_CORE_READ(w, start_time) == v->who.start_time)
+				put_exe(s, w);
+			bpf_task_release(w);
+		}
+	}
 	submit(s);
 	return 0;
 }
@@ -1095,5 +1127,28 @@ int on_process_exit(void *ctx)
 		return 0;
 	bpf_map_delete_elem(&writer_tgids, &tgid);
 	bpf_for_each_map_elem(&wfiles, exit_scan_step, &c, 0);
+	return 0;
+}
+
+/* ---- files already open for write when a path starts being watched ---------------------- */
+
+SEC("iter/task_file")
+int seed_open_writers(struct bpf_iter__task_file *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct file *f = ctx->file;
+	__u64 key = (__u64)f;
+	__u32 fmode;
+
+	if (!task || !f)
+		return 0;
+	fmode = BPF_CORE_READ(f, f_mode);
+	if (!(fmode & FMODE_WRITE))
+		return 0;
+	if ((BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFREG)
+		return 0;
+	if (bpf_map_lookup_elem(&wfiles, &key) || !file_watched(f))
+		return 0;
+	track_writable(task, f, 0);
 	return 0;
 }

@@ -62,7 +62,8 @@ struct watch {
 static struct {
 	struct fim_bpf *skel;
 	struct ring_buffer *rb;
-	struct bpf_link *iter_link;
+	struct bpf_link *check_link; /* iter over tracked writable files: the periodic check */
+	struct bpf_link *seed_link;  /* iter over every open file: writers that predate a watch */
 	struct watch watches[CLI_MAX_PATHS * 4];
 	int next_watch_id;
 	struct loader_opts opts;
@@ -292,6 +293,7 @@ static bool under_any_watch(const char *p, size_t n)
 }
 
 static int register_watch(struct watch *w);
+static void seed_open_writers(void);
 
 /*
  * A watched root that is created or renamed into place is a new inode: register it again so
@@ -557,6 +559,8 @@ static void handle_command(const char *line, size_t len)
 	switch (c.cmd) {
 	case CMD_ADD:
 		rc = add_watch((const char *)c.path, err, sizeof(err));
+		if (!rc)
+			seed_open_writers();
 		break;
 	case CMD_REMOVE:
 		rc = remove_watch((const char *)c.path, err, sizeof(err));
@@ -669,7 +673,14 @@ static void attach_programs(void)
 			link = bpf_program__attach_iter(prog, &o);
 			if (!link)
 				die(EXIT_RUNTIME, "attaching the periodic check: %s", strerror(errno));
-			L.iter_link = link;
+			L.check_link = link;
+			continue;
+		}
+		if (!strcmp(sec, "iter/task_file")) {
+			link = bpf_program__attach_iter(prog, NULL);
+			if (!link)
+				die(EXIT_RUNTIME, "attaching the open-writer scan: %s", strerror(errno));
+			L.seed_link = link;
 			continue;
 		}
 		link = bpf_program__attach(prog);
@@ -684,22 +695,33 @@ static void attach_programs(void)
 	}
 }
 
-/* Reading the iterator runs the periodic check once over every tracked writable file. */
-static void run_periodic_check(void)
+/* Reading an iterator runs its program once over everything it iterates. */
+static void run_iter(struct bpf_link *link, const char *what)
 {
 	char buf[512];
 	int fd;
 
-	if (!L.iter_link)
+	if (!link)
 		return;
-	fd = bpf_iter_create(bpf_link__fd(L.iter_link));
+	fd = bpf_iter_create(bpf_link__fd(link));
 	if (fd < 0) {
-		logmsg("warning", "periodic check: %s", strerror(errno));
+		logmsg("warning", "%s: %s", what, strerror(errno));
 		return;
 	}
 	while (read(fd, buf, sizeof(buf)) > 0)
 		;
 	close(fd);
+}
+
+static void run_periodic_check(void)
+{
+	run_iter(L.check_link, "periodic check");
+}
+
+/* Files opened for write before their path was watched (a daemon's log) are tracked too. */
+static void seed_open_writers(void)
+{
+	run_iter(L.seed_link, "scan of open files");
 }
 
 static void emit_hello(void)
@@ -818,6 +840,7 @@ int main(int argc, char **argv)
 		if (add_watch(L.opts.paths[i], err, sizeof(err)))
 			die(EXIT_USAGE, "watched path %s", err);
 
+	seed_open_writers();
 	L.rb = ring_buffer__new(bpf_map__fd(L.skel->maps.rb), handle_event, NULL, NULL);
 	if (!L.rb)
 		die(EXIT_RUNTIME, "ring buffer: %s", strerror(errno));
@@ -890,7 +913,8 @@ int main(int argc, char **argv)
 	emit_bye(reason);
 	flush_out();
 	ring_buffer__free(L.rb);
-	bpf_link__destroy(L.iter_link);
+	bpf_link__destroy(L.check_link);
+	bpf_link__destroy(L.seed_link);
 	fim_bpf__destroy(L.skel);
 	return L.stdout_broken ? EXIT_RUNTIME : EXIT_OK;
 }
