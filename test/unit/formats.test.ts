@@ -1,0 +1,74 @@
+import test from 'ava';
+import type {Enrichment} from '../../supervisor/src/enrich.js';
+import {eventJsonLine, eventTextLine, maxLineBytes, stringifyExact, supervisorTextLine, terminalSafe} from '../../supervisor/src/formats.js';
+import type {KernelEventFields, WhoDataEvent} from '../../supervisor/src/types.js';
+
+const raw = '{"type":"event","timestamp":1764090012345678901,"operation":"rename","path":"/var/log/app.log.1","old_path":"/var/log/app.log","file_type":"file","inode":131077,"dev":"254:0","pid":812,"tid":812,"ppid":640,"uid":0,"gid":0,"euid":0,"egid":0,"auid":1000,"session_id":3,"process_name":"logrotate","exe":"/usr/sbin/logrotate","syscall":"renameat2","cgroup_id":5678,"source":"kernel"}';
+
+const enrichment = (fields: Partial<Enrichment['fields']> = {}, cmdlineTruncated = false): Enrichment => {
+	const all = {cmdline: '/usr/sbin/logrotate /etc/logrotate.conf', cwd: '/', parent_name: 'cron', user_name: 'root', group_name: 'root', login_user: 'alice', container_id: null, host: 'web1', ...fields};
+	return {
+		fields: all,
+		json: `,"cmdline":${JSON.stringify(all.cmdline)},"cwd":${JSON.stringify(all.cwd)},"container_id":null,"parent_name":${JSON.stringify(all.parent_name)},"user_name":"root","group_name":"root","login_user":"alice","host":"web1"`,
+		cmdlineTruncated,
+	};
+};
+
+test('the JSON line drops type, keeps the loader\'s exact nanoseconds, and adds enrichment', t => {
+	const event = JSON.parse(raw) as KernelEventFields;
+	const line = eventJsonLine(raw, event, enrichment());
+	t.true(line.includes('"timestamp":1764090012345678901,'));
+	const parsed = JSON.parse(line) as Record<string, unknown>;
+	t.false('type' in parsed);
+	t.like(parsed, {operation: 'rename', old_path: '/var/log/app.log', auid: 1000, login_user: 'alice', host: 'web1', cmdline: '/usr/sbin/logrotate /etc/logrotate.conf'});
+});
+
+test('without enrichment only type is removed', t => {
+	const event = JSON.parse(raw) as KernelEventFields;
+	t.is(eventJsonLine(raw, event, undefined), `{${raw.slice('{"type":"event",'.length)}`);
+});
+
+test('type in another position and *_b64 siblings are handled on the slow path, digits intact', t => {
+	const moved = '{"timestamp":1764090012345678901,"type":"event","operation":"add","path":"/x/\uFFFD","path_b64":"L3gv/w==","pid":1}';
+	const line = eventJsonLine(moved, JSON.parse(moved) as KernelEventFields, undefined);
+	t.is(line, '{"timestamp":1764090012345678901,"operation":"add","path":"/x/\uFFFD","path_b64":"L3gv/w==","pid":1}');
+});
+
+test('a truncated cmdline is flagged in truncated', t => {
+	const event = JSON.parse(raw) as KernelEventFields;
+	const parsed = JSON.parse(eventJsonLine(raw, event, enrichment({}, true))) as Record<string, unknown>;
+	t.deepEqual(parsed['truncated'], ['cmdline']);
+	t.true(eventJsonLine(raw, event, enrichment({}, true)).includes('1764090012345678901'));
+});
+
+test('no line exceeds the limit: long fields are cut and flagged', t => {
+	const hugePath = `/srv/${'\u0001'.repeat(4000)}`;
+	const text = `{"type":"event","timestamp":1764090012345678901,"operation":"add","path":${JSON.stringify(hugePath)},"pid":5,"truncated":["path"]}`;
+	const event = JSON.parse(text) as KernelEventFields;
+	const line = eventJsonLine(text, event, enrichment({cmdline: 'x'.repeat(3000), cwd: `/${'é'.repeat(3000)}`}));
+	t.true(Buffer.byteLength(line) <= maxLineBytes);
+	const parsed = JSON.parse(line) as Record<string, unknown>;
+	t.deepEqual(parsed['truncated'], ['path', 'cmdline', 'cwd']);
+	t.true(line.includes('"timestamp":1764090012345678901'));
+});
+
+test('stringifyExact restores only big integers, from the raw text', t => {
+	t.is(stringifyExact({a: 1, t: 1764090012345678901}, '{"a":1,"t":1764090012345678901}'), '{"a":1,"t":1764090012345678901}');
+});
+
+test('text lines are readable and escape hostile names', t => {
+	const event = {...JSON.parse(raw), ...enrichment().fields} as WhoDataEvent;
+	t.is(eventTextLine(event), '2025-11-25T17:00:12.345Z rename /var/log/app.log.1 (from /var/log/app.log) user=root login=alice process=logrotate pid=812 exe=/usr/sbin/logrotate');
+	const hostile = {...event, operation: 'add', old_path: null, path: '/tmp/a\u001B[2Jb\nc\u202Ed', user_name: null, login_user: null, auid: null} as WhoDataEvent;
+	const line = eventTextLine(hostile);
+	t.false(/[\u0000-\u001F\u202E]/.test(line));
+	t.true(line.includes(String.raw`"/tmp/a\u001b[2Jb\nc\u202ed"`));
+	t.true(line.includes('user=0 login=-'));
+	t.is(terminalSafe('/plain/path'), '/plain/path');
+	t.is(terminalSafe('/with space'), '"/with space"');
+});
+
+test('supervisor records in text show the gap', t => {
+	const line = supervisorTextLine({type: 'supervisor', kind: 'restart', timestamp: 1_764_090_012_000_000_000, host: 'h', message: 'loader restarted', gap_start: 1_764_090_011_000_000_000, gap_end: 1_764_090_012_000_000_000});
+	t.is(line, '2025-11-25T17:00:12.000Z supervisor restart: loader restarted gap 2025-11-25T17:00:11.000Z → 2025-11-25T17:00:12.000Z');
+});

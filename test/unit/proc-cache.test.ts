@@ -1,0 +1,111 @@
+import {mkdirSync, rmSync, symlinkSync, writeFileSync} from 'node:fs';
+import {join} from 'node:path';
+import test from 'ava';
+import {containerIdFromCgroup, ProcCache} from '../../supervisor/src/proc-cache.js';
+import {temporaryDirectory} from './helpers.js';
+
+/** A fake /proc: processes with a start time in ticks (100 per second). */
+function fakeProc() {
+	const root = temporaryDirectory('fim-proc-');
+	const clock = {bootTimeMs: 1_000_000, now: 50_000, nowMs: () => clock.bootTimeMs + clock.now};
+	const cache = new ProcCache(clock, {procRoot: root, maxEntries: 3});
+	const spawn = (pid: number, startTicks: number, options: {comm?: string; exe?: string; cmdline?: string[]; cwd?: string; ppid?: number; cgroup?: string} = {}) => {
+		const directory = join(root, String(pid));
+		rmSync(directory, {recursive: true, force: true});
+		mkdirSync(directory);
+		const rest = Array.from({length: 50}, () => '0');
+		rest[0] = 'S';
+		rest[1] = String(options.ppid ?? 1);
+		rest[19] = String(startTicks);
+		writeFileSync(join(directory, 'stat'), `${pid} (${options.comm ?? 'proc'}) ${rest.join(' ')}\n`);
+		writeFileSync(join(directory, 'cmdline'), `${(options.cmdline ?? ['prog', '--flag']).join('\0')}\0`);
+		writeFileSync(join(directory, 'cgroup'), options.cgroup ?? '0::/user.slice/session-1.scope\n');
+		symlinkSync(options.exe ?? '/usr/bin/prog', join(directory, 'exe'));
+		symlinkSync(options.cwd ?? '/home/alice', join(directory, 'cwd'));
+	};
+
+	const kill = (pid: number) => rmSync(join(root, String(pid)), {recursive: true, force: true});
+	// Kernel-frame ms of an event `msAfterBoot` after boot.
+	const at = (msAfterBoot: number) => clock.bootTimeMs + msAfterBoot;
+	return {cache, clock, spawn, kill, at};
+}
+
+test('reads a process once and serves later events from the cache', t => {
+	const {cache, spawn, at} = fakeProc();
+	spawn(42, 1000, {comm: 'vim (x)', cmdline: ['vim', 'a b.txt']});
+	const info = cache.lookup(42, at(20_000), '/usr/bin/prog');
+	t.like(info, {comm: 'vim (x)', cmdline: 'vim a b.txt', cwd: '/home/alice', ppid: 1, containerId: null});
+	const reads = cache.reads;
+	t.is(cache.lookup(42, at(20_001), '/usr/bin/prog'), info);
+	t.is(cache.reads, reads);
+});
+
+test('an event after the last check re-reads only the stat line', t => {
+	const {cache, clock, spawn, at} = fakeProc();
+	spawn(42, 1000);
+	t.truthy(cache.lookup(42, at(20_000)));
+	clock.now = 60_000;
+	const reads = cache.reads;
+	t.truthy(cache.lookup(42, at(55_000)));
+	t.is(cache.reads, reads + 1);
+});
+
+test('a recycled pid never lends its data to an older event', t => {
+	const {cache, clock, spawn, kill, at} = fakeProc();
+	spawn(42, 1000, {cmdline: ['old']});
+	clock.now = 25_000;
+	t.is(cache.lookup(42, at(20_000))?.cmdline, 'old');
+	kill(42);
+	// Same pid, new process that started at 40 s; the event happened at 30 s.
+	spawn(42, 4000, {cmdline: ['new']});
+	clock.now = 60_000;
+	t.is(cache.lookup(42, at(30_000)), undefined);
+	t.is(cache.lookup(42, at(45_000))?.cmdline, 'new');
+});
+
+test('a process that has exited gives nothing', t => {
+	const {cache, clock, spawn, kill, at} = fakeProc();
+	spawn(42, 1000);
+	t.truthy(cache.lookup(42, at(20_000)));
+	kill(42);
+	clock.now = 60_000;
+	t.is(cache.lookup(42, at(55_000)), undefined);
+	t.is(cache.lookup(7, at(1000)), undefined);
+});
+
+test('an exe different from the kernel\'s means an exec happened: no cmdline from the other program', t => {
+	const {cache, spawn, at} = fakeProc();
+	spawn(42, 1000, {exe: '/usr/bin/bash'});
+	t.truthy(cache.lookup(42, at(20_000), '/usr/bin/bash'));
+	t.is(cache.lookup(42, at(20_000), '/usr/bin/python3'), undefined);
+	// …but if the exec happened before the event, the fresh read matches and is used.
+	spawn(42, 1000, {exe: '/usr/bin/python3', cmdline: ['python3', 'x.py']});
+	t.is(cache.lookup(42, at(20_000), '/usr/bin/python3')?.cmdline, 'python3 x.py');
+});
+
+test('the cache is bounded', t => {
+	const {cache, spawn, at} = fakeProc();
+	for (const pid of [1, 2, 3, 4, 5]) {
+		spawn(pid, 100);
+		cache.lookup(pid, at(20_000));
+	}
+
+	t.is(cache.size, 3);
+});
+
+test('container ids from cgroup paths', t => {
+	const id = 'a'.repeat(64);
+	t.is(containerIdFromCgroup(`0::/system.slice/docker-${id}.scope\n`), id);
+	t.is(containerIdFromCgroup(`12:pids:/docker/${id}\n`), id);
+	t.is(containerIdFromCgroup(`0::/kubepods.slice/kubepods-pod1.slice/cri-containerd-${id}.scope\n`), id);
+	t.is(containerIdFromCgroup('0::/user.slice/user-1000.slice/session-3.scope\n'), null);
+	t.is(containerIdFromCgroup('0::/\n'), null);
+});
+
+test('the real /proc: this process', t => {
+	const cache = new ProcCache({bootTimeMs: Date.now() - (performance.now() + 1e9), nowMs: () => Date.now() + 1e9});
+	const info = cache.lookup(process.pid, Date.now(), process.execPath);
+	t.is(info?.exe, process.execPath);
+	t.is(info?.cwd, process.cwd());
+	t.true(info?.cmdline?.includes('node') ?? false);
+});
