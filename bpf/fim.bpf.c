@@ -60,6 +60,10 @@ extern void bpf_task_release(struct task_struct *p) __ksym __weak;
 
 const volatile __u32 targ_loader_tgid = 0;
 const volatile __u64 targ_coalesce_ns = 1000000000ull;
+const volatile __u64 targ_wakeup_gap_ns = 100000ull;
+const volatile __u64 targ_wakeup_bytes = 2 << 20;
+
+__u64 last_wake_ns; /* shared by all CPUs, racy on purpose: it only paces wake-ups */
 
 /*
  * Per-CPU scratch: the record being built and the buffer a dentry chain is written into,
@@ -514,9 +518,17 @@ static __always_inline void submit(struct scratch *s)
 {
 	struct fim_event *e = EV(s);
 	__u64 size = sizeof(*e) + (__u64)e->path_len + e->old_path_len + e->exe_len;
-	/* Wake the consumer only for the first record of a batch: a wake-up costs ~10 us here,
-	 * and a consumer that is already draining will see the rest anyway. */
-	__u64 wake = bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA) ? BPF_RB_NO_WAKEUP : BPF_RB_FORCE_WAKEUP;
+	__u64 wake = BPF_RB_NO_WAKEUP;
+
+	/* A wake-up costs ~10 us of irq_work in this guest, in the context of the task making the
+	 * change. So wake at most once per targ_wakeup_gap_ns (or when the ring fills up): a quiet
+	 * stream is woken record by record, a busy one in batches, and the loader, which polls
+	 * for a while after every batch, picks up records that did not wake it. */
+	if (e->ts_boot_ns - last_wake_ns >= targ_wakeup_gap_ns ||
+	    bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA) >= targ_wakeup_bytes) {
+		wake = BPF_RB_FORCE_WAKEUP;
+		last_wake_ns = e->ts_boot_ns;
+	}
 
 	if (e->flags & (FIM_F_PATH_TRUNC | FIM_F_OLD_PATH_TRUNC | FIM_F_EXE_TRUNC))
 		stat_inc(FIM_STAT_TRUNCATED);

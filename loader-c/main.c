@@ -823,6 +823,10 @@ int main(int argc, char **argv)
 		die(EXIT_UNSUPPORTED, "opening the BPF object: %s", strerror(errno));
 	L.skel->rodata->targ_loader_tgid = getpid();
 	L.skel->rodata->targ_coalesce_ns = (__u64)L.opts.coalesce_ms * 1000000ull;
+	/* the kernel wakes us at most every 100 us; we poll for poll_ms after each batch, which
+	 * is longer, so a record that did not wake us is read within poll_ms */
+	L.skel->rodata->targ_wakeup_gap_ns = 100000ull;
+	L.skel->rodata->targ_wakeup_bytes = ((__u64)L.opts.ringbuf_mb << 20) / 8;
 	bpf_map__set_max_entries(L.skel->maps.rb, L.opts.ringbuf_mb << 20);
 	select_programs(L.skel->obj);
 	rc = fim_bpf__load(L.skel);
@@ -867,10 +871,17 @@ int main(int argc, char **argv)
 	emit_hello();
 	logmsg("info", "watching %d path(s) with %d hooks", L.opts.n_paths, L.n_hooks);
 
+	int timeout = -1;
+
 	for (;;) {
 		struct epoll_event evs[8];
-		int n = epoll_wait(epfd, evs, 8, -1);
+		int n = epoll_wait(epfd, evs, 8, timeout);
 		bool done = false;
+
+		/* After records, poll: the kernel paces its wake-ups, so more may be waiting. After a
+		 * poll period with nothing, block: the next record is sure to wake us. */
+		if (n == 0)
+			timeout = ring_buffer__consume(L.rb) > 0 ? (int)L.opts.poll_ms : -1;
 
 		if (n < 0 && errno != EINTR)
 			die(EXIT_RUNTIME, "epoll_wait: %s", strerror(errno));
@@ -879,12 +890,8 @@ int main(int argc, char **argv)
 			__u64 ticks;
 
 			if (fd == ring_buffer__epoll_fd(L.rb)) {
-				int got = ring_buffer__consume(L.rb);
-
-				flush_out();
-				/* Busy: let the ring fill a little so producers skip the wake-up. */
-				if (got > 64)
-					usleep(L.opts.poll_ms * 1000);
+				if (ring_buffer__consume(L.rb) > 0)
+					timeout = L.opts.poll_ms;
 			} else if (fd == STDIN_FILENO) {
 				if (!read_commands()) {
 					reason = "stdin closed";
