@@ -1,0 +1,50 @@
+# Loader benchmark (issue 2's acceptance figures): `make bench-loader`, `make bench-loader-quick`.
+#
+# Meant to be included by the top-level Makefile, which defines BUILD, CLANG, BPFTOOL, CC and the
+# rules for $(BUILD)/fim-loader and $(BUILD)/fim.bpf.o. Until it does:
+#   make -f Makefile -f bench/bench.mk bench-loader
+# Extra arguments for the script go in BENCH_ARGS, e.g. BENCH_ARGS="--rounds 5 --no-save".
+# All paths are relative to the repository root.
+
+BUILD ?= build
+CLANG ?= clang
+BPFTOOL ?= bpftool
+CC ?= gcc
+NODE ?= node
+BENCH_ARGS ?=
+
+BENCH_BUILD := $(BUILD)/bench
+BENCH_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
+# The empty programs need nothing from the kernel's types, but vmlinux.h is already there and
+# saves depending on the multiarch asm/ headers that <linux/bpf.h> drags in.
+BENCH_BPF_CFLAGS := -g -O2 -target bpf -Wall
+
+.PHONY: bench-loader bench-loader-quick bench-tools
+
+bench-tools: $(BENCH_BUILD)/workload $(BENCH_BUILD)/empty-loader
+
+bench-loader: $(BUILD)/fim-loader bench-tools
+	$(NODE) scripts/bench-loader.mjs $(BENCH_ARGS)
+
+bench-loader-quick: $(BUILD)/fim-loader bench-tools
+	$(NODE) scripts/bench-loader.mjs --quick $(BENCH_ARGS)
+
+# Static like the loader, so the generator's own cost does not include the dynamic loader's
+# relocations at each fork, and the binary runs unchanged wherever the loader does.
+$(BENCH_BUILD)/workload: bench/workload.c
+	@mkdir -p $(BENCH_BUILD)
+	$(CC) $(BENCH_CFLAGS) -static -o $@ $<
+
+# Generated from the compiled sensor, so it always has the sensor's current set of hooks.
+$(BENCH_BUILD)/empty.bpf.c: $(BUILD)/fim.bpf.o bench/gen-empty-bpf.sh
+	@mkdir -p $(BENCH_BUILD)
+	bench/gen-empty-bpf.sh $< > $@.tmp && mv $@.tmp $@
+
+$(BENCH_BUILD)/empty.bpf.o: $(BENCH_BUILD)/empty.bpf.c
+	$(CLANG) $(BENCH_BPF_CFLAGS) -I$(BUILD) -c $< -o $@
+
+$(BENCH_BUILD)/empty.skel.h: $(BENCH_BUILD)/empty.bpf.o
+	$(BPFTOOL) gen skeleton $< name empty_bpf > $@.tmp && mv $@.tmp $@
+
+$(BENCH_BUILD)/empty-loader: bench/empty-loader.c $(BENCH_BUILD)/empty.skel.h
+	$(CC) $(BENCH_CFLAGS) -I$(BENCH_BUILD) -static -o $@ $< -lbpf -lelf -lz

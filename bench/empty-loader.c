@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * empty-loader: attaches the generated do-nothing programs (build/bench/empty.bpf.c) to the
+ * sensor's tracepoints and holds them until stdin closes or a signal arrives.
+ *
+ * It is the benchmark's middle configuration: the cost of the tracepoints themselves, which no
+ * sensor on this backend can avoid, against which the sensor's own work is judged. It follows
+ * fim-loader's rule for hooks missing from the running kernel (skip them) so both attach the
+ * same set, and it prints a hello line with that set so the benchmark can compare the two.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/libbpf.h>
+
+#include "empty.skel.h"
+
+#define MAX_LINKS 256
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig) { stop = 1; }
+
+static int quiet_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	return level == LIBBPF_WARN ? vfprintf(stderr, fmt, ap) : 0;
+}
+
+static int tracepoint_exists(const char *sec)
+{
+	char p[512];
+
+	/* sec is "tracepoint/<category>/<name>", the same layout as tracefs' events/ */
+	snprintf(p, sizeof(p), "/sys/kernel/tracing/events/%s", sec + strlen("tracepoint/"));
+	if (access(p, F_OK) == 0)
+		return 1;
+	snprintf(p, sizeof(p), "/sys/kernel/debug/tracing/events/%s", sec + strlen("tracepoint/"));
+	return access(p, F_OK) == 0;
+}
+
+int main(void)
+{
+	struct bpf_link *links[MAX_LINKS];
+	struct bpf_program *prog;
+	struct empty_bpf *skel;
+	int n_links = 0, rc = 1;
+	const char *sep = "";
+	char hooks[8192] = "";
+	size_t len = 0;
+
+	libbpf_set_print(quiet_print);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+
+	skel = empty_bpf__open();
+	if (!skel) {
+		fprintf(stderr, "empty-loader: error: open: %s\n", strerror(errno));
+		return 1;
+	}
+	bpf_object__for_each_program(prog, skel->obj)
+		if (!tracepoint_exists(bpf_program__section_name(prog)))
+			bpf_program__set_autoload(prog, false);
+	if (empty_bpf__load(skel)) {
+		fprintf(stderr, "empty-loader: error: load: %s\n", strerror(errno));
+		goto cleanup;
+	}
+	bpf_object__for_each_program(prog, skel->obj) {
+		const char *sec = bpf_program__section_name(prog);
+
+		if (!bpf_program__autoload(prog) || n_links == MAX_LINKS)
+			continue;
+		links[n_links] = bpf_program__attach(prog);
+		if (!links[n_links]) {
+			fprintf(stderr, "empty-loader: error: attach %s: %s\n", sec, strerror(errno));
+			goto cleanup;
+		}
+		n_links++;
+		len += snprintf(hooks + len, sizeof(hooks) - len, "%s\"%s\"", sep, strrchr(sec, '/') + 1);
+		if (len >= sizeof(hooks))
+			len = sizeof(hooks) - 1;
+		sep = ",";
+	}
+	/* one complete line only after every hook attached: the parent reads it as "ready" */
+	printf("{\"type\":\"hello\",\"empty\":true,\"pid\":%d,\"hooks\":[%s]}\n", (int)getpid(), hooks);
+	fflush(stdout);
+
+	/* Hold until the parent closes our stdin (its way of saying stop) or signals us. */
+	while (!stop) {
+		struct pollfd p = { .fd = STDIN_FILENO, .events = POLLIN };
+		char buf[256];
+
+		if (poll(&p, 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (read(STDIN_FILENO, buf, sizeof(buf)) <= 0)
+			break;
+	}
+	printf("{\"type\":\"bye\"}\n");
+	rc = 0;
+cleanup:
+	while (n_links > 0)
+		bpf_link__destroy(links[--n_links]);
+	empty_bpf__destroy(skel);
+	return rc;
+}
