@@ -63,9 +63,10 @@ function checkPrivileges(): CheckRow {
 function checkKernel(): {row: CheckRow; ringbuf: boolean} {
 	const version = release();
 	const [major = 0, minor = 0] = version.split(/[.-]/).map(Number);
-	// BPF ring buffers arrived in 5.8; nothing older can run this sensor.
+	// BPF ring buffers arrived in 5.8; the sensor's path walks need bpf_loop, from 5.17.
 	const ringbuf = major > 5 || (major === 5 && minor >= 8);
-	return {row: {check: 'kernel version', status: ringbuf ? 'ok' : 'fail', detail: ringbuf ? version : `${version}: 5.8 or newer needed`}, ringbuf};
+	const loop = major > 5 || (major === 5 && minor >= 17);
+	return {row: {check: 'kernel version', status: loop ? 'ok' : 'fail', detail: loop ? version : `${version}: 5.17 or newer needed (bpf_loop)`}, ringbuf};
 }
 
 function checkBtf(): CheckRow {

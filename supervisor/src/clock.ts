@@ -13,12 +13,8 @@ export type Clock = {
 
 export const systemClock: Clock = {
 	now: () => Date.now(),
-	setTimeout(callback, ms) {
-		const handle = setTimeout(callback, ms);
-		// A pending restart must not keep a process alive that has nothing else to do.
-		handle.unref();
-		return handle;
-	},
+	// Not unref'd: a pending restart is exactly what must keep the process alive.
+	setTimeout: (callback, ms) => setTimeout(callback, ms),
 	clearTimeout(handle) {
 		clearTimeout(handle as NodeJS.Timeout);
 	},

@@ -85,6 +85,8 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 	private readonly queue: MonitorRecord[] = [];
 	private readonly waiters: Waiter[] = [];
 	private readonly highWaterMark: number;
+	/** Records that arrived before create() returned, held so that no listener misses them. */
+	private held: MonitorBatchItem[][] | undefined = [];
 	private iterating = false;
 	private queuePaused = false;
 	private finished = false;
@@ -160,6 +162,10 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 		}, options.cwd);
 		const monitor = new WhoDataMonitor(options, paths);
 		await monitor.supervisor.start();
+		// The caller attaches listeners or starts iterating right after the await; deliver then.
+		setImmediate(() => {
+			monitor.release();
+		});
 		return monitor;
 	}
 
@@ -298,8 +304,21 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 		this.deliver([{record, json: supervisorJsonLine(record)}]);
 	}
 
+	private release(): void {
+		const held = this.held ?? [];
+		this.held = undefined;
+		for (const items of held) {
+			this.deliver(items);
+		}
+	}
+
 	private deliver(items: MonitorBatchItem[]): void {
 		if (items.length === 0) {
+			return;
+		}
+
+		if (this.held) {
+			this.held.push(items);
 			return;
 		}
 

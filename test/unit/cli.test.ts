@@ -1,0 +1,160 @@
+import {writeFileSync} from 'node:fs';
+import {join} from 'node:path';
+import test from 'ava';
+import {execa} from 'execa';
+import {fixture, repoRoot, temporaryDirectory, waitUntil} from './helpers.js';
+
+const fimctl = join(repoRoot, 'bin/fimctl');
+
+function noStackTrace(t: {false(value: boolean, message?: string): void}, stderr: string): void {
+	t.false(/\n\s+at /.test(stderr), `stack trace in: ${stderr}`);
+}
+
+test('start prints one JSON event per line on stdout, diagnostics on stderr, and exits 0 on SIGTERM', async t => {
+	const directory = temporaryDirectory();
+	const child = execa(fimctl, ['start', directory, '--loader', fixture('canned-loader.mjs')], {env: {FAKE_EVENTS: '4'}, reject: false, buffer: true});
+	let stdout = '';
+	child.stdout.on('data', (chunk: Buffer) => {
+		stdout += chunk.toString();
+	});
+	await waitUntil(() => stdout.split('\n').length > 4);
+	child.kill('SIGTERM');
+	const result = await child;
+	t.is(result.exitCode, 0);
+	const events = stdout.trim().split('\n').map(line => JSON.parse(line) as Record<string, unknown>);
+	t.deepEqual(events.map(event => event['operation']), ['add', 'modify', 'rename', 'attrib']);
+	for (const event of events) {
+		t.false('type' in event);
+		for (const field of ['timestamp', 'operation', 'path', 'pid', 'uid', 'auid', 'process_name', 'exe', 'cmdline', 'cwd', 'parent_name', 'user_name', 'group_name', 'login_user', 'container_id', 'host']) {
+			t.true(field in event, `missing ${field}`);
+		}
+	}
+
+	t.regex(String(result.stderr), /fimctl: info: watching /);
+	t.regex(String(result.stderr), /terminated; stopping/);
+});
+
+test('text format, filters from flags', async t => {
+	const directory = temporaryDirectory();
+	const child = execa(fimctl, ['start', '--format', 'text', '--ops', 'rename,delete', directory, '--loader', fixture('canned-loader.mjs')], {env: {FAKE_EVENTS: '5'}, reject: false});
+	let stdout = '';
+	child.stdout.on('data', (chunk: Buffer) => {
+		stdout += chunk.toString();
+	});
+	await waitUntil(() => stdout.split('\n').length > 2);
+	child.kill('SIGINT');
+	const result = await child;
+	t.is(result.exitCode, 0);
+	const lines = stdout.trim().split('\n');
+	t.is(lines.length, 2);
+	t.regex(lines[0]!, /^\d{4}-\d\d-\d\dT[\d:.]+Z rename +\/.*file-2 user=root login=- process=node pid=\d+ exe=\//);
+	t.regex(lines[1]!, / delete /);
+});
+
+test('a closed stdout (EPIPE) ends fimctl cleanly with one line', async t => {
+	const directory = temporaryDirectory();
+	const result = await execa('sh', ['-c', `"${fimctl}" start "${directory}" --loader "${fixture('canned-loader.mjs')}" | head -n 1 >/dev/null; sleep 0.3; echo done`], {env: {FAKE_EVENTS: '20000'}, reject: false, timeout: 20_000, all: true});
+	t.is(result.exitCode, 0);
+	const stderr = String(result.all);
+	noStackTrace(t, stderr);
+	t.regex(stderr, /stdout was closed by its reader; stopping/);
+});
+
+test('usage errors exit 2 with one line and no stack trace', async t => {
+	const cases: Array<[string[], RegExp]> = [
+		[['start', '/nonexistent/fim', '--loader', fixture('canned-loader.mjs')], /fimctl: error: cannot watch \/nonexistent\/fim: no such file or directory/],
+		[['start', '--bogus', '/tmp', '--loader', fixture('canned-loader.mjs')], /Unknown argument: bogus/],
+		[['start', '--exclude', '*.{a', '/tmp', '--loader', fixture('canned-loader.mjs')], /bad glob "\*\.\{a"/],
+		[['start', '--ops', 'write', '/tmp', '--loader', fixture('canned-loader.mjs')], /--ops: unknown operation "write"/],
+		[['start', '--include-uid', 'root', '/tmp', '--loader', fixture('canned-loader.mjs')], /--include-uid: "root" is not a numeric id/],
+		[['start', '--loader', fixture('canned-loader.mjs')], /no path to watch/],
+		[['frobnicate'], /Unknown argument: frobnicate/],
+		[[], /give a command/],
+	];
+	for (const [args, pattern] of cases) {
+		// eslint-disable-next-line no-await-in-loop
+		const result = await execa(fimctl, args, {reject: false});
+		t.is(result.exitCode, 2, `${args.join(' ')}: ${String(result.stderr)}`);
+		t.regex(String(result.stderr), pattern);
+		noStackTrace(t, String(result.stderr));
+		t.is(String(result.stdout), '');
+	}
+});
+
+test('a bad config file is a usage error naming the key', async t => {
+	const directory = temporaryDirectory();
+	const file = join(directory, 'fim.yaml');
+	writeFileSync(file, `sources:\n  s:\n    type: whodata\n    paths: [${directory}]\n    colaesce_ms: 5\n`);
+	const result = await execa(fimctl, ['start', '--config', file], {reject: false});
+	t.is(result.exitCode, 2);
+	t.regex(String(result.stderr), /unknown key 'sources\.s\.colaesce_ms' \(did you mean 'coalesce_ms'\?\)/);
+});
+
+test('a config file supplies paths, filters and format', async t => {
+	const directory = temporaryDirectory();
+	const file = join(directory, 'fim.json');
+	writeFileSync(file, JSON.stringify({
+		sources: {s: {type: 'whodata', paths: [directory], loader: fixture('canned-loader.mjs')}},
+		transforms: {f: {type: 'filter', inputs: ['s'], operations: ['modify']}},
+		sinks: {o: {type: 'stdout', inputs: ['f'], format: 'json'}},
+	}));
+	const child = execa(fimctl, ['start', '--config', file], {env: {FAKE_EVENTS: '5'}, reject: false});
+	let stdout = '';
+	child.stdout.on('data', (chunk: Buffer) => {
+		stdout += chunk.toString();
+	});
+	await waitUntil(() => stdout.includes('\n'));
+	child.kill('SIGTERM');
+	await child;
+	t.is((JSON.parse(stdout.trim().split('\n')[0]!) as {operation: string}).operation, 'modify');
+});
+
+test('runtime failures exit 1; unsupported system exits 3', async t => {
+	const directory = temporaryDirectory();
+	const missing = await execa(fimctl, ['start', directory, '--loader', '/nonexistent/fim-loader'], {reject: false});
+	t.is(missing.exitCode, 1);
+	t.regex(String(missing.stderr), /loader binary not found or not executable: \/nonexistent\/fim-loader/);
+
+	const loop = await execa(fimctl, ['start', directory, '--loader', fixture('exit-at-once.sh')], {reject: false, timeout: 20_000});
+	t.is(loop.exitCode, 1);
+	t.regex(String(loop.stderr), /fimctl: error: loader crash loop: 5 crashes within 60 s .*simulated verifier rejection/);
+	noStackTrace(t, String(loop.stderr));
+
+	const unsupported = await execa(fimctl, ['start', directory, '--loader', fixture('refuse.sh')], {reject: false, env: {FAKE_EXIT: '3'}});
+	t.is(unsupported.exitCode, 3);
+	t.regex(String(unsupported.stderr), /unsupported system: BTF/);
+
+	const denied = await execa(fimctl, ['start', directory, '--loader', fixture('refuse.sh')], {reject: false, env: {FAKE_EXIT: '4'}});
+	t.is(denied.exitCode, 1);
+	t.regex(String(denied.stderr), /permission denied/);
+});
+
+test('relative paths are resolved and said so', async t => {
+	const directory = temporaryDirectory();
+	const child = execa(fimctl, ['start', '.', '--loader', fixture('canned-loader.mjs')], {cwd: directory, env: {FAKE_EVENTS: '1'}, reject: false});
+	let stdout = '';
+	child.stdout.on('data', (chunk: Buffer) => {
+		stdout += chunk.toString();
+	});
+	await waitUntil(() => stdout.includes('\n'));
+	child.kill('SIGTERM');
+	const result = await child;
+	t.regex(String(result.stderr), /relative path "\." resolved to /);
+});
+
+test('--help and version', async t => {
+	const help = await execa(fimctl, ['start', '--help']);
+	t.regex(String(help.stdout), /Examples:/);
+	t.regex(String(help.stdout), /--exclude/);
+	const version = await execa(fimctl, ['version', '--loader', '/nonexistent']);
+	t.regex(String(version.stdout), /^fimctl \d+\.\d+\.\d+\nfim-loader not available/);
+	const flag = await execa(fimctl, ['--version']);
+	t.regex(String(flag.stdout), /^\d+\.\d+\.\d+$/);
+});
+
+test('--log-format json puts JSON diagnostics on stderr', async t => {
+	const result = await execa(fimctl, ['start', '/nonexistent/fim', '--log-format', 'json'], {reject: false});
+	const line = JSON.parse(String(result.stderr).trim()) as {level: string; message: string};
+	t.is(line.level, 'error');
+	t.regex(line.message, /cannot watch/);
+});

@@ -1,0 +1,128 @@
+import {mkdirSync} from 'node:fs';
+import {join} from 'node:path';
+import test from 'ava';
+import {isSupervisorRecord, WhoDataMonitor, type MonitorBatchItem, type MonitorRecord, type WhoDataEvent} from '../../supervisor/src/index.js';
+import {fixture, nextEvent, temporaryDirectory, waitUntil} from './helpers.js';
+
+test('events arrive through for await, enriched from /proc, with exact JSON lines', async t => {
+	const directory = temporaryDirectory();
+	const monitor = await WhoDataMonitor.create({paths: [directory], loaderPath: fixture('canned-loader.mjs'), env: {...process.env, FAKE_EVENTS: '3'}, host: 'testhost'});
+	const batches: MonitorBatchItem[][] = [];
+	monitor.on('batch', (items: MonitorBatchItem[]) => batches.push(items));
+	const seen: WhoDataEvent[] = [];
+	for await (const record of monitor) {
+		if (!isSupervisorRecord(record)) {
+			seen.push(record);
+		}
+
+		if (seen.length === 3) {
+			break;
+		}
+	}
+
+	t.deepEqual(seen.map(event => event.operation), ['add', 'modify', 'rename']);
+	const [first] = seen;
+	t.false('type' in first!);
+	t.is(first!.path, `${directory}/file-0`);
+	t.is(first!.host, 'testhost');
+	t.is(first!.user_name, 'root');
+	t.is(first!.login_user, null);
+	// The fake loader reports itself as the actor, and it is alive: /proc knows it.
+	t.true(first!.cmdline?.includes('canned-loader.mjs') ?? false);
+	t.is(first!.cwd, process.cwd());
+	t.is(first!.container_id, null);
+	t.is(typeof first!.parent_name, 'string');
+	await waitUntil(() => batches.length > 0);
+	const json = JSON.parse(batches[0]![0]!.json) as Record<string, unknown>;
+	t.is(json['path'], first!.path);
+	t.regex(batches[0]![0]!.json, /"timestamp":\d{19},/);
+	await monitor.close();
+	t.is(monitor.counters.events_received_total, 3);
+});
+
+test('filters run in the supervisor and are counted', async t => {
+	const directory = temporaryDirectory();
+	const monitor = await WhoDataMonitor.create({
+		paths: [directory],
+		loaderPath: fixture('canned-loader.mjs'),
+		env: {...process.env, FAKE_EVENTS: '5'},
+		filter: {operations: ['delete', 'attrib']},
+		enrich: false,
+	});
+	const events: WhoDataEvent[] = [];
+	monitor.on('event', (event: WhoDataEvent) => events.push(event));
+	await waitUntil(() => events.length === 2);
+	t.deepEqual(events.map(event => event.operation), ['attrib', 'delete']);
+	t.is(monitor.counters.events_discarded_total, 3);
+	t.false('cmdline' in events[0]!);
+	await monitor.close();
+});
+
+test('addPath and removePath go to the loader; nested paths are not added twice', async t => {
+	const directory = temporaryDirectory();
+	const other = temporaryDirectory();
+	mkdirSync(join(directory, 'sub'));
+	const monitor = await WhoDataMonitor.create({paths: [directory], loaderPath: fixture('canned-loader.mjs'), env: {...process.env, FAKE_EVENTS: '0'}});
+	const event = nextEvent<WhoDataEvent>(monitor, 'event');
+	await monitor.addPath(other);
+	t.is((await event).path, `${other}/after-add`);
+	await monitor.addPath(join(directory, 'sub'));
+	t.deepEqual(monitor.paths, [directory, other]);
+	await monitor.removePath(other);
+	t.deepEqual(monitor.paths, [directory]);
+	await t.throwsAsync(monitor.addPath('/no/such/dir'), {message: 'cannot watch /no/such/dir: no such file or directory'});
+	await monitor.close();
+});
+
+test('garbage from the loader is counted and logged at a limited rate; hostile names pass through intact', async t => {
+	const warnings: string[] = [];
+	const monitor = await WhoDataMonitor.create({
+		paths: [temporaryDirectory()],
+		loaderPath: fixture('garbage.mjs'),
+		logger: {error() {}, warn: message => warnings.push(message), info() {}, debug() {}},
+	});
+	const batches: MonitorBatchItem[] = [];
+	monitor.on('batch', (items: MonitorBatchItem[]) => batches.push(...items));
+	await waitUntil(() => batches.some(item => (item.record as WhoDataEvent).path === '/fake/after'));
+	// not JSON, an array, a string, invalid UTF-8 bytes, the overlong line
+	t.is(monitor.counters.errors_total.receiving, 5);
+	// an event record without its fields
+	t.is(monitor.counters.errors_total.processing, 1);
+	t.is(warnings.length, 1, warnings.join('\n'));
+
+	const byKind = new Map(batches.map(item => [(item.record as Record<string, unknown>)['hostile'], item]));
+	t.is((byKind.get('control')!.record as WhoDataEvent).path, '/fake/new\nline\ttab\u001B[31mred\u0000nul');
+	t.is((byKind.get('quotes')!.record as WhoDataEvent).path, '/fake/quote"back\\slash');
+	t.is((byKind.get('bidi')!.record as WhoDataEvent).path, '/fake/\u202Etxt.exe');
+	const invalid = JSON.parse(byKind.get('invalid-utf8')!.json) as Record<string, unknown>;
+	t.is(Buffer.from(invalid['path_b64'] as string, 'base64').toString('latin1'), '/fake/bad-\u00FF-utf8');
+	for (const item of batches) {
+		t.false(item.json.includes('\n'));
+		t.notThrows(() => JSON.parse(item.json));
+		t.true(Buffer.from(item.json).toString('utf8') === item.json);
+	}
+
+	await monitor.close();
+});
+
+test('a crash loop ends iteration with the error', async t => {
+	const monitor = await WhoDataMonitor.create({
+		paths: [temporaryDirectory()],
+		loaderPath: fixture('crash-after-lines.sh'),
+		env: {...process.env, FAKE_LINES: '1'},
+		restart: {initialMs: 1, maxMs: 2, maxCrashes: 3},
+	});
+	const records: MonitorRecord[] = [];
+	await t.throwsAsync(async () => {
+		for await (const record of monitor) {
+			records.push(record);
+		}
+	}, {message: /crash loop: 3 crashes.*simulated crash after 1 lines/});
+	t.deepEqual(records.filter(record => isSupervisorRecord(record)).map(record => (record as {kind: string}).kind), ['restart', 'restart', 'give_up']);
+	await t.throwsAsync(monitor.closed);
+});
+
+test('bad options fail before anything starts', async t => {
+	await t.throwsAsync(WhoDataMonitor.create({paths: []}), {message: /no path to watch/});
+	await t.throwsAsync(WhoDataMonitor.create({paths: ['/'], filter: {exclude_paths: ['[']}, loaderPath: fixture('canned-loader.mjs')}), {message: /bad glob/});
+});
