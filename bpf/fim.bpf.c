@@ -1107,20 +1107,29 @@ int check_open_writers(struct bpf_iter__bpf_map_elem *ctx)
 
 struct exit_scan {
 	struct task_struct *t;
-	__u32 tgid;
+	struct file **fds;
+	__u32 max_fds;
 };
 
-static long exit_scan_step(struct bpf_map *map, __u64 *key, struct wfile *v, struct exit_scan *c)
+static long exit_scan_step(__u32 i, void *ctx)
 {
-	struct file *f = (struct file *)*key;
+	struct exit_scan *c = ctx;
+	struct file *f = NULL;
+	struct wfile *v;
 	struct inode *ino;
+	__u64 key;
 
-	if (v->dead || v->who.pid != c->tgid)
+	if (i >= c->max_fds)
+		return 1;
+	bpf_probe_read_kernel(&f, sizeof(f), &c->fds[i]);
+	if (!f)
+		return 0;
+	key = (__u64)f;
+	v = bpf_map_lookup_elem(&wfiles, &key);
+	if (!v || v->dead)
 		return 0;
 	ino = BPF_CORE_READ(f, f_inode);
-	if ((__u64)ino != v->inode)
-		return 0;
-	if (due_modify(v, ino, bpf_ktime_get_boot_ns()))
+	if ((__u64)ino == v->inode && due_modify(v, ino, bpf_ktime_get_boot_ns()))
 		emit_file(c->t, f, FIM_OP_MODIFY, FIM_SC_EXIT);
 	return 0;
 }
@@ -1130,15 +1139,22 @@ int on_process_exit(void *ctx)
 {
 	struct task_struct *t = bpf_get_current_task_btf();
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct exit_scan c = { .t = t, .tgid = tgid };
+	struct exit_scan c = { .t = t };
+	struct fdtable *fdt;
 
-	/* only the last thread, and only a process that opened a watched file for write */
+	/* only the last thread, and only a process that opened a watched file for write; its
+	 * files are still open here (exit_files() comes after this tracepoint) */
 	if (!bpf_map_lookup_elem(&writer_tgids, &tgid))
 		return 0;
 	if (BPF_CORE_READ(t, signal, live.counter) != 0)
 		return 0;
 	bpf_map_delete_elem(&writer_tgids, &tgid);
-	bpf_for_each_map_elem(&wfiles, exit_scan_step, &c, 0);
+	fdt = BPF_CORE_READ(t, files, fdt);
+	if (!fdt)
+		return 0;
+	c.fds = BPF_CORE_READ(fdt, fd);
+	c.max_fds = BPF_CORE_READ(fdt, max_fds);
+	bpf_loop(65536, exit_scan_step, &c, 0);
 	return 0;
 }
 
