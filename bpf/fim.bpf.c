@@ -38,6 +38,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define O_TRUNC 00001000
 #define __O_TMPFILE 020000000
 #define O_PATH 010000000
+#define FMODE_READ 0x1
 #define FMODE_WRITE 0x2
 #define FMODE_CREATED 0x100000
 #define S_IFMT 00170000
@@ -92,12 +93,17 @@ struct who {
 	char comm[FIM_COMM_LEN];
 };
 
+/*
+ * What "the content changed" is judged by. Not ctime: chmod, chown and xattrs move it too and
+ * are `attrib`, not `modify`. The file offset catches a same-size overwrite within one
+ * timestamp tick for files opened write-only (a read would move it too otherwise).
+ */
 struct inode_snap {
 	__s64 size;
 	__s64 mtime_sec;
-	__s64 ctime_sec;
 	__u32 mtime_nsec;
-	__u32 ctime_nsec;
+	__u32 _pad;
+	__s64 pos; /* -1: not compared */
 };
 
 struct wfile {
@@ -107,7 +113,7 @@ struct wfile {
 	__u32 dev;
 	__u16 mode;
 	__u8 dead;
-	__u8 _pad;
+	__u8 pos_tracked; /* opened write-only: the offset says whether it was written */
 	__u64 last_emit_ns; /* boot ns of the last event for this open file, 0 = none */
 	struct inode_snap snap;
 	struct who who;
@@ -568,21 +574,21 @@ static __always_inline bool file_watched(struct file *f)
 
 /* ---- modify tracking ------------------------------------------------------------------- */
 
-static __always_inline void read_snap(struct inode_snap *sn, struct inode *ino)
+/* f: the open file whose offset to record, or NULL (not write-only, or maybe closed). */
+static __always_inline void read_snap(struct inode_snap *sn, struct inode *ino, struct file *f)
 {
 	sn->size = BPF_CORE_READ(ino, i_size);
 	if (bpf_core_field_exists(ino->i_mtime_sec)) {
 		sn->mtime_sec = BPF_CORE_READ(ino, i_mtime_sec);
 		sn->mtime_nsec = BPF_CORE_READ(ino, i_mtime_nsec);
-		sn->ctime_sec = BPF_CORE_READ(ino, i_ctime_sec);
-		sn->ctime_nsec = BPF_CORE_READ(ino, i_ctime_nsec) & ~I_CTIME_QUERIED;
 	}
+	sn->pos = f ? BPF_CORE_READ(f, f_pos) : -1;
 }
 
 static __always_inline bool snap_changed(const struct inode_snap *a, const struct inode_snap *b)
 {
 	return a->size != b->size || a->mtime_sec != b->mtime_sec || a->mtime_nsec != b->mtime_nsec ||
-	       a->ctime_sec != b->ctime_sec || a->ctime_nsec != b->ctime_nsec;
+	       (a->pos >= 0 && b->pos >= 0 && a->pos != b->pos);
 }
 
 static __always_inline void track_writable(struct task_struct *t, struct file *f, __u64 emitted_ns)
@@ -600,19 +606,23 @@ static __always_inline void track_writable(struct task_struct *t, struct file *f
 	v.dev = BPF_CORE_READ(ino, i_sb, s_dev);
 	v.mode = BPF_CORE_READ(ino, i_mode);
 	v.last_emit_ns = emitted_ns;
-	read_snap(&v.snap, ino);
+	v.pos_tracked = !(BPF_CORE_READ(f, f_mode) & FMODE_READ);
+	read_snap(&v.snap, ino, v.pos_tracked ? f : NULL);
 	fill_who(&v.who, t);
 	bpf_map_update_elem(&wfiles, &key, &v, BPF_ANY);
 	bpf_map_update_elem(&writer_tgids, &v.who.pid, &v.dead, BPF_ANY);
 	stat_inc(FIM_STAT_TRACKED);
 }
 
-/* Content changed since the snapshot, and not already said within the coalescing window? */
-static __always_inline bool due_modify(struct wfile *v, struct inode *ino, __u64 now)
+/*
+ * Content changed since the snapshot, and not already said within the coalescing window?
+ * f is the open file (its offset is compared) or NULL when it may be closed already.
+ */
+static __always_inline bool due_modify(struct wfile *v, struct inode *ino, struct file *f, __u64 now)
 {
 	struct inode_snap cur = {};
 
-	read_snap(&cur, ino);
+	read_snap(&cur, ino, v->pos_tracked ? f : NULL);
 	if (!snap_changed(&cur, &v->snap))
 		return false;
 	v->snap = cur;
@@ -761,7 +771,7 @@ static __always_inline int on_fd_closing(long fd)
 	if (!last_reference(f))
 		return 0;
 	ino = BPF_CORE_READ(f, f_inode);
-	if ((__u64)ino == v->inode && !v->dead && due_modify(v, ino, bpf_ktime_get_boot_ns()))
+	if ((__u64)ino == v->inode && !v->dead && due_modify(v, ino, f, bpf_ktime_get_boot_ns()))
 		emit_file(t, f, FIM_OP_MODIFY, FIM_SC_CLOSE);
 	bpf_map_delete_elem(&wfiles, &key);
 	return 0;
@@ -795,7 +805,7 @@ static __always_inline int on_fd_change(long ret, long fd, __u16 op, __u16 sc)
 		__u64 now = bpf_ktime_get_boot_ns();
 
 		if (v) { /* fold into the open file's coalescing */
-			if (!due_modify(v, BPF_CORE_READ(f, f_inode), now))
+			if (!due_modify(v, BPF_CORE_READ(f, f_inode), f, now))
 				return 0;
 		}
 	}
@@ -991,6 +1001,41 @@ static __always_inline bool timespec_explicit(const void *utimes)
 	return !(ts[0].nsec == UTIME_NOW && ts[1].nsec == UTIME_NOW);
 }
 
+/*
+ * futimens() on a file open for write sets the very mtime the modify check compares: report
+ * what was written before it (enter), then take a new snapshot (exit), so that `touch` is not
+ * a `modify` and a write hidden behind `touch -d` still is.
+ */
+static __always_inline struct wfile *tracked_fd(long fd, struct file **fp)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 key;
+
+	if (!bpf_map_lookup_elem(&writer_tgids, &tgid))
+		return NULL;
+	*fp = fd_to_file(bpf_get_current_task_btf(), fd);
+	key = (__u64)*fp;
+	return *fp ? bpf_map_lookup_elem(&wfiles, &key) : NULL;
+}
+
+SEC("tracepoint/syscalls/sys_enter_utimensat")
+int enter_utimensat(struct trace_event_raw_sys_enter *ctx)
+{
+	struct file *f = NULL;
+	struct wfile *v;
+	struct inode *ino;
+
+	if (ctx->args[1]) /* by name */
+		return 0;
+	v = tracked_fd((long)ctx->args[0], &f);
+	if (!v || v->dead)
+		return 0;
+	ino = BPF_CORE_READ(f, f_inode);
+	if ((__u64)ino == v->inode && due_modify(v, ino, f, bpf_ktime_get_boot_ns()))
+		emit_file(bpf_get_current_task_btf(), f, FIM_OP_MODIFY, FIM_SC_CHECK);
+	return 0;
+}
+
 SEC("tracepoint/syscalls/sys_exit_utimensat")
 int exit_utimensat(struct trace_event_raw_sys_exit *ctx)
 {
@@ -999,6 +1044,13 @@ int exit_utimensat(struct trace_event_raw_sys_exit *ctx)
 	if (ctx->ret < 0)
 		return 0;
 	read_args(bpf_get_current_task_btf(), &a);
+	if (!a.a[1]) {
+		struct file *f = NULL;
+		struct wfile *v = tracked_fd(a.a[0], &f);
+
+		if (v && (__u64)BPF_CORE_READ(f, f_inode) == v->inode)
+			read_snap(&v->snap, (struct inode *)v->inode, v->pos_tracked ? f : NULL);
+	}
 	if (!timespec_explicit((const void *)a.a[2]))
 		return 0;
 	if (!a.a[1]) /* futimens(fd, times) */
@@ -1079,7 +1131,7 @@ int check_open_writers(struct bpf_iter__bpf_map_elem *ctx)
 		v->dead = 1;
 		return 0;
 	}
-	if (!due_modify(v, ino, bpf_ktime_get_boot_ns()))
+	if (!due_modify(v, ino, open ? (struct file *)*key : NULL, bpf_ktime_get_boot_ns()))
 		return 0;
 	s = get_scratch();
 	if (!s)
@@ -1129,7 +1181,7 @@ static long exit_scan_step(__u32 i, void *ctx)
 	if (!v || v->dead)
 		return 0;
 	ino = BPF_CORE_READ(f, f_inode);
-	if ((__u64)ino == v->inode && due_modify(v, ino, bpf_ktime_get_boot_ns()))
+	if ((__u64)ino == v->inode && due_modify(v, ino, f, bpf_ktime_get_boot_ns()))
 		emit_file(c->t, f, FIM_OP_MODIFY, FIM_SC_EXIT);
 	return 0;
 }

@@ -330,8 +330,9 @@ static int handle_event(void *ctx, void *data, size_t size)
 	memcpy(old, e->data + e->path_len, olen);
 	if (e->flags & FIM_F_OLD_LEXICAL)
 		olen = path_normalize(old, olen);
-	if (e->flags & FIM_F_UNFILTERED) {
-		/* had ".." and missed the kernel's prefix filter: decide on the normalised path */
+	if (e->flags & (FIM_F_LEXICAL | FIM_F_OLD_LEXICAL)) {
+		/* The kernel matched the string as given; ".." may have led in or out of the watched
+		 * tree, so decide again on the normalised paths. */
 		bool watched = under_any_watch(path, plen) ||
 			       (e->op == FIM_OP_RENAME && under_any_watch(old, olen));
 
