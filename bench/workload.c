@@ -4,8 +4,11 @@
  *
  *   workload write-storm --procs N --ms T             1-byte write(2) to /dev/null
  *   workload open-storm  --procs N --ms T --file F    open(F, O_RDONLY) + close
- *   workload mixed --dir D --procs N (--ms T | --iters N) [--rate OPS] [--stamps FILE] [--tag S]
+ *   workload mixed --dir D --procs N (--ms T | --iters N) [--rate OPS] [--catchup-ms M]
+ *                  [--stamps FILE] [--tag S]
  *                                                     create+write+close / append / rename / delete
+ *   workload attrib --dir D --procs N (--ms T | --iters N) [--rate OPS]
+ *                                                     chmod storm: one attrib event per syscall
  *   workload harness -- PROGRAM ARGS...               runs a loader, reads its stdout, answers
  *                                                     commands on stdin (see harness_main)
  *
@@ -109,6 +112,7 @@ struct opts {
 	long ms;       /* run for this long (per process) ... */
 	long iters;    /* ... or this many iterations */
 	double rate;   /* total ops/s over all processes; 0 = as fast as possible */
+	long catchup_ms; /* how far behind schedule a paced process may run to catch up */
 	const char *dir, *file, *stamps, *tag;
 };
 
@@ -119,6 +123,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		{ "iters", required_argument, NULL, 'i' }, { "rate", required_argument, NULL, 'r' },
 		{ "dir", required_argument, NULL, 'd' },   { "file", required_argument, NULL, 'f' },
 		{ "stamps", required_argument, NULL, 's' }, { "tag", required_argument, NULL, 't' },
+		{ "catchup-ms", required_argument, NULL, 'c' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -134,6 +139,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		case 'f': o->file = optarg; break;
 		case 's': o->stamps = optarg; break;
 		case 't': o->tag = optarg; break;
+		case 'c': o->catchup_ms = atol(optarg); break;
 		default: die("bad option (see the comment at the top of bench/workload.c)");
 		}
 	}
@@ -304,6 +310,42 @@ static void open_storm(const struct opts *o, int idx, struct sync_fds *sf, struc
 	r->elapsed_ns = (o->iters > 0 ? mono_ns() : t) - t0;
 }
 
+/* ---- pacing ------------------------------------------------------------------------------ */
+
+struct pace {
+	uint64_t gap, due, catchup;
+};
+
+static void pace_init(struct pace *p, const struct opts *o, uint64_t t0)
+{
+	prctl(PR_SET_TIMERSLACK, 1UL); /* pacing at 2,000 ops/s needs sleeps accurate to ~µs */
+	p->gap = o->rate > 0 ? (uint64_t)(1e9 * o->procs / o->rate) : 0;
+	p->due = t0;
+	p->catchup = o->catchup_ms > 0 ? (uint64_t)o->catchup_ms * 1000000ull : 1000000;
+	if (p->catchup < p->gap)
+		p->catchup = p->gap;
+}
+
+/* Waits for the next op's slot. Sleeps when ahead. When behind (preempted by a neighbour) it
+ * catches up flat out only for a short backlog (--catchup-ms, default 1): a long burst would turn
+ * a steady rate into a burst test, which is not what the latency figure is about, while the
+ * throughput steps want a larger allowance so the average rate is the one asked for. */
+static void pace_wait(struct pace *p)
+{
+	uint64_t now;
+
+	if (!p->gap)
+		return;
+	now = mono_ns();
+	if (now > p->due + p->catchup)
+		p->due = now;
+	if (p->due > now + 30000)
+		sleep_until_mono(p->due - 20000);
+	while (mono_ns() < p->due)
+		;
+	p->due += p->gap;
+}
+
 /* ---- mixed file workload ----------------------------------------------------------------- */
 
 /*
@@ -326,15 +368,12 @@ static void mixed_worker(const struct opts *o, int idx, struct sync_fds *sf, str
 {
 	static const char data[64] = "0123456789abcdef0123456789abcdef0123456789abcdef012345678\n";
 	char path[4096], path2[4200];
-	uint64_t per_proc_rate_gap = 0, catchup_ns, t0, end, due;
+	struct pace pace;
+	uint64_t t0, end;
 	struct stamp *stamps = NULL;
 	size_t n_stamps = 0, cap_stamps = 0;
 	int dlen;
 
-	prctl(PR_SET_TIMERSLACK, 1UL); /* pacing at 2,000 ops/s needs sleeps accurate to ~µs */
-	if (o->rate > 0)
-		per_proc_rate_gap = (uint64_t)(1e9 * o->procs / o->rate);
-	catchup_ns = per_proc_rate_gap > 1000000 ? per_proc_rate_gap : 1000000;
 	if (o->stamps) {
 		/* enough for the whole run, allocated and touched before the clock starts */
 		cap_stamps = o->iters > 0 ? (size_t)o->iters * 4
@@ -347,7 +386,7 @@ static void mixed_worker(const struct opts *o, int idx, struct sync_fds *sf, str
 	dlen = snprintf(path, sizeof(path), "%s/w%s%d-", o->dir, o->tag, idx);
 	wait_go(sf);
 	t0 = mono_ns();
-	due = t0;
+	pace_init(&pace, o, t0);
 	end = o->ms > 0 ? t0 + (uint64_t)o->ms * 1000000ull : UINT64_MAX;
 	for (uint32_t seq = 0;; seq++) {
 		if (o->iters > 0 && (long)seq >= o->iters)
@@ -359,20 +398,7 @@ static void mixed_worker(const struct opts *o, int idx, struct sync_fds *sf, str
 		for (int k = 0; k < 4; k++) {
 			int fd, rc = 0;
 
-			if (per_proc_rate_gap) {
-				uint64_t now = mono_ns();
-
-				/* Sleep when ahead. When behind (preempted by a neighbour), catch up
-				 * flat out only for a short backlog: a long burst would turn a steady
-				 * rate into a burst test, which is not what the latency figure is. */
-				if (now > due + catchup_ns)
-					due = now;
-				if (due > now + 30000)
-					sleep_until_mono(due - 20000);
-				while (mono_ns() < due)
-					;
-				due += per_proc_rate_gap;
-			}
+			pace_wait(&pace);
 			if (stamps && n_stamps < cap_stamps)
 				stamps[n_stamps++] = (struct stamp){ now_ns(CLOCK_REALTIME), seq, (uint8_t)k };
 			switch (k) {
@@ -418,6 +444,38 @@ static void mixed_worker(const struct opts *o, int idx, struct sync_fds *sf, str
 		fclose(f);
 		free(stamps);
 	}
+}
+
+/* ---- attribute storm: one cheap change, one event ----------------------------------------- */
+
+/* chmod(2) on one file per process, flipping its mode: one `attrib` event per syscall and very
+ * little work besides, so the producers can outrun the loader and the delivery limit shows. */
+static void attrib_worker(const struct opts *o, int idx, struct sync_fds *sf, struct result *r)
+{
+	char path[4096];
+	struct pace pace;
+	uint64_t t0, end;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/a%s%d", o->dir, o->tag, idx);
+	fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+	if (fd < 0)
+		die("%s: %s", path, strerror(errno));
+	close(fd);
+	wait_go(sf);
+	t0 = mono_ns();
+	pace_init(&pace, o, t0);
+	end = o->ms > 0 ? t0 + (uint64_t)o->ms * 1000000ull : UINT64_MAX;
+	for (uint64_t i = 0;; i++) {
+		if (o->iters > 0 ? (long)i >= o->iters : (i % 64 == 0 && mono_ns() >= end))
+			break;
+		pace_wait(&pace);
+		if (chmod(path, (i & 1) ? 0600 : 0644) && !r->err)
+			r->err = errno;
+		r->ops++;
+	}
+	r->elapsed_ns = mono_ns() - t0;
+	r->ops_by_kind[0] = r->ops;
 }
 
 /* ---- harness: a loader's stdout reader, driven by the benchmark script -------------------- */
@@ -853,6 +911,10 @@ int main(int argc, char **argv)
 		if (!o.file)
 			die("open-storm needs --file");
 		run_workers(&o, open_storm, "open-storm");
+	} else if (!strcmp(argv[1], "attrib")) {
+		if (!o.dir)
+			die("attrib needs --dir");
+		run_workers(&o, attrib_worker, "attrib");
 	} else if (!strcmp(argv[1], "mixed")) {
 		if (!o.dir)
 			die("mixed needs --dir");
