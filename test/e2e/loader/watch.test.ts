@@ -1,0 +1,78 @@
+// What is watched: only the given trees, changed at runtime through stdin commands; and the
+// loader's own life cycle (hello, acks, bye).
+import fs from 'node:fs';
+import path from 'node:path';
+import { assertEvents, bin, e2e, py, run, whoRoot, withLoader } from './harness.js';
+
+e2e('hello names the canonical watched paths and the protocol version', (t) =>
+	withLoader(t, {}, async (l) => {
+		t.like(l.hello, { type: 'hello', protocol: 1, paths: [l.dir, l.fenceDir] });
+		t.true(Array.isArray(l.hello['hooks']) && (l.hello['hooks'] as unknown[]).length > 0);
+	}));
+
+e2e('an unwatched sibling directory produces no event', (t) =>
+	withLoader(t, {}, async (l) => {
+		const s = l.sibling;
+		const m = l.mark();
+		await run(bin('touch'), [path.join(s, 'a')]);
+		await run(bin('mkdir'), [path.join(s, 'd')]);
+		await run(bin('mv'), [path.join(s, 'a'), path.join(s, 'd', 'b')]);
+		await run(bin('chmod'), ['600', path.join(s, 'd', 'b')]);
+		await py('open(A[0], "ab").write(b"x")', [path.join(s, 'd', 'b')]);
+		await run(bin('rm'), ['-r', path.join(s, 'd')]);
+		assertEvents(t, await l.settle(m), []);
+	}));
+
+e2e('a path added at runtime starts producing events, a removed one stops', (t) =>
+	withLoader(t, {}, async (l) => {
+		const extra = path.join(l.base, 'extra');
+		fs.mkdirSync(extra);
+		const m0 = l.mark();
+		await run(bin('touch'), [path.join(extra, 'before-add')]);
+		assertEvents(t, await l.settle(m0), [], 'not watched yet');
+
+		t.like(await l.command({ cmd: 'add', path: extra }), { type: 'ack', cmd: 'add', ok: true, path: extra });
+		const list = await l.command({ cmd: 'list' });
+		t.true((list['paths'] as string[]).includes(extra), JSON.stringify(list));
+		const m1 = l.mark();
+		const c = await run(bin('touch'), [path.join(extra, 'after-add')]);
+		const d = await run(bin('rm'), [path.join(extra, 'before-add')]);
+		assertEvents(t, await l.settle(m1), [
+			{ operation: 'add', path: path.join(extra, 'after-add'), ...whoRoot(c) },
+			{ operation: 'delete', path: path.join(extra, 'before-add'), ...whoRoot(d) },
+		]);
+
+		t.like(await l.command({ cmd: 'remove', path: extra }), { type: 'ack', cmd: 'remove', ok: true });
+		const m2 = l.mark();
+		await run(bin('touch'), [path.join(extra, 'after-remove')]);
+		await run(bin('mkdir'), [path.join(extra, 'dir-after-remove')]);
+		await run(bin('rm'), [path.join(extra, 'after-add')]);
+		assertEvents(t, await l.settle(m2), [], 'removed: silent again');
+		const m3 = l.mark();
+		const w = await run(bin('touch'), [path.join(l.dir, 'still-watched')]);
+		assertEvents(t, await l.settle(m3), [
+			{ operation: 'add', path: path.join(l.dir, 'still-watched'), ...whoRoot(w) },
+		]);
+	}));
+
+e2e('adding a path that does not exist is a failed ack, not a crash', (t) =>
+	withLoader(t, {}, async (l) => {
+		const ack = await l.command({ cmd: 'add', path: path.join(l.base, 'nope') });
+		t.like(ack, { type: 'ack', ok: false, error: 'ENOENT' });
+		const bad = await l.command({ cmd: 'frobnicate' });
+		t.like(bad, { type: 'ack', ok: false, error: 'EINVAL' });
+	}));
+
+e2e('EOF on stdin ends the loader with exit 0 and bye', async (t) => {
+	const { Loader } = await import('./harness.js');
+	const l = await Loader.start();
+	try {
+		l.proc.stdin!.end();
+		await l.waitFor((r) => r.type === 'bye', 10_000);
+		const { code, last } = await l.stop();
+		t.is(code, 0);
+		t.like(last, { type: 'bye', reason: 'stdin closed' });
+	} finally {
+		l.cleanup();
+	}
+});
