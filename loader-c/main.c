@@ -547,7 +547,7 @@ static void ack(const struct command *c, const char *cmd, int rc, const char *ms
 static void handle_command(const char *line, size_t len)
 {
 	struct command c;
-	char err[512] = "";
+	char err[PATH_MAX + 256] = "";
 	int rc = 0;
 
 	L.commands++;
@@ -790,7 +790,7 @@ static void check_paths_exist(void)
 
 int main(int argc, char **argv)
 {
-	char err[512];
+	char err[PATH_MAX + 256];
 	int rc, epfd, sfd, check_tfd, stats_tfd = -1;
 	sigset_t mask;
 	struct epoll_event ev;
