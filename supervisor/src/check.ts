@@ -88,6 +88,16 @@ function checkTracefs(): CheckRow {
 		}
 	}
 
+	let mounts = '';
+	try {
+		mounts = readFileSync('/proc/mounts', 'latin1');
+	} catch {}
+
+	const mountedAt = / (\S+) tracefs /.exec(mounts)?.[1];
+	if (mountedAt !== undefined && process.geteuid?.() !== 0) {
+		return {check, status: 'fail', detail: `mounted at ${mountedAt} but not readable without root`};
+	}
+
 	if (existsSync('/sys/kernel/tracing/events')) {
 		return {check, status: 'fail', detail: 'tracefs mounted but no syscall tracepoints (CONFIG_FTRACE_SYSCALLS off)'};
 	}

@@ -1,7 +1,7 @@
 import {hostname} from 'node:os';
 import {readFileSync} from 'node:fs';
-import {ProcCache, type ProcCacheOptions, type ProcClock} from './proc-cache.js';
-import {UserDb, type UserDbOptions} from './user-db.js';
+import {ProcCache, type ProcCacheOptions, type ProcClock, type ProcessInfo} from './proc-cache.js';
+import {UserDb, type Name, type UserDbOptions} from './user-db.js';
 import type {EnrichmentFields, KernelEventFields} from './types.js';
 
 /**
@@ -20,11 +20,41 @@ export type EnricherOptions = {
 	monotonicMs?: () => number;
 };
 
-export type Enrichment = {
-	fields: EnrichmentFields;
-	/** The same fields as JSON members, without braces, starting with a comma. */
-	json: string;
-	cmdlineTruncated: boolean;
+/**
+ * The enrichment of one event: its JSON members are built eagerly (the CLI writes them), the
+ * object form only when a library consumer asks for it.
+ */
+export class Enrichment {
+	constructor(
+		/** The fields as JSON members, without braces, starting with a comma. */
+		readonly json: string,
+		readonly cmdlineTruncated: boolean,
+		private readonly parts: {proc?: ProcessInfo; parent?: ProcessInfo; user?: Name; group?: Name; login?: Name; host: string},
+	) {}
+
+	get fields(): EnrichmentFields {
+		const {proc, parent, user, group, login, host} = this.parts;
+		return {
+			cmdline: proc?.cmdline ?? null,
+			cwd: proc?.cwd ?? null,
+			parent_name: parent?.comm ?? null,
+			user_name: user?.name ?? null,
+			group_name: group?.name ?? null,
+			login_user: login?.name ?? null,
+			container_id: proc?.containerId ?? null,
+			host,
+		};
+	}
+}
+
+/** What a process's last enrichment was built from; reused while the same inputs come back. */
+type EnrichmentMemo = {
+	parent: ProcessInfo | undefined;
+	uid: number;
+	gid: number;
+	auid: number | null;
+	generation: number;
+	enrichment: Enrichment;
 };
 
 export class Enricher {
@@ -33,6 +63,8 @@ export class Enricher {
 	readonly userDb: UserDb;
 	private readonly hostJson: string;
 	private readonly procClock: {bootTimeMs: number; nowMs(): number};
+	/** Keyed by cache entry, so a memo goes away with the process it describes. */
+	private readonly memos = new WeakMap<ProcessInfo, EnrichmentMemo>();
 
 	constructor(options: EnricherOptions = {}) {
 		this.host = options.host ?? hostname();
@@ -56,21 +88,23 @@ export class Enricher {
 		const eventMs = event.timestamp / 1e6;
 		const proc = this.procCache.lookup(event.pid, eventMs, event.exe);
 		const parent = typeof event.ppid === 'number' && event.ppid > 0 ? this.procCache.lookup(event.ppid, eventMs) : undefined;
+		const generation = this.userDb.refreshIfDue();
+		// A busy process repeats the same parent and ids: reuse its last enrichment whole.
+		const memo = proc ? this.memos.get(proc) : undefined;
+		if (memo && memo.parent === parent && memo.uid === event.uid && memo.gid === event.gid && memo.auid === event.auid && memo.generation === generation) {
+			return memo.enrichment;
+		}
+
 		const user = this.userDb.user(event.uid);
 		const group = this.userDb.group(event.gid);
 		const login = this.userDb.user(event.auid);
-		const fields: EnrichmentFields = {
-			cmdline: proc?.cmdline ?? null,
-			cwd: proc?.cwd ?? null,
-			parent_name: parent?.comm ?? null,
-			user_name: user?.name ?? null,
-			group_name: group?.name ?? null,
-			login_user: login?.name ?? null,
-			container_id: proc?.containerId ?? null,
-			host: this.host,
-		};
 		const json = `,${proc?.json ?? nullProcessJson},"parent_name":${parent?.commJson ?? 'null'},"user_name":${user?.json ?? 'null'},"group_name":${group?.json ?? 'null'},"login_user":${login?.json ?? 'null'},"host":${this.hostJson}`;
-		return {fields, json, cmdlineTruncated: proc?.cmdlineTruncated ?? false};
+		const enrichment = new Enrichment(json, proc?.cmdlineTruncated ?? false, {proc, parent, user, group, login, host: this.host});
+		if (proc) {
+			this.memos.set(proc, {parent, uid: event.uid, gid: event.gid, auid: event.auid, generation, enrichment});
+		}
+
+		return enrichment;
 	}
 }
 

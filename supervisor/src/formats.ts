@@ -1,6 +1,5 @@
 import {randomBytes} from 'node:crypto';
-import type {Enrichment} from './enrich.js';
-import {isSupervisorRecord, type KernelEventFields, type MonitorRecord, type SupervisorRecord, type WhoDataEvent} from './types.js';
+import {isSupervisorRecord, type EnrichmentFields, type KernelEventFields, type MonitorRecord, type SupervisorRecord, type WhoDataEvent} from './types.js';
 
 /**
  * The output formats. `json` is the event record of DESIGN.md §2, one object per line; `text` is
@@ -18,6 +17,9 @@ export const maxLineBytes = 15_999;
 
 /** Fields that may be cut to keep a line under the limit, cheapest loss first. */
 const shrinkOrder = ['cmdline', 'cwd', 'exe_b64', 'exe', 'old_path_b64', 'old_path', 'path_b64', 'path'] as const;
+
+/** What the JSON line needs of an enrichment (enrich.ts builds it). */
+export type Enrichment = {readonly json: string; readonly cmdlineTruncated: boolean; readonly fields: EnrichmentFields};
 
 const enrichmentKeys = ['cmdline', 'cwd', 'parent_name', 'user_name', 'group_name', 'login_user', 'container_id', 'host'];
 

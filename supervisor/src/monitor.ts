@@ -2,6 +2,7 @@ import {EventEmitter} from 'node:events';
 import {hostname} from 'node:os';
 import {systemClock, type Clock} from './clock.js';
 import {Enricher, type EnricherOptions} from './enrich.js';
+import type {Enrichment} from './formats.js';
 import type {FimError} from './errors.js';
 import {compileFilter, type EventPredicate, type FilterSpec} from './filters.js';
 import {eventJsonLine, supervisorJsonLine} from './formats.js';
@@ -44,7 +45,29 @@ export type WhoDataMonitorOptions = {
 };
 
 /** A record and its JSON line (exact to the nanosecond, under the line limit). */
-export type MonitorBatchItem = {record: MonitorRecord; json: string};
+export type MonitorBatchItem = {readonly record: MonitorRecord; readonly json: string};
+
+/**
+ * An event of a batch. The user-facing object (loader fields without `type`, plus enrichment)
+ * is made on first access: `fimctl --format json` writes `json` and never needs it.
+ */
+class EventItem implements MonitorBatchItem {
+	private done = false;
+
+	constructor(private readonly event: KernelEventFields, private readonly enrichment: Enrichment | undefined, readonly json: string) {}
+
+	get record(): WhoDataEvent {
+		if (!this.done) {
+			this.done = true;
+			delete (this.event as Record<string, unknown>)['type'];
+			if (this.enrichment) {
+				Object.assign(this.event, this.enrichment.fields);
+			}
+		}
+
+		return this.event as WhoDataEvent;
+	}
+}
 
 /** Counter names follow Vector's. */
 export type MonitorCounters = {
@@ -55,6 +78,14 @@ export type MonitorCounters = {
 	loader_restarts_total: number;
 	errors_total: {receiving: number; processing: number; sending: number};
 };
+
+class SupervisorItem implements MonitorBatchItem {
+	readonly json: string;
+
+	constructor(readonly record: SupervisorRecord) {
+		this.json = supervisorJsonLine(record);
+	}
+}
 
 type Waiter = {resolve: (result: IteratorResult<MonitorRecord>) => void; reject: (error: unknown) => void};
 
@@ -277,13 +308,7 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 			}
 
 			const enrichment = this.enricher?.enrich(event);
-			const json = eventJsonLine(line.raw, event, enrichment);
-			delete (event as Record<string, unknown>)['type'];
-			if (enrichment) {
-				Object.assign(event, enrichment.fields);
-			}
-
-			items.push({record: event as WhoDataEvent, json});
+			items.push(new EventItem(event, enrichment, eventJsonLine(line.raw, event, enrichment)));
 		}
 
 		this.deliver(items);
@@ -301,7 +326,7 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 		}
 
 		this.emit('supervisor', record);
-		this.deliver([{record, json: supervisorJsonLine(record)}]);
+		this.deliver([new SupervisorItem(record)]);
 	}
 
 	private release(): void {
@@ -325,8 +350,13 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 		this.counters.events_sent_total += items.length;
 		this.emit('batch', items);
 		const wantsEvents = this.listenerCount('event') > 0;
-		for (const {record} of items) {
-			if (wantsEvents && record.type !== 'supervisor') {
+		if (!wantsEvents && !this.iterating) {
+			return;
+		}
+
+		for (const item of items) {
+			const {record} = item;
+			if (wantsEvents && !(item instanceof SupervisorItem)) {
 				this.emit('event', record);
 			}
 

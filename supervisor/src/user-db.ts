@@ -27,6 +27,7 @@ export class UserDb {
 	private nextCheck = Number.NEGATIVE_INFINITY;
 	private passwdStamp = '';
 	private groupStamp = '';
+	private generation = 0;
 
 	constructor(options: UserDbOptions = {}) {
 		this.passwdPath = options.passwdPath ?? '/etc/passwd';
@@ -36,19 +37,21 @@ export class UserDb {
 	}
 
 	user(uid: number | null | undefined): Name | undefined {
-		this.refreshIfDue();
 		return typeof uid === 'number' ? this.users.get(uid) : undefined;
 	}
 
 	group(gid: number | null | undefined): Name | undefined {
-		this.refreshIfDue();
 		return typeof gid === 'number' ? this.groups.get(gid) : undefined;
 	}
 
-	private refreshIfDue(): void {
+	/**
+	 * Re-reads the files if they changed and the check is due; call once per event before the
+	 * lookups. Returns a number that changes whenever the names may have changed.
+	 */
+	refreshIfDue(): number {
 		const now = this.now();
 		if (now < this.nextCheck) {
-			return;
+			return this.generation;
 		}
 
 		this.nextCheck = now + this.checkIntervalMs;
@@ -56,13 +59,17 @@ export class UserDb {
 		if (passwdStamp !== this.passwdStamp) {
 			this.passwdStamp = passwdStamp;
 			this.users = parseIdFile(this.passwdPath);
+			this.generation++;
 		}
 
 		const groupStamp = stamp(this.groupPath);
 		if (groupStamp !== this.groupStamp) {
 			this.groupStamp = groupStamp;
 			this.groups = parseIdFile(this.groupPath);
+			this.generation++;
 		}
+
+		return this.generation;
 	}
 }
 

@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+// Benchmark loader: hello, then $BENCH_EVENTS realistic event lines (default 2,000,000) as fast
+// as the pipe takes them, then waits for EOF on stdin like the real loader.
+// The events name live processes (this one and its parent) so the supervisor's /proc cache is
+// exercised on hits, which is the steady state of a real workload.
+const total = Number(process.env.BENCH_EVENTS ?? 2_000_000);
+const paths = process.argv.slice(2).flatMap((arg, index, all) => (arg === '--path' ? [all[index + 1]] : []));
+const base = paths[0] ?? '/bench';
+const timestamp = (BigInt(Date.now()) * 1_000_000n).toString();
+const actors = [[process.pid, process.ppid, 'node', process.execPath], [process.ppid, 1, 'node', process.execPath]];
+const operations = ['modify', 'modify', 'modify', 'add', 'attrib', 'rename', 'delete'];
+
+let block = '';
+const perBlock = 512;
+for (let i = 0; i < perBlock; i++) {
+	const [pid, ppid, comm, exe] = actors[i % actors.length];
+	const operation = operations[i % operations.length];
+	const oldPath = operation === 'rename' ? JSON.stringify(`${base}/dir-${i % 7}/file-${i}.tmp`) : 'null';
+	block += `{"type":"event","timestamp":${timestamp},"operation":"${operation}","path":"${base}/dir-${i % 7}/file-${i}.log","old_path":${oldPath},"file_type":"file","inode":${131_000 + i},"dev":"254:0","pid":${pid},"tid":${pid},"ppid":${ppid},"uid":0,"gid":0,"euid":0,"egid":0,"auid":1000,"session_id":3,"process_name":"${comm}","exe":"${exe}","syscall":"write","cgroup_id":5678,"source":"kernel"}\n`;
+}
+
+const chunk = Buffer.from(block);
+process.stdout.write(`${JSON.stringify({type: 'hello', protocol: 1, loader_version: 'bench', pid: process.pid, backend: 'bench', hooks: [], paths, ringbuf_bytes: 16 << 20, coalesce_ms: 1000})}\n`);
+
+let sent = 0;
+function pump() {
+	while (sent < total) {
+		sent += perBlock;
+		if (!process.stdout.write(chunk)) {
+			process.stdout.once('drain', pump);
+			return;
+		}
+	}
+}
+
+pump();
+process.stdin.resume();
+process.stdin.on('end', () => {
+	process.stdout.write('{"type":"bye","reason":"stdin closed"}\n');
+	process.exit(0);
+});
+process.on('SIGTERM', () => process.exit(0));
