@@ -61,8 +61,10 @@ type E2e = ((title: string, fn: ImplementationFn<[]>) => void) & {
 
 function makeE2e(): E2e {
 	if (!reason) {
-		return Object.assign((title: string, fn: ImplementationFn<[]>) => test(title, fn), {
-			failing: (title: string, fn: ImplementationFn<[]>) => test.failing(title, fn),
+		// Serial within a file: loading the sensor is CPU-bound verifier work, and dozens of loaders
+		// starting at once on a small machine time out; ava still runs the files concurrently.
+		return Object.assign((title: string, fn: ImplementationFn<[]>) => test.serial(title, fn), {
+			failing: (title: string, fn: ImplementationFn<[]>) => test.serial.failing(title, fn),
 		});
 	}
 	const unavailable = (title: string) => {
@@ -220,7 +222,7 @@ export class Loader {
 		const args = [...paths.flatMap((p) => ['--path', p]), '--stats-interval', '0', ...(opts.args ?? [])];
 		const proc = spawn(loaderPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
 		const l = new Loader(proc, base, dir, fence, sibling);
-		const hello = l.waitFor((r) => r.type === 'hello', 15_000);
+		const hello = l.waitFor((r) => r.type === 'hello', 30_000);
 		const died = l.exited.then(([code, sig]) => {
 			throw new Error(`fim-loader exited (${code ?? sig}) before hello: ${l.stderr.trim()}`);
 		});
