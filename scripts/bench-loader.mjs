@@ -115,27 +115,43 @@ async function workload(mode, args) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-// Programs that hook syscalls, whoever loaded them: with any present, "no BPF" is not that.
-function tracingProgs() {
+// Programs that hook syscalls or tasks, loaded by anyone but us: with any present, "no BPF" is
+// not that, and B and C pay for someone else's programs too.
+function foreignProgs(own = new Set()) {
   try {
     const progs = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
-    return progs.filter((p) => ['tracepoint', 'raw_tracepoint', 'tracing', 'kprobe', 'perf_event'].includes(p.type)).length;
+    return progs.filter((p) => ['tracepoint', 'raw_tracepoint', 'tracing', 'kprobe', 'perf_event'].includes(p.type) && !own.has(p.id)).length;
   } catch {
     return NaN;
   }
 }
 
+// Our loader's programs are those its fds (programs and links) refer to: fdinfo names them.
+function progIdsOf(pid) {
+  const ids = new Set();
+  const dir = `/proc/${pid}/fdinfo`;
+  try {
+    for (const f of fs.readdirSync(dir)) {
+      try {
+        const m = fs.readFileSync(path.join(dir, f), 'utf8').match(/^prog_id:\s*(\d+)/m);
+        if (m) ids.add(Number(m[1]));
+      } catch {}
+    }
+  } catch {}
+  return ids;
+}
+
 // Another session's sensor on the machine would put every syscall on the tracing slow path
 // and make A no baseline at all. Wait for it to go away, within a budget for the whole run.
 let quietBudgetMs = opts.quick ? 20000 : 90000;
-async function waitQuiet(own) {
-  let n = tracingProgs() - own;
+async function waitQuiet() {
+  let n = foreignProgs();
   if (!(n > 0)) return n;
   const t0 = Date.now();
   log(`  ${n} tracing BPF programs from elsewhere are loaded; waiting up to ${(quietBudgetMs / 1000).toFixed(0)} s for them to go`);
   while (n > 0 && Date.now() - t0 < quietBudgetMs) {
     await sleep(500);
-    n = tracingProgs() - own;
+    n = foreignProgs();
   }
   quietBudgetMs = Math.max(0, quietBudgetMs - (Date.now() - t0));
   return n;
@@ -318,10 +334,10 @@ async function rounds(d, res) {
   const ms = String(P.sampleMs);
   for (let r = 1; r <= P.rounds; r++) {
     for (const cfg of CONFIGS) {
-      const foreignBefore = await waitQuiet(0);
+      const foreignBefore = await waitQuiet();
       const la = loadavg();
       const h = await startConfig(cfg, d, `#${r}`);
-      const own = h ? h.ready.hello.hooks.length : 0;
+      const own = h ? progIdsOf(h.ready.loader_pid) : new Set();
       const s = { round: r, cfg, loadavg: la, loadMs: h?.loadMs ?? 0 };
       if (cfg !== 'A') s.hooks = h.ready.hello.hooks;
       s.write = await workload('write-storm', ['--procs', '2', '--ms', ms]);
@@ -334,7 +350,7 @@ async function rounds(d, res) {
         checkDelivery(s, d);
       }
       // checked after the sample too: a neighbour's loader may have come and gone meanwhile
-      s.foreign = Math.max(foreignBefore, tracingProgs() - own);
+      s.foreign = Math.max(foreignBefore, foreignProgs(own));
       s.exit = await stopConfig(h);
       if (h && (!s.exit || s.exit.code !== 0)) {
         finding(`${CONFIG_NAMES[cfg]} did not exit cleanly on stdin EOF`, `Round ${r}: exit record ${JSON.stringify(s.exit)}.\nRepro: \`(sleep 2) | ${cfg === 'C' ? `build/fim-loader --path ${d.watched}` : 'build/bench/empty-loader'}; echo $?\``);
@@ -369,7 +385,7 @@ function checkDelivery(s, d) {
 // ---- phase 2: one loader for latency, throughput, loss and RSS --------------------------------
 
 async function loaderPhase(d, res) {
-  res.foreignPhase2 = await waitQuiet(0);
+  res.foreignPhase2 = await waitQuiet();
   const h = await startConfig('C', d, ' (latency/throughput)');
   res.rssIdle = await h.cmd('rss', 'rss');
 
@@ -404,9 +420,12 @@ async function loaderPhase(d, res) {
       delivered: after.window_by_op.attrib,
       lost,
       synced: after.ok,
-      rate: after.window_by_op.attrib / (w.elapsed_ns / 1e9),
-      spanRate: after.window_last_ns > after.window_first_ns ? after.window_events / ((after.window_last_ns - after.window_first_ns) / 1e9) : NaN,
+      // Measured where the lines arrive: first to last line read. A consumer that falls
+      // behind stretches this span past the producers' run, so the ring's slack (~100k
+      // records) cannot pass off a backlog as throughput.
+      span: (after.window_last_ns - after.window_first_ns) / 1e9,
     };
+    step.rate = step.span > 0 ? after.window_events / step.span : NaN;
     step.clean = step.lost === 0 && step.delivered === step.ops && step.synced;
     res.steps.push(step);
     log(
@@ -456,7 +475,7 @@ async function loaderPhase(d, res) {
     }
   }
 
-  res.foreignPhase2 = Math.max(res.foreignPhase2, tracingProgs() - h.ready.hello.hooks.length);
+  res.foreignPhase2 = Math.max(res.foreignPhase2, foreignProgs(progIdsOf(h.ready.loader_pid)));
   res.rssEnd = await h.cmd('rss', 'rss');
   res.loaderHello = h.ready.hello;
   res.loaderExit = await stopConfig(h);
@@ -508,11 +527,22 @@ function latencyFrom(stampFile, recvFile, w, sync) {
 // ---- report ----------------------------------------------------------------------------------
 
 function summarise(res) {
-  // Rounds where someone else's tracing programs were loaded are left out when enough are clean.
-  const clean = res.samples.filter((s) => !(s.foreign > 0));
-  const use = clean.filter((s) => s.cfg === 'A').length >= Math.ceil(P.rounds / 2) ? clean : res.samples;
-  res.usedSamples = use.length;
-  res.droppedSamples = res.samples.length - use.length;
+  // Samples taken while someone else's tracing programs were loaded are left out, per
+  // configuration, as long as at least half of its samples remain.
+  const use = [];
+  res.droppedSamples = 0;
+  res.dirtyConfigs = [];
+  for (const c of CONFIGS) {
+    const all = res.samples.filter((s) => s.cfg === c);
+    const clean = all.filter((s) => !(s.foreign > 0));
+    if (clean.length >= Math.ceil(all.length / 2)) {
+      use.push(...clean);
+      res.droppedSamples += all.length - clean.length;
+    } else {
+      use.push(...all);
+      if (clean.length < all.length) res.dirtyConfigs.push(c);
+    }
+  }
   const pick = (cfg, f) => use.filter((s) => s.cfg === cfg).map(f);
   const row = (f, scale = 1) => {
     const v = {};
@@ -592,7 +622,7 @@ function buildReport(res, d) {
   for (const r of rows) md.push(`| ${r.join(' | ')} |`);
   md.push('');
   const t2 = [];
-  t2.push(['4. events/s delivered with zero loss', best ? `${fmt(best.rate)} ev/s (step ${best.target ? `${best.target / 1000}k/s paced` : 'unpaced'}, ${best.delivered} events in ${P.stepMs / 1000} s)` : 'none', '≥ 100,000', verdict(targets.throughput)]);
+  t2.push(['4. events/s delivered with zero loss', best ? `${fmt(best.rate)} ev/s (step ${best.target ? `${best.target / 1000}k/s paced` : 'unpaced'}: ${best.delivered} events over ${fmt(best.span, 2)} s, lost 0)` : 'none', '≥ 100,000', verdict(targets.throughput)]);
   t2.push([
     '4. loss reported past the limit',
     res.burst ? `burst of ${res.burst.ops} chmods with the consumer stopped: ${res.burst.delivered} delivered, lost = ${res.burst.lost} (${res.burst.accounted ? 'delivered + lost = ops' : 'delivered + lost ≠ ops'})` : 'n/a',
@@ -613,7 +643,7 @@ function buildReport(res, d) {
 
   md.push('### Throughput steps (chmod storm in the watched directory, 2 producer processes)');
   md.push('');
-  md.push(`Each step ${P.stepMs / 1000} s; ring buffer ${res.loaderHello.ringbuf_bytes >> 20} MiB. "delivered ev/s" = event lines read from the loader's stdout / producer run time.`);
+  md.push(`Each step ${P.stepMs / 1000} s; ring buffer ${res.loaderHello.ringbuf_bytes >> 20} MiB. "delivered ev/s" = event lines read from the loader's stdout / time from the first to the last of them (a consumer that falls behind stretches that span, so a backlog held in the ring does not count as throughput).`);
   md.push('');
   md.push('| target ops/s | produced ops/s | events expected | delivered | lost | delivered ev/s | zero loss |');
   md.push('|---|---|---|---|---|---|---|');
@@ -628,7 +658,16 @@ function buildReport(res, d) {
   md.push(`- Latency split: kernel timestamp → stdout line p50 ${fmt(L.k2rP50)} µs, p99 ${fmt(L.k2rP99)} µs (the loader's clock conversion may be off by a few µs).`);
   md.push(`- fim-loader start-up (exec to hello): median ${fmt(median(loads))} ms; exit on stdin EOF: ${res.samples.filter((s) => s.cfg !== 'A').every((s) => s.exit?.code === 0 && s.exit?.bye !== false) ? 'clean (code 0) every time' : 'NOT always clean'}.`);
   const foreignRounds = res.samples.filter((s) => s.foreign > 0).length;
-  md.push(`- Other tracing BPF programs on the machine: ${foreignRounds ? `present during ${foreignRounds} of ${res.samples.length} samples (${res.droppedSamples ? `${res.droppedSamples} samples dropped from the medians` : 'too many to drop: medians include them, so the A baseline is not clean'})` : 'none seen before any sample'}.`);
+  md.push(
+    `- Other sessions' tracing BPF programs on the machine: ${
+      foreignRounds
+        ? `present during ${foreignRounds} of ${res.samples.length} samples; ${res.droppedSamples} dropped from the medians` +
+          (res.dirtyConfigs.length ? `; too many in ${res.dirtyConfigs.join(', ')} to drop, so those medians include disturbed samples` : '')
+        : 'none seen during any sample'
+    }.`,
+  );
+  const minRatio = (r) => `${fmt(r.C.min / r.A.min, 2)}x`;
+  md.push(`- Fastest samples only (the least disturbed on a shared VM), C/A: write ${minRatio(S.write)}, open ${minRatio(S.open)}, mixed unwatched ${minRatio(S.mixU)}, watched ${minRatio(S.mixW)}.`);
   if (res.foreignPhase2 > 0) md.push(`- Someone else's tracing programs were loaded during the latency/throughput phase (${res.foreignPhase2}): those figures are pessimistic.`);
   if (findingsWritten) md.push(`- ${findingsWritten} finding(s) appended to ${FINDINGS}.`);
   md.push('');
@@ -681,7 +720,7 @@ async function main() {
   const d = setup();
   const res = { samples: [], loadStart: loadavg() };
   log(`bench-loader: ${opts.quick ? 'quick run' : 'default run'} in ${d.root} (tmpfs), ${P.rounds} rounds of A B C`);
-  res.foreignAtStart = await waitQuiet(0);
+  res.foreignAtStart = await waitQuiet();
   await rounds(d, res);
   log('bench-loader: latency, throughput, loss and RSS with one loader');
   await loaderPhase(d, res);
