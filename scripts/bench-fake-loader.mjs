@@ -20,6 +20,7 @@ for (let i = 0; i < perBlock; i++) {
 }
 
 const chunk = Buffer.from(block);
+process.on('SIGTERM', () => process.exit(0));
 process.stdout.write(`${JSON.stringify({type: 'hello', protocol: 1, loader_version: 'bench', pid: process.pid, backend: 'bench', hooks: [], paths, ringbuf_bytes: 16 << 20, coalesce_ms: 1000})}\n`);
 
 let sent = 0;
@@ -39,4 +40,3 @@ process.stdin.on('end', () => {
 	process.stdout.write('{"type":"bye","reason":"stdin closed"}\n');
 	process.exit(0);
 });
-process.on('SIGTERM', () => process.exit(0));
