@@ -60,7 +60,6 @@ extern struct task_struct *bpf_task_from_pid(s32 pid) __ksym __weak;
 extern void bpf_task_release(struct task_struct *p) __ksym __weak;
 
 const volatile __u32 targ_loader_tgid = 0;
-const volatile __u64 targ_coalesce_ns = 1000000000ull;
 const volatile __u64 targ_wakeup_gap_ns = 100000ull;
 const volatile __u64 targ_wakeup_bytes = 2 << 20;
 
@@ -114,7 +113,6 @@ struct wfile {
 	__u16 mode;
 	__u8 dead;
 	__u8 pos_tracked; /* opened write-only: the offset says whether it was written */
-	__u64 last_emit_ns; /* boot ns of the last event for this open file, 0 = none */
 	struct inode_snap snap;
 	struct who who;
 };
@@ -591,7 +589,8 @@ static __always_inline bool snap_changed(const struct inode_snap *a, const struc
 	       (a->pos >= 0 && b->pos >= 0 && a->pos != b->pos);
 }
 
-static __always_inline void track_writable(struct task_struct *t, struct file *f, __u64 emitted_ns)
+/* dirty: already changed at open (O_TRUNC), so its close reports a modify in any case */
+static __always_inline void track_writable(struct task_struct *t, struct file *f, bool dirty)
 {
 	struct inode *ino = BPF_CORE_READ(f, f_inode);
 	__u64 key = (__u64)f;
@@ -605,9 +604,10 @@ static __always_inline void track_writable(struct task_struct *t, struct file *f
 	v.ino = BPF_CORE_READ(ino, i_ino);
 	v.dev = BPF_CORE_READ(ino, i_sb, s_dev);
 	v.mode = BPF_CORE_READ(ino, i_mode);
-	v.last_emit_ns = emitted_ns;
 	v.pos_tracked = !(BPF_CORE_READ(f, f_mode) & FMODE_READ);
 	read_snap(&v.snap, ino, v.pos_tracked ? f : NULL);
+	if (dirty)
+		v.snap.size = -1;
 	fill_who(&v.who, t);
 	bpf_map_update_elem(&wfiles, &key, &v, BPF_ANY);
 	bpf_map_update_elem(&writer_tgids, &v.who.pid, &v.dead, BPF_ANY);
@@ -615,10 +615,15 @@ static __always_inline void track_writable(struct task_struct *t, struct file *f
 }
 
 /*
- * Content changed since the snapshot, and not already said within the coalescing window?
- * f is the open file (its offset is compared) or NULL when it may be closed already.
+ * Content changed since the snapshot? Takes a new snapshot when it did, so each change is
+ * reported once. f is the open file (its offset is compared) or NULL when it may be closed.
+ *
+ * Coalescing needs no clock: the open file is reported once at its end (close, dup2 over it,
+ * its writer's exit) and by the periodic check, which runs once per window, while it stays
+ * open. So a log written all day is one modify per window, and the last writes before close
+ * are never folded away.
  */
-static __always_inline bool due_modify(struct wfile *v, struct inode *ino, struct file *f, __u64 now)
+static __always_inline bool changed_since_snapshot(struct wfile *v, struct inode *ino, struct file *f)
 {
 	struct inode_snap cur = {};
 
@@ -626,9 +631,6 @@ static __always_inline bool due_modify(struct wfile *v, struct inode *ino, struc
 	if (!snap_changed(&cur, &v->snap))
 		return false;
 	v->snap = cur;
-	if (v->last_emit_ns && now - v->last_emit_ns < targ_coalesce_ns)
-		return false;
-	v->last_emit_ns = now;
 	return true;
 }
 
@@ -667,7 +669,7 @@ static __always_inline int on_open_exit(long ret, __u16 sc)
 	struct task_struct *t;
 	struct pt_regs *regs;
 	struct file *f;
-	__u64 flags = 0, now;
+	__u64 flags = 0;
 	__u32 fmode;
 	bool created;
 
@@ -714,16 +716,15 @@ static __always_inline int on_open_exit(long ret, __u16 sc)
 		return 0;
 	if (!file_watched(f))
 		return 0;
-	now = 0;
-	if (created) {
+	if (created)
 		emit_file(t, f, FIM_OP_ADD, sc);
-		now = bpf_ktime_get_boot_ns();
-	} else if (flags & O_TRUNC) {
-		emit_file(t, f, FIM_OP_MODIFY, sc);
-		now = bpf_ktime_get_boot_ns();
+	if (!(fmode & FMODE_WRITE)) {
+		if (!created) /* O_RDONLY|O_TRUNC still truncates */
+			emit_file(t, f, FIM_OP_MODIFY, sc);
+		return 0;
 	}
-	if (fmode & FMODE_WRITE)
-		track_writable(t, f, now);
+	/* the truncation and what is written after it are one modify, at close */
+	track_writable(t, f, !created && (flags & O_TRUNC));
 	return 0;
 }
 
@@ -771,7 +772,7 @@ static __always_inline int on_fd_closing(long fd)
 	if (!last_reference(f))
 		return 0;
 	ino = BPF_CORE_READ(f, f_inode);
-	if ((__u64)ino == v->inode && !v->dead && due_modify(v, ino, f, bpf_ktime_get_boot_ns()))
+	if ((__u64)ino == v->inode && !v->dead && changed_since_snapshot(v, ino, f))
 		emit_file(t, f, FIM_OP_MODIFY, FIM_SC_CLOSE);
 	bpf_map_delete_elem(&wfiles, &key);
 	return 0;
@@ -799,17 +800,14 @@ static __always_inline int on_fd_change(long ret, long fd, __u16 op, __u16 sc)
 	f = fd_to_file(t, fd);
 	if (!file_watched(f))
 		return 0;
-	if (op == FIM_OP_MODIFY) {
+	emit_file(t, f, op, sc);
+	if (op == FIM_OP_MODIFY) { /* said now: the open file's close need not say it again */
 		__u64 key = (__u64)f;
 		struct wfile *v = bpf_map_lookup_elem(&wfiles, &key);
-		__u64 now = bpf_ktime_get_boot_ns();
 
-		if (v) { /* fold into the open file's coalescing */
-			if (!due_modify(v, BPF_CORE_READ(f, f_inode), f, now))
-				return 0;
-		}
+		if (v)
+			changed_since_snapshot(v, BPF_CORE_READ(f, f_inode), f);
 	}
-	emit_file(t, f, op, sc);
 	return 0;
 }
 
@@ -1031,7 +1029,7 @@ int enter_utimensat(struct trace_event_raw_sys_enter *ctx)
 	if (!v || v->dead)
 		return 0;
 	ino = BPF_CORE_READ(f, f_inode);
-	if ((__u64)ino == v->inode && due_modify(v, ino, f, bpf_ktime_get_boot_ns()))
+	if ((__u64)ino == v->inode && changed_since_snapshot(v, ino, f))
 		emit_file(bpf_get_current_task_btf(), f, FIM_OP_MODIFY, FIM_SC_CHECK);
 	return 0;
 }
@@ -1131,7 +1129,7 @@ int check_open_writers(struct bpf_iter__bpf_map_elem *ctx)
 		v->dead = 1;
 		return 0;
 	}
-	if (!due_modify(v, ino, open ? (struct file *)*key : NULL, bpf_ktime_get_boot_ns()))
+	if (!changed_since_snapshot(v, ino, open ? (struct file *)*key : NULL))
 		return 0;
 	s = get_scratch();
 	if (!s)
@@ -1181,7 +1179,7 @@ static long exit_scan_step(__u32 i, void *ctx)
 	if (!v || v->dead)
 		return 0;
 	ino = BPF_CORE_READ(f, f_inode);
-	if ((__u64)ino == v->inode && due_modify(v, ino, f, bpf_ktime_get_boot_ns()))
+	if ((__u64)ino == v->inode && changed_since_snapshot(v, ino, f))
 		emit_file(c->t, f, FIM_OP_MODIFY, FIM_SC_EXIT);
 	return 0;
 }
@@ -1229,6 +1227,6 @@ int seed_open_writers(struct bpf_iter__task_file *ctx)
 		return 0;
 	if (bpf_map_lookup_elem(&wfiles, &key) || !file_watched(f))
 		return 0;
-	track_writable(task, f, 0);
+	track_writable(task, f, false);
 	return 0;
 }

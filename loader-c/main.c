@@ -823,7 +823,6 @@ int main(int argc, char **argv)
 	if (!L.skel)
 		die(EXIT_UNSUPPORTED, "opening the BPF object: %s", strerror(errno));
 	L.skel->rodata->targ_loader_tgid = getpid();
-	L.skel->rodata->targ_coalesce_ns = (__u64)L.opts.coalesce_ms * 1000000ull;
 	/* the kernel wakes us at most every 100 us; we poll for poll_ms after each batch, which
 	 * is longer, so a record that did not wake us is read within poll_ms */
 	L.skel->rodata->targ_wakeup_gap_ns = 100000ull;
