@@ -349,12 +349,14 @@ static void pace_wait(struct pace *p)
 /* ---- mixed file workload ----------------------------------------------------------------- */
 
 /*
- * One iteration = 4 ops on a fresh file, each op one change a user would expect to see:
- *   0 create: open(O_CREAT|O_WRONLY|O_TRUNC) + write 64 B + close  -> add (the write is folded in)
- *   1 append: open(O_WRONLY|O_APPEND) + write 64 B + close          -> modify (found at close)
+ * One iteration = 4 ops on a fresh file, each a change a user expects to see (events as
+ * docs/protocol.md, Coalescing, defines them):
+ *   0 create: open(O_CREAT|O_WRONLY|O_TRUNC) + write 64 B + close  -> add, then modify at close
+ *   1 append: open(O_WRONLY|O_APPEND) + write 64 B + close          -> modify at close
  *   2 rename: rename(f, f.r)                                          -> rename
  *   3 delete: unlink(f.r)                                             -> delete
- * so a watched run should deliver exactly one event per op, and the directory ends empty.
+ * The counts per kind let the script check that a watched run delivered exactly those, and the
+ * directory ends empty.
  */
 static const char *const op_names[4] = { "add", "modify", "rename", "delete" };
 
