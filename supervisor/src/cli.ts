@@ -227,8 +227,10 @@ async function start(args: StartArgs): Promise<number> {
 			resolve(code);
 		};
 
-		process.once('SIGINT', () => void stop(0, 'interrupted; stopping'));
-		process.once('SIGTERM', () => void stop(0, 'terminated; stopping'));
+		// `on`, not `once`: execa's exit hook re-raises a signal that no other listener holds,
+		// which would kill us mid-shutdown; a second signal during shutdown is simply ignored.
+		process.on('SIGINT', () => void stop(0, 'interrupted; stopping'));
+		process.on('SIGTERM', () => void stop(0, 'terminated; stopping'));
 		sink.on('closed', (reason: string) => void stop(0, `${reason}; stopping`));
 		sink.on('error', (error: FimError) => {
 			monitor.counters.errors_total.sending++;

@@ -1,4 +1,4 @@
-import {writeFileSync} from 'node:fs';
+import {readFileSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
 import test from 'ava';
 import {execa} from 'execa';
@@ -157,4 +157,26 @@ test('--log-format json puts JSON diagnostics on stderr', async t => {
 	const line = JSON.parse(String(result.stderr).trim()) as {level: string; message: string};
 	t.is(line.level, 'error');
 	t.regex(line.message, /cannot watch/);
+});
+
+test('after a loader restart, SIGTERM still stops fimctl cleanly with exit 0', async t => {
+	const directory = temporaryDirectory();
+	const child = execa(fimctl, ['start', directory, '--loader', fixture('canned-loader.mjs')], {env: {FAKE_EVENTS: '0'}, reject: false});
+	let stdout = '';
+	let stderr = '';
+	child.stdout.on('data', (chunk: Buffer) => {
+		stdout += chunk.toString();
+	});
+	child.stderr.on('data', (chunk: Buffer) => {
+		stderr += chunk.toString();
+	});
+	await waitUntil(() => stderr.includes('watching'));
+	const loaderPid = Number(readFileSync(`/proc/${child.pid!}/task/${child.pid!}/children`, 'latin1').trim().split(' ')[0]);
+	process.kill(loaderPid, 'SIGKILL');
+	await waitUntil(() => stdout.includes('"kind":"restart"'));
+	const restart = JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+	t.like(restart, {type: 'supervisor', kind: 'restart', exit: 'killed by SIGKILL', restarts: 1, paths: [directory]});
+	child.kill('SIGTERM');
+	const result = await child;
+	t.is(result.exitCode, 0, String(result.stderr));
 });

@@ -1,0 +1,229 @@
+import {spawn, type ChildProcess} from 'node:child_process';
+import {accessSync, chmodSync, constants, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync} from 'node:fs';
+import {tmpdir} from 'node:os';
+import {join, resolve} from 'node:path';
+import test, {type ExecutionContext} from 'ava';
+import {execa} from 'execa';
+
+/**
+ * fimctl on the real kernel with the real loader (build/fim-loader). These need root. When they
+ * cannot run they skip, except where they are required (CI=true or FIM_E2E_REQUIRED=1): there a
+ * missing prerequisite is a failure, so that CI never passes without having run them.
+ */
+
+const root = resolve('.');
+const fimctl = join(root, 'bin/fimctl');
+const loader = process.env['FIM_LOADER'] ?? join(root, 'build/fim-loader');
+const required = process.env['CI'] === 'true' || process.env['FIM_E2E_REQUIRED'] === '1';
+
+function missingPrerequisite(): string | undefined {
+	if (process.geteuid?.() !== 0) {
+		return 'not running as root';
+	}
+
+	try {
+		accessSync(loader, constants.X_OK);
+	} catch {
+		return `no loader at ${loader} (run make)`;
+	}
+
+	try {
+		accessSync(join(root, 'dist/supervisor/src/cli.js'));
+	} catch {
+		return 'fimctl is not built (npm run build)';
+	}
+
+	return undefined;
+}
+
+const missing = missingPrerequisite();
+
+function e2e(title: string, implementation: (t: ExecutionContext) => Promise<void>): void {
+	if (missing === undefined) {
+		test.serial(title, implementation);
+	} else if (required) {
+		test.serial(title, t => {
+			t.fail(`end-to-end prerequisite missing: ${missing}`);
+		});
+	} else {
+		test.skip(`${title} (${missing})`, () => {});
+	}
+}
+
+type Json = Record<string, unknown>;
+
+/** fimctl start, its stdout parsed line by line. */
+class Fimctl {
+	readonly records: Json[] = [];
+	stderr = '';
+	readonly process: ChildProcess;
+	private stdout = '';
+	private exit: Promise<number | null>;
+
+	constructor(args: string[]) {
+		this.process = spawn(fimctl, ['start', ...args, '--loader', loader, '--stats-interval', '1'], {stdio: ['ignore', 'pipe', 'pipe']});
+		this.process.stdout!.setEncoding('utf8');
+		this.process.stdout!.on('data', (chunk: string) => {
+			this.stdout += chunk;
+			let newline;
+			while ((newline = this.stdout.indexOf('\n')) !== -1) {
+				this.records.push(JSON.parse(this.stdout.slice(0, newline)) as Json);
+				this.stdout = this.stdout.slice(newline + 1);
+			}
+		});
+		this.process.stderr!.setEncoding('utf8');
+		this.process.stderr!.on('data', (chunk: string) => {
+			this.stderr += chunk;
+		});
+		this.exit = new Promise(resolve => {
+			this.process.on('exit', code => {
+				resolve(code);
+			});
+		});
+	}
+
+	async until<T>(find: () => T | undefined, what: string, ms = 20_000): Promise<T> {
+		const deadline = Date.now() + ms;
+		for (;;) {
+			const found = find();
+			if (found !== undefined) {
+				return found;
+			}
+
+			if (Date.now() > deadline || this.process.exitCode !== null) {
+				throw new Error(`timed out waiting for ${what}; stderr:\n${this.stderr}\nrecords:\n${this.records.map(record => JSON.stringify(record)).join('\n')}`);
+			}
+
+			// eslint-disable-next-line no-await-in-loop
+			await new Promise(resolve => {
+				setTimeout(resolve, 20);
+			});
+		}
+	}
+
+	async ready(): Promise<void> {
+		await this.until(() => (this.stderr.includes('fimctl: info: watching') ? true : undefined), 'the loader to attach');
+	}
+
+	async stop(): Promise<number | null> {
+		this.process.kill('SIGTERM');
+		return this.exit;
+	}
+}
+
+function workDirectory(): string {
+	const directory = realpathSync(mkdtempSync(join(tmpdir(), 'fim-e2e-')));
+	chmodSync(directory, 0o777);
+	return directory;
+}
+
+function loginUid(pid: number): number | null {
+	const value = Number(readFileSync(`/proc/${pid}/loginuid`, 'latin1'));
+	return value === 4_294_967_295 ? null : value;
+}
+
+e2e('fimctl start reports add, modify, rename and delete with who did them', async t => {
+	const directory = workDirectory();
+	const fim = new Fimctl([directory, '--format', 'json']);
+	try {
+		await fim.ready();
+		// The actor runs as nobody, so that uid and user_name are not simply ours.
+		const actor = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, join(root, 'test/fixtures/e2e-actor.mjs'), directory], {stdio: ['pipe', 'pipe', 'inherit']});
+		const pid = actor.pid!;
+		const events = await fim.until(() => {
+			const mine = fim.records.filter(record => record['pid'] === pid && typeof record['operation'] === 'string');
+			return mine.some(record => record['operation'] === 'delete') ? mine : undefined;
+		}, 'the actor\'s delete');
+		const byOperation = new Map(events.map(event => [event['operation'], event]));
+		t.deepEqual([...byOperation.keys()].filter(operation => operation !== 'attrib'), ['add', 'modify', 'rename', 'delete']);
+		const execPath = realpathSync(process.execPath);
+		for (const event of byOperation.values()) {
+			t.false('type' in event);
+			t.like(event, {
+				pid,
+				uid: 65_534,
+				euid: 65_534,
+				gid: 65_534,
+				auid: loginUid(pid),
+				user_name: 'nobody',
+				process_name: 'node',
+				exe: execPath,
+				source: 'kernel',
+				host: (await execa('hostname')).stdout.trim(),
+			});
+			t.is(event['cmdline'], `${process.execPath} ${join(root, 'test/fixtures/e2e-actor.mjs')} ${directory}`);
+			t.is(event['cwd'], process.cwd());
+			t.is(event['container_id'], null);
+			t.regex(String(event['timestamp']), /^\d{19}$/);
+		}
+
+		t.is(byOperation.get('add')?.['path'], join(directory, 'a.txt'));
+		t.is(byOperation.get('modify')?.['path'], join(directory, 'a.txt'));
+		t.like(byOperation.get('rename'), {path: join(directory, 'b.txt'), old_path: join(directory, 'a.txt')});
+		t.is(byOperation.get('delete')?.['path'], join(directory, 'b.txt'));
+		actor.stdin!.end();
+		t.is(await fim.stop(), 0);
+	} finally {
+		fim.process.kill('SIGKILL');
+		rmSync(directory, {recursive: true, force: true});
+	}
+});
+
+e2e('kill -9 of the loader: fimctl restarts it, reports the gap, and later changes are still seen', async t => {
+	const directory = workDirectory();
+	const fim = new Fimctl([directory]);
+	try {
+		await fim.ready();
+		const loaderPid = Number(readFileSync(`/proc/${fim.process.pid}/task/${fim.process.pid}/children`, 'latin1').trim().split(' ')[0]);
+		t.true(readFileSync(`/proc/${loaderPid}/cmdline`, 'latin1').includes('fim-loader'));
+		process.kill(loaderPid, 'SIGKILL');
+		const restart = await fim.until(() => fim.records.find(record => record['type'] === 'supervisor' && record['kind'] === 'restart'), 'a restart record');
+		t.like(restart, {exit: 'killed by SIGKILL', restarts: 1, paths: [directory]});
+		t.true((restart['gap_start'] as number) <= (restart['gap_end'] as number));
+
+		writeFileSync(join(directory, 'after-restart.txt'), 'still watched\n');
+		const event = await fim.until(() => fim.records.find(record => record['path'] === join(directory, 'after-restart.txt')), 'an event after the restart');
+		t.like(event, {operation: 'add', pid: process.pid, process_name: 'node'});
+		t.regex(fim.stderr, /loader killed by SIGKILL; restarting in 100 ms/);
+		t.is(await fim.stop(), 0);
+	} finally {
+		fim.process.kill('SIGKILL');
+		rmSync(directory, {recursive: true, force: true});
+	}
+});
+
+e2e('fimctl check passes on this machine', async t => {
+	const result = await execa(fimctl, ['check', '--loader', loader], {reject: false});
+	t.is(result.exitCode, 0, `${String(result.stdout)}\n${String(result.stderr)}`);
+	for (const check of ['root/capabilities', 'kernel version', 'BTF', 'tracefs', 'lockdown', 'loader', 'ring buffer']) {
+		t.regex(String(result.stdout), new RegExp(`^${check.replace('/', '\\/')} +(OK|WARN) `, 'm'));
+	}
+});
+
+e2e('bad input gets one line and a documented exit code', async t => {
+	const notThere = await execa(fimctl, ['start', '/nonexistent/fim-e2e', '--loader', loader], {reject: false});
+	t.is(notThere.exitCode, 2);
+	t.is(String(notThere.stderr), 'fimctl: error: cannot watch /nonexistent/fim-e2e: no such file or directory');
+	const directory = workDirectory();
+	try {
+		const asNobody = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', fimctl, 'start', directory, '--loader', loader], {reject: false, timeout: 20_000});
+		t.is(asNobody.exitCode, 1);
+		t.regex(String(asNobody.stderr), /permission denied/);
+		t.false(String(asNobody.stderr).includes('    at '));
+	} finally {
+		rmSync(directory, {recursive: true, force: true});
+	}
+});
+
+// Not a test of its own: a leftover loader would hold tracepoints for the next suite.
+test.after.always('no fim-loader left running', () => {
+	for (const entry of readdirSync('/proc')) {
+		if (/^\d+$/.test(entry)) {
+			try {
+				if (readFileSync(`/proc/${entry}/cmdline`, 'latin1').startsWith(loader)) {
+					process.kill(Number(entry), 'SIGKILL');
+				}
+			} catch {}
+		}
+	}
+});
