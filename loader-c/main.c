@@ -312,6 +312,68 @@ static void follow_watched_root(const struct fim_event *e, const char *p, size_t
 		logmsg("info", "watched path %s was replaced; now watching the new one", w->path);
 }
 
+/*
+ * A name-based path is "<canonical base>/<string as passed>": a symlink among the string's
+ * directories is not resolved in the kernel. Its parent directory still exists when the event
+ * arrives (for a delete too), so resolve that here. Bursts hit the same directory, hence a
+ * small cache; a short lifetime bounds how long a replaced symlink can be misread.
+ */
+#define PARENT_CACHE_SLOTS 8
+#define PARENT_CACHE_NS 100000000ull
+
+static struct {
+	char dir[PATH_MAX];
+	char real[PATH_MAX];
+	__u64 at_ns;
+} parent_cache[PARENT_CACHE_SLOTS];
+static unsigned parent_cache_next;
+
+static const char *resolve_dir(const char *dir)
+{
+	__u64 now = clock_ns(CLOCK_MONOTONIC);
+	unsigned slot;
+
+	for (unsigned i = 0; i < PARENT_CACHE_SLOTS; i++)
+		if (now - parent_cache[i].at_ns < PARENT_CACHE_NS && !strcmp(parent_cache[i].dir, dir))
+			return parent_cache[i].real;
+	slot = parent_cache_next++ % PARENT_CACHE_SLOTS;
+	if (!realpath(dir, parent_cache[slot].real))
+		return NULL;
+	snprintf(parent_cache[slot].dir, sizeof(parent_cache[slot].dir), "%s", dir);
+	parent_cache[slot].at_ns = now;
+	return parent_cache[slot].real;
+}
+
+/* p holds a normalised absolute path of n bytes in a buffer of cap bytes; returns the new n. */
+static size_t canonical_parent(char *p, size_t n, size_t cap)
+{
+	char dir[PATH_MAX];
+	const char *real;
+	size_t slash = n, rlen, blen;
+
+	while (slash > 0 && p[slash - 1] != '/')
+		slash--;
+	if (slash <= 1 || slash - 1 >= sizeof(dir) || memchr(p, 0, n))
+		return n; /* in "/" itself, or not a C string: nothing to resolve */
+	memcpy(dir, p, slash - 1);
+	dir[slash - 1] = 0;
+	real = resolve_dir(dir);
+	if (!real || !strcmp(real, dir))
+		return n;
+	rlen = strlen(real);
+	blen = n - slash;
+	if (rlen + 1 + blen > cap)
+		return n;
+	memmove(p + rlen + 1, p + slash, blen);
+	memcpy(p, real, rlen);
+	p[rlen] = '/';
+	if (rlen == 1) { /* resolved to "/" */
+		memmove(p + 1, p + 2, blen);
+		return 1 + blen;
+	}
+	return rlen + 1 + blen;
+}
+
 static int handle_event(void *ctx, void *data, size_t size)
 {
 	const struct fim_event *e = data;
@@ -325,14 +387,14 @@ static int handle_event(void *ctx, void *data, size_t size)
 	plen = e->path_len;
 	memcpy(path, e->data, plen);
 	if (e->flags & FIM_F_LEXICAL)
-		plen = path_normalize(path, plen);
+		plen = canonical_parent(path, path_normalize(path, plen), sizeof(path));
 	olen = e->old_path_len;
 	memcpy(old, e->data + e->path_len, olen);
 	if (e->flags & FIM_F_OLD_LEXICAL)
-		olen = path_normalize(old, olen);
+		olen = canonical_parent(old, path_normalize(old, olen), sizeof(old));
 	if (e->flags & (FIM_F_LEXICAL | FIM_F_OLD_LEXICAL)) {
-		/* The kernel matched the string as given; ".." may have led in or out of the watched
-		 * tree, so decide again on the normalised paths. */
+		/* The kernel matched the string as given; ".." or a symlink may have led in or out of
+		 * the watched tree, so decide again on the canonical paths. */
 		bool watched = under_any_watch(path, plen) ||
 			       (e->op == FIM_OP_RENAME && under_any_watch(old, olen));
 
