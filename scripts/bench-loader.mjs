@@ -18,9 +18,10 @@
 // would skew the baseline, so both are recorded and flagged.
 //
 // usage: node scripts/bench-loader.mjs [--quick] [--rounds N] [--out FILE | --no-save]
-//                                      [--dir PARENT] [--quiet-wait SECONDS] [--verbose]
+//                                      [--dir PARENT] [--quiet-wait SECONDS] [--profile] [--verbose]
 // --quiet-wait: how long, in all, to wait for other sessions' BPF programs to go (default 90,
-// quick 20) before measuring anyway and flagging the samples.
+// quick 20) before measuring anyway and flagging the samples. --profile: one more C run of each
+// mixed workload with kernel.bpf_stats_enabled, to show the BPF time per hook.
 // Needs root. Run through `make bench-loader` (or bench-loader-quick), which builds what it runs.
 
 import { spawn, execFile, execFileSync } from 'node:child_process';
@@ -39,7 +40,7 @@ const FINDINGS = '/tmp/fim-bench-findings.md';
 // ---- options ---------------------------------------------------------------------------------
 
 function parseArgs(argv) {
-  const o = { quick: false, rounds: null, out: null, save: true, dir: '/tmp', verbose: false, quietWait: null };
+  const o = { quick: false, rounds: null, out: null, save: true, dir: '/tmp', verbose: false, quietWait: null, profile: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -53,6 +54,7 @@ function parseArgs(argv) {
     else if (a === '--dir') o.dir = val();
     else if (a === '--verbose') o.verbose = true;
     else if (a === '--quiet-wait') o.quietWait = Number(val());
+    else if (a === '--profile') o.profile = true;
     else if (a === '--help' || a === '-h') usage();
     else usage(`unknown option ${a}`);
   }
@@ -61,7 +63,7 @@ function parseArgs(argv) {
 }
 
 function usage(err) {
-  const text = 'usage: bench-loader.mjs [--quick] [--rounds N] [--out FILE | --no-save] [--dir PARENT] [--quiet-wait SECONDS] [--verbose]';
+  const text = 'usage: bench-loader.mjs [--quick] [--rounds N] [--out FILE | --no-save] [--dir PARENT] [--quiet-wait SECONDS] [--profile] [--verbose]';
   if (err) {
     process.stderr.write(`bench-loader: ${err}\n${text}\n`);
     process.exit(2);
@@ -129,6 +131,17 @@ function foreignProgs(own = new Set()) {
   }
 }
 
+// utime + stime of a process, in seconds (clock ticks are 1/100 s on Linux)
+function cpuSeconds(pid) {
+  try {
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return (Number(rest[11]) + Number(rest[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
 // Our loader's programs are those its fds (programs and links) refer to: fdinfo names them.
 function progIdsOf(pid) {
   const ids = new Set();
@@ -150,6 +163,7 @@ let quietBudgetMs = (opts.quietWait ?? (opts.quick ? 20 : 90)) * 1000;
 async function waitQuiet() {
   let n = foreignProgs();
   if (!(n > 0)) return n;
+  if (quietBudgetMs <= 0) return n;
   const t0 = Date.now();
   log(`  ${n} tracing BPF programs from elsewhere are loaded; waiting up to ${(quietBudgetMs / 1000).toFixed(0)} s for them to go`);
   while (n > 0 && Date.now() - t0 < quietBudgetMs) {
@@ -260,7 +274,15 @@ class Harness {
 const live = new Set();
 let mountDir = null;
 
+let bpfStatsRestore = null; // the sysctl's value to put back if interrupted while profiling
+
 function cleanup() {
+  if (bpfStatsRestore !== null) {
+    try {
+      fs.writeFileSync('/proc/sys/kernel/bpf_stats_enabled', bpfStatsRestore);
+    } catch {}
+    bpfStatsRestore = null;
+  }
   for (const h of live) h.kill();
   if (mountDir) {
     try {
@@ -347,9 +369,12 @@ async function rounds(d, res) {
       s.open = await workload('open-storm', ['--procs', '2', '--ms', ms, '--file', d.roFile]);
       s.mixU = await workload('mixed', ['--procs', '2', '--ms', ms, '--dir', d.unwatched, '--tag', `u${r}${cfg}`]);
       if (h && cfg === 'C') await h.cmd('mark', 'marked');
+      const cpu0 = h ? cpuSeconds(h.ready.loader_pid) + cpuSeconds(h.child.pid) : 0;
       s.mixW = await workload('mixed', ['--procs', '2', '--ms', ms, '--dir', d.watched, '--tag', `w${r}${cfg}`]);
       if (h && cfg === 'C') {
         s.sync = await h.cmd('sync 15000', 'synced', 20000);
+        // the consumer side's share of the 2 vCPUs: loader (format, write) and reader (parse)
+        s.consumerCpu = cpuSeconds(h.ready.loader_pid) + cpuSeconds(h.child.pid) - cpu0;
         checkDelivery(s, d);
       }
       // checked after the sample too: a neighbour's loader may have come and gone meanwhile
@@ -537,6 +562,51 @@ function latencyFrom(stampFile, recvFile, w, sync) {
   return res;
 }
 
+// ---- optional: where the sensor's time goes ---------------------------------------------------
+
+// kernel.bpf_stats_enabled is machine-wide and costs a little on every program run, so it is
+// switched on only for this extra run, and restored.
+async function profilePhase(d, res) {
+  const h = await startConfig('C', d, ' (profile)');
+  const ids = progIdsOf(h.ready.loader_pid);
+  const read = () => {
+    const m = new Map();
+    for (const id of ids) {
+      try {
+        const p = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show', 'id', String(id)], { encoding: 'utf8' }));
+        m.set(id, p);
+      } catch {}
+    }
+    return m;
+  };
+  const old = fs.readFileSync('/proc/sys/kernel/bpf_stats_enabled', 'utf8').trim();
+  bpfStatsRestore = old;
+  fs.writeFileSync('/proc/sys/kernel/bpf_stats_enabled', '1');
+  res.profile = [];
+  try {
+    for (const [dir, where] of [['unwatched', d.unwatched], ['watched', d.watched]]) {
+      const b = read();
+      const w = await workload('mixed', ['--procs', '2', '--ms', String(Math.max(1000, P.sampleMs)), '--dir', where, '--tag', `prof${dir}`]);
+      await h.cmd('sync 15000', 'synced', 20000);
+      const a = read();
+      const rows = [];
+      for (const [id, p] of a) {
+        const runs = (p.run_cnt ?? 0) - (b.get(id)?.run_cnt ?? 0);
+        const ns = (p.run_time_ns ?? 0) - (b.get(id)?.run_time_ns ?? 0);
+        if (runs > 0) rows.push({ name: p.name, runs, nsPerRun: ns / runs, ms: ns / 1e6 });
+      }
+      rows.sort((x, y) => y.ms - x.ms);
+      const totalMs = rows.reduce((acc, r) => acc + r.ms, 0);
+      res.profile.push({ dir, rows, totalMs, wallMs: w.elapsed_ns / 1e6, nsPerOp: (totalMs * 1e6) / w.ops, workNsPerOp: w.ns_per_op });
+      log(`  profile ${dir}: ${fmt((totalMs * 1e6) / w.ops)} ns of BPF per op (op ${fmt(w.ns_per_op)} ns); top: ${rows.slice(0, 3).map((r) => `${r.name} ${fmt(r.nsPerRun)} ns`).join(', ')}`);
+    }
+  } finally {
+    fs.writeFileSync('/proc/sys/kernel/bpf_stats_enabled', old);
+    bpfStatsRestore = null;
+    await stopConfig(h);
+  }
+}
+
 // ---- report ----------------------------------------------------------------------------------
 
 function summarise(res) {
@@ -672,6 +742,24 @@ function buildReport(res, d) {
     }; in all ${deliveries.reduce((a, s) => a + s.sync.window_events, 0)} events for ${deliveries.reduce((a, s) => a + s.mixW.ops, 0)} ops.`,
   );
   md.push(`- Mixed runs at full speed under C delivered ${fmt(median(deliveries.map((s) => s.sync.window_events / (s.mixW.elapsed_ns / 1e9))))} events/s (median) with zero loss: the producers' limit with the sensor on, not the loader's.`);
+  const cpuRuns = deliveries.filter((s) => Number.isFinite(s.consumerCpu));
+  if (cpuRuns.length) {
+    const cpu = cpuRuns.reduce((a, s) => a + s.consumerCpu, 0);
+    const evs = cpuRuns.reduce((a, s) => a + s.sync.window_events, 0);
+    const wall = cpuRuns.reduce((a, s) => a + s.mixW.elapsed_ns / 1e9, 0);
+    md.push(`- Consumer CPU during those runs (fim-loader + the reading harness): ${fmt(cpu, 2)} s over ${fmt(wall, 1)} s of workload, ${fmt((cpu * 1e6) / evs, 2)} µs per event: CPU the 2 workers could not use.`);
+  }
+  if (res.profile) {
+    md.push('');
+    md.push('### BPF run time per hook (kernel.bpf_stats_enabled during one extra C run of each mixed workload)');
+    md.push('');
+    md.push('| dir | program | runs | ns/run | BPF ms | share of workload wall time × 2 CPUs |');
+    md.push('|---|---|---|---|---|---|');
+    for (const p of res.profile) {
+      for (const r of p.rows) md.push(`| ${p.dir} | ${r.name} | ${r.runs} | ${fmt(r.nsPerRun)} | ${fmt(r.ms, 1)} | ${fmt((100 * r.ms) / (p.wallMs * 2), 1)}% |`);
+      md.push(`| ${p.dir} | all | – | – | ${fmt(p.totalMs, 1)} | ${fmt((100 * p.totalMs) / (p.wallMs * 2), 1)}% (${fmt(p.nsPerOp)} ns of BPF per op, op = ${fmt(p.workNsPerOp)} ns) |`);
+    }
+  }
   md.push(`- Latency split: kernel timestamp → stdout line p50 ${fmt(L.k2rP50)} µs, p99 ${fmt(L.k2rP99)} µs (the loader's clock conversion may be off by a few µs).`);
   md.push(`- fim-loader start-up (exec to hello): median ${fmt(median(loads))} ms; exit on stdin EOF: ${res.samples.filter((s) => s.cfg !== 'A').every((s) => s.exit?.code === 0 && s.exit?.bye !== false) ? 'clean (code 0) every time' : 'NOT always clean'}.`);
   const foreignRounds = res.samples.filter((s) => s.foreign > 0).length;
@@ -741,6 +829,10 @@ async function main() {
   await rounds(d, res);
   log('bench-loader: latency, throughput, loss and RSS with one loader');
   await loaderPhase(d, res);
+  if (opts.profile) {
+    log('bench-loader: BPF run time per hook (kernel.bpf_stats_enabled, one extra run)');
+    await profilePhase(d, res);
+  }
   res.loadEnd = loadavg();
   res.seconds = (Date.now() - t0) / 1000;
   const rep = buildReport(res, d);
