@@ -699,6 +699,11 @@ function buildReport(res, d) {
   md.push('');
   md.push('Cells: median (min–max) over the rounds. Targets are C/A, as issue 2 states them; C/B is the sensor\'s own share on top of the tracepoints.');
   md.push('');
+  if (res.dirtyConfigs.includes('A')) {
+    const n = Math.max(...res.samples.filter((s) => s.cfg === 'A').map((s) => s.foreign));
+    md.push(`**Warning: A is not a clean baseline.** Up to ${n} tracing BPF programs of another session (another sensor, by their number) were attached during most A samples, so A already pays for tracepoints and programs, and every C/A ratio below understates the sensor's cost against a machine with no BPF. Re-run when \`bpftool prog show\` lists no tracepoint programs.`);
+    md.push('');
+  }
   const header = ['benchmark', 'A no BPF', 'B empty progs', 'C fim-loader', 'B/A', 'C/A', 'C/B', 'target (C/A)', 'verdict'];
   md.push(`| ${header.join(' | ')} |`);
   md.push(`|${header.map(() => '---').join('|')}|`);
