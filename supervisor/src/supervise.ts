@@ -39,6 +39,9 @@ export type SupervisorOptions = {
 	pathExists?: (path: string) => boolean;
 };
 
+/** docs/protocol.md: the version this supervisor reads. */
+export const supportedProtocol = 1;
+
 type PendingCommand = {
 	resolve: (ack: AckRecord) => void;
 	reject: (error: Error) => void;
@@ -240,6 +243,13 @@ export class Supervisor extends EventEmitter {
 	}
 
 	private onHello(hello: HelloRecord): void {
+		if (hello.protocol !== supportedProtocol) {
+			// A different protocol version means fields changed meaning: reading on would mislead.
+			this.fail(new RuntimeError(`the loader speaks protocol ${String(hello.protocol)}; this fimctl understands protocol ${supportedProtocol} (rebuild both from one checkout)`));
+			this.loader?.kill();
+			return;
+		}
+
 		this.helloAt = this.clock.now();
 		this.emit('hello', hello);
 		if (this.firstHello) {

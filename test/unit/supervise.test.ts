@@ -169,3 +169,8 @@ test('a loader stopped cleanly exits 0 with bye and is not restarted', async t =
 	await waitUntil(() => lines.includes('bye'));
 	t.is(lines.at(-1), 'bye');
 });
+
+test('a loader speaking another protocol version is refused', async t => {
+	const supervisor = new Supervisor({loaderPath: fixture('canned-loader.mjs'), paths: ['/w'], env: {...process.env, FAKE_PROTOCOL: '2'}});
+	await t.throwsAsync(supervisor.start(), {instanceOf: RuntimeError, message: /speaks protocol 2; this fimctl understands protocol 1/});
+});
