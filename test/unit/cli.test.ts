@@ -153,7 +153,7 @@ test('--help and version', async t => {
 });
 
 test('--log-format json puts JSON diagnostics on stderr', async t => {
-	const result = await execa(fimctl, ['start', '/nonexistent/fim', '--log-format', 'json'], {reject: false});
+	const result = await execa(fimctl, ['start', '/nonexistent/fim', '--log-format', 'json', '--loader', fixture('canned-loader.mjs')], {reject: false});
 	const line = JSON.parse(String(result.stderr).trim()) as {level: string; message: string};
 	t.is(line.level, 'error');
 	t.regex(line.message, /cannot watch/);
