@@ -194,15 +194,19 @@ async function start(args: StartArgs): Promise<number> {
 	const render = format === 'text'
 		? (item: MonitorBatchItem) => recordTextLine(item.record)
 		: (item: MonitorBatchItem) => item.json;
+	let waitingForDrain = false;
 	monitor.on('batch', (items: MonitorBatchItem[]) => {
 		let text = '';
 		for (const item of items) {
 			text += `${render(item)}\n`;
 		}
 
-		if (!sink.write(text)) {
+		// Batches already read keep coming for a moment after pause(): wait for one drain only.
+		if (!sink.write(text) && !waitingForDrain) {
+			waitingForDrain = true;
 			monitor.pause();
 			sink.once('drain', () => {
+				waitingForDrain = false;
 				monitor.resume();
 			});
 		}

@@ -174,8 +174,8 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 			this.malformedLog.log(`malformed line from the loader (${malformed.reason}): ${malformed.excerpt}`);
 		});
 		this.supervisor.on('stderr', (line: string) => {
-			const level = /^fim-loader: (error|fatal)/.test(line) ? 'error' : /^fim-loader: warn/.test(line) ? 'warn' : 'info';
-			this.logger[level](line);
+			const [level, message] = loaderLogLine(line);
+			this.logger[level](`loader: ${message}`);
 		});
 		this.supervisor.on('restart-scheduled', ({delayMs, exit}: {delayMs: number; exit: string}) => {
 			this.logger.warn(`loader ${exit}; restarting in ${delayMs} ms`);
@@ -321,9 +321,10 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 		} else if (record.kind === 'restart') {
 			this.counters.loader_restarts_total++;
 			this.logger.warn(record.message);
-		} else {
-			this.logger.warn(record.message);
+		} else if (record.kind === 'path_dropped') {
+			this.logger.warn(`${record.message}: ${(record.paths ?? []).join(', ')}`);
 		}
+		// give_up is followed by the fatal error itself, which whoever handles it reports.
 
 		this.emit('supervisor', record);
 		this.deliver([new SupervisorItem(record)]);
@@ -409,6 +410,15 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 
 		this.emit('close');
 	}
+}
+
+const loaderLevels: Record<string, keyof Logger> = {error: 'error', fatal: 'error', warning: 'warn', warn: 'warn', info: 'info', debug: 'debug'};
+
+/** `fim-loader: warning: text` → ['warn', 'text']; anything else is info as it stands. */
+function loaderLogLine(line: string): [keyof Logger, string] {
+	const match = /^fim-loader: (\w+): (.*)$/.exec(line);
+	const level = match ? loaderLevels[match[1]!] : undefined;
+	return level && match ? [level, match[2]!] : ['info', line];
 }
 
 function isEventShape(event: KernelEventFields): boolean {
