@@ -35,6 +35,8 @@ export type SupervisorOptions = {
 	stopGraceMs?: number;
 	/** How long a command waits for its ack. */
 	commandTimeoutMs?: number;
+	/** How long a starting loader may take to say hello before it is killed and restarted. */
+	helloTimeoutMs?: number;
 	host?: string;
 	pathExists?: (path: string) => boolean;
 };
@@ -62,6 +64,8 @@ export class Supervisor extends EventEmitter {
 	private nextCommandId = 1;
 	private readonly pending = new Map<string, PendingCommand>();
 	private restartTimer: TimerHandle | undefined;
+	private helloTimer: TimerHandle | undefined;
+	private readonly helloTimeoutMs: number;
 	private stopping = false;
 	private paused = false;
 	private firstHello: {resolve: (hello: HelloRecord) => void; reject: (error: FimError) => void} | undefined;
@@ -74,6 +78,7 @@ export class Supervisor extends EventEmitter {
 		this.watched = new Set(options.paths);
 		this.lastRecordAt = this.clock.now();
 		this.host = options.host ?? '';
+		this.helloTimeoutMs = options.helloTimeoutMs ?? 60_000;
 	}
 
 	/** The paths being watched now, including those added at runtime. */
@@ -130,6 +135,7 @@ export class Supervisor extends EventEmitter {
 
 	async stop(): Promise<void> {
 		this.stopping = true;
+		this.clearHelloTimer();
 		if (this.restartTimer) {
 			this.clock.clearTimeout(this.restartTimer);
 			this.restartTimer = undefined;
@@ -205,6 +211,11 @@ export class Supervisor extends EventEmitter {
 			onStderrLine: line => this.emit('stderr', line),
 		});
 		this.loader = loader;
+		// A loader stuck before hello (a hung BPF load) counts as a crash, not as a wait forever.
+		this.helloTimer = this.clock.setTimeout(() => {
+			this.emit('stderr', `fim-loader: error: no hello within ${this.helloTimeoutMs} ms; killing it`);
+			loader.kill();
+		}, this.helloTimeoutMs);
 		if (this.paused) {
 			loader.pause();
 		}
@@ -250,6 +261,7 @@ export class Supervisor extends EventEmitter {
 			return;
 		}
 
+		this.clearHelloTimer();
 		this.helloAt = this.clock.now();
 		this.emit('hello', hello);
 		if (this.firstHello) {
@@ -296,10 +308,19 @@ export class Supervisor extends EventEmitter {
 		}
 	}
 
+	private clearHelloTimer(): void {
+		if (this.helloTimer) {
+			this.clock.clearTimeout(this.helloTimer);
+			this.helloTimer = undefined;
+		}
+	}
+
 	private onExit(loader: LoaderProcess, exit: LoaderExit): void {
 		if (loader !== this.loader) {
 			return;
 		}
+
+		this.clearHelloTimer();
 
 		this.rejectPending(new RuntimeError(`loader exited (${describeExit(exit)})`));
 		if (this.stopping) {

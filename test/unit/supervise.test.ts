@@ -174,3 +174,17 @@ test('a loader speaking another protocol version is refused', async t => {
 	const supervisor = new Supervisor({loaderPath: fixture('canned-loader.mjs'), paths: ['/w'], env: {...process.env, FAKE_PROTOCOL: '2'}});
 	await t.throwsAsync(supervisor.start(), {instanceOf: RuntimeError, message: /speaks protocol 2; this fimctl understands protocol 1/});
 });
+
+test('a loader that never says hello is killed and restarted', async t => {
+	const clock = new ManualClock();
+	const supervisor = new Supervisor({loaderPath: fixture('silent.sh'), paths: ['/w'], clock, helloTimeoutMs: 5000});
+	const stderr: string[] = [];
+	supervisor.on('stderr', (line: string) => stderr.push(line));
+	void supervisor.start().catch(() => {});
+	t.deepEqual(clock.pending(), [5000]);
+	clock.advance(5000);
+	const scheduled = await nextEvent<Scheduled>(supervisor, 'restart-scheduled');
+	t.is(scheduled.exit, 'killed by SIGKILL');
+	t.regex(stderr[0]!, /no hello within 5000 ms/);
+	await supervisor.stop();
+});
