@@ -156,6 +156,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 struct result {
 	uint64_t ops;
 	uint64_t elapsed_ns;
+	uint64_t cpu_ns; /* CPU the process got meanwhile: elapsed minus time a neighbour took */
 	uint64_t ops_by_kind[4];
 	int err; /* errno of the first failed syscall, 0 = none */
 };
@@ -168,6 +169,8 @@ typedef void (*worker_fn)(const struct opts *o, int idx, struct sync_fds *s, str
 
 /* Says "set up" (the parent waits for every copy of the ready pipe to close), then blocks until
  * the parent releases every worker at once (EOF on the go pipe). */
+static uint64_t cpu_at_go;
+
 static void wait_go(struct sync_fds *s)
 {
 	char c;
@@ -176,6 +179,7 @@ static void wait_go(struct sync_fds *s)
 	while (read(s->go, &c, 1) < 0 && errno == EINTR)
 		;
 	close(s->go);
+	cpu_at_go = now_ns(CLOCK_PROCESS_CPUTIME_ID);
 }
 
 static void run_workers(const struct opts *o, worker_fn fn, const char *what)
@@ -204,6 +208,7 @@ static void run_workers(const struct opts *o, worker_fn fn, const char *what)
 			for (int j = 0; j < i; j++)
 				close(res[j][0]);
 			fn(o, i, &sf, &mine);
+			mine.cpu_ns = now_ns(CLOCK_PROCESS_CPUTIME_ID) - cpu_at_go;
 			write_all(res[i][1], &mine, sizeof(mine));
 			_exit(0);
 		}
@@ -222,7 +227,7 @@ static void run_workers(const struct opts *o, worker_fn fn, const char *what)
 	}
 
 	uint64_t ops = 0, kinds[4] = {};
-	double sum_per_op = 0, max_elapsed = 0;
+	double sum_per_op = 0, max_elapsed = 0, min_share = 1;
 	int err = 0;
 
 	for (int i = 0; i < o->procs; i++) {
@@ -234,11 +239,15 @@ static void run_workers(const struct opts *o, worker_fn fn, const char *what)
 			max_elapsed = (double)r[i].elapsed_ns;
 		if (r[i].err && !err)
 			err = r[i].err;
+		/* A CPU-bound loop that got less CPU than wall time was descheduled: on this
+		 * 2-vCPU VM, by a neighbour (or, in a watched run, by the loader itself). */
+		if (r[i].elapsed_ns && (double)r[i].cpu_ns / (double)r[i].elapsed_ns < min_share)
+			min_share = (double)r[i].cpu_ns / (double)r[i].elapsed_ns;
 	}
 	printf("{\"what\":\"%s\",\"procs\":%d,\"ops\":%" PRIu64 ",\"ns_per_op\":%.1f,"
-	       "\"elapsed_ns\":%.0f,\"ops_per_s\":%.1f,\"ops_by_kind\":[%" PRIu64 ",%" PRIu64 ",%" PRIu64
+	       "\"elapsed_ns\":%.0f,\"cpu_share\":%.3f,\"ops_per_s\":%.1f,\"ops_by_kind\":[%" PRIu64 ",%" PRIu64 ",%" PRIu64
 	       ",%" PRIu64 "],\"error\":%s%s%s,\"per_proc_ns_per_op\":[",
-	       what, o->procs, ops, sum_per_op / o->procs, max_elapsed,
+	       what, o->procs, ops, sum_per_op / o->procs, max_elapsed, min_share,
 	       max_elapsed ? (double)ops * 1e9 / max_elapsed : 0, kinds[0], kinds[1], kinds[2], kinds[3],
 	       err ? "\"" : "", err ? strerror(err) : "null", err ? "\"" : "");
 	for (int i = 0; i < o->procs; i++)
