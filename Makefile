@@ -45,10 +45,19 @@ $(BUILD)/fim.bpf.o: bpf/fim.bpf.c bpf/fim.h $(BUILD)/vmlinux.h
 	$(CLANG) $(BPF_CFLAGS) -I$(BUILD) -Ibpf -c $< -o $@
 	llvm-strip -g $@ 2>/dev/null || true
 
+# The same sensor without bpf_rdonly_cast (kernels before 6.2): the loader falls back to it
+# when the kernel refuses the first one.
+$(BUILD)/fim-compat.bpf.o: bpf/fim.bpf.c bpf/fim.h $(BUILD)/vmlinux.h
+	$(CLANG) $(BPF_CFLAGS) -DFIM_COMPAT -I$(BUILD) -Ibpf -c $< -o $@
+	llvm-strip -g $@ 2>/dev/null || true
+
 $(BUILD)/fim.skel.h: $(BUILD)/fim.bpf.o
 	$(BPFTOOL) gen skeleton $< name fim_bpf > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/fim-loader: $(LOADER_SRCS) $(LOADER_HDRS) $(BUILD)/fim.skel.h
+$(BUILD)/fim-compat.skel.h: $(BUILD)/fim-compat.bpf.o
+	$(BPFTOOL) gen skeleton $< name fim_compat > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/fim-loader: $(LOADER_SRCS) $(LOADER_HDRS) $(BUILD)/fim.skel.h $(BUILD)/fim-compat.skel.h
 	$(CC) $(LOADER_CFLAGS) -I$(BUILD) -Ibpf -Iloader-c -static -o $@ $(LOADER_SRCS) -lbpf -lelf -lz
 
 clean:

@@ -31,6 +31,7 @@
 #include "command.h"
 #include "fim.h"
 #include "fim.skel.h"
+#include "fim-compat.skel.h"
 #include "json_out.h"
 #include "paths.h"
 
@@ -76,6 +77,7 @@ static struct {
 	const char *hooks[64];
 	int n_hooks;
 	int ncpus;
+	bool compat; /* the object without direct kernel reads is loaded */
 } L;
 
 static void logmsg(const char *level, const char *fmt, ...)
@@ -798,6 +800,7 @@ static void emit_hello(void)
 	jw_str(&w, "loader_version", LOADER_VERSION);
 	jw_u64(&w, "pid", getpid());
 	jw_str(&w, "backend", "tracepoint");
+	jw_str(&w, "kernel_reads", L.compat ? "probe" : "direct");
 	jw_array_begin(&w, "hooks");
 	for (int i = 0; i < L.n_hooks; i++)
 		jw_array_str(&w, L.hooks[i]);
@@ -825,6 +828,43 @@ static void emit_bye(const char *reason)
 	jw_str(&w, "reason", reason);
 	jw_end(&w);
 	emit_line(&w);
+}
+
+/*
+ * Both objects come from bpf/fim.bpf.c and have the same maps and programs in the same order,
+ * so the compatible one is opened through the same skeleton with its own ELF bytes.
+ */
+static int open_and_load(bool compat)
+{
+	struct fim_bpf *obj = calloc(1, sizeof(*obj));
+	int err;
+
+	if (!obj)
+		return -ENOMEM;
+	err = fim_bpf__create_skeleton(obj);
+	if (!err && compat)
+		obj->skeleton->data = (void *)fim_compat__elf_bytes(&obj->skeleton->data_sz);
+	if (!err)
+		err = bpf_object__open_skeleton(obj->skeleton, NULL);
+	if (err) {
+		fim_bpf__destroy(obj);
+		return err;
+	}
+	obj->rodata->targ_loader_tgid = getpid();
+	/* the kernel wakes us at most every 100 us; we poll for poll_ms after each batch, which
+	 * is longer, so a record that did not wake us is read within poll_ms */
+	obj->rodata->targ_wakeup_gap_ns = 100000ull;
+	obj->rodata->targ_wakeup_bytes = ((__u64)L.opts.ringbuf_mb << 20) / 8;
+	bpf_map__set_max_entries(obj->maps.rb, L.opts.ringbuf_mb << 20);
+	select_programs(obj->obj);
+	err = fim_bpf__load(obj);
+	if (err) {
+		fim_bpf__destroy(obj);
+		return err;
+	}
+	L.skel = obj;
+	L.compat = compat;
+	return 0;
 }
 
 static int make_timer(unsigned ms)
@@ -881,17 +921,15 @@ int main(int argc, char **argv)
 	libbpf_set_print(libbpf_log);
 	L.ncpus = libbpf_num_possible_cpus();
 
-	L.skel = fim_bpf__open();
-	if (!L.skel)
-		die(EXIT_UNSUPPORTED, "opening the BPF object: %s", strerror(errno));
-	L.skel->rodata->targ_loader_tgid = getpid();
-	/* the kernel wakes us at most every 100 us; we poll for poll_ms after each batch, which
-	 * is longer, so a record that did not wake us is read within poll_ms */
-	L.skel->rodata->targ_wakeup_gap_ns = 100000ull;
-	L.skel->rodata->targ_wakeup_bytes = ((__u64)L.opts.ringbuf_mb << 20) / 8;
-	bpf_map__set_max_entries(L.skel->maps.rb, L.opts.ringbuf_mb << 20);
-	select_programs(L.skel->obj);
-	rc = fim_bpf__load(L.skel);
+	/* FIM_LOADER_COMPAT=1 forces the compatible object, to test it on a newer kernel */
+	rc = getenv("FIM_LOADER_COMPAT") ? -ENOTSUP : open_and_load(false);
+	if (rc && rc != -EPERM && rc != -EACCES) {
+		if (getenv("FIM_LOADER_COMPAT"))
+			logmsg("info", "FIM_LOADER_COMPAT is set: loading the compatible sensor");
+		else
+			logmsg("info", "the kernel refused the sensor with direct reads (%s); loading the compatible one", strerror(-rc));
+		rc = open_and_load(true);
+	}
 	if (rc) {
 		int e = -rc;
 
