@@ -19,7 +19,7 @@ export const maxLineBytes = 15_999;
 const shrinkOrder = ['cmdline', 'cwd', 'exe_b64', 'exe', 'old_path_b64', 'old_path', 'path_b64', 'path'] as const;
 
 /** What the JSON line needs of an enrichment (enrich.ts builds it). */
-export type Enrichment = {readonly json: string; readonly cmdlineTruncated: boolean; readonly fields: EnrichmentFields};
+export type EnrichmentView = {readonly json: string; readonly cmdlineTruncated: boolean; readonly fields: EnrichmentFields};
 
 const enrichmentKeys = ['cmdline', 'cwd', 'parent_name', 'user_name', 'group_name', 'login_user', 'container_id', 'host'];
 
@@ -28,7 +28,7 @@ const enrichmentKeys = ['cmdline', 'cwd', 'parent_name', 'user_name', 'group_nam
  * enrichment members appended. Working on the text keeps the loader's nanosecond digits, which
  * a double cannot hold, and costs a string copy rather than a full stringify.
  */
-export function eventJsonLine(raw: string, event: KernelEventFields, enrichment: Enrichment | undefined): string {
+export function eventJsonLine(raw: string, event: KernelEventFields, enrichment: EnrichmentView | undefined): string {
 	if (raw.startsWith('{"type":"event",') && raw.endsWith('}') && (enrichment === undefined || canAppend(event, enrichment))) {
 		const line = enrichment === undefined
 			? `{${raw.slice(16)}`
@@ -41,7 +41,7 @@ export function eventJsonLine(raw: string, event: KernelEventFields, enrichment:
 	return rebuildLine(raw, event, enrichment);
 }
 
-function canAppend(event: KernelEventFields, enrichment: Enrichment): boolean {
+function canAppend(event: KernelEventFields, enrichment: EnrichmentView): boolean {
 	if (enrichment.cmdlineTruncated) {
 		return false;
 	}
@@ -56,7 +56,7 @@ function canAppend(event: KernelEventFields, enrichment: Enrichment): boolean {
 }
 
 /** The slow path: an object rebuilt, exact integers restored, oversized fields cut. */
-function rebuildLine(raw: string, event: KernelEventFields, enrichment: Enrichment | undefined): string {
+function rebuildLine(raw: string, event: KernelEventFields, enrichment: EnrichmentView | undefined): string {
 	const record: Record<string, unknown> = {...event};
 	delete record['type'];
 	if (enrichment) {

@@ -2,7 +2,7 @@ import {EventEmitter} from 'node:events';
 import {hostname} from 'node:os';
 import {systemClock, type Clock} from './clock.js';
 import {Enricher, type EnricherOptions} from './enrich.js';
-import type {Enrichment} from './formats.js';
+import type {EnrichmentView} from './formats.js';
 import type {FimError} from './errors.js';
 import {compileFilter, type EventPredicate, type FilterSpec} from './filters.js';
 import {eventJsonLine, supervisorJsonLine} from './formats.js';
@@ -54,7 +54,7 @@ export type MonitorBatchItem = {readonly record: MonitorRecord; readonly json: s
 class EventItem implements MonitorBatchItem {
 	private done = false;
 
-	constructor(private readonly event: KernelEventFields, private readonly enrichment: Enrichment | undefined, readonly json: string) {}
+	constructor(private readonly event: KernelEventFields, private readonly enrichment: EnrichmentView | undefined, readonly json: string) {}
 
 	get record(): WhoDataEvent {
 		if (!this.done) {

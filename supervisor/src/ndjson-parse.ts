@@ -76,18 +76,15 @@ export class NdjsonParser {
 		return out;
 	}
 
-	/** Flushes a last line that had no newline (the loader died mid-line). */
-	end(): ParsedLine[] {
+	/** Reports a last line that had no newline (the loader died mid-line): it is not a record. */
+	end(): void {
 		const rest = this.pending + this.decoder.end();
 		const discarded = this.discarding;
 		this.pending = '';
 		this.discarding = false;
-		const out: ParsedLine[] = [];
 		if (!discarded && rest.length > 0) {
 			this.onMalformed({reason: 'incomplete last line', excerpt: excerpt(rest)});
 		}
-
-		return out;
 	}
 
 	private keep(rest: string): void {

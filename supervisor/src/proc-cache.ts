@@ -33,6 +33,9 @@ export type ProcessInfo = {
 	containerId: string | null;
 	/** Kernel-frame ms when /proc last showed this process alive. */
 	verifiedAt: number;
+	/** An exe the kernel reported for this pid that /proc did not show at otherExeAt. */
+	otherExe?: string;
+	otherExeAt?: number;
 	/** `"cmdline":…,"cwd":…,"container_id":…` for the JSON output, built once. */
 	json: string;
 	commJson: string;
@@ -95,13 +98,26 @@ export class ProcCache {
 		}
 
 		if (expectedExe && entry.exe !== null && entry.exe !== expectedExe) {
+			// /proc showed another exe after this event happened: nothing new to learn.
+			if (entry.otherExe === expectedExe && eventMs <= entry.otherExeAt!) {
+				return undefined;
+			}
+
 			// Maybe we cached it before an exec the event already reflects: look once more.
 			const fresh = this.read(pid);
-			if (fresh === undefined || fresh.startTicks !== entry.startTicks || fresh.exe !== expectedExe) {
+			if (fresh === undefined || fresh.startTicks !== entry.startTicks) {
 				return undefined;
 			}
 
 			this.store(fresh);
+			if (fresh.exe !== expectedExe) {
+				// Remembered, so that a process whose two views of its exe never agree costs one
+				// read, not one per event.
+				fresh.otherExe = expectedExe;
+				fresh.otherExeAt = fresh.verifiedAt;
+				return undefined;
+			}
+
 			return fresh;
 		}
 

@@ -1,10 +1,10 @@
 import test from 'ava';
-import {type Enrichment, eventJsonLine, eventTextLine, maxLineBytes, stringifyExact, supervisorTextLine, terminalSafe} from '../../supervisor/src/formats.js';
+import {type EnrichmentView, eventJsonLine, eventTextLine, maxLineBytes, stringifyExact, supervisorTextLine, terminalSafe} from '../../supervisor/src/formats.js';
 import type {KernelEventFields, WhoDataEvent} from '../../supervisor/src/types.js';
 
 const raw = '{"type":"event","timestamp":1764090012345678901,"operation":"rename","path":"/var/log/app.log.1","old_path":"/var/log/app.log","file_type":"file","inode":131077,"dev":"254:0","pid":812,"tid":812,"ppid":640,"uid":0,"gid":0,"euid":0,"egid":0,"auid":1000,"session_id":3,"process_name":"logrotate","exe":"/usr/sbin/logrotate","syscall":"renameat2","cgroup_id":5678,"source":"kernel"}';
 
-const enrichment = (fields: Partial<Enrichment['fields']> = {}, cmdlineTruncated = false): Enrichment => {
+const enrichment = (fields: Partial<EnrichmentView['fields']> = {}, cmdlineTruncated = false): EnrichmentView => {
 	const all = {cmdline: '/usr/sbin/logrotate /etc/logrotate.conf', cwd: '/', parent_name: 'cron', user_name: 'root', group_name: 'root', login_user: 'alice', container_id: null, host: 'web1', ...fields};
 	return {
 		fields: all,

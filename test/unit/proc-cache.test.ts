@@ -74,13 +74,14 @@ test('a process that has exited gives nothing', t => {
 });
 
 test('an exe different from the kernel\'s means an exec happened: no cmdline from the other program', t => {
-	const {cache, spawn, at} = fakeProc();
+	const {cache, clock, spawn, at} = fakeProc();
 	spawn(42, 1000, {exe: '/usr/bin/bash'});
 	t.truthy(cache.lookup(42, at(20_000), '/usr/bin/bash'));
 	t.is(cache.lookup(42, at(20_000), '/usr/bin/python3'), undefined);
-	// …but if the exec happened before the event, the fresh read matches and is used.
+	// …but once it has exec'd to what a later event reports, the fresh read matches and is used.
 	spawn(42, 1000, {exe: '/usr/bin/python3', cmdline: ['python3', 'x.py']});
-	t.is(cache.lookup(42, at(20_000), '/usr/bin/python3')?.cmdline, 'python3 x.py');
+	clock.now = 60_000;
+	t.is(cache.lookup(42, at(55_000), '/usr/bin/python3')?.cmdline, 'python3 x.py');
 });
 
 test('the cache is bounded', t => {
@@ -108,4 +109,14 @@ test('the real /proc: this process', t => {
 	t.is(info?.exe, process.execPath);
 	t.is(info?.cwd, process.cwd());
 	t.true(info?.cmdline?.includes('node') ?? false);
+});
+
+test('an exe that /proc never shows costs one re-read, not one per event', t => {
+	const {cache, spawn, at} = fakeProc();
+	spawn(42, 1000, {exe: '/proc-view/bin/app'});
+	t.truthy(cache.lookup(42, at(20_000), '/proc-view/bin/app'));
+	t.is(cache.lookup(42, at(20_000), '/kernel-view/bin/app'), undefined);
+	const reads = cache.reads;
+	t.is(cache.lookup(42, at(20_000), '/kernel-view/bin/app'), undefined);
+	t.is(cache.reads, reads);
 });
