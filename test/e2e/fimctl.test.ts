@@ -192,6 +192,45 @@ e2e('kill -9 of the loader: fimctl restarts it, reports the gap, and later chang
 	}
 });
 
+e2e('hostile file names made by the kernel come out as valid JSON, exact bytes recoverable', async t => {
+	const directory = workDirectory();
+	const names: Buffer[] = [
+		Buffer.from('new\nline'),
+		Buffer.from('tab\tand\u001B[31mescape'),
+		Buffer.from('quote"back\\slash'),
+		Buffer.from('\u202Etxt.exe'),
+		Buffer.from('emoji-😀-é'),
+		Buffer.from([0x62, 0x61, 0x64, 0xFF, 0xFE, 0x2E, 0x74]),
+		Buffer.from([0xC3, 0x28, 0x2D, 0xE2, 0x82]),
+	];
+	const fim = new Fimctl([directory]);
+	try {
+		await fim.ready();
+		for (const name of names) {
+			writeFileSync(Buffer.concat([Buffer.from(`${directory}/`), name]), 'x');
+		}
+
+		for (const name of names) {
+			const expected = Buffer.concat([Buffer.from(`${directory}/`), name]);
+			// eslint-disable-next-line no-await-in-loop
+			const event = await fim.until(() => fim.records.find(record => {
+				const bytes = typeof record['path_b64'] === 'string' ? Buffer.from(record['path_b64'], 'base64') : Buffer.from(String(record['path']));
+				return record['operation'] === 'add' && bytes.equals(expected) ? record : undefined;
+			}), `the add of ${JSON.stringify(name.toString('latin1'))}`);
+			const valid = Buffer.from(expected.toString('utf8')).equals(expected);
+			t.is('path_b64' in event, !valid, `path_b64 only for names that are not UTF-8: ${JSON.stringify(event)}`);
+			if (valid) {
+				t.is(event['path'], expected.toString('utf8'));
+			}
+		}
+
+		t.is(await fim.stop(), 0);
+	} finally {
+		fim.process.kill('SIGKILL');
+		rmSync(directory, {recursive: true, force: true});
+	}
+});
+
 e2e('fimctl check passes on this machine', async t => {
 	const result = await execa(fimctl, ['check', '--loader', loader], {reject: false});
 	t.is(result.exitCode, 0, `${String(result.stdout)}\n${String(result.stderr)}`);
