@@ -1,5 +1,6 @@
 import {EventEmitter} from 'node:events';
 import {hostname} from 'node:os';
+import {resolve} from 'node:path';
 import {systemClock, type Clock} from './clock.js';
 import {Enricher, type EnricherOptions} from './enrich.js';
 import type {EnrichmentView} from './formats.js';
@@ -223,7 +224,7 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 			canonical = canonicalPath(path, () => {}, this.options.cwd);
 		} catch {
 			// A path removed from disk can still be unwatched by the name it was added with.
-			canonical = path;
+			canonical = resolve(this.options.cwd ?? process.cwd(), path);
 		}
 
 		await this.supervisor.removePath(canonical);
