@@ -31,13 +31,13 @@ run_ava() {
 	[ "$f" -eq 0 ] || status=1
 }
 
-# The C tests print "PASS name" / "FAIL name" lines (sanitizer builds).
+# Each C test program prints "<name> N checks, M failed"; the runner adds "FAIL <name>" lines.
 run_c() {
 	echo "== C tests (AddressSanitizer + UndefinedBehaviorSanitizer)"
 	make --no-print-directory test-c 2>&1 | tee "$log"
 	local rc=${PIPESTATUS[0]}
 	local p f
-	p=$(grep -cE '^PASS ' "$log")
+	p=$(grep -cE '^[a-z_]+ +[0-9]+ checks, 0 failed' "$log")
 	f=$(grep -cE '^FAIL ' "$log")
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
 	passed=$((passed + p)) failed=$((failed + f))
