@@ -528,6 +528,7 @@ static struct {
 	uint64_t total_events, stats_seen;
 	/* window since `mark` */
 	uint64_t win_events, win_first_ns, win_last_ns, win_by_op[5];
+	uint64_t win_modify_check; /* modify found by the periodic check, not at close */
 	/* counters from the last stats record */
 	uint64_t st_events, st_lost, st_unfiltered;
 	struct logrec *log;
@@ -576,10 +577,10 @@ static void reply_sync(bool ok)
 	       ",\"window_events\":%" PRIu64 ",\"window_first_ns\":%" PRIu64
 	       ",\"window_last_ns\":%" PRIu64 ",\"window_by_op\":{\"add\":%" PRIu64
 	       ",\"modify\":%" PRIu64 ",\"delete\":%" PRIu64 ",\"rename\":%" PRIu64
-	       ",\"attrib\":%" PRIu64 "},\"stats\":%s}\n",
+	       ",\"attrib\":%" PRIu64 ",\"modify_check\":%" PRIu64 "},\"stats\":%s}\n",
 	       ok ? "true" : "false", H.sync_asks, H.total_events, H.win_events, H.win_first_ns,
 	       H.win_last_ns, H.win_by_op[0], H.win_by_op[1], H.win_by_op[2], H.win_by_op[3],
-	       H.win_by_op[4], H.last_stats[0] ? H.last_stats : "null");
+	       H.win_by_op[4], H.win_modify_check, H.last_stats[0] ? H.last_stats : "null");
 	fflush(stdout);
 	H.syncing = false;
 }
@@ -601,7 +602,15 @@ static void on_line(char *line, size_t len, uint64_t recv_ns)
 		json_str(line, "\"operation\":\"", op, sizeof(op));
 		switch (op[0]) {
 		case 'a': H.win_by_op[op[1] == 'd' ? 0 : 4]++; break;
-		case 'm': H.win_by_op[1]++; break;
+		case 'm': {
+			char sc[16];
+
+			H.win_by_op[1]++;
+			json_str(line, "\"syscall\":\"", sc, sizeof(sc));
+			if (!strcmp(sc, "check"))
+				H.win_modify_check++;
+			break;
+		}
 		case 'd': H.win_by_op[2]++; break;
 		case 'r': H.win_by_op[3]++; break;
 		}
@@ -777,7 +786,7 @@ static bool do_command(char *cmd)
 
 	sscanf(cmd, "%15s %4095s", word, arg);
 	if (!strcmp(word, "mark")) {
-		H.win_events = H.win_first_ns = H.win_last_ns = 0;
+		H.win_events = H.win_first_ns = H.win_last_ns = H.win_modify_check = 0;
 		memset(H.win_by_op, 0, sizeof(H.win_by_op));
 		printf("{\"type\":\"marked\",\"total_events\":%" PRIu64 "}\n", H.total_events);
 	} else if (!strcmp(word, "log")) {
