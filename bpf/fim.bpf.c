@@ -87,7 +87,16 @@ __u64 last_wake_ns; /* shared by all CPUs, racy on purpose: it only paces wake-u
  *   rec:  [ fim_event | path ... | old_path ... | exe ... |  slack for masked writes ]
  *   tmp:  [ ..........   /var/log/app.log ]   <- pos walks leftwards, one component a step
  */
+/* Executable path of a process, for put_exe(); paths of 256 bytes or more are not cached. */
+struct exe_cached {
+	__u64 exe_file;
+	__u32 len;
+	__u32 _pad;
+	char path[256];
+};
+
 struct scratch {
+	struct exe_cached exe; /* staging for an exe_cache update (too big for the stack) */
 	__u8 rec[sizeof(struct fim_event) + DATA_AREA];
 	char tmp[FIM_PATH_MAX + 256];
 	__u32 pos; /* kept in map memory so the verifier treats it as a bounded unknown */
@@ -179,6 +188,13 @@ struct {
 	__type(key, __u64); /* struct file * */
 	__type(value, struct wfile);
 } wfiles SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32); /* tgid */
+	__type(value, struct exe_cached);
+} exe_cache SEC(".maps");
 
 /* Processes holding a tracked writable file, so process exit can stay a single lookup. */
 struct {
@@ -422,19 +438,33 @@ struct dotdot_scan {
 	__u32 found;
 };
 
+static __always_inline bool dotdot_at(struct dotdot_scan *c, __u32 at)
+{
+	char *p = DATA(c->s);
+
+	return at + 1 < c->end && p[at & DATA_MASK] == '.' && p[(at + 1) & DATA_MASK] == '.' &&
+	       (at == c->start || p[(at - 1) & DATA_MASK] == '/') &&
+	       (at + 2 == c->end || p[(at + 2) & DATA_MASK] == '/');
+}
+
+/* Eight bytes a step: most paths have no '.' in most words, and those are skipped whole. */
 static long dotdot_step(__u32 i, void *ctx)
 {
 	struct dotdot_scan *c = ctx;
-	__u32 at = c->start + i;
-	char *p = DATA(c->s);
+	__u32 at = c->start + i * 8;
+	__u64 w, v;
 
-	if (at + 1 >= c->end)
+	if (at >= c->end)
 		return 1;
-	if (p[at & DATA_MASK] == '.' && p[(at + 1) & DATA_MASK] == '.' &&
-	    (at == c->start || p[(at - 1) & DATA_MASK] == '/') &&
-	    (at + 2 == c->end || p[(at + 2) & DATA_MASK] == '/')) {
-		c->found = 1;
-		return 1;
+	w = *(__u64 *)(DATA(c->s) + (at & DATA_MASK));
+	v = w ^ 0x2e2e2e2e2e2e2e2eull;
+	if (!((v - 0x0101010101010101ull) & ~v & 0x8080808080808080ull))
+		return 0;
+	for (int k = 0; k < 8; k++) {
+		if (dotdot_at(c, at + k)) {
+			c->found = 1;
+			return 1;
+		}
 	}
 	return 0;
 }
@@ -444,7 +474,7 @@ static __always_inline bool has_dotdot(struct scratch *s, __u32 off, __u32 len)
 {
 	struct dotdot_scan c = { .s = s, .start = off, .end = off + len };
 
-	bpf_loop(FIM_PATH_MAX, dotdot_step, &c, 0);
+	bpf_loop(FIM_PATH_MAX / 8, dotdot_step, &c, 0);
 	return c.found;
 }
 
@@ -522,17 +552,42 @@ static __always_inline void set_inode(struct fim_event *e, struct inode *ino)
 static __always_inline void put_exe(struct scratch *s, struct task_struct *t)
 {
 	struct fim_event *e = EV(s);
-	struct file *exe = BPF_CORE_READ(t, mm, exe_file);
+	struct mm_struct *mm = KREAD(struct task_struct, t, mm);
+	struct file *exe;
 	bool trunc = false;
 	__u32 off = e->path_len + e->old_path_len;
+	__u32 tgid;
+	struct exe_cached *c;
 
+	if (!mm)
+		return; /* kernel thread */
+	exe = KREAD(struct mm_struct, mm, exe_file);
 	if (!exe)
 		return;
-	e->exe_len = put_path(s, off, BPF_CORE_READ(exe, f_path.dentry),
-			      BPF_CORE_READ(exe, f_path.mnt), &trunc);
 	e->flags |= FIM_F_EXE;
-	if (trunc)
+	/* A process makes its changes in bursts: name its executable once per exec. The
+	 * struct file of the exe is new at every exec, so it tells a stale entry. */
+	tgid = KREAD(struct task_struct, t, tgid);
+	c = bpf_map_lookup_elem(&exe_cache, &tgid);
+	if (c && c->exe_file == (__u64)exe && c->len < sizeof(c->path)) {
+		bpf_probe_read_kernel(DATA(s) + (off & DATA_MASK), c->len & (sizeof(c->path) - 1), c->path);
+		e->exe_len = c->len;
+		return;
+	}
+	e->exe_len = put_path(s, off, KREAD(struct file, exe, f_path.dentry),
+			      KREAD(struct file, exe, f_path.mnt), &trunc);
+	if (trunc) {
 		e->flags |= FIM_F_EXE_TRUNC;
+		return;
+	}
+	if (e->exe_len < sizeof(c->path)) {
+		struct exe_cached *x = &s->exe;
+
+		x->exe_file = (__u64)exe;
+		x->len = e->exe_len;
+		bpf_probe_read_kernel(x->path, e->exe_len & (sizeof(x->path) - 1), DATA(s) + (off & DATA_MASK));
+		bpf_map_update_elem(&exe_cache, &tgid, x, BPF_ANY);
+	}
 }
 
 static __always_inline void submit(struct scratch *s)
@@ -542,11 +597,15 @@ static __always_inline void submit(struct scratch *s)
 	__u64 wake = BPF_RB_NO_WAKEUP;
 
 	/* A wake-up costs ~10 us of irq_work in this guest, in the context of the task making the
-	 * change. So wake at most once per targ_wakeup_gap_ns (or when the ring fills up): a quiet
+	 * change. So wake at most once per targ_wakeup_gap_ns (or as the ring fills up): a quiet
 	 * stream is woken record by record, a busy one in batches, and the loader, which polls
 	 * for a while after every batch, picks up records that did not wake it. */
+	__u64 pending = bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA);
+
+	/* the fill threshold wakes once, on the record that crosses it: a stalled consumer must
+	 * not make every later change pay for a wake-up it cannot answer */
 	if (e->ts_boot_ns - last_wake_ns >= targ_wakeup_gap_ns ||
-	    bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA) >= targ_wakeup_bytes) {
+	    (pending < targ_wakeup_bytes && pending + size >= targ_wakeup_bytes)) {
 		wake = BPF_RB_FORCE_WAKEUP;
 		last_wake_ns = e->ts_boot_ns;
 	}
