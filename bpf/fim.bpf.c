@@ -924,25 +924,31 @@ static __always_inline void read_args(struct task_struct *t, struct sysargs *a)
 }
 
 /* Builds the name's path at `off`; returns its length, or -1 when it is not watched. */
-static __always_inline int name_path_watched(struct scratch *s, __u32 off, struct task_struct *t,
-					     long dirfd, const char *uname, __u32 trunc_flag, __u32 lex_flag)
+/*
+ * Builds the name's path at `off` and says in *watched whether it may be under a watched path.
+ * Returns its length, 0 when it could not be built.
+ */
+static __always_inline __u32 name_path(struct scratch *s, __u32 off, struct task_struct *t,
+				       long dirfd, const char *uname, __u32 trunc_flag, __u32 lex_flag,
+				       bool *watched)
 {
 	struct fim_event *e = EV(s);
 	bool trunc = false;
 	__u32 len = put_name_path(s, off, t, dirfd, uname, &trunc);
 
+	*watched = false;
 	if (!len)
-		return -1;
+		return 0;
 	if (trunc)
 		e->flags |= trunc_flag;
 	e->flags |= lex_flag;
-	if (prefix_watched(s, off, len))
-		return len;
-	if (has_dotdot(s, off, len)) {
+	if (prefix_watched(s, off, len)) {
+		*watched = true;
+	} else if (has_dotdot(s, off, len)) {
 		e->flags |= FIM_F_UNFILTERED;
-		return len;
+		*watched = true;
 	}
-	return -1;
+	return len;
 }
 
 static __always_inline int on_name_change(long ret, long dirfd, const char *uname, __u16 op,
@@ -952,7 +958,8 @@ static __always_inline int on_name_change(long ret, long dirfd, const char *unam
 	struct scratch *s;
 	struct fim_event *e;
 	struct who w;
-	int len;
+	__u32 len;
+	bool watched;
 
 	if (ret < 0)
 		return 0;
@@ -961,8 +968,8 @@ static __always_inline int on_name_change(long ret, long dirfd, const char *unam
 		return 0;
 	t = bpf_get_current_task_btf();
 	e = begin_event(s, op, sc);
-	len = name_path_watched(s, 0, t, dirfd, uname, FIM_F_PATH_TRUNC, FIM_F_LEXICAL);
-	if (len < 0)
+	len = name_path(s, 0, t, dirfd, uname, FIM_F_PATH_TRUNC, FIM_F_LEXICAL, &watched);
+	if (!watched)
 		return 0;
 	e->path_len = len;
 	e->mode = mode_hint;
@@ -980,8 +987,8 @@ static __always_inline int on_rename(long ret, long olddir, const char *oldname,
 	struct scratch *s;
 	struct fim_event *e;
 	struct who w;
-	int nlen, olen;
-	bool trunc = false;
+	__u32 nlen, olen;
+	bool new_watched, old_watched;
 
 	if (ret < 0)
 		return 0;
@@ -990,29 +997,14 @@ static __always_inline int on_rename(long ret, long olddir, const char *oldname,
 		return 0;
 	t = bpf_get_current_task_btf();
 	e = begin_event(s, FIM_OP_RENAME, sc);
-	nlen = name_path_watched(s, 0, t, newdir, newname, FIM_F_PATH_TRUNC, FIM_F_LEXICAL);
-	if (nlen < 0) {
-		/* not watched at the new end: build it anyway, the old end may be watched */
-		nlen = put_name_path(s, 0, t, newdir, newname, &trunc);
-		if (!nlen)
-			return 0;
-		if (trunc)
-			e->flags |= FIM_F_PATH_TRUNC;
-		e->flags |= FIM_F_LEXICAL;
-		olen = name_path_watched(s, nlen & PATH_MASK, t, olddir, oldname, FIM_F_OLD_PATH_TRUNC,
-					 FIM_F_OLD_LEXICAL);
-		if (olen < 0)
-			return 0;
-	} else {
-		bool otrunc = false;
-
-		olen = put_name_path(s, nlen & PATH_MASK, t, olddir, oldname, &otrunc);
-		if (!olen)
-			return 0;
-		if (otrunc)
-			e->flags |= FIM_F_OLD_PATH_TRUNC;
-		e->flags |= FIM_F_OLD_LEXICAL;
-	}
+	/* one event when either end is watched: a move into or out of the tree has both paths */
+	nlen = name_path(s, 0, t, newdir, newname, FIM_F_PATH_TRUNC, FIM_F_LEXICAL, &new_watched);
+	if (!nlen)
+		return 0;
+	olen = name_path(s, nlen & PATH_MASK, t, olddir, oldname, FIM_F_OLD_PATH_TRUNC,
+			 FIM_F_OLD_LEXICAL, &old_watched);
+	if (!olen || (!new_watched && !old_watched))
+		return 0;
 	e->path_len = nlen & PATH_MASK;
 	e->old_path_len = olen & PATH_MASK;
 	if (rflags & RENAME_EXCHANGE)
