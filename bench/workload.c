@@ -530,7 +530,7 @@ static struct {
 	uint64_t win_events, win_first_ns, win_last_ns, win_by_op[5];
 	uint64_t win_modify_check; /* modify found by the periodic check, not at close */
 	/* counters from the last stats record */
-	uint64_t st_events, st_lost, st_unfiltered;
+	uint64_t st_events, st_lost, st_outside_dropped;
 	struct logrec *log;
 	size_t log_n, log_cap;
 	/* a pending sync */
@@ -627,11 +627,11 @@ static void on_line(char *line, size_t len, uint64_t recv_ns)
 		snprintf(H.last_stats, sizeof(H.last_stats), "%s", line);
 		H.st_events = json_u64(line, "\"events\":");
 		H.st_lost = json_u64(line, "\"lost\":");
-		H.st_unfiltered = json_u64(line, "\"unfiltered_dropped\":");
+		H.st_outside_dropped = json_u64(line, "\"outside_watch_dropped\":");
 		/* Every record the kernel had counted when this line was made has been read
 		 * before it: the loader drains the ring in order and writes stats after. */
 		if (H.syncing && H.stats_seen > H.sync_stats_at_ask &&
-		    H.total_events + H.st_unfiltered >= H.st_events)
+		    H.total_events + H.st_outside_dropped >= H.st_events)
 			reply_sync(true);
 	} else if (!H.hello_seen && strstr(line, "\"type\":\"hello\"")) {
 		H.hello_seen = true;

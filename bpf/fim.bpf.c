@@ -13,7 +13,7 @@
  *    match is immune to "..", symlinked parents, dirfd-relative names and bind-mount aliases.
  *  - name-based (unlink, rename, mkdir, chmod, ...): there is no dentry for the name at a
  *    tracepoint, so the path is "<canonical base dir>/<string the caller passed>" and is matched
- *    against watch_prefixes (LPM). A string with ".." that misses is sent flagged UNFILTERED and
+ *    against watch_prefixes (LPM). A string with ".." that misses is sent anyway, and
  *    user space, which normalises it, decides.
  *
  * Hot path: write(2) and friends are not hooked at all. A file opened for write under a watched
@@ -945,8 +945,7 @@ static __always_inline __u32 name_path(struct scratch *s, __u32 off, struct task
 	if (prefix_watched(s, off, len)) {
 		*watched = true;
 	} else if (has_dotdot(s, off, len)) {
-		e->flags |= FIM_F_UNFILTERED;
-		*watched = true;
+		*watched = true; /* ".." may lead into the tree: the loader decides */
 	}
 	return len;
 }

@@ -85,7 +85,7 @@ enum fim_flags {
 	FIM_F_INODE = 1 << 3,     /* ino, dev and mode are known */
 	FIM_F_EXE = 1 << 4,       /* exe was read (else null: kernel thread, or writer gone) */
 	FIM_F_LEXICAL = 1 << 5,   /* path built from a syscall string: may hold ".", "..", "//" */
-	FIM_F_UNFILTERED = 1 << 6,/* has ".." and missed the prefix filter: user space decides */
+	/* 1 << 6 is retired: the loader filters every lexical path again */
 	FIM_F_EXCHANGE = 1 << 7,  /* renameat2(RENAME_EXCHANGE): both names swapped */
 	FIM_F_OLD_LEXICAL = 1 << 8,
 };

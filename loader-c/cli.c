@@ -1,4 +1,5 @@
 #include "cli.h"
+#include "set-err.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,16 +27,6 @@ static const struct opt opts[] = {
 	{ "--version", O_VERSION, 0, 0, 0 },
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* An argument as it may appear in the one-line message: control and
  * non-ASCII bytes as \xNN, and long ones cut, so a hostile argv cannot

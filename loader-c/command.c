@@ -1,4 +1,5 @@
 #include "command.h"
+#include "set-err.h"
 
 #include "json_out.h" /* jw_utf8_seq_len: one definition of valid UTF-8 */
 
@@ -21,16 +22,6 @@ struct sink {
 	int has_nul;
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static void skip_ws(struct cursor *c)
 {

@@ -72,7 +72,7 @@ static struct {
 	char out[OUT_BUF_BYTES];
 	size_t out_len;
 	char line[LINE_MAX_BYTES + 256];
-	__u64 lines_written, events_unfiltered_dropped, commands;
+	__u64 lines_written, outside_watch_dropped, commands;
 	bool stdout_broken;
 	const char *hooks[64];
 	int n_hooks;
@@ -401,7 +401,7 @@ static int handle_event(void *ctx, void *data, size_t size)
 			       (e->op == FIM_OP_RENAME && under_any_watch(old, olen));
 
 		if (!watched) {
-			L.events_unfiltered_dropped++;
+			L.outside_watch_dropped++;
 			return 0;
 		}
 	}
@@ -446,7 +446,7 @@ static void emit_stats(void)
 	jw_u64(&w, "truncated", tot[FIM_STAT_TRUNCATED]);
 	jw_u64(&w, "tracked_files", tot[FIM_STAT_TRACKED]);
 	jw_u64(&w, "ringbuf_bytes", (__u64)L.opts.ringbuf_mb << 20);
-	jw_u64(&w, "unfiltered_dropped", L.events_unfiltered_dropped);
+	jw_u64(&w, "outside_watch_dropped", L.outside_watch_dropped);
 	jw_u64(&w, "lines_written", L.lines_written);
 	jw_u64(&w, "commands", L.commands);
 	jw_end(&w);
