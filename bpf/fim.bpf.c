@@ -13,8 +13,10 @@
  *    match is immune to "..", symlinked parents, dirfd-relative names and bind-mount aliases.
  *  - name-based (unlink, rename, mkdir, chmod, ...): there is no dentry for the name at a
  *    tracepoint, so the path is "<canonical base dir>/<string the caller passed>" and is matched
- *    against watch_prefixes (LPM). A string with ".." that misses is sent anyway, and
- *    user space, which normalises it, decides.
+ *    against watch_prefixes (LPM). A string with ".." that misses is sent anyway, and so is
+ *    one whose syscall changed the ctime of an inode under a watched directory (timestamp
+ *    tracepoints, 6.13+: a symlink in the string); user space, which makes the path
+ *    canonical, decides.
  *
  * Hot path: write(2) and friends are not hooked at all. A file opened for write under a watched
  * path is remembered in wfiles; close() of its last reference, or the loader's periodic check
@@ -196,6 +198,26 @@ struct {
 	__type(value, struct exe_cached);
 } exe_cache SEC(".maps");
 
+/*
+ * Inodes whose ctime a name-based syscall changed (its parent directory, the entry itself),
+ * noted by the timestamp tracepoints (6.13+) and taken by the syscall's exit. They name the
+ * real directory when the caller's string went through a symlink, which the prefix filter
+ * cannot see.
+ */
+#define TOUCHED_MAX 4
+struct touched {
+	__u64 inode[TOUCHED_MAX];
+	__u32 n;
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32); /* tid */
+	__type(value, struct touched);
+} touched_inodes SEC(".maps");
+
 /* Processes holding a tracked writable file, so process exit can stay a single lookup. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -286,6 +308,113 @@ static __always_inline bool dentry_watched(struct dentry *d, struct vfsmount *vm
 	w.mroot = BPF_CORE_READ(vm, mnt_root);
 	bpf_loop(FIM_MAX_PATH_COMPONENTS, filter_step, &w, 0);
 	return w.hit != 0;
+}
+
+/* Ancestry of a dentry within its own filesystem: no mount to cross from an inode alone. */
+static long fs_filter_step(__u32 i, void *ctx)
+{
+	struct fwalk *w = ctx;
+	__u64 key = (__u64)KREAD(struct dentry, w->d, d_inode);
+	__u32 *id = bpf_map_lookup_elem(&watch_inodes, &key);
+	struct dentry *parent;
+
+	if (id) {
+		w->hit = *id;
+		return 1;
+	}
+	parent = KREAD(struct dentry, w->d, d_parent);
+	if (parent == w->d)
+		return 1;
+	w->d = parent;
+	return 0;
+}
+
+static __always_inline bool touched_watched(const struct touched *tc)
+{
+	for (int i = 0; i < TOUCHED_MAX; i++) {
+		struct hlist_node *first;
+		struct fwalk w = {};
+
+		if (i >= tc->n)
+			break;
+		first = KREAD(struct inode, tc->inode[i], i_dentry.first);
+		if (!first)
+			continue;
+		w.d = (struct dentry *)((void *)first - bpf_core_field_offset(struct dentry, d_u.d_alias));
+		bpf_loop(FIM_MAX_PATH_COMPONENTS, fs_filter_step, &w, 0);
+		if (w.hit)
+			return true;
+	}
+	return false;
+}
+
+static __always_inline void take_touched(struct touched *tc)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct touched *v = bpf_map_lookup_elem(&touched_inodes, &tid);
+
+	tc->n = 0;
+	if (!v)
+		return;
+	__builtin_memcpy(tc, v, sizeof(*tc));
+	bpf_map_delete_elem(&touched_inodes, &tid);
+}
+
+/* x86_64 numbers of the name-based syscalls hooked below */
+static __always_inline bool name_based_syscall(long nr)
+{
+	switch (nr) {
+	case 76: case 82: case 83: case 84: case 86: case 87: case 88: case 90: case 92: case 94:
+	case 132: case 133: case 188: case 189: case 197: case 198: case 235: case 258: case 259:
+	case 260: case 261: case 263: case 264: case 265: case 266: case 268: case 280: case 316:
+	case 452: case 463: case 466:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static __always_inline void note_ctime(struct inode *inode)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	__u32 tid;
+	struct touched *v, zero = {};
+
+	if (!name_based_syscall(regs->orig_ax))
+		return;
+	tid = (__u32)bpf_get_current_pid_tgid();
+	v = bpf_map_lookup_elem(&touched_inodes, &tid);
+	if (!v) {
+		bpf_map_update_elem(&touched_inodes, &tid, &zero, BPF_NOEXIST);
+		v = bpf_map_lookup_elem(&touched_inodes, &tid);
+		if (!v)
+			return;
+	}
+	if (v->n < TOUCHED_MAX) {
+		v->inode[v->n & (TOUCHED_MAX - 1)] = (__u64)inode;
+		v->n++;
+	}
+}
+
+SEC("tp_btf/inode_set_ctime_to_ts")
+int BPF_PROG(ctime_set, struct inode *inode, struct timespec64 *ts)
+{
+	note_ctime(inode);
+	return 0;
+}
+
+SEC("tp_btf/ctime_xchg_skip")
+int BPF_PROG(ctime_skip, struct inode *inode, struct timespec64 *ts)
+{
+	note_ctime(inode);
+	return 0;
+}
+
+SEC("tp_btf/ctime_ns_xchg")
+int BPF_PROG(ctime_xchg, struct inode *inode, __u32 old, __u32 new, __u32 cur)
+{
+	note_ctime(inode);
+	return 0;
 }
 
 /* ---- path building -------------------------------------------------------------------- */
@@ -930,7 +1059,7 @@ static __always_inline void read_args(struct task_struct *t, struct sysargs *a)
  */
 static __always_inline __u32 name_path(struct scratch *s, __u32 off, struct task_struct *t,
 				       long dirfd, const char *uname, __u32 trunc_flag, __u32 lex_flag,
-				       bool *watched)
+				       const struct touched *tc, bool *watched)
 {
 	struct fim_event *e = EV(s);
 	bool trunc = false;
@@ -944,14 +1073,16 @@ static __always_inline __u32 name_path(struct scratch *s, __u32 off, struct task
 	e->flags |= lex_flag;
 	if (prefix_watched(s, off, len)) {
 		*watched = true;
-	} else if (has_dotdot(s, off, len)) {
-		*watched = true; /* ".." may lead into the tree: the loader decides */
+	} else if (has_dotdot(s, off, len) || touched_watched(tc)) {
+		/* ".." or a symlink may lead into the tree: the loader, which makes the path
+		 * canonical, decides */
+		*watched = true;
 	}
 	return len;
 }
 
 static __always_inline int on_name_change(long ret, long dirfd, const char *uname, __u16 op,
-					  __u16 sc, __u16 mode_hint)
+					  __u16 sc, __u16 mode_hint, const struct touched *tc)
 {
 	struct task_struct *t;
 	struct scratch *s;
@@ -967,7 +1098,7 @@ static __always_inline int on_name_change(long ret, long dirfd, const char *unam
 		return 0;
 	t = bpf_get_current_task_btf();
 	e = begin_event(s, op, sc);
-	len = name_path(s, 0, t, dirfd, uname, FIM_F_PATH_TRUNC, FIM_F_LEXICAL, &watched);
+	len = name_path(s, 0, t, dirfd, uname, FIM_F_PATH_TRUNC, FIM_F_LEXICAL, tc, &watched);
 	if (!watched)
 		return 0;
 	e->path_len = len;
@@ -980,7 +1111,7 @@ static __always_inline int on_name_change(long ret, long dirfd, const char *unam
 }
 
 static __always_inline int on_rename(long ret, long olddir, const char *oldname, long newdir,
-				     const char *newname, long rflags, __u16 sc)
+				     const char *newname, long rflags, __u16 sc, const struct touched *tc)
 {
 	struct task_struct *t;
 	struct scratch *s;
@@ -997,11 +1128,11 @@ static __always_inline int on_rename(long ret, long olddir, const char *oldname,
 	t = bpf_get_current_task_btf();
 	e = begin_event(s, FIM_OP_RENAME, sc);
 	/* one event when either end is watched: a move into or out of the tree has both paths */
-	nlen = name_path(s, 0, t, newdir, newname, FIM_F_PATH_TRUNC, FIM_F_LEXICAL, &new_watched);
+	nlen = name_path(s, 0, t, newdir, newname, FIM_F_PATH_TRUNC, FIM_F_LEXICAL, tc, &new_watched);
 	if (!nlen)
 		return 0;
 	olen = name_path(s, nlen & PATH_MASK, t, olddir, oldname, FIM_F_OLD_PATH_TRUNC,
-			 FIM_F_OLD_LEXICAL, &old_watched);
+			 FIM_F_OLD_LEXICAL, tc, &old_watched);
 	if (!olen || (!new_watched && !old_watched))
 		return 0;
 	e->path_len = nlen & PATH_MASK;
@@ -1020,10 +1151,12 @@ static __always_inline int on_rename(long ret, long olddir, const char *oldname,
 	int exit_##sysname(struct trace_event_raw_sys_exit *ctx)                           \
 	{                                                                                   \
 		struct sysargs a;                                                           \
+		struct touched tc = {};                                                     \
+		take_touched(&tc);                                                          \
 		if (ctx->ret < 0)                                                           \
 			return 0;                                                           \
 		read_args(bpf_get_current_task_btf(), &a);                                  \
-		return on_name_change(ctx->ret, DIRFD, (const char *)a.a[NAMEARG], OP, SC, MODE); \
+		return on_name_change(ctx->ret, DIRFD, (const char *)a.a[NAMEARG], OP, SC, MODE, &tc); \
 	}
 
 /* delete */
@@ -1105,7 +1238,9 @@ SEC("tracepoint/syscalls/sys_exit_utimensat")
 int exit_utimensat(struct trace_event_raw_sys_exit *ctx)
 {
 	struct sysargs a;
+	struct touched tc = {};
 
+	take_touched(&tc);
 	if (ctx->ret < 0)
 		return 0;
 	read_args(bpf_get_current_task_btf(), &a);
@@ -1120,7 +1255,7 @@ int exit_utimensat(struct trace_event_raw_sys_exit *ctx)
 		return 0;
 	if (!a.a[1]) /* futimens(fd, times) */
 		return on_fd_change(ctx->ret, a.a[0], FIM_OP_ATTRIB, FIM_SC_UTIMENSAT);
-	return on_name_change(ctx->ret, a.a[0], (const char *)a.a[1], FIM_OP_ATTRIB, FIM_SC_UTIMENSAT, 0);
+	return on_name_change(ctx->ret, a.a[0], (const char *)a.a[1], FIM_OP_ATTRIB, FIM_SC_UTIMENSAT, 0, &tc);
 }
 
 #define UTIMES_HOOK(sysname, SC, DIRFD, NAMEARG, TIMESARG)                                 \
@@ -1128,12 +1263,14 @@ int exit_utimensat(struct trace_event_raw_sys_exit *ctx)
 	int exit_##sysname(struct trace_event_raw_sys_exit *ctx)                           \
 	{                                                                                   \
 		struct sysargs a;                                                           \
+		struct touched tc = {};                                                     \
+		take_touched(&tc);                                                          \
 		if (ctx->ret < 0)                                                           \
 			return 0;                                                           \
 		read_args(bpf_get_current_task_btf(), &a);                                  \
 		if (!a.a[TIMESARG])                                                         \
 			return 0;                                                           \
-		return on_name_change(ctx->ret, DIRFD, (const char *)a.a[NAMEARG], FIM_OP_ATTRIB, SC, 0); \
+		return on_name_change(ctx->ret, DIRFD, (const char *)a.a[NAMEARG], FIM_OP_ATTRIB, SC, 0, &tc); \
 	}
 
 UTIMES_HOOK(utime, FIM_SC_UTIME, AT_FDCWD, 0, 1)
@@ -1145,11 +1282,13 @@ UTIMES_HOOK(futimesat, FIM_SC_FUTIMESAT, a.a[0], 1, 2)
 	int exit_##sysname(struct trace_event_raw_sys_exit *ctx)                           \
 	{                                                                                   \
 		struct sysargs a;                                                           \
+		struct touched tc = {};                                                     \
+		take_touched(&tc);                                                          \
 		if (ctx->ret < 0)                                                           \
 			return 0;                                                           \
 		read_args(bpf_get_current_task_btf(), &a);                                  \
 		return on_rename(ctx->ret, OLDDIR, (const char *)a.a[OLDNAME], NEWDIR,      \
-				 (const char *)a.a[NEWNAME], FLAGS, SC);                    \
+				 (const char *)a.a[NEWNAME], FLAGS, SC, &tc);               \
 	}
 
 RENAME_HOOK(rename, FIM_SC_RENAME, AT_FDCWD, 0, AT_FDCWD, 1, 0)

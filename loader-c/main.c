@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "cli.h"
@@ -700,7 +701,24 @@ static bool tracepoint_exists(const char *category, const char *name)
 	return access(p, F_OK) == 0;
 }
 
-/* Tracepoints differ between kernels (fchmodat2 is 6.6+, setxattrat 6.13+): load what exists. */
+/* A typed (tp_btf) tracepoint exists when the kernel's BTF has its btf_trace_ typedef. */
+static bool btf_tracepoint_exists(const char *name)
+{
+	static struct btf *vmlinux;
+	char t[160];
+
+	if (!vmlinux)
+		vmlinux = btf__load_vmlinux_btf();
+	if (!vmlinux)
+		return false;
+	snprintf(t, sizeof(t), "btf_trace_%s", name);
+	return btf__find_by_name_kind(vmlinux, t, BTF_KIND_TYPEDEF) >= 0;
+}
+
+/*
+ * Tracepoints differ between kernels (fchmodat2 is 6.6+, setxattrat and the timestamp
+ * tracepoints 6.13+): load what exists.
+ */
 static void select_programs(struct bpf_object *obj)
 {
 	struct bpf_program *prog;
@@ -709,6 +727,13 @@ static void select_programs(struct bpf_object *obj)
 		const char *sec = bpf_program__section_name(prog);
 		char cat[64], name[128];
 
+		if (!strncmp(sec, "tp_btf/", 7)) {
+			if (!btf_tracepoint_exists(sec + 7)) {
+				logmsg("info", "tracepoint %s not in this kernel, skipped", sec + 7);
+				bpf_program__set_autoload(prog, false);
+			}
+			continue;
+		}
 		if (strncmp(sec, "tracepoint/", 11))
 			continue;
 		if (sscanf(sec + 11, "%63[^/]/%127s", cat, name) != 2)
