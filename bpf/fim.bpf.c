@@ -208,15 +208,39 @@ struct {
 struct touched {
 	__u64 inode[TOUCHED_MAX];
 	__u32 n;
-	__u32 _pad;
+	__u32 tid;
+};
+
+/*
+ * One slot per CPU, owned by the thread whose tid it holds: the timestamp tracepoints fire on
+ * every timestamp update of the machine, and an array slot costs no hashing. A thread that
+ * migrates or is preempted by another name-based syscall in the middle of its own loses its
+ * notes, and is judged by the prefix filter alone, as on a kernel without these tracepoints.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct touched);
+} touched_inodes SEC(".maps");
+
+/*
+ * Whether an inode's dentry is under a watched directory, remembered until the watch list
+ * changes (the loader bumps watch_generation): a busy unwatched directory is walked once.
+ */
+struct ancestry {
+	__u32 generation;
+	__u32 watched;
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
-	__type(key, __u32); /* tid */
-	__type(value, struct touched);
-} touched_inodes SEC(".maps");
+	__type(key, __u64); /* struct inode * */
+	__type(value, struct ancestry);
+} ancestry_cache SEC(".maps");
+
+__u32 watch_generation;
 
 /* Processes holding a tracked writable file, so process exit can stay a single lookup. */
 struct {
@@ -329,35 +353,66 @@ static long fs_filter_step(__u32 i, void *ctx)
 	return 0;
 }
 
-static __always_inline bool touched_watched(const struct touched *tc)
+static __always_inline bool inode_watched(__u64 inode)
 {
-	for (int i = 0; i < TOUCHED_MAX; i++) {
-		struct hlist_node *first;
-		struct fwalk w = {};
+	struct ancestry *a = bpf_map_lookup_elem(&ancestry_cache, &inode);
+	struct ancestry fresh = { .generation = watch_generation };
+	struct hlist_node *first;
+	struct fwalk w = {};
 
-		if (i >= tc->n)
-			break;
-		first = KREAD(struct inode, tc->inode[i], i_dentry.first);
-		if (!first)
-			continue;
+	if (a && a->generation == fresh.generation)
+		return a->watched;
+	first = KREAD(struct inode, inode, i_dentry.first);
+	if (first) {
 		w.d = (struct dentry *)((void *)first - bpf_core_field_offset(struct dentry, d_u.d_alias));
 		bpf_loop(FIM_MAX_PATH_COMPONENTS, fs_filter_step, &w, 0);
-		if (w.hit)
+	}
+	fresh.watched = w.hit != 0;
+	bpf_map_update_elem(&ancestry_cache, &inode, &fresh, BPF_ANY);
+	return fresh.watched;
+}
+
+/*
+ * The directories a syscall changed are the parents of what it named: those decide. Only a
+ * call that changed no directory (chmod, chown, xattr, utimes by name) is judged by the
+ * inode it changed; walking the moved or deleted file as well would cost a walk per file.
+ */
+static __always_inline bool touched_watched(const struct touched *tc)
+{
+	bool any_dir = false;
+
+	for (int i = 0; i < TOUCHED_MAX; i++) {
+		if (i >= tc->n)
+			break;
+		if ((KREAD(struct inode, tc->inode[i], i_mode) & S_IFMT) != S_IFDIR)
+			continue;
+		any_dir = true;
+		if (inode_watched(tc->inode[i]))
+			return true;
+	}
+	if (any_dir)
+		return false;
+	for (int i = 0; i < TOUCHED_MAX; i++) {
+		if (i >= tc->n)
+			break;
+		if (inode_watched(tc->inode[i]))
 			return true;
 	}
 	return false;
 }
 
+/* At every hooked name-based exit, success or not: the notes are this syscall's only. */
 static __always_inline void take_touched(struct touched *tc)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct touched *v = bpf_map_lookup_elem(&touched_inodes, &tid);
+	__u32 z = 0;
+	struct touched *v = bpf_map_lookup_elem(&touched_inodes, &z);
 
 	tc->n = 0;
-	if (!v)
+	if (!v || v->tid != (__u32)bpf_get_current_pid_tgid())
 		return;
 	__builtin_memcpy(tc, v, sizeof(*tc));
-	bpf_map_delete_elem(&touched_inodes, &tid);
+	v->n = 0;
+	v->tid = 0;
 }
 
 /* x86_64 numbers of the name-based syscalls hooked below */
@@ -377,18 +432,18 @@ static __always_inline bool name_based_syscall(long nr)
 static __always_inline void note_ctime(struct inode *inode)
 {
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	__u32 tid;
-	struct touched *v, zero = {};
+	__u32 tid, z = 0;
+	struct touched *v;
 
 	if (!name_based_syscall(regs->orig_ax))
 		return;
+	v = bpf_map_lookup_elem(&touched_inodes, &z);
+	if (!v)
+		return;
 	tid = (__u32)bpf_get_current_pid_tgid();
-	v = bpf_map_lookup_elem(&touched_inodes, &tid);
-	if (!v) {
-		bpf_map_update_elem(&touched_inodes, &tid, &zero, BPF_NOEXIST);
-		v = bpf_map_lookup_elem(&touched_inodes, &tid);
-		if (!v)
-			return;
+	if (v->tid != tid) {
+		v->tid = tid;
+		v->n = 0;
 	}
 	if (v->n < TOUCHED_MAX) {
 		v->inode[v->n & (TOUCHED_MAX - 1)] = (__u64)inode;

@@ -468,6 +468,12 @@ static void prefix_key_for(const char *path, size_t n, struct fim_prefix_key *k)
 	k->prefixlen = (n + 1) * 8;
 }
 
+/* The kernel remembers which inodes are under a watch; any change to the list forgets that. */
+static void watches_changed(void)
+{
+	L.skel->bss->watch_generation++;
+}
+
 /* Opens the path with O_PATH while the kernel side is armed, so it keys the inode for us. */
 static int register_watch(struct watch *w)
 {
@@ -497,6 +503,7 @@ static int register_watch(struct watch *w)
 	}
 	w->fd = fd;
 	w->inode_key = reg.inode_key;
+	watches_changed();
 	return 0;
 }
 
@@ -571,6 +578,7 @@ static int remove_watch(const char *given, char *err, size_t errlen)
 	bpf_map_delete_elem(bpf_map__fd(L.skel->maps.watch_inodes), &w->inode_key);
 	close(w->fd);
 	w->id = 0;
+	watches_changed();
 	return 0;
 }
 
