@@ -710,13 +710,10 @@ static bool tracepoint_exists(const char *category, const char *name)
 }
 
 /* A typed (tp_btf) tracepoint exists when the kernel's BTF has its btf_trace_ typedef. */
-static bool btf_tracepoint_exists(const char *name)
+static bool btf_tracepoint_exists(const struct btf *vmlinux, const char *name)
 {
-	static struct btf *vmlinux;
 	char t[160];
 
-	if (!vmlinux)
-		vmlinux = btf__load_vmlinux_btf();
 	if (!vmlinux)
 		return false;
 	snprintf(t, sizeof(t), "btf_trace_%s", name);
@@ -730,13 +727,15 @@ static bool btf_tracepoint_exists(const char *name)
 static void select_programs(struct bpf_object *obj)
 {
 	struct bpf_program *prog;
+	/* parsed once here and freed at once: kept, it would be most of the loader's memory */
+	struct btf *vmlinux = btf__load_vmlinux_btf();
 
 	bpf_object__for_each_program(prog, obj) {
 		const char *sec = bpf_program__section_name(prog);
 		char cat[64], name[128];
 
 		if (!strncmp(sec, "tp_btf/", 7)) {
-			if (!btf_tracepoint_exists(sec + 7)) {
+			if (!btf_tracepoint_exists(vmlinux, sec + 7)) {
 				logmsg("info", "tracepoint %s not in this kernel, skipped", sec + 7);
 				bpf_program__set_autoload(prog, false);
 			}
@@ -751,6 +750,7 @@ static void select_programs(struct bpf_object *obj)
 			bpf_program__set_autoload(prog, false);
 		}
 	}
+	btf__free(vmlinux);
 }
 
 static void attach_programs(void)
