@@ -19,9 +19,11 @@
  *    canonical, decides.
  *
  * Hot path: write(2) and friends are not hooked at all. A file opened for write under a watched
- * path is remembered in wfiles; close() of its last reference, or the loader's periodic check
- * (iter/bpf_map_elem over wfiles), compares size/mtime/ctime with the snapshot taken at open and
- * reports one `modify`. Read-only opens return after reading the open flags.
+ * path is remembered in wfiles; the end of that open file (close of its last reference, dup2
+ * over it, its writer's exit) or the loader's periodic check (iter/bpf_map_elem over wfiles)
+ * compares size, mtime and the write-only offset with the snapshot taken at open and reports
+ * one `modify`. Read-only opens return after reading the open flags; close() of a process that
+ * never opened a watched file for write is one lookup.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -49,7 +51,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define S_IFLNK 0120000
 #define RENAME_EXCHANGE 2
 #define UTIME_NOW ((1l << 30) - 1l)
-#define I_CTIME_QUERIED (1u << 31) /* multigrain ctime flag bit, not part of the time */
 
 #define PATH_MASK (FIM_PATH_MAX - 1)
 /* The data area is larger than the 3 x 4095 bytes a record can carry so that every masked
