@@ -291,17 +291,50 @@ static __always_inline struct file *fd_to_file(struct task_struct *t, long fd)
 
 /* ---- filter: is this dentry under a watched inode? ------------------------------------ */
 
-struct fwalk {
+/*
+ * Where a walk up the dentry tree stands. m is NULL for a walk that knows no mount (it stops
+ * at the root of the dentry's filesystem).
+ */
+struct walk_pos {
 	struct dentry *d;
 	struct mount *m;
 	struct dentry *mroot;
+};
+
+/*
+ * The step up from the root of a mount (d is its root, or its own parent) to the mountpoint
+ * in the parent mount. Returns false at the top: the namespace root, or the filesystem root
+ * of a walk without a mount.
+ */
+static __always_inline bool cross_mount(struct walk_pos *p, struct dentry *parent)
+{
+	struct mount *mp;
+
+	if (!p->m)
+		return p->d != parent;
+	mp = KREAD(struct mount, p->m, mnt_parent);
+	if (mp == p->m)
+		return false;
+	p->d = KREAD(struct mount, p->m, mnt_mountpoint);
+	p->m = mp;
+	p->mroot = KREAD(struct mount, mp, mnt.mnt_root);
+	return true;
+}
+
+static __always_inline bool at_mount_root(const struct walk_pos *p, struct dentry *parent)
+{
+	return p->d == parent || (p->m && p->d == p->mroot);
+}
+
+struct fwalk {
+	struct walk_pos p;
 	__u32 hit;
 };
 
 static long filter_step(__u32 i, void *ctx)
 {
 	struct fwalk *w = ctx;
-	__u64 key = (__u64)KREAD(struct dentry, w->d, d_inode);
+	__u64 key = (__u64)KREAD(struct dentry, w->p.d, d_inode);
 	__u32 *id = bpf_map_lookup_elem(&watch_inodes, &key);
 	struct dentry *parent;
 
@@ -309,49 +342,22 @@ static long filter_step(__u32 i, void *ctx)
 		w->hit = *id;
 		return 1;
 	}
-	parent = KREAD(struct dentry, w->d, d_parent);
-	if (w->d == w->mroot || w->d == parent) {
-		struct mount *mp = KREAD(struct mount, w->m, mnt_parent);
-
-		if (mp == w->m)
-			return 1; /* namespace root: not watched */
-		w->d = KREAD(struct mount, w->m, mnt_mountpoint);
-		w->m = mp;
-		w->mroot = KREAD(struct mount, mp, mnt.mnt_root);
-		return 0;
-	}
-	w->d = parent;
+	parent = KREAD(struct dentry, w->p.d, d_parent);
+	if (at_mount_root(&w->p, parent))
+		return cross_mount(&w->p, parent) ? 0 : 1;
+	w->p.d = parent;
 	return 0;
 }
 
 static __always_inline bool dentry_watched(struct dentry *d, struct vfsmount *vm)
 {
-	struct fwalk w = { .d = d, .m = real_mount(vm) };
+	struct fwalk w = { .p = { .d = d, .m = real_mount(vm) } };
 
 	if (!d || !vm)
 		return false;
-	w.mroot = KREAD(struct vfsmount, vm, mnt_root);
+	w.p.mroot = KREAD(struct vfsmount, vm, mnt_root);
 	bpf_loop(FIM_MAX_PATH_COMPONENTS, filter_step, &w, 0);
 	return w.hit != 0;
-}
-
-/* Ancestry of a dentry within its own filesystem: no mount to cross from an inode alone. */
-static long fs_filter_step(__u32 i, void *ctx)
-{
-	struct fwalk *w = ctx;
-	__u64 key = (__u64)KREAD(struct dentry, w->d, d_inode);
-	__u32 *id = bpf_map_lookup_elem(&watch_inodes, &key);
-	struct dentry *parent;
-
-	if (id) {
-		w->hit = *id;
-		return 1;
-	}
-	parent = KREAD(struct dentry, w->d, d_parent);
-	if (parent == w->d)
-		return 1;
-	w->d = parent;
-	return 0;
 }
 
 /*
@@ -369,8 +375,9 @@ __noinline int inode_watched(__u64 inode)
 		return a->watched;
 	first = KREAD(struct inode, inode, i_dentry.first);
 	if (first) {
-		w.d = (struct dentry *)((void *)first - bpf_core_field_offset(struct dentry, d_u.d_alias));
-		bpf_loop(FIM_MAX_PATH_COMPONENTS, fs_filter_step, &w, 0);
+		/* no mount to cross from an inode alone: the walk stays in its filesystem */
+		w.p.d = (struct dentry *)((void *)first - bpf_core_field_offset(struct dentry, d_u.d_alias));
+		bpf_loop(FIM_MAX_PATH_COMPONENTS, filter_step, &w, 0);
 	}
 	fresh.watched = w.hit != 0;
 	bpf_map_update_elem(&ancestry_cache, &inode, &fresh, BPF_ANY);
@@ -480,9 +487,7 @@ int BPF_PROG(ctime_xchg, struct inode *inode, __u32 old, __u32 new, __u32 cur)
 /* ---- path building -------------------------------------------------------------------- */
 
 struct pwalk {
-	struct dentry *d;
-	struct mount *m;
-	struct dentry *mroot;
+	struct walk_pos p;
 	struct scratch *s;
 	__u32 done;
 	__u32 trunc;
@@ -492,24 +497,18 @@ static long path_step(__u32 i, void *ctx)
 {
 	struct pwalk *w = ctx;
 	struct scratch *s = w->s;
-	struct dentry *parent = KREAD(struct dentry, w->d, d_parent);
+	struct dentry *parent = KREAD(struct dentry, w->p.d, d_parent);
 	const unsigned char *name;
 	__u32 len, pos;
 
-	if (w->d == w->mroot || w->d == parent) {
-		struct mount *mp = KREAD(struct mount, w->m, mnt_parent);
-
-		if (mp == w->m) {
-			w->done = 1;
-			return 1;
-		}
-		w->d = KREAD(struct mount, w->m, mnt_mountpoint);
-		w->m = mp;
-		w->mroot = KREAD(struct mount, mp, mnt.mnt_root);
-		return 0;
+	if (at_mount_root(&w->p, parent)) {
+		if (cross_mount(&w->p, parent))
+			return 0;
+		w->done = 1;
+		return 1;
 	}
-	len = KREAD(struct dentry, w->d, d_name.len);
-	name = KREAD(struct dentry, w->d, d_name.name);
+	len = KREAD(struct dentry, w->p.d, d_name.len);
+	name = KREAD(struct dentry, w->p.d, d_name.name);
 	if (len > 255)
 		len = 255;
 	pos = s->pos;
@@ -522,7 +521,7 @@ static long path_step(__u32 i, void *ctx)
 	pos--;
 	s->tmp[pos & PATH_MASK] = '/';
 	s->pos = pos;
-	w->d = parent;
+	w->p.d = parent;
 	return 0;
 }
 
@@ -533,12 +532,12 @@ static long path_step(__u32 i, void *ctx)
 static __always_inline __u32 put_path(struct scratch *s, __u32 off, struct dentry *d,
 				      struct vfsmount *vm, bool *trunc)
 {
-	struct pwalk w = { .d = d, .m = real_mount(vm), .s = s };
+	struct pwalk w = { .p = { .d = d, .m = real_mount(vm) }, .s = s };
 	__u32 pos, len;
 
 	if (!d || !vm)
 		return 0;
-	w.mroot = KREAD(struct vfsmount, vm, mnt_root);
+	w.p.mroot = KREAD(struct vfsmount, vm, mnt_root);
 	s->pos = FIM_PATH_MAX;
 	bpf_loop(FIM_MAX_PATH_COMPONENTS, path_step, &w, 0);
 	if (w.trunc || !w.done)
