@@ -788,9 +788,10 @@ static __always_inline void submit(struct scratch *s)
 	__u64 wake = BPF_RB_NO_WAKEUP;
 
 	/* A wake-up costs ~10 us of irq_work in this guest, in the context of the task making the
-	 * change. So wake at most once per targ_wakeup_gap_ns (or as the ring fills up): a quiet
-	 * stream is woken record by record, a busy one in batches, and the loader, which polls
-	 * for a while after every batch, picks up records that did not wake it. */
+	 * change, and ~20 us of scheduling in the loader. So wake at most once per
+	 * targ_wakeup_gap_ns, the loader's --max-delay-us (or as the ring fills up): a quiet stream
+	 * is woken record by record, a busy one in batches, and the loader, which reads again one
+	 * max delay after every batch, picks up records that did not wake it. */
 	__u64 pending = bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA);
 
 	/* the fill threshold wakes once, on the record that crosses it: a stalled consumer must

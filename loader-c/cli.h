@@ -22,7 +22,7 @@ struct loader_opts {
 	unsigned ringbuf_mb;        /* power of two, 1..1024, default 16 */
 	unsigned coalesce_ms;       /* 10..60000, default 1000 */
 	unsigned stats_interval_s;  /* 0..3600, default 5; 0 = only at exit */
-	unsigned poll_ms;           /* 1..1000, default 2 */
+	unsigned max_delay_us;      /* 10..1000000, default 250 */
 	int help;                   /* --help / -h seen: print cli_usage, exit 0 */
 	int version;                /* --version seen: print the version, exit 0 */
 };

@@ -845,6 +845,7 @@ static void emit_hello(void)
 	jw_array_end(&w);
 	jw_u64(&w, "ringbuf_bytes", (__u64)L.opts.ringbuf_mb << 20);
 	jw_u64(&w, "coalesce_ms", L.opts.coalesce_ms);
+	jw_u64(&w, "max_delay_us", L.opts.max_delay_us);
 	jw_u64(&w, "boot_time_ns", L.boot_wall_ns);
 	jw_end(&w);
 	emit_line(&w);
@@ -884,9 +885,9 @@ static int open_and_load(bool compat)
 		return err;
 	}
 	obj->rodata->targ_loader_tgid = getpid();
-	/* the kernel wakes us at most every 100 us; we poll for poll_ms after each batch, which
-	 * is longer, so a record that did not wake us is read within poll_ms */
-	obj->rodata->targ_wakeup_gap_ns = 100000ull;
+	/* the kernel wakes us at most once per max delay, and after each batch we read again one
+	 * max delay later: a record that did not wake us waits no longer than that */
+	obj->rodata->targ_wakeup_gap_ns = (__u64)L.opts.max_delay_us * 1000;
 	obj->rodata->targ_wakeup_bytes = ((__u64)L.opts.ringbuf_mb << 20) / 8;
 	bpf_map__set_max_entries(obj->maps.rb, L.opts.ringbuf_mb << 20);
 	select_programs(obj->obj);
@@ -921,6 +922,30 @@ static void check_paths_exist(void)
 		if (stat(L.opts.paths[i], &st))
 			die(EXIT_USAGE, "watched path %s: %s", L.opts.paths[i], strerror(errno));
 	}
+}
+
+/*
+ * Waits for the next wake-up; while draining, for one max delay at most. Microsecond timeouts
+ * need epoll_pwait2 (Linux 5.11+); older kernels get the delay rounded up to a millisecond.
+ */
+static int wait_events(int epfd, struct epoll_event *evs, int max, bool draining)
+{
+	static bool no_pwait2;
+
+	if (!draining)
+		return epoll_wait(epfd, evs, max, -1);
+	if (!no_pwait2) {
+		struct timespec delay = {
+			.tv_sec = L.opts.max_delay_us / 1000000,
+			.tv_nsec = (long)(L.opts.max_delay_us % 1000000) * 1000,
+		};
+		int n = epoll_pwait2(epfd, evs, max, &delay, NULL);
+
+		if (n >= 0 || errno != ENOSYS)
+			return n;
+		no_pwait2 = true;
+	}
+	return epoll_wait(epfd, evs, max, (int)((L.opts.max_delay_us + 999) / 1000));
 }
 
 int main(int argc, char **argv)
@@ -1004,17 +1029,18 @@ int main(int argc, char **argv)
 	emit_hello();
 	logmsg("info", "watching %d path(s) with %d hooks", L.opts.n_paths, L.n_hooks);
 
-	int timeout = -1;
+	bool draining = false;
 
 	for (;;) {
 		struct epoll_event evs[8];
-		int n = epoll_wait(epfd, evs, 8, timeout);
+		int n = wait_events(epfd, evs, 8, draining);
 		bool done = false;
 
-		/* After records, poll: the kernel paces its wake-ups, so more may be waiting. After a
-		 * poll period with nothing, block: the next record is sure to wake us. */
+		/* After records, read again one max delay later: the kernel paces its wake-ups, so
+		 * more may be waiting that did not wake us. After a period with nothing, wait for the
+		 * next wake-up (or the idle bound). */
 		if (n == 0)
-			timeout = ring_buffer__consume(L.rb) > 0 ? (int)L.opts.poll_ms : -1;
+			draining = ring_buffer__consume(L.rb) > 0;
 
 		if (n < 0 && errno != EINTR)
 			die(EXIT_RUNTIME, "epoll_wait: %s", strerror(errno));
@@ -1024,7 +1050,7 @@ int main(int argc, char **argv)
 
 			if (fd == ring_buffer__epoll_fd(L.rb)) {
 				if (ring_buffer__consume(L.rb) > 0)
-					timeout = L.opts.poll_ms;
+					draining = true;
 			} else if (fd == STDIN_FILENO) {
 				if (!read_commands()) {
 					reason = "stdin closed";
@@ -1036,6 +1062,11 @@ int main(int argc, char **argv)
 			} else if (fd == check_tfd) {
 				if (read(fd, &ticks, sizeof(ticks)) > 0)
 					run_periodic_check();
+				/* A record whose program read the wake-up clock just before our last
+				 * empty read, and committed just after it, woke nobody: the check's
+				 * tick bounds how long such a rare record can wait. */
+				if (ring_buffer__consume(L.rb) > 0)
+					draining = true;
 			} else if (fd == stats_tfd) {
 				if (read(fd, &ticks, sizeof(ticks)) > 0)
 					emit_stats();

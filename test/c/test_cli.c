@@ -31,7 +31,7 @@ static void test_defaults_and_forms(void)
 	CHECK(o.n_paths == 1);
 	CHECK_STR(o.paths[0], "/var/log");
 	CHECK(o.ringbuf_mb == 16 && o.coalesce_ms == 1000);
-	CHECK(o.stats_interval_s == 5 && o.poll_ms == 2);
+	CHECK(o.stats_interval_s == 5 && o.max_delay_us == 250);
 	CHECK(!o.help && !o.version);
 	CHECK_STR(err, "");
 
@@ -39,17 +39,17 @@ static void test_defaults_and_forms(void)
 	CHECK_STR(err, "--path: empty value");
 
 	CHECK(parse("--path=/a", "--path", "/b", "--ringbuf-mb", "1024",
-		    "--coalesce-ms=10", "--stats-interval", "0", "--poll-ms=1000",
+		    "--coalesce-ms=10", "--stats-interval", "0", "--max-delay-us=1000",
 		    NULL) == 0);
 	CHECK(o.n_paths == 2);
 	CHECK_STR(o.paths[0], "/a");
 	CHECK_STR(o.paths[1], "/b");
 	CHECK(o.ringbuf_mb == 1024 && o.coalesce_ms == 10);
-	CHECK(o.stats_interval_s == 0 && o.poll_ms == 1000);
+	CHECK(o.stats_interval_s == 0 && o.max_delay_us == 1000);
 
 	/* order does not matter, the last value of a repeated option wins */
-	CHECK(parse("--poll-ms", "5", "--path", "/x", "--poll-ms", "7", NULL) == 0);
-	CHECK(o.poll_ms == 7);
+	CHECK(parse("--max-delay-us", "5000", "--path", "/x", "--max-delay-us", "70", NULL) == 0);
+	CHECK(o.max_delay_us == 70);
 
 	/* a value that looks like an option is still the value */
 	CHECK(parse("--path", "--weird-dir", NULL) == 0);
@@ -59,9 +59,11 @@ static void test_defaults_and_forms(void)
 
 	/* every boundary value */
 	CHECK(parse("--path", "/", "--ringbuf-mb", "1", "--coalesce-ms", "60000",
-		    "--stats-interval", "3600", "--poll-ms", "1", NULL) == 0);
+		    "--stats-interval", "3600", "--max-delay-us", "10", NULL) == 0);
 	CHECK(o.ringbuf_mb == 1 && o.coalesce_ms == 60000);
-	CHECK(o.stats_interval_s == 3600 && o.poll_ms == 1);
+	CHECK(o.stats_interval_s == 3600 && o.max_delay_us == 10);
+	CHECK(parse("--path", "/", "--max-delay-us", "1000000", NULL) == 0);
+	CHECK(o.max_delay_us == 1000000);
 	CHECK(parse("--path", "/", "--ringbuf-mb", "0016", NULL) == 0);
 	CHECK(o.ringbuf_mb == 16);
 }
@@ -117,7 +119,7 @@ static void test_errors(void)
 		{ { "--path", "/x", "--ringbuf-mb", NULL }, "--ringbuf-mb: missing value" },
 		{ { "--path", "/x", "--coalesce-ms", NULL }, "--coalesce-ms: missing value" },
 		{ { "--path", "/x", "--stats-interval", NULL }, "--stats-interval: missing value" },
-		{ { "--path", "/x", "--poll-ms", NULL }, "--poll-ms: missing value" },
+		{ { "--path", "/x", "--max-delay-us", NULL }, "--max-delay-us: missing value" },
 		{ { "--path", "", NULL }, "--path: empty value" },
 		{ { "--path=", NULL }, "--path: empty value" },
 		{ { "--path", "/", "--ringbuf-mb", "3", NULL },
@@ -150,15 +152,17 @@ static void test_errors(void)
 		  "--stats-interval: '3601' is not an integer between 0 and 3600" },
 		{ { "--path", "/", "--stats-interval", "99999999999999999999999", NULL },
 		  "--stats-interval: '99999999999999999999999' is not an integer between 0 and 3600" },
-		{ { "--path", "/", "--poll-ms", "0", NULL },
-		  "--poll-ms: '0' is not an integer between 1 and 1000" },
-		{ { "--path", "/", "--poll-ms", "1001", NULL },
-		  "--poll-ms: '1001' is not an integer between 1 and 1000" },
-		{ { "--path", "/", "--poll-ms", "", NULL },
-		  "--poll-ms: '' is not an integer between 1 and 1000" },
+		{ { "--path", "/", "--max-delay-us", "9", NULL },
+		  "--max-delay-us: '9' is not an integer between 10 and 1000000" },
+		{ { "--path", "/", "--max-delay-us", "1000001", NULL },
+		  "--max-delay-us: '1000001' is not an integer between 10 and 1000000" },
+		{ { "--path", "/", "--max-delay-us", "", NULL },
+		  "--max-delay-us: '' is not an integer between 10 and 1000000" },
+		/* the option it replaces is refused by name, not taken silently */
+		{ { "--path", "/", "--poll-ms", "2", NULL }, "unknown option '--poll-ms'" },
 		/* control bytes in an echoed argument cannot break the line */
-		{ { "--path", "/", "--poll-ms", "1\n2\x1b[31m", NULL },
-		  "--poll-ms: '1\\x0a2\\x1b[31m' is not an integer between 1 and 1000" },
+		{ { "--path", "/", "--max-delay-us", "1\n2\x1b[31m", NULL },
+		  "--max-delay-us: '1\\x0a2\\x1b[31m' is not an integer between 10 and 1000000" },
 		{ { "--bad\xff\n", NULL }, "unknown option '--bad\\xff\\x0a'" },
 	};
 	size_t i;
@@ -199,14 +203,14 @@ static void test_path_limit_and_long_values(void)
 	 * a NUL-terminated prefix */
 	memset(longval, '7', sizeof longval - 1);
 	longval[sizeof longval - 1] = 0;
-	argv[1] = "--poll-ms";
+	argv[1] = "--max-delay-us";
 	argv[2] = longval;
 	argv[3] = NULL;
 	CHECK(cli_parse(3, argv, &o, err, sizeof err) == 2);
 	CHECK(strlen(err) < 150);
 	CHECK(strstr(err, "'777777777777777777777777777777777777777777777777...'") != NULL);
 	CHECK(cli_parse(3, argv, &o, err, 8) == 2);
-	CHECK_STR(err, "--poll-");
+	CHECK_STR(err, "--max-d");
 	CHECK(cli_parse(3, argv, &o, NULL, 0) == 2);
 
 	/* a path is taken as it is, however long or strange */
@@ -223,8 +227,8 @@ static void test_usage(void)
 	size_t len;
 	static const char *const must[] = {
 		"usage: fim-loader --path DIR", "--path DIR", "--ringbuf-mb N",
-		"--coalesce-ms N", "--stats-interval S", "--poll-ms N", "--help",
-		"--version", "default 16", "default 1000", "default 5", "(default 2)",
+		"--coalesce-ms N", "--stats-interval S", "--max-delay-us N", "--help",
+		"--version", "default 16", "default 1000", "default 5", "(default 250)",
 		"\n  0  ", "\n  1  ", "\n  2  ", "\n  3  ", "\n  4  ", "at most 64",
 	};
 	size_t i;
