@@ -1,5 +1,6 @@
 # fim-whodata: `make` builds everything, `make run` sets up and watches /var/log, `make test` runs
-# every test (unit, sanitizer, end-to-end on the real kernel).
+# every test (unit, sanitizer, end-to-end on the real kernel), `make test-kernels` the same
+# kernel-facing cases on other kernels under qemu (test/kernels/kernels.mk).
 SHELL := /bin/bash
 BUILD := build
 CLANG ?= clang
@@ -64,4 +65,5 @@ clean:
 	rm -rf $(BUILD) dist
 
 -include test/c/tests.mk
+-include test/kernels/kernels.mk
 -include bench/bench.mk

@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# The kernel matrix (`make test-kernels`): boots Debian's stock kernels under qemu, each from an
+# initramfs holding the static loader, the test driver (test/kernels/) and busybox, and runs the
+# kernel-facing end-to-end cases inside. The build machine's own kernel is covered by the
+# normal suite (make test).
+#
+#   scripts/test-kernels.sh [LABEL...]     LABEL: 6.1, 6.1-cloud, 6.12 (default: all)
+#
+# Kernels come from apt: the package is looked up through its meta package each time (the real
+# name changes with every Debian point release), downloaded with `apt-get download` (never
+# installed) and only its vmlinuz is kept, under build/kernels/cache/. A kernel that cannot be
+# fetched is reported as skipped with the reason; a kernel whose cases fail, or that gives no
+# verdict (panic, hang), fails the run. Serial logs: build/kernels/logs/<label>.log.
+#
+# Environment: FIM_KT_ACCEL=kvm|tcg forces the accelerator (default: kvm when /dev/kvm works,
+# checked by a test boot, else tcg); FIM_KT_TIMEOUT (seconds per kernel, default 600);
+# FIM_KT_GUEST_ENV adds NAME=VALUE words for the guest (e.g. FIM_LOADER_DEBUG=1).
+#
+# Exit status: 0 when every kernel that ran passed (and at least one ran), 1 otherwise.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+OUT=$PWD/build/kernels
+INITRAMFS=$OUT/initramfs.cpio.gz
+TIMEOUT=${FIM_KT_TIMEOUT:-600}
+
+# label | apt meta package naming the kernel
+MATRIX=(
+	"6.1|linux-image-amd64"
+	"6.1-cloud|linux-image-cloud-amd64"
+	"6.12|linux-image-6.12-amd64"
+)
+
+say() { printf 'test-kernels: %s\n' "$*" >&2; }
+elapsed() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }
+
+for tool in qemu-system-x86_64 apt-get apt-cache dpkg-deb timeout; do
+	command -v "$tool" >/dev/null || { say "$tool not found: run scripts/setup.sh"; exit 1; }
+done
+[ -f "$INITRAMFS" ] || { say "$INITRAMFS missing: run make test-kernels"; exit 1; }
+mkdir -p "$OUT/cache" "$OUT/logs"
+
+# The package a meta package currently points to, as "name version"; nothing when apt does not
+# know it.
+resolve() {
+	local meta=$1 dep
+	dep=$(apt-cache show --no-all-versions "$meta" 2>/dev/null |
+		sed -n 's/^Depends: //p' | tr ',' '\n' | grep -o 'linux-image-[^ ]*' | head -1)
+	[ -n "$dep" ] || return 0
+	printf '%s %s\n' "$dep" "$(apt-cache show --no-all-versions "$dep" 2>/dev/null | sed -n 's/^Version: //p' | head -1)"
+}
+
+APT_UPDATED=0
+# Sets KPATH to the kernel image a meta package points to, fetching it when not cached; on
+# failure returns 1 with the reason in SKIP_REASON.
+fetch() {
+	local label=$1 meta=$2 pkg ver dir tmp
+	local found
+	found=$(resolve "$meta")
+	if [ -z "$found" ] && [ "$APT_UPDATED" = 0 ] && [ "$(id -u)" = 0 ]; then
+		apt-get update -qq >/dev/null 2>&1
+		APT_UPDATED=1
+		found=$(resolve "$meta")
+	fi
+	if [ -z "$found" ]; then
+		SKIP_REASON="apt knows no package $meta (or it depends on no linux-image-*)"
+		return 1
+	fi
+	read -r pkg ver <<<"$found"
+	dir=$OUT/cache/$label
+	KPATH=$dir/vmlinuz
+	if [ -f "$KPATH" ] && [ "$(cat "$dir/package" 2>/dev/null)" = "$pkg $ver" ]; then
+		return 0
+	fi
+	tmp=$(mktemp -d "$OUT/cache/fetch.XXXXXX")
+	# apt's download sandbox user cannot write into a root-owned build tree; the warning says so
+	if ! (cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root "$pkg=$ver" >"$tmp/apt.log" 2>&1); then
+		SKIP_REASON="apt-get download $pkg=$ver failed: $(grep -E '^(E|W):' "$tmp/apt.log" | head -1)"
+		rm -rf "$tmp"
+		return 1
+	fi
+	if ! dpkg-deb --fsys-tarfile "$tmp"/*.deb | tar -x -C "$tmp" --wildcards './boot/vmlinuz-*' './boot/config-*'; then
+		SKIP_REASON="$pkg $ver holds no boot/vmlinuz"
+		rm -rf "$tmp"
+		return 1
+	fi
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	mv "$tmp"/boot/vmlinuz-* "$dir/vmlinuz"
+	mv "$tmp"/boot/config-* "$dir/config"
+	echo "$pkg $ver" >"$dir/package"
+	rm -rf "$tmp"
+}
+
+# qemu's status: 1 = the guest reported success, 3 = failure (isa-debug-exit, see
+# test/kernels/init), 124 = timeout, anything else = no verdict.
+boot() {
+	local kernel=$1 log=$2 limit=$3
+	shift 3
+	local cpu=max
+	[ "$ACCEL" = kvm ] && cpu=host
+	timeout "$limit" qemu-system-x86_64 -machine "q35,accel=$ACCEL" -cpu "$cpu" -smp 2 -m 1G \
+		-kernel "$kernel" -initrd "$INITRAMFS" \
+		-append "console=ttyS0 quiet panic=-1 $*" \
+		-display none -monitor none -serial "file:$log" -no-reboot \
+		-device isa-debug-exit,iobase=0xf4,iosize=0x04 </dev/null >"$log.qemu" 2>&1
+}
+
+# Which labels to run
+want=("$@")
+selected=()
+for entry in "${MATRIX[@]}"; do
+	label=${entry%%|*}
+	if [ ${#want[@]} -eq 0 ] || printf '%s\n' "${want[@]}" | grep -qxF "$label"; then selected+=("$entry"); fi
+done
+for w in "${want[@]}"; do
+	printf '%s\n' "${MATRIX[@]}" | grep -q "^$w|" || { say "unknown kernel label $w (known: $(printf '%s ' "${MATRIX[@]%%|*}"))"; exit 1; }
+done
+
+start=$EPOCHREALTIME
+declare -A KERNEL SKIP
+for entry in "${selected[@]}"; do
+	label=${entry%%|*} meta=${entry#*|}
+	SKIP_REASON=
+	if fetch "$label" "$meta"; then
+		KERNEL[$label]=$KPATH
+	else
+		SKIP[$label]=$SKIP_REASON
+	fi
+done
+
+# KVM only when it really boots a guest: a /dev/kvm that exists is not always one that works
+# (nested virtualisation can fail at the first CPU register it sets, or hang).
+ACCEL=${FIM_KT_ACCEL:-}
+ACCEL_NOTE=""
+if [ -z "$ACCEL" ]; then
+	ACCEL=tcg
+	first=""
+	for entry in "${selected[@]}"; do first=${KERNEL[${entry%%|*}]:-}; [ -n "$first" ] && break; done
+	if [ -r /dev/kvm ] && [ -w /dev/kvm ] && [ -n "$first" ]; then
+		ACCEL=kvm
+		boot "$first" "$OUT/logs/kvm-probe.log" 30 FIM_KT_PROBE=1
+		rc=$?
+		if [ "$rc" != 1 ]; then
+			ACCEL=tcg
+			ACCEL_NOTE=" (/dev/kvm failed a test boot, status $rc: $(grep -v '^$' "$OUT/logs/kvm-probe.log.qemu" | head -1))"
+		fi
+	elif [ ! -e /dev/kvm ]; then
+		ACCEL_NOTE=" (no /dev/kvm: software emulation)"
+	fi
+fi
+say "accelerator: $ACCEL$ACCEL_NOTE"
+
+ran=0 failed=0
+summary=()
+for entry in "${selected[@]}"; do
+	label=${entry%%|*} meta=${entry#*|}
+	if [ -n "${SKIP[$label]:-}" ]; then
+		summary+=("$(printf '%-10s %-34s skipped: %s' "$label" "$meta" "${SKIP[$label]}")")
+		continue
+	fi
+	kernel=${KERNEL[$label]}
+	read -r pkg ver <"$(dirname "$kernel")/package"
+	log=$OUT/logs/$label.log
+	say "booting $label: $pkg $ver"
+	t0=$EPOCHREALTIME
+	# shellcheck disable=SC2086 # FIM_KT_GUEST_ENV is a list of words
+	boot "$kernel" "$log" "$TIMEOUT" ${FIM_KT_GUEST_ENV:-}
+	rc=$?
+	secs=$(elapsed "$t0")
+	ran=$((ran + 1))
+	counts=$(sed -n 's/^# kernel-test: \([0-9]*\) passed, \([0-9]*\) failed.*/\1 passed, \2 failed/p' "$log" | tail -1)
+	reads=$(sed -n 's/^# kernel_reads \([a-z]*\),.*/\1/p' "$log" | tail -1)
+	case $rc in
+	1) verdict=pass ;;
+	3) verdict=FAIL ;;
+	124) verdict="FAIL (no verdict within ${TIMEOUT} s)" ;;
+	*) verdict="FAIL (no verdict: qemu status $rc)" ;;
+	esac
+	[ "$rc" = 1 ] || failed=$((failed + 1))
+	summary+=("$(printf '%-10s %-34s %-5s %6.1f s  %s%s' "$label" "$pkg" "${verdict%% *}" "$secs" \
+		"${counts:-no test count}" "${reads:+, kernel_reads $reads}")")
+	if [ "$rc" != 1 ]; then
+		echo "---- $label ($pkg $ver): $verdict; serial log $log"
+		# the failed cases with their diagnostics, the loader's own errors, and how it ended
+		grep -E '^(not ok|# |Bail out|fim-loader: (error|warning)|kernel-test:|libbpf:)' "$log" | grep -vE '^# kernel_reads' | tail -n 150
+		[ -n "$counts" ] || { echo "---- last lines of the serial log:"; tail -n 40 "$log"; }
+		[ -s "$log.qemu" ] && { echo "---- qemu:"; cat "$log.qemu"; }
+	fi
+done
+total=$(elapsed "$start")
+
+echo
+echo "kernel matrix ($ACCEL):"
+printf '  %s\n' "${summary[@]}"
+printf '  total %s s\n' "$total"
+if [ "$ran" = 0 ]; then
+	say "no kernel could be fetched: nothing was tested"
+	exit 1
+fi
+[ "$failed" = 0 ]
