@@ -14,7 +14,8 @@
 #
 # Environment: FIM_KT_ACCEL=kvm|tcg forces the accelerator (default: kvm when /dev/kvm works,
 # checked by a test boot, else tcg); FIM_KT_TIMEOUT (seconds per kernel, default 600);
-# FIM_KT_GUEST_ENV adds NAME=VALUE words for the guest (e.g. FIM_LOADER_DEBUG=1).
+# FIM_KT_GUEST_ENV adds NAME=VALUE words for the guest (e.g. FIM_LOADER_DEBUG=1, or
+# FIM_KT_CASES=rename,delete to run only those cases).
 #
 # Exit status: 0 when every kernel that ran passed (and at least one ran), 1 otherwise.
 set -uo pipefail
@@ -99,11 +100,12 @@ boot() {
 	shift 3
 	local cpu=max
 	[ "$ACCEL" = kvm ] && cpu=host
-	timeout "$limit" qemu-system-x86_64 -machine "q35,accel=$ACCEL" -cpu "$cpu" -smp 2 -m 1G \
+	# in a subshell that outlives it, so a qemu that aborts does not make bash print a job notice
+	(timeout "$limit" qemu-system-x86_64 -machine "q35,accel=$ACCEL" -cpu "$cpu" -smp 2 -m 1G \
 		-kernel "$kernel" -initrd "$INITRAMFS" \
 		-append "console=ttyS0 quiet panic=-1 $*" \
 		-display none -monitor none -serial "file:$log" -no-reboot \
-		-device isa-debug-exit,iobase=0xf4,iosize=0x04 </dev/null >"$log.qemu" 2>&1
+		-device isa-debug-exit,iobase=0xf4,iosize=0x04 </dev/null >"$log.qemu" 2>&1; exit $?) 2>/dev/null
 }
 
 # Which labels to run

@@ -1250,6 +1250,15 @@ static const struct kcase {
 
 static bool selected(const char *name, int argc, char **argv, int first)
 {
+	/* a name that matches no case is a mistake, not an empty run */
+	for (int i = first; i < argc; i++) {
+		size_t k = 0;
+
+		while (k < N_CASES && strcmp(CASES[k].name, argv[i]))
+			k++;
+		if (k == N_CASES)
+			die("no case is named %s", argv[i]);
+	}
 	if (first >= argc)
 		return true;
 	for (int i = first; i < argc; i++)
