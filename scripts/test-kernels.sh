@@ -13,7 +13,7 @@
 # verdict (panic, hang), fails the run. Serial logs: build/kernels/logs/<label>.log.
 #
 # Environment: FIM_KT_ACCEL=kvm|tcg forces the accelerator (default: kvm when /dev/kvm works,
-# checked by a test boot, else tcg); FIM_KT_TIMEOUT (seconds per kernel, default 600);
+# checked by a test boot, else tcg); FIM_KT_TIMEOUT (seconds per kernel, default 300);
 # FIM_KT_GUEST_ENV adds NAME=VALUE words for the guest (e.g. FIM_LOADER_DEBUG=1, or
 # FIM_KT_CASES=rename,delete to run only those cases).
 #
@@ -23,7 +23,7 @@ cd "$(dirname "$0")/.."
 
 OUT=$PWD/build/kernels
 INITRAMFS=$OUT/initramfs.cpio.gz
-TIMEOUT=${FIM_KT_TIMEOUT:-600}
+TIMEOUT=${FIM_KT_TIMEOUT:-300}
 
 # label | apt meta package naming the kernel
 MATRIX=(
@@ -42,13 +42,17 @@ done
 mkdir -p "$OUT/cache" "$OUT/logs"
 
 # The package a meta package currently points to, as "name version"; nothing when apt does not
-# know it.
+# know it. The meta package pins the exact version ("Depends: linux-image-X (= V)"), which saves
+# a second look-up (each one reads apt's whole cache).
 resolve() {
-	local meta=$1 dep
+	local meta=$1 dep name ver
 	dep=$(apt-cache show --no-all-versions "$meta" 2>/dev/null |
-		sed -n 's/^Depends: //p' | tr ',' '\n' | grep -o 'linux-image-[^ ]*' | head -1)
-	[ -n "$dep" ] || return 0
-	printf '%s %s\n' "$dep" "$(apt-cache show --no-all-versions "$dep" 2>/dev/null | sed -n 's/^Version: //p' | head -1)"
+		sed -n 's/^Depends: //p' | tr ',' '\n' | grep -E '^ *linux-image-' | head -1)
+	name=$(grep -o 'linux-image-[^ ]*' <<<"$dep")
+	[ -n "$name" ] || return 0
+	ver=$(sed -n 's/.*(= *\([^)]*\)).*/\1/p' <<<"$dep")
+	[ -n "$ver" ] || ver=$(apt-cache show --no-all-versions "$name" 2>/dev/null | sed -n 's/^Version: //p' | head -1)
+	printf '%s %s\n' "$name" "$ver"
 }
 
 APT_UPDATED=0
