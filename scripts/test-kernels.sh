@@ -184,7 +184,7 @@ for entry in "${selected[@]}"; do
 	*) verdict="FAIL (no verdict: qemu status $rc)" ;;
 	esac
 	[ "$rc" = 1 ] || failed=$((failed + 1))
-	summary+=("$(printf '%-10s %-34s %-5s %6.1f s  %s%s' "$label" "$pkg" "${verdict%% *}" "$secs" \
+	summary+=("$(printf '%-10s %-34s %-5s %6s s  %s%s' "$label" "$pkg" "${verdict%% *}" "$secs" \
 		"${counts:-no test count}" "${reads:+, kernel_reads $reads}")")
 	if [ "$rc" != 1 ]; then
 		echo "---- $label ($pkg $ver): $verdict; serial log $log"
