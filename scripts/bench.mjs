@@ -192,6 +192,7 @@ function setup() {
   d.shortExe = path.join(d.bin, SHORT_EXE_NAME);
   fs.copyFileSync(WORKLOAD, d.shortExe);
   fs.chmodSync(d.shortExe, 0o755);
+  d.shortExe = fs.realpathSync(d.shortExe); // the exe the kernel reports
   fs.chmodSync(d.bin, 0o755);
   fs.chmodSync(stateDir, 0o755);
   return d;
