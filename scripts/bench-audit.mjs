@@ -64,10 +64,10 @@ export function kauditdPid() {
 }
 
 export class AuditControl {
-  constructor(stateDir) {
-    this.stateDir = stateDir;
-    this.confDir = path.join(stateDir, 'audit-conf');
-    this.socket = path.join(this.confDir, 'dispatcher.sock');
+  // stateDir: where auditd's private configuration goes (only needed to run auditd)
+  constructor(stateDir = null) {
+    this.confDir = stateDir && path.join(stateDir, 'audit-conf');
+    this.socket = stateDir && path.join(this.confDir, 'dispatcher.sock');
     this.logDir = null;
     this.saved = null;
     this.watching = null;
@@ -176,4 +176,20 @@ export class AuditControl {
       this.logDir = null;
     }
   }
+}
+
+// For a benchmark that does not run auditd: keeps the processes it starts free of an audit
+// context (see the top of this file), whatever ran before it since boot. Returns the control
+// to release at the end, or null when auditctl is missing or audit is in use: then nothing is
+// touched, and new processes get a context if audit was ever enabled.
+export function keepNewProcessesUnaudited() {
+  try {
+    execFileSync(AUDITCTL, ['-v'], { stdio: 'ignore' });
+  } catch {
+    return null;
+  }
+  const a = new AuditControl();
+  if (a.check()) return null;
+  a.holdTaskNever();
+  return a;
 }

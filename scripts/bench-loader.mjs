@@ -32,6 +32,7 @@ import {
   QuietWaiter, cleanSamples, Findings, Harness, readDump, matchLatency, mountTmpfs, unmountTmpfs, cleanupOnSignals, machineLine, toText,
   summaryOf, updateReadme, readmeBlock, runMain, parseFlags, usageExit,
 } from './bench-lib.mjs';
+import { keepNewProcessesUnaudited } from './bench-audit.mjs';
 
 const FINDINGS = '/tmp/fim-bench-findings.md';
 
@@ -87,7 +88,11 @@ let mountDir = null;
 
 let bpfStatsRestore = null; // the sysctl's value to put back if interrupted while profiling
 
+let unaudited = null; // the audit rule that keeps our processes free of an audit context
+
 function cleanup() {
+  unaudited?.releaseTaskNever();
+  unaudited = null;
   if (bpfStatsRestore !== null) {
     try {
       fs.writeFileSync('/proc/sys/kernel/bpf_stats_enabled', bpfStatsRestore);
@@ -445,6 +450,11 @@ function buildReport(res, d) {
   md.push('');
   md.push(`Machine: ${machineLine()}; workload on a private tmpfs.`);
   md.push(`Run: \`make bench-loader${opts.quick ? '-quick' : ''}\` at ${date}; ${P.rounds} rounds alternating A B C, ${P.sampleMs} ms per sample; load average ${fmt(res.loadStart, 2)} at start, ${fmt(res.loadEnd, 2)} at end.`);
+  md.push(
+    res.unaudited
+      ? 'Processes started without an audit context: an `-a task,never` audit rule was held during the run, so a kernel on which audit has been enabled since boot (which gives every new process one, until reboot) measures as one that never was.'
+      : '**Audit could not be kept out** (auditctl missing, or audit in use): if audit has been enabled since boot, every process here carries an audit context, which slows every syscall, A included.',
+  );
   md.push(`Configurations: **A** no BPF; **B** an empty program on each of the ${hooksB.length} tracepoints the sensor attaches (\`build/bench/empty-loader\`); **C** \`build/fim-loader --path <tmpfs>/watched\` (${hooksC.length} hooks; hook sets of B and C ${sameHooks ? 'identical' : 'DIFFER'}).`);
   md.push('');
   md.push('Cells: median (min–max) over the rounds. Targets are C/A, as issue 2 states them; C/B is the sensor\'s own share on top of the tracepoints.');
@@ -562,6 +572,8 @@ async function main() {
   const res = { samples: [], loadStart: loadavg() };
   log(`bench-loader: ${opts.quick ? 'quick run' : 'default run'} in ${d.root} (tmpfs), ${P.rounds} rounds of A B C`);
   res.foreignAtStart = await waitQuiet();
+  unaudited = keepNewProcessesUnaudited();
+  res.unaudited = !!unaudited;
   await rounds(d, res);
   log('bench-loader: latency, throughput, loss and RSS with one loader');
   await loaderPhase(d, res);
