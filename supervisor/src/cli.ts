@@ -1,15 +1,18 @@
 import {accessSync, constants, readFileSync} from 'node:fs';
+import {join} from 'node:path';
 import {execa} from 'execa';
 import yargs, {type Argv} from 'yargs';
 import {formatCheckTable, runChecks} from './check.js';
-import {compileRoute, loadConfigFile, type PipelineConfig} from './config.js';
+import {SinkBuffer} from './buffer.js';
+import {compileRoute, loadConfigFile, parseConfig, type PipelineConfig} from './config.js';
 import {FimError, LoaderMissingError, UsageError} from './errors.js';
 import {compileFilter, parseIds, parseOperations, type FilterSpec} from './filters.js';
-import {formatNames, recordTextLine, type FormatName} from './formats.js';
+import {formatNames, recordTextLine, supervisorJsonLine, type FormatName} from './formats.js';
 import {createLogger, type LogFormat} from './log.js';
 import {defaultLoaderPath} from './loader-path.js';
 import {WhoDataMonitor, type Logger, type MonitorBatchItem} from './monitor.js';
 import {createStdoutSink} from './sinks.js';
+import {defaultStateDirectory, prepareStateDirectory} from './state-dir.js';
 import type {KernelEventFields} from './types.js';
 
 /**
@@ -40,6 +43,7 @@ type StartArgs = GlobalArgs & {
 	'coalesce-ms'?: number;
 	'ringbuf-mb'?: number;
 	'stats-interval'?: number;
+	'state-dir'?: string;
 	enrich: boolean;
 };
 
@@ -111,11 +115,19 @@ function startOptions(y: Argv): Argv {
 		.option('ringbuf-mb', {type: 'number', describe: 'Ring buffer size in MiB, a power of two (loader default 16)'})
 		.option('stats-interval', {type: 'number', describe: 'Seconds between loader stats records (loader default 5)'})
 		.option('enrich', {type: 'boolean', default: true, describe: 'Add /proc and user-database fields (--no-enrich to skip)'})
+		.option('state-dir', {type: 'string', describe: `Baseline state, sink spools and control socket (default ${defaultStateDirectory}; config data_dir)`})
 		.example('$0 start /etc /var/log', 'JSON events for two subtrees')
 		.example('$0 start --format text /etc', 'One readable line per change')
 		.example('$0 start --exclude \'**/*.swp\' --ops add,delete /srv', 'Filter in the supervisor')
 		.example('$0 start /etc | fluent-bit -i stdin -o stdout', 'Feed Fluent Bit')
 		.example('$0 start --config fim.yaml', 'Paths, filters and sink from a config file');
+}
+
+/** How long stopping waits for a slow reader before keeping the rest in the spool. */
+const flushTimeoutMs = 5000;
+
+function parseConfigDefaults(): PipelineConfig {
+	return parseConfig({sources: {whodata: {type: 'whodata'}}});
 }
 
 function filterFromFlags(args: StartArgs): FilterSpec {
@@ -163,7 +175,7 @@ async function start(args: StartArgs): Promise<number> {
 	const logger = createLogger({verbose: args.verbose, format: args['log-format']});
 	const config: PipelineConfig = args.config
 		? loadConfigFile(args.config)
-		: {source: {id: 'whodata', type: 'whodata', paths: [], enrich: true}, transforms: [], sink: {id: 'stdout', type: 'stdout', inputs: ['whodata'], format: 'json'}};
+		: parseConfigDefaults();
 	const route = compileRoute(config);
 	const flagFilter = compileFilter(filterFromFlags(args), 'flags');
 	const accept = (event: KernelEventFields): boolean => flagFilter(event) && route(event);
@@ -176,6 +188,7 @@ async function start(args: StartArgs): Promise<number> {
 		throw new LoaderMissingError(loaderPath, {cause: error});
 	}
 
+	const stateDirectory = prepareStateDirectory(args['state-dir'] ?? config.data_dir ?? defaultStateDirectory);
 	const monitor = await WhoDataMonitor.create({
 		paths,
 		loaderPath,
@@ -194,21 +207,29 @@ async function start(args: StartArgs): Promise<number> {
 	const render = format === 'text'
 		? (item: MonitorBatchItem) => recordTextLine(item.record)
 		: (item: MonitorBatchItem) => item.json;
-	let waitingForDrain = false;
-	monitor.on('batch', (items: MonitorBatchItem[]) => {
-		let text = '';
-		for (const item of items) {
-			text += `${render(item)}\n`;
+	// A slow reader never holds up the loader: records wait in the sink's buffer (memory, then
+	// the spool), and only `when_full: block` pauses the loader once both are full.
+	const buffer = SinkBuffer.open(sink, {
+		id: config.sink.id,
+		...config.sink.buffer,
+		spoolDirectory: join(stateDirectory, 'spool', config.sink.id),
+		renderGap: record => `${format === 'text' ? recordTextLine(record) : supervisorJsonLine(record)}\n`,
+		onWarning: message => {
+			logger.warn(message);
+		},
+	});
+	let blocked = false;
+	buffer.on('drain', () => {
+		if (blocked) {
+			blocked = false;
+			monitor.resume();
 		}
-
-		// Batches already read keep coming for a moment after pause(): wait for one drain only.
-		if (!sink.write(text) && !waitingForDrain) {
-			waitingForDrain = true;
+	});
+	monitor.on('batch', (items: MonitorBatchItem[]) => {
+		const entries = items.map(item => ({line: `${render(item)}\n`, path: item.path, old_path: item.old_path}));
+		if (!buffer.push(entries) && !blocked) {
+			blocked = true;
 			monitor.pause();
-			sink.once('drain', () => {
-				waitingForDrain = false;
-				monitor.resume();
-			});
 		}
 	});
 
@@ -225,7 +246,18 @@ async function start(args: StartArgs): Promise<number> {
 			}
 
 			await monitor.close();
-			await sink.end();
+			const left = await buffer.close(flushTimeoutMs);
+			if (left.spooled > 0) {
+				logger.warn(`${left.spooled} record(s) the reader did not take within ${flushTimeoutMs / 1000} s are kept in the spool under ${stateDirectory}; they are written first at the next start`);
+			}
+
+			if (left.discarded > 0) {
+				logger.error(`${left.discarded} record(s) the reader did not take within ${flushTimeoutMs / 1000} s are lost (the sink has no spool)`);
+			}
+
+			await Promise.race([sink.end(), new Promise(resolve => {
+				setTimeout(resolve, flushTimeoutMs).unref();
+			})]);
 			const {counters} = monitor;
 			logger.debug(`events received ${counters.events_received_total}, sent ${counters.events_sent_total}, discarded ${counters.events_discarded_total}, lost ${counters.events_lost_total}`);
 			resolve(code);

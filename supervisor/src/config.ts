@@ -2,6 +2,7 @@ import {readFileSync} from 'node:fs';
 import {extname} from 'node:path';
 import YAML from 'yaml';
 import {ConfigError} from './errors.js';
+import {parseBufferConfig, type BufferConfig} from './buffer.js';
 import {compileFilter, filterKeys, type EventPredicate, type FilterSpec} from './filters.js';
 import {formatNames, type FormatName} from './formats.js';
 import type {KernelEventFields} from './types.js';
@@ -14,7 +15,8 @@ import type {KernelEventFields} from './types.js';
  *
  *   sources:    {files: {type: whodata, paths: [/etc]}}
  *   transforms: {quiet: {type: filter, inputs: [files], exclude_paths: ['**\/*.swp']}}
- *   sinks:      {out: {type: stdout, inputs: [quiet], format: json}}
+ *   sinks:      {out: {type: stdout, inputs: [quiet], format: json, buffer: {max_events: 10000}}}
+ *   data_dir:   /var/lib/fim-whodata      (Vector's global option: baseline state, spool, socket)
  */
 
 export type SourceConfig = {
@@ -30,18 +32,19 @@ export type SourceConfig = {
 
 export type TransformConfig = {id: string; type: 'filter'; inputs: string[]; filter: FilterSpec};
 
-export type SinkConfig = {id: string; type: 'stdout'; inputs: string[]; format: FormatName};
+export type SinkConfig = {id: string; type: 'stdout'; inputs: string[]; format: FormatName; buffer: BufferConfig};
 
 export type PipelineConfig = {
 	source: SourceConfig;
 	transforms: TransformConfig[];
 	sink: SinkConfig;
+	data_dir?: string;
 };
 
 const topLevel: Record<string, string> = {sources: 'sources', inputs: 'sources', transforms: 'transforms', filters: 'transforms', sinks: 'sinks', outputs: 'sinks'};
 const sourceKeys = ['type', 'paths', 'loader', 'coalesce_ms', 'ringbuf_mb', 'stats_interval', 'enrich'];
 const transformKeys = ['type', 'inputs', ...filterKeys];
-const sinkKeys = ['type', 'inputs', 'format'];
+const sinkKeys = ['type', 'inputs', 'format', 'buffer'];
 
 export function loadConfigFile(file: string): PipelineConfig {
 	let text: string;
@@ -70,10 +73,17 @@ export function parseConfig(data: unknown, file = 'config'): PipelineConfig {
 
 	const root = asObject(data, 'the top level', fail);
 	const sections: Record<string, Record<string, unknown>> = {};
+	let dataDirectory: string | undefined;
 	for (const [key, value] of Object.entries(root)) {
 		const section = topLevel[key];
-		if (section === undefined) {
-			fail(`unknown key '${key}' (expected sources, transforms, sinks)`, key);
+		if (key === 'data_dir') {
+			if (typeof value !== 'string' || value.length === 0) {
+				fail('data_dir: expected a directory path', key);
+			}
+
+			dataDirectory = value as string;
+		} else if (section === undefined) {
+			fail(`unknown key '${key}' (expected sources, transforms, sinks, data_dir)`, key);
 		} else if (sections[section]) {
 			fail(`'${key}' repeats '${section}' (${key} is another name for it)`, key);
 		} else {
@@ -117,7 +127,7 @@ export function parseConfig(data: unknown, file = 'config'): PipelineConfig {
 		fail('only one sink is supported for now', 'sinks');
 	}
 
-	let sink: SinkConfig = {id: 'stdout', type: 'stdout', inputs: [transforms.at(-1)?.id ?? sourceId], format: 'json'};
+	let sink: SinkConfig = {id: 'stdout', type: 'stdout', inputs: [transforms.at(-1)?.id ?? sourceId], format: 'json', buffer: parseBufferConfig(undefined, 'sinks.stdout.buffer')};
 	if (sinkEntries.length === 1) {
 		const [id, raw] = sinkEntries[0]!;
 		const where = `sinks.${id}`;
@@ -131,10 +141,21 @@ export function parseConfig(data: unknown, file = 'config'): PipelineConfig {
 			fail(`${where}.format: unknown format ${JSON.stringify(format)} (expected ${formatNames.join(' or ')})`, `${where}.format`);
 		}
 
-		sink = {id, type: 'stdout', inputs: parseInputs(fields['inputs'], where, fail), format: format as FormatName};
+		let buffer: BufferConfig;
+		try {
+			buffer = parseBufferConfig(fields['buffer'], `${where}.buffer`);
+		} catch (error) {
+			return fail((error as Error).message, (error as ConfigError).key);
+		}
+
+		sink = {id, type: 'stdout', inputs: parseInputs(fields['inputs'], where, fail), format: format as FormatName, buffer};
 	}
 
-	const config = {source, transforms, sink};
+	const config: PipelineConfig = {source, transforms, sink};
+	if (dataDirectory !== undefined) {
+		config.data_dir = dataDirectory;
+	}
+
 	compileRoute(config, fail);
 	return config;
 }

@@ -45,8 +45,11 @@ export type WhoDataMonitorOptions = {
 	host?: string;
 };
 
-/** A record and its JSON line (exact to the nanosecond, under the line limit). */
-export type MonitorBatchItem = {readonly record: MonitorRecord; readonly json: string};
+/**
+ * A record and its JSON line (exact to the nanosecond, under the line limit). Events also give
+ * their paths without building the record (a sink's buffer names them if it must discard).
+ */
+export type MonitorBatchItem = {readonly record: MonitorRecord; readonly json: string; readonly path?: string; readonly old_path?: string | null};
 
 /**
  * An event of a batch. The user-facing object (loader fields without `type`, plus enrichment)
@@ -56,6 +59,14 @@ class EventItem implements MonitorBatchItem {
 	private done = false;
 
 	constructor(private readonly event: KernelEventFields, private readonly enrichment: EnrichmentView | undefined, readonly json: string) {}
+
+	get path(): string {
+		return this.event.path;
+	}
+
+	get old_path(): string | null {
+		return this.event.old_path ?? null;
+	}
 
 	get record(): WhoDataEvent {
 		if (!this.done) {

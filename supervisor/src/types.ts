@@ -53,12 +53,14 @@ export type EnrichmentFields = {
 /** One change as users see it (DESIGN.md §2). */
 export type WhoDataEvent = KernelEventFields & Partial<EnrichmentFields>;
 
-export type SupervisorRecordKind = 'restart' | 'loss' | 'path_dropped' | 'give_up';
+export type SupervisorRecordKind = 'restart' | 'loss' | 'path_dropped' | 'give_up' | 'discard' | 'downtime' | 'state_reset' | 'reconcile';
 
 /**
- * What the supervisor itself reports downstream: loader restarts (with the gap during which
- * changes may have been missed), kernel losses, and paths that vanished across a restart.
- * `type` tells these apart from events, which carry no `type`.
+ * What the supervisor itself reports downstream (docs/records.md): every window in which
+ * changes may have been missed (a loader restart, a kernel loss, records a sink's buffer had to
+ * discard, time fimctl was not running, a baseline that had to be rebuilt), paths that vanished
+ * across a restart, and the result of each reconciliation scan. `type` tells these apart from
+ * events, which carry no `type`.
  */
 export type SupervisorRecord = {
 	type: 'supervisor';
@@ -72,7 +74,18 @@ export type SupervisorRecord = {
 	restarts?: number;
 	exit?: string;
 	lost?: number;
+	/** The paths concerned (at most 100; `paths_omitted` counts the rest). */
 	paths?: string[];
+	paths_omitted?: number;
+	/** `discard`: the sink whose buffer was full, and how much it discarded. */
+	sink?: string;
+	discarded?: number;
+	discarded_bytes?: number;
+	/** `reconcile`: what started the scan, how much it looked at, what it found. */
+	trigger?: string;
+	scanned?: number;
+	changes?: number;
+	duration_ms?: number;
 };
 
 export type MonitorRecord = WhoDataEvent | SupervisorRecord;

@@ -60,8 +60,8 @@ class Fimctl {
 	private stdout = '';
 	private exit: Promise<number | null>;
 
-	constructor(args: string[]) {
-		this.process = spawn(fimctl, ['start', ...args, '--loader', loader, '--stats-interval', '1'], {stdio: ['ignore', 'pipe', 'pipe']});
+	constructor(args: string[], readonly stateDirectory = mkdtempSync(join(tmpdir(), 'fim-e2e-state-'))) {
+		this.process = spawn(fimctl, ['start', ...args, '--loader', loader, '--stats-interval', '1', '--state-dir', stateDirectory], {stdio: ['ignore', 'pipe', 'pipe']});
 		this.process.stdout!.setEncoding('utf8');
 		this.process.stdout!.on('data', (chunk: string) => {
 			this.stdout += chunk;
@@ -166,6 +166,7 @@ e2e('fimctl start reports add, modify, rename and delete with who did them', asy
 	} finally {
 		fim.process.kill('SIGKILL');
 		rmSync(directory, {recursive: true, force: true});
+		rmSync(fim.stateDirectory, {recursive: true, force: true});
 	}
 });
 
@@ -189,6 +190,7 @@ e2e('kill -9 of the loader: fimctl restarts it, reports the gap, and later chang
 	} finally {
 		fim.process.kill('SIGKILL');
 		rmSync(directory, {recursive: true, force: true});
+		rmSync(fim.stateDirectory, {recursive: true, force: true});
 	}
 });
 
@@ -228,6 +230,7 @@ e2e('hostile file names made by the kernel come out as valid JSON, exact bytes r
 	} finally {
 		fim.process.kill('SIGKILL');
 		rmSync(directory, {recursive: true, force: true});
+		rmSync(fim.stateDirectory, {recursive: true, force: true});
 	}
 });
 
