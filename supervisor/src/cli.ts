@@ -44,6 +44,7 @@ type StartArgs = GlobalArgs & {
 	'ringbuf-mb'?: number;
 	'stats-interval'?: number;
 	'state-dir'?: string;
+	'scan-rate'?: number;
 	enrich: boolean;
 };
 
@@ -116,6 +117,7 @@ function startOptions(y: Argv): Argv {
 		.option('stats-interval', {type: 'number', describe: 'Seconds between loader stats records (loader default 5)'})
 		.option('enrich', {type: 'boolean', default: true, describe: 'Add /proc and user-database fields (--no-enrich to skip)'})
 		.option('state-dir', {type: 'string', describe: `Baseline state, sink spools and control socket (default ${defaultStateDirectory}; config data_dir)`})
+		.option('scan-rate', {type: 'number', describe: 'Entries per second a baseline or reconciliation scan may stat (default 20000; 0: no limit)'})
 		.example('$0 start /etc /var/log', 'JSON events for two subtrees')
 		.example('$0 start --format text /etc', 'One readable line per change')
 		.example('$0 start --exclude \'**/*.swp\' --ops add,delete /srv', 'Filter in the supervisor')
@@ -194,6 +196,8 @@ async function start(args: StartArgs): Promise<number> {
 		loaderPath,
 		filter: accept,
 		enrich: args.enrich && config.source.enrich,
+		stateDir: stateDirectory,
+		scanRate: nonNegativeInteger(args['scan-rate'] ?? config.source.scan_rate, '--scan-rate'),
 		tuning: {
 			coalesceMs: nonNegativeInteger(args['coalesce-ms'] ?? config.source.coalesce_ms, '--coalesce-ms'),
 			ringbufMb: nonNegativeInteger(args['ringbuf-mb'] ?? config.source.ringbuf_mb, '--ringbuf-mb'),

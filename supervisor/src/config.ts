@@ -27,6 +27,7 @@ export type SourceConfig = {
 	coalesce_ms?: number;
 	ringbuf_mb?: number;
 	stats_interval?: number;
+	scan_rate?: number;
 	enrich: boolean;
 };
 
@@ -42,7 +43,7 @@ export type PipelineConfig = {
 };
 
 const topLevel: Record<string, string> = {sources: 'sources', inputs: 'sources', transforms: 'transforms', filters: 'transforms', sinks: 'sinks', outputs: 'sinks'};
-const sourceKeys = ['type', 'paths', 'loader', 'coalesce_ms', 'ringbuf_mb', 'stats_interval', 'enrich'];
+const sourceKeys = ['type', 'paths', 'loader', 'coalesce_ms', 'ringbuf_mb', 'stats_interval', 'scan_rate', 'enrich'];
 const transformKeys = ['type', 'inputs', ...filterKeys];
 const sinkKeys = ['type', 'inputs', 'format', 'buffer'];
 
@@ -181,7 +182,7 @@ function parseSource(id: string, raw: Record<string, unknown>, fail: (message: s
 		source.loader = fields['loader'] as string;
 	}
 
-	for (const key of ['coalesce_ms', 'ringbuf_mb', 'stats_interval'] as const) {
+	for (const key of ['coalesce_ms', 'ringbuf_mb', 'stats_interval', 'scan_rate'] as const) {
 		const value = fields[key];
 		if (value !== undefined) {
 			if (!Number.isInteger(value) || (value as number) < 0) {

@@ -1,4 +1,4 @@
-import {chmodSync, lstatSync, mkdirSync} from 'node:fs';
+import {accessSync, chmodSync, constants, lstatSync, mkdirSync} from 'node:fs';
 import {resolve} from 'node:path';
 import {RuntimeError} from './errors.js';
 
@@ -22,6 +22,8 @@ export function prepareStateDirectory(path: string): string {
 		if ((stats.mode & 0o077) !== 0 && stats.uid === process.geteuid?.()) {
 			chmodSync(absolute, 0o700);
 		}
+
+		accessSync(absolute, constants.R_OK | constants.W_OK | constants.X_OK);
 	} catch (error) {
 		if (error instanceof RuntimeError) {
 			throw error;

@@ -61,6 +61,8 @@ export class Supervisor extends EventEmitter {
 	private lastExit: LoaderExit | undefined;
 	private restarts = 0;
 	private lostSoFar = 0;
+	/** When the loader last counted its losses (ns): a loss happened after this. */
+	private lostCountedAt = 0;
 	private nextCommandId = 1;
 	private readonly pending = new Map<string, PendingCommand>();
 	private restartTimer: TimerHandle | undefined;
@@ -263,6 +265,7 @@ export class Supervisor extends EventEmitter {
 
 		this.clearHelloTimer();
 		this.helloAt = this.clock.now();
+		this.lostCountedAt = this.helloAt * 1e6;
 		this.emit('hello', hello);
 		if (this.firstHello) {
 			this.firstHello.resolve(hello);
@@ -296,16 +299,21 @@ export class Supervisor extends EventEmitter {
 
 	private onStats(stats: StatsRecord): void {
 		const lost = typeof stats.lost === 'number' ? stats.lost : 0;
+		const countedAt = typeof stats.timestamp === 'number' ? stats.timestamp : this.clock.now() * 1e6;
 		if (lost > this.lostSoFar) {
 			const delta = lost - this.lostSoFar;
 			this.lostSoFar = lost;
 			this.emitRecord({
 				kind: 'loss',
-				message: `the kernel could not deliver ${delta} record(s); changes under the watched paths may be missing`,
+				message: `the kernel could not deliver ${delta} record(s) between gap_start and gap_end; changes under the watched paths may be missing`,
+				gap_start: this.lostCountedAt,
+				gap_end: countedAt,
 				lost: delta,
 				paths: this.paths,
 			});
 		}
+
+		this.lostCountedAt = countedAt;
 	}
 
 	private clearHelloTimer(): void {

@@ -53,6 +53,39 @@ export type EnrichmentFields = {
 /** One change as users see it (DESIGN.md §2). */
 export type WhoDataEvent = KernelEventFields & Partial<EnrichmentFields>;
 
+/**
+ * A change found by a reconciliation scan (only with the monitor's `stateDir`): the fields of a
+ * kernel event, whodata null (who made the change is not known), `source: "reconcile"`, and
+ * `changed`: the stat fields that differ from the last reported state (type, inode, mode, uid,
+ * gid, size, mtime, ctime), empty when the file changed inside a gap but looks as it last did.
+ * docs/records.md.
+ */
+export type ReconcileEvent = {
+	timestamp: number;
+	operation: Operation;
+	path: string;
+	old_path: null;
+	file_type: FileType | null;
+	inode: number | null;
+	dev: string | null;
+	pid: null;
+	tid: null;
+	ppid: null;
+	uid: null;
+	gid: null;
+	euid: null;
+	egid: null;
+	auid: null;
+	session_id: null;
+	process_name: null;
+	exe: null;
+	syscall: null;
+	cgroup_id: null;
+	source: 'reconcile';
+	changed: string[];
+	path_b64?: string;
+} & Partial<EnrichmentFields>;
+
 export type SupervisorRecordKind = 'restart' | 'loss' | 'path_dropped' | 'give_up' | 'discard' | 'downtime' | 'state_reset' | 'reconcile';
 
 /**
@@ -88,10 +121,14 @@ export type SupervisorRecord = {
 	duration_ms?: number;
 };
 
-export type MonitorRecord = WhoDataEvent | SupervisorRecord;
+export type MonitorRecord = WhoDataEvent | ReconcileEvent | SupervisorRecord;
 
 export function isSupervisorRecord(record: MonitorRecord): record is SupervisorRecord {
 	return (record as SupervisorRecord).type === 'supervisor';
+}
+
+export function isReconcileEvent(record: MonitorRecord): record is ReconcileEvent {
+	return (record as ReconcileEvent).source === 'reconcile' && !isSupervisorRecord(record);
 }
 
 export type HelloRecord = {
