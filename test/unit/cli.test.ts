@@ -180,3 +180,38 @@ test('after a loader restart, SIGTERM still stops fimctl cleanly with exit 0', a
 	const result = await child;
 	t.is(result.exitCode, 0, String(result.stderr));
 });
+
+test('status answers over the control socket; a second start on the same state directory is refused', async t => {
+	const directory = temporaryDirectory();
+	const state = temporaryDirectory('fim-state-');
+	const child = execa(fimctl, ['start', '--state-dir', state, directory, '--loader', fixture('canned-loader.mjs')], {env: {FAKE_EVENTS: '4'}, reject: false});
+	let stderr = '';
+	child.stderr.on('data', (chunk: Buffer) => {
+		stderr += chunk.toString();
+	});
+	try {
+		await waitUntil(() => stderr.includes('watching'));
+		const json = await execa(fimctl, ['status', '--state-dir', state, '--json'], {reject: false});
+		t.is(json.exitCode, 0, String(json.stderr));
+		const status = JSON.parse(String(json.stdout)) as Record<string, unknown>;
+		t.like(status, {ok: true, pid: child.pid, paths: [directory], events_received_total: 4, events_lost_total: 0, loader_restarts_total: 0, spool_bytes: 0});
+		t.is(typeof status['uptime_s'], 'number');
+		t.is(typeof status['events_per_second'], 'number');
+		t.like((status['sinks'] as unknown[])[0], {id: 'stdout', buffer: {max_events: 10_000, memory_events: 0, when_full: 'drop_newest'}});
+		const text = await execa(fimctl, ['status', '--state-dir', state]);
+		t.regex(String(text.stdout), /^fimctl +0\.\d+\.\d+, pid \d+, up 0h 00m \d\ds/m);
+		t.regex(String(text.stdout), /^lost +0 /m);
+		t.regex(String(text.stdout), /^sink stdout +stdout; memory 0\/10,000 records, spool 0 bytes/m);
+		t.regex(String(text.stdout), /^reconcile +/m);
+		const second = await execa(fimctl, ['start', '--state-dir', state, directory, '--loader', fixture('canned-loader.mjs')], {reject: false});
+		t.is(second.exitCode, 1);
+		t.regex(String(second.stderr), /^fimctl: error: another fimctl is running with the state directory .* stop it, or give this one another --state-dir$/);
+	} finally {
+		child.kill('SIGTERM');
+		await child;
+	}
+
+	const after = await execa(fimctl, ['status', '--state-dir', state], {reject: false});
+	t.is(after.exitCode, 1);
+	t.regex(String(after.stderr), /fimctl: error: no fimctl is running with the state directory/);
+});
