@@ -207,6 +207,7 @@ async function start(args: StartArgs): Promise<number> {
 		enrich: args.enrich && config.source.enrich,
 		stateDir: stateDirectory,
 		scanRate: nonNegativeInteger(args['scan-rate'] ?? config.source.scan_rate, '--scan-rate'),
+		restart: config.source.restart,
 		tuning: {
 			coalesceMs: nonNegativeInteger(args['coalesce-ms'] ?? config.source.coalesce_ms, '--coalesce-ms'),
 			ringbufMb: nonNegativeInteger(args['ringbuf-mb'] ?? config.source.ringbuf_mb, '--ringbuf-mb'),

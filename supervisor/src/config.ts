@@ -5,6 +5,7 @@ import {ConfigError} from './errors.js';
 import {parseBufferConfig, type BufferConfig} from './buffer.js';
 import {compileFilter, filterKeys, type EventPredicate, type FilterSpec} from './filters.js';
 import {formatNames, type FormatName} from './formats.js';
+import type {RestartPolicyOptions} from './restart-policy.js';
 import type {KernelEventFields} from './types.js';
 
 /**
@@ -28,6 +29,8 @@ export type SourceConfig = {
 	ringbuf_mb?: number;
 	stats_interval?: number;
 	scan_rate?: number;
+	/** The loader's restart policy (restart-policy.ts), in ms: initial_ms, max_ms, stable_ms, max_crashes, window_ms. */
+	restart?: Partial<RestartPolicyOptions>;
 	enrich: boolean;
 };
 
@@ -43,7 +46,9 @@ export type PipelineConfig = {
 };
 
 const topLevel: Record<string, string> = {sources: 'sources', inputs: 'sources', transforms: 'transforms', filters: 'transforms', sinks: 'sinks', outputs: 'sinks'};
-const sourceKeys = ['type', 'paths', 'loader', 'coalesce_ms', 'ringbuf_mb', 'stats_interval', 'scan_rate', 'enrich'];
+const sourceKeys = ['type', 'paths', 'loader', 'coalesce_ms', 'ringbuf_mb', 'stats_interval', 'scan_rate', 'restart', 'enrich'];
+const restartKeys = ['initial_ms', 'max_ms', 'stable_ms', 'max_crashes', 'window_ms'] as const;
+const restartOption = {initial_ms: 'initialMs', max_ms: 'maxMs', stable_ms: 'stableMs', max_crashes: 'maxCrashes', window_ms: 'windowMs'} as const;
 const transformKeys = ['type', 'inputs', ...filterKeys];
 const sinkKeys = ['type', 'inputs', 'format', 'buffer'];
 
@@ -190,6 +195,21 @@ function parseSource(id: string, raw: Record<string, unknown>, fail: (message: s
 			}
 
 			source[key] = value as number;
+		}
+	}
+
+	if (fields['restart'] !== undefined) {
+		const restart = checkKeys(asObject(fields['restart'], `${where}.restart`, fail), restartKeys, `${where}.restart`, fail);
+		source.restart = {};
+		for (const key of restartKeys) {
+			const value = restart[key];
+			if (value !== undefined) {
+				if (!Number.isInteger(value) || (value as number) < 1) {
+					fail(`${where}.restart.${key}: expected a positive integer`, `${where}.restart.${key}`);
+				}
+
+				source.restart[restartOption[key]] = value as number;
+			}
 		}
 	}
 

@@ -459,17 +459,17 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 
 	private startReconciling(previous: {lastAliveNs: bigint; cleanStop: boolean} | undefined): void {
 		const nowNs = this.clock.now() * 1e6;
-		let sinceNs: bigint | undefined;
 		if (previous) {
 			const record = this.record('downtime', `fimctl was not running between gap_start and gap_end (the previous run ${previous.cleanStop ? 'stopped cleanly' : 'ended without a clean stop'}); the reconciliation that follows reports what changed meanwhile`);
 			record.gap_start = Number(previous.lastAliveNs);
 			record.gap_end = nowNs;
 			this.emitSupervisorRecord(record);
-			sinceNs = this.gapStartNs(Number(previous.lastAliveNs)) - 2_000_000_000n;
 		}
 
+		// No ctime window here: what the previous run did not see is not in its baseline, and
+		// shows as a difference (the window would report again what it did see just before it stopped).
 		this.scheduleHeartbeat();
-		this.requestReconcile('start', sinceNs);
+		this.requestReconcile('start', undefined);
 	}
 
 	private record(kind: SupervisorRecord['kind'], message: string): SupervisorRecord {

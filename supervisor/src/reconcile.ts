@@ -64,7 +64,7 @@ export class Baseline {
 	private stopping = false;
 
 	constructor(private readonly options: BaselineOptions) {
-		this.slackNs = options.slackNs ?? 50_000_000n;
+		this.slackNs = options.slackNs ?? 10_000_000n;
 	}
 
 	get pendingCount(): number {
