@@ -694,7 +694,8 @@ export type SinkBufferOptions = SpoolQueueOptions & {
 
 /**
  * A SpoolQueue pumped into a sink that takes text and says 'drain' when it wants more
- * (sinks.ts: stdout). Events: 'drain' (`block`: push again), 'discard' ({reason}).
+ * (sinks.ts: stdout). Events: 'drain' (`block`: push again), 'discard' ({reason}), 'idle'
+ * (everything pushed has been handed to the sink, and the sink wants more).
  */
 export class SinkBuffer extends EventEmitter {
 	private readonly queue: SpoolQueue;
@@ -734,6 +735,11 @@ export class SinkBuffer extends EventEmitter {
 	stats(): BufferStats {
 		const stats = this.queue.stats();
 		return {...stats, sent_total: stats.sent_total + this.direct, waiting_for_sink: this.sinkWaiting};
+	}
+
+	/** Nothing held back: the sink has taken everything and wants more. */
+	get idle(): boolean {
+		return !this.sinkWaiting && this.queue.empty;
 	}
 
 	/** See SpoolQueue.push. */
@@ -784,6 +790,10 @@ export class SinkBuffer extends EventEmitter {
 		while (!this.sinkWaiting) {
 			const entries = this.queue.shift(Number.POSITIVE_INFINITY, this.writeBytes);
 			if (entries.length === 0) {
+				if (this.queue.empty) {
+					this.emit('idle');
+				}
+
 				break;
 			}
 

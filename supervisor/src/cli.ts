@@ -136,6 +136,8 @@ function startOptions(y: Argv): Argv {
 
 /** How long stopping waits for a slow reader before keeping the rest in the spool. */
 const flushTimeoutMs = 5000;
+/** How long reading the loader may wait for stdout to drain before the reader counts as stalled. */
+const pacingMs = 50;
 
 function parseConfigDefaults(): PipelineConfig {
 	return parseConfig({sources: {whodata: {type: 'whodata'}}});
@@ -243,20 +245,50 @@ async function start(args: StartArgs): Promise<number> {
 			logger.warn(message);
 		},
 	});
+	const rate = new EventRate(monitor);
+	describe = () => statusOf(monitor, buffer, config, stateDirectory, rate);
+	// Pacing: while the reader keeps up, reading the loader waits for stdout to drain (the
+	// loader's pipe and the kernel's ring buffer hold events meanwhile), so fimctl writes as it
+	// reads. A reader that has not drained within pacingMs is stalled: the loader is read again
+	// and records wait in the buffer (memory, then spool) until it has emptied.
 	let blocked = false;
+	let paced: NodeJS.Timeout | undefined;
+	let stalled = false;
+	const resumeReading = (): void => {
+		if (paced) {
+			clearTimeout(paced);
+			paced = undefined;
+			if (!blocked) {
+				monitor.resume();
+			}
+		}
+	};
+
+	buffer.on('idle', () => {
+		stalled = false;
+		resumeReading();
+	});
 	buffer.on('drain', () => {
 		if (blocked) {
 			blocked = false;
-			monitor.resume();
+			if (!paced) {
+				monitor.resume();
+			}
 		}
 	});
-	const rate = new EventRate(monitor);
-	describe = () => statusOf(monitor, buffer, config, stateDirectory, rate);
 	monitor.on('batch', (items: MonitorBatchItem[]) => {
 		const entries = items.map(item => ({line: `${render(item)}\n`, path: item.path, old_path: item.old_path}));
 		if (!buffer.push(entries) && !blocked) {
 			blocked = true;
 			monitor.pause();
+		}
+
+		if (!buffer.idle && !stalled && !paced && !blocked) {
+			monitor.pause();
+			paced = setTimeout(() => {
+				stalled = true;
+				resumeReading();
+			}, pacingMs);
 		}
 	});
 
@@ -273,6 +305,7 @@ async function start(args: StartArgs): Promise<number> {
 			}
 
 			rate.stop();
+			clearTimeout(paced);
 			await monitor.close();
 			await control.close();
 			const left = await buffer.close(flushTimeoutMs);

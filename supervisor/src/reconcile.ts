@@ -78,7 +78,11 @@ export class Baseline {
 		if (event.operation === 'rename' && typeof event.old_path === 'string') {
 			const from = byteString(event.old_path, event.old_path_b64);
 			this.moves.push({from, to: path});
-			this.carryPending(from, path);
+			// Only a directory has notes below it to carry (the kernel does not say which it was).
+			if (this.pending.size > 0 && statPath(path)?.type === 'dir') {
+				this.carryPending(from, path);
+			}
+
 			this.mark(from, timestampNs, true);
 		}
 
@@ -371,7 +375,12 @@ function differences(row: StoredFile, state: FileState): string[] {
 
 /** A path from an event as a byte string (see state-store.ts). */
 export function byteString(path: string, base64?: string | null): string {
-	return typeof base64 === 'string' ? Buffer.from(base64, 'base64').toString('latin1') : Buffer.from(path, 'utf8').toString('latin1');
+	if (typeof base64 === 'string') {
+		return Buffer.from(base64, 'base64').toString('latin1');
+	}
+
+	// ASCII, the usual case, is its own byte string.
+	return Buffer.byteLength(path) === path.length ? path : Buffer.from(path, 'utf8').toString('latin1');
 }
 
 /** `major:minor` of a Linux dev_t, as the loader writes it. */

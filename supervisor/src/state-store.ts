@@ -216,13 +216,16 @@ export class StateStore {
 			return;
 		}
 
-		this.remove(to);
 		const row = this.get(from);
-		if (row) {
-			this.statements.remove.run(bytes(from));
-			this.put(to, row);
+		// Nothing known by the old name (a file made and renamed within one flush): the new
+		// name is looked at by the flush anyway.
+		if (!row) {
+			return;
 		}
 
+		this.remove(to);
+		this.statements.remove.run(bytes(from));
+		this.put(to, row);
 		const [low, high] = subtreeRange(from);
 		this.statements.moveSubtree.run({to: bytes(to), cut: from.length + 1, low, high});
 	}
