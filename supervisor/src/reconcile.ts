@@ -1,6 +1,6 @@
 import {readdirSync, type Dirent} from 'node:fs';
 import type {Clock} from './clock.js';
-import {statPath, type FileState, type StateStore, type StoredFile} from './state-store.js';
+import {parentOf, statPath, type FileState, type StateStore, type StoredFile} from './state-store.js';
 import type {FileType, KernelEventFields, Operation, ReconcileEvent, SupervisorRecord} from './types.js';
 
 /**
@@ -50,7 +50,8 @@ export type BaselineOptions = {
 	slackNs?: bigint;
 };
 
-type Pending = {timestampNs: bigint; gone: boolean};
+/** The latest event for a path: its time (ns; a double is exact enough beside the slack) and whether it said the path is gone. */
+type Pending = {timestampNs: number; gone: boolean};
 
 const scanChunk = 512;
 const progressEveryMs = 2000;
@@ -58,13 +59,15 @@ const maxSummaryPaths = 100;
 
 export class Baseline {
 	private pending = new Map<string, Pending>();
+	/** How many notes each directory has right below it: a rename of one of them carries notes. */
+	private pendingParents = new Map<string, number>();
 	/** Renames not yet applied to the store, in order. */
 	private moves: Array<{from: string; to: string}> = [];
-	private readonly slackNs: bigint;
+	private readonly slackNs: number;
 	private stopping = false;
 
 	constructor(private readonly options: BaselineOptions) {
-		this.slackNs = options.slackNs ?? 10_000_000n;
+		this.slackNs = Number(options.slackNs ?? 10_000_000n);
 	}
 
 	get pendingCount(): number {
@@ -73,13 +76,12 @@ export class Baseline {
 
 	/** Notes live events (in order); the store is updated at the next flush. */
 	note(event: KernelEventFields): void {
-		const timestampNs = BigInt(Math.round(event.timestamp));
+		const timestampNs = event.timestamp;
 		const path = byteString(event.path, event.path_b64);
 		if (event.operation === 'rename' && typeof event.old_path === 'string') {
 			const from = byteString(event.old_path, event.old_path_b64);
 			this.moves.push({from, to: path});
-			// Only a directory has notes below it to carry (the kernel does not say which it was).
-			if (this.pending.size > 0 && statPath(path)?.type === 'dir') {
+			if (this.hasPendingBelow(from)) {
 				this.carryPending(from, path);
 			}
 
@@ -100,6 +102,7 @@ export class Baseline {
 		const pending = this.pending;
 		this.moves = [];
 		this.pending = new Map();
+		this.pendingParents = new Map();
 		store.transaction(() => {
 			for (const {from, to} of moves) {
 				store.move(from, to);
@@ -111,7 +114,7 @@ export class Baseline {
 					if (note.gone) {
 						store.remove(path);
 					}
-				} else if (state.type === 'dir' || state.ctimeNs <= note.timestampNs + this.slackNs) {
+				} else if (state.type === 'dir' || Number(state.ctimeNs) <= note.timestampNs + this.slackNs) {
 					store.put(path, state);
 				}
 			}
@@ -295,7 +298,7 @@ export class Baseline {
 		});
 	}
 
-	private mark(path: string, timestampNs: bigint, gone: boolean): void {
+	private mark(path: string, timestampNs: number, gone: boolean): void {
 		const note = this.pending.get(path);
 		if (note) {
 			// The latest event decides whether the path should be there.
@@ -305,7 +308,24 @@ export class Baseline {
 			}
 		} else {
 			this.pending.set(path, {timestampNs, gone});
+			const parent = parentOf(path);
+			this.pendingParents.set(parent, (this.pendingParents.get(parent) ?? 0) + 1);
 		}
+	}
+
+	private hasPendingBelow(directory: string): boolean {
+		if (this.pendingParents.has(directory)) {
+			return true;
+		}
+
+		const prefix = `${directory}/`;
+		for (const parent of this.pendingParents.keys()) {
+			if (parent.startsWith(prefix)) {
+				return true;
+			}
+		}
+
+		return false;
 	}
 
 	/** Pending notes below a renamed directory now live under its new name. */
@@ -314,8 +334,27 @@ export class Baseline {
 		for (const [path, note] of [...this.pending]) {
 			if (path.startsWith(prefix)) {
 				this.pending.delete(path);
-				this.pending.set(to + path.slice(from.length), note);
+				this.forgetParent(path);
+				const moved = to + path.slice(from.length);
+				const existing = this.pending.get(moved);
+				if (existing === undefined) {
+					this.pending.set(moved, note);
+					const parent = parentOf(moved);
+					this.pendingParents.set(parent, (this.pendingParents.get(parent) ?? 0) + 1);
+				} else if (note.timestampNs > existing.timestampNs) {
+					existing.timestampNs = note.timestampNs;
+				}
 			}
+		}
+	}
+
+	private forgetParent(path: string): void {
+		const parent = parentOf(path);
+		const count = (this.pendingParents.get(parent) ?? 0) - 1;
+		if (count > 0) {
+			this.pendingParents.set(parent, count);
+		} else {
+			this.pendingParents.delete(parent);
 		}
 	}
 }
