@@ -2,8 +2,10 @@ import {readFileSync} from 'node:fs';
 import {extname} from 'node:path';
 import YAML from 'yaml';
 import {ConfigError} from './errors.js';
+import {parseBufferConfig, type BufferConfig} from './buffer.js';
 import {compileFilter, filterKeys, type EventPredicate, type FilterSpec} from './filters.js';
 import {formatNames, type FormatName} from './formats.js';
+import type {RestartPolicyOptions} from './restart-policy.js';
 import type {KernelEventFields} from './types.js';
 
 /**
@@ -14,7 +16,8 @@ import type {KernelEventFields} from './types.js';
  *
  *   sources:    {files: {type: whodata, paths: [/etc]}}
  *   transforms: {quiet: {type: filter, inputs: [files], exclude_paths: ['**\/*.swp']}}
- *   sinks:      {out: {type: stdout, inputs: [quiet], format: json}}
+ *   sinks:      {out: {type: stdout, inputs: [quiet], format: json, buffer: {max_events: 10000}}}
+ *   data_dir:   /var/lib/fim-whodata      (Vector's global option: baseline state, spool, socket)
  */
 
 export type SourceConfig = {
@@ -25,23 +28,29 @@ export type SourceConfig = {
 	coalesce_ms?: number;
 	ringbuf_mb?: number;
 	stats_interval?: number;
+	scan_rate?: number;
+	/** The loader's restart policy (restart-policy.ts), in ms: initial_ms, max_ms, stable_ms, max_crashes, window_ms. */
+	restart?: Partial<RestartPolicyOptions>;
 	enrich: boolean;
 };
 
 export type TransformConfig = {id: string; type: 'filter'; inputs: string[]; filter: FilterSpec};
 
-export type SinkConfig = {id: string; type: 'stdout'; inputs: string[]; format: FormatName};
+export type SinkConfig = {id: string; type: 'stdout'; inputs: string[]; format: FormatName; buffer: BufferConfig};
 
 export type PipelineConfig = {
 	source: SourceConfig;
 	transforms: TransformConfig[];
 	sink: SinkConfig;
+	data_dir?: string;
 };
 
 const topLevel: Record<string, string> = {sources: 'sources', inputs: 'sources', transforms: 'transforms', filters: 'transforms', sinks: 'sinks', outputs: 'sinks'};
-const sourceKeys = ['type', 'paths', 'loader', 'coalesce_ms', 'ringbuf_mb', 'stats_interval', 'enrich'];
+const sourceKeys = ['type', 'paths', 'loader', 'coalesce_ms', 'ringbuf_mb', 'stats_interval', 'scan_rate', 'restart', 'enrich'];
+const restartKeys = ['initial_ms', 'max_ms', 'stable_ms', 'max_crashes', 'window_ms'] as const;
+const restartOption = {initial_ms: 'initialMs', max_ms: 'maxMs', stable_ms: 'stableMs', max_crashes: 'maxCrashes', window_ms: 'windowMs'} as const;
 const transformKeys = ['type', 'inputs', ...filterKeys];
-const sinkKeys = ['type', 'inputs', 'format'];
+const sinkKeys = ['type', 'inputs', 'format', 'buffer'];
 
 export function loadConfigFile(file: string): PipelineConfig {
 	let text: string;
@@ -70,10 +79,17 @@ export function parseConfig(data: unknown, file = 'config'): PipelineConfig {
 
 	const root = asObject(data, 'the top level', fail);
 	const sections: Record<string, Record<string, unknown>> = {};
+	let dataDirectory: string | undefined;
 	for (const [key, value] of Object.entries(root)) {
 		const section = topLevel[key];
-		if (section === undefined) {
-			fail(`unknown key '${key}' (expected sources, transforms, sinks)`, key);
+		if (key === 'data_dir') {
+			if (typeof value !== 'string' || value.length === 0) {
+				fail('data_dir: expected a directory path', key);
+			}
+
+			dataDirectory = value as string;
+		} else if (section === undefined) {
+			fail(`unknown key '${key}' (expected sources, transforms, sinks, data_dir)`, key);
 		} else if (sections[section]) {
 			fail(`'${key}' repeats '${section}' (${key} is another name for it)`, key);
 		} else {
@@ -117,7 +133,7 @@ export function parseConfig(data: unknown, file = 'config'): PipelineConfig {
 		fail('only one sink is supported for now', 'sinks');
 	}
 
-	let sink: SinkConfig = {id: 'stdout', type: 'stdout', inputs: [transforms.at(-1)?.id ?? sourceId], format: 'json'};
+	let sink: SinkConfig = {id: 'stdout', type: 'stdout', inputs: [transforms.at(-1)?.id ?? sourceId], format: 'json', buffer: parseBufferConfig(undefined, 'sinks.stdout.buffer')};
 	if (sinkEntries.length === 1) {
 		const [id, raw] = sinkEntries[0]!;
 		const where = `sinks.${id}`;
@@ -131,10 +147,21 @@ export function parseConfig(data: unknown, file = 'config'): PipelineConfig {
 			fail(`${where}.format: unknown format ${JSON.stringify(format)} (expected ${formatNames.join(' or ')})`, `${where}.format`);
 		}
 
-		sink = {id, type: 'stdout', inputs: parseInputs(fields['inputs'], where, fail), format: format as FormatName};
+		let buffer: BufferConfig;
+		try {
+			buffer = parseBufferConfig(fields['buffer'], `${where}.buffer`);
+		} catch (error) {
+			return fail((error as Error).message, (error as ConfigError).key);
+		}
+
+		sink = {id, type: 'stdout', inputs: parseInputs(fields['inputs'], where, fail), format: format as FormatName, buffer};
 	}
 
-	const config = {source, transforms, sink};
+	const config: PipelineConfig = {source, transforms, sink};
+	if (dataDirectory !== undefined) {
+		config.data_dir = dataDirectory;
+	}
+
 	compileRoute(config, fail);
 	return config;
 }
@@ -160,7 +187,7 @@ function parseSource(id: string, raw: Record<string, unknown>, fail: (message: s
 		source.loader = fields['loader'] as string;
 	}
 
-	for (const key of ['coalesce_ms', 'ringbuf_mb', 'stats_interval'] as const) {
+	for (const key of ['coalesce_ms', 'ringbuf_mb', 'stats_interval', 'scan_rate'] as const) {
 		const value = fields[key];
 		if (value !== undefined) {
 			if (!Number.isInteger(value) || (value as number) < 0) {
@@ -168,6 +195,21 @@ function parseSource(id: string, raw: Record<string, unknown>, fail: (message: s
 			}
 
 			source[key] = value as number;
+		}
+	}
+
+	if (fields['restart'] !== undefined) {
+		const restart = checkKeys(asObject(fields['restart'], `${where}.restart`, fail), restartKeys, `${where}.restart`, fail);
+		source.restart = {};
+		for (const key of restartKeys) {
+			const value = restart[key];
+			if (value !== undefined) {
+				if (!Number.isInteger(value) || (value as number) < 1) {
+					fail(`${where}.restart.${key}: expected a positive integer`, `${where}.restart.${key}`);
+				}
+
+				source.restart[restartOption[key]] = value as number;
+			}
 		}
 	}
 

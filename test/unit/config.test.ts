@@ -80,3 +80,17 @@ test('files that cannot be read or parsed say so in one line', t => {
 	const error = t.throws(() => loadConfigFile(duplicate), {instanceOf: ConfigError, message: /not valid YAML/});
 	t.false(error?.message.includes('\n'));
 });
+
+test('a sink\'s buffer and the data_dir use Vector\'s words', t => {
+	const config = parseConfig({
+		data_dir: '/srv/fim-state',
+		sources: {s: {type: 'whodata', paths: ['/etc']}},
+		sinks: {out: {type: 'stdout', inputs: ['s'], buffer: {type: 'disk', max_events: 500, max_size: 1_048_576, when_full: 'block'}}},
+	});
+	t.is(config.data_dir, '/srv/fim-state');
+	t.deepEqual(config.sink.buffer, {type: 'disk', max_events: 500, max_size: 1_048_576, when_full: 'block'});
+	t.like(parseConfig({sources: {s: {type: 'whodata'}}}).sink.buffer, {type: 'disk', max_events: 10_000, when_full: 'drop_newest'});
+	t.throws(() => parseConfig({sources: {s: {type: 'whodata'}}, sinks: {out: {type: 'stdout', inputs: ['s'], buffer: {max_events: -1}}}}),
+		{instanceOf: ConfigError, message: /config config: sinks\.out\.buffer\.max_events: expected a positive integer/});
+	t.throws(() => parseConfig({sources: {s: {type: 'whodata'}}, data_dir: 7}), {message: /data_dir: expected a directory path/});
+});
