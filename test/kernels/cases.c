@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/io.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -978,6 +979,30 @@ static void c_symlinked_parent_named(struct t *t)
 	}
 }
 
+/* docs/protocol.md, Backends: a delete through a bind mount of the watched tree made outside it
+ * is matched by inode on the fentry backend (as an open is on both), and missed by name on the
+ * tracepoint backend. */
+static void c_bind_mount_delete(struct t *t)
+{
+	char *mnt = pj(t->sib, "bind"), *f = pj(t->dir, "x");
+	struct who c;
+
+	mkdirs(mnt, 0755);
+	if (mount(t->dir, mnt, NULL, MS_BIND, NULL))
+		die("bind mount %s on %s: %s", t->dir, mnt, strerror(errno));
+	write_file(f, "");
+	uint64_t i = ino(f);
+	size_t m = quiet_mark(t);
+	actor(t, &c, "unlink", pj(mnt, "x"), NULL);
+	SETTLE(m);
+	if (umount2(mnt, MNT_DETACH))
+		die("umount %s: %s", mnt, strerror(errno));
+	if (fentry_deletes())
+		CHECK_EVENTS(t, evs, n, { "delete", pj(mnt, "x"), .file_type = STR("file"), .inode = U64(i), .syscall = "unlink", .who = &c });
+	else
+		CHECK_NO_EVENTS(t, evs, n);
+}
+
 static void c_symlink_pointing_out(struct t *t)
 {
 	char *out = pj(t->dir, "out");
@@ -1250,6 +1275,7 @@ static const struct kcase {
 	{ "symlinked-parent-open", c_symlinked_parent_open },
 	{ "symlinked-parent-named", c_symlinked_parent_named },
 	{ "symlink-pointing-out", c_symlink_pointing_out },
+	{ "bind-mount-delete", c_bind_mount_delete },
 	{ "deep-path", c_deep_path },
 	{ "hostile-newline", c_hostile_0 },
 	{ "hostile-quote", c_hostile_1 },
