@@ -979,26 +979,27 @@ static void c_symlinked_parent_named(struct t *t)
 	}
 }
 
-/* docs/protocol.md, Backends: a delete through a bind mount of the watched tree made outside it
- * is matched by inode on the fentry backend (as an open is on both), and missed by name on the
- * tracepoint backend. */
+/* docs/protocol.md, Backends: a delete through a bind mount of a watched directory made outside
+ * it is matched by inode on the fentry backend (as an open is on both), and missed by name on
+ * the tracepoint backend. */
 static void c_bind_mount_delete(struct t *t)
 {
 	char *mnt = pj(t->sib, "bind"), *f = pj(t->dir, "x");
+	char *via = pj(pj(mnt, t->name), "x"); /* mnt shows the watched root, t->l->w */
 	struct who c;
 
 	mkdirs(mnt, 0755);
-	if (mount(t->dir, mnt, NULL, MS_BIND, NULL))
-		die("bind mount %s on %s: %s", t->dir, mnt, strerror(errno));
+	if (mount(t->l->w, mnt, NULL, MS_BIND, NULL))
+		die("bind mount %s on %s: %s", t->l->w, mnt, strerror(errno));
 	write_file(f, "");
 	uint64_t i = ino(f);
 	size_t m = quiet_mark(t);
-	actor(t, &c, "unlink", pj(mnt, "x"), NULL);
+	actor(t, &c, "unlink", via, NULL);
 	SETTLE(m);
 	if (umount2(mnt, MNT_DETACH))
 		die("umount %s: %s", mnt, strerror(errno));
 	if (fentry_deletes())
-		CHECK_EVENTS(t, evs, n, { "delete", pj(mnt, "x"), .file_type = STR("file"), .inode = U64(i), .syscall = "unlink", .who = &c });
+		CHECK_EVENTS(t, evs, n, { "delete", via, .file_type = STR("file"), .inode = U64(i), .syscall = "unlink", .who = &c });
 	else
 		CHECK_NO_EVENTS(t, evs, n);
 }
