@@ -31,6 +31,8 @@ export type KernelEventFields = {
 	syscall: string;
 	cgroup_id: number;
 	source: 'kernel' | 'reconcile';
+	/** The loader's backend (`tracepoint`, `fentry`); absent on reconcile events. */
+	backend?: string;
 	truncated?: string[];
 	path_b64?: string;
 	old_path_b64?: string;
@@ -137,6 +139,7 @@ export type HelloRecord = {
 	loader_version?: string;
 	pid?: number;
 	backend?: string;
+	backend_reason?: string;
 	hooks?: string[];
 	paths?: string[];
 	ringbuf_bytes?: number;
