@@ -12,6 +12,7 @@ import {formatNames, recordTextLine, supervisorJsonLine, type FormatName} from '
 import {createLogger, type LogFormat} from './log.js';
 import {defaultLoaderPath} from './loader-path.js';
 import {WhoDataMonitor, type Logger, type MonitorBatchItem} from './monitor.js';
+import {normalizeWatchPaths} from './paths.js';
 import {createStdoutSink} from './sinks.js';
 import {defaultStateDirectory, prepareStateDirectory} from './state-dir.js';
 import type {KernelEventFields} from './types.js';
@@ -201,6 +202,9 @@ async function start(args: StartArgs): Promise<number> {
 		throw new LoaderMissingError(loaderPath, {cause: error});
 	}
 
+	// Mistakes in what was asked are reported before anything is claimed (the monitor says the
+	// symlinks and relative paths it resolves, once).
+	normalizeWatchPaths(paths, () => {});
 	const stateDirectory = prepareStateDirectory(args['state-dir'] ?? config.data_dir ?? defaultStateDirectory);
 	const options = {
 		paths,
