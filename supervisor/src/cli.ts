@@ -5,7 +5,7 @@ import {formatCheckTable, runChecks} from './check.js';
 import {compileRoute, loadConfigFile, type PipelineConfig} from './config.js';
 import {FimError, LoaderMissingError, UsageError} from './errors.js';
 import {compileFilter, parseIds, parseOperations, type FilterSpec} from './filters.js';
-import {formatNames, recordTextLine, type FormatName} from './formats.js';
+import {createFormatter, formatNames, type FormatName} from './formats.js';
 import {createLogger, type LogFormat} from './log.js';
 import {defaultLoaderPath} from './loader-path.js';
 import {WhoDataMonitor, type Logger, type MonitorBatchItem} from './monitor.js';
@@ -191,14 +191,14 @@ async function start(args: StartArgs): Promise<number> {
 	logger.info(`watching ${monitor.paths.join(', ')}`);
 
 	const sink = createStdoutSink();
-	const render = format === 'text'
-		? (item: MonitorBatchItem) => recordTextLine(item.record)
-		: (item: MonitorBatchItem) => item.json;
+	const render = createFormatter(format);
 	let waitingForDrain = false;
 	monitor.on('batch', (items: MonitorBatchItem[]) => {
 		let text = '';
 		for (const item of items) {
-			text += `${render(item)}\n`;
+			for (const line of render(item)) {
+				text += `${line}\n`;
+			}
 		}
 
 		// Batches already read keep coming for a moment after pause(): wait for one drain only.

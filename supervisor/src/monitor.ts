@@ -13,7 +13,7 @@ import {canonicalPath, isInside, normalizeWatchPaths} from './paths.js';
 import {RateLimitedLog} from './rate-limit.js';
 import type {RestartPolicyOptions} from './restart-policy.js';
 import {Supervisor, type LoaderTuning} from './supervise.js';
-import type {HelloRecord, KernelEventFields, MonitorRecord, SupervisorRecord, WhoDataEvent} from './types.js';
+import type {HelloRecord, KernelEventFields, MonitorRecord, ProcessContext, SupervisorRecord, WhoDataEvent} from './types.js';
 
 export type Logger = {
 	error(message: string): void;
@@ -45,8 +45,11 @@ export type WhoDataMonitorOptions = {
 	host?: string;
 };
 
-/** A record and its JSON line (exact to the nanosecond, under the line limit). */
-export type MonitorBatchItem = {readonly record: MonitorRecord; readonly json: string};
+/**
+ * A record and its JSON line (exact to the nanosecond, under the line limit); for enriched
+ * events, the process facts that only some output formats use.
+ */
+export type MonitorBatchItem = {readonly record: MonitorRecord; readonly json: string; readonly context?: ProcessContext};
 
 /**
  * An event of a batch. The user-facing object (loader fields without `type`, plus enrichment)
@@ -56,6 +59,10 @@ class EventItem implements MonitorBatchItem {
 	private done = false;
 
 	constructor(private readonly event: KernelEventFields, private readonly enrichment: EnrichmentView | undefined, readonly json: string) {}
+
+	get context(): ProcessContext | undefined {
+		return this.enrichment?.context;
+	}
 
 	get record(): WhoDataEvent {
 		if (!this.done) {
