@@ -2,14 +2,17 @@ import {accessSync, constants, readFileSync} from 'node:fs';
 import {execa} from 'execa';
 import yargs, {type Argv} from 'yargs';
 import {formatCheckTable, runChecks} from './check.js';
-import {compileRoute, loadConfigFile, type PipelineConfig} from './config.js';
+import {hostname} from 'node:os';
+import {compileRoute, flagsOnlyConfig, loadConfigFile, type PipelineConfig} from './config.js';
 import {FimError, LoaderMissingError, UsageError} from './errors.js';
 import {compileFilter, parseIds, parseOperations, type FilterSpec} from './filters.js';
-import {createFormatter, formatNames, type FormatName} from './formats.js';
+import {formatNames, type FormatName} from './formats.js';
 import {createLogger, type LogFormat} from './log.js';
 import {defaultLoaderPath} from './loader-path.js';
-import {WhoDataMonitor, type Logger, type MonitorBatchItem} from './monitor.js';
-import {createStdoutSink} from './sinks.js';
+import {WhoDataMonitor, type Logger} from './monitor.js';
+import {Pipeline} from './pipeline.js';
+import {sinkFromUrl} from './sink-url.js';
+import type {SinkError} from './sinks.js';
 import type {KernelEventFields} from './types.js';
 
 /**
@@ -25,6 +28,7 @@ type StartArgs = GlobalArgs & {
 	paths: string[];
 	config?: string;
 	format?: FormatName;
+	sink?: string[];
 	exclude?: string[];
 	include?: string[];
 	ops?: string;
@@ -94,7 +98,8 @@ function startOptions(y: Argv): Argv {
 	return y
 		.positional('paths', {type: 'string', array: true, describe: 'Directories (watched recursively) or files'})
 		.option('config', {alias: 'c', type: 'string', describe: 'Config file (YAML or JSON: sources, transforms, sinks)'})
-		.option('format', {alias: 'f', choices: formatNames, describe: 'Output format (default json)'})
+		.option('format', {alias: 'f', choices: formatNames, describe: 'Format of the sinks that name none (default json; docs/formats.md)'})
+		.option('sink', {type: 'string', array: true, describe: 'Send events there (repeatable; replaces stdout): stdout, file:///PATH, syslog[+tcp|+unix]://HOST:PORT, http(s)://URL, fluent[+tls]://HOST:PORT; options as ?key=value'})
 		.option('exclude', {type: 'string', array: true, describe: 'Drop events whose path matches this glob'})
 		.option('include', {type: 'string', array: true, describe: 'Keep only events whose path matches this glob'})
 		.option('ops', {type: 'string', describe: 'Keep only these operations: add,modify,delete,rename,attrib'})
@@ -115,7 +120,10 @@ function startOptions(y: Argv): Argv {
 		.example('$0 start --format text /etc', 'One readable line per change')
 		.example('$0 start --exclude \'**/*.swp\' --ops add,delete /srv', 'Filter in the supervisor')
 		.example('$0 start /etc | fluent-bit -i stdin -o stdout', 'Feed Fluent Bit')
-		.example('$0 start --config fim.yaml', 'Paths, filters and sink from a config file');
+		.example('$0 start /etc --sink fluent://127.0.0.1:24224', 'To a Fluent Bit or Fluentd forward input, with acknowledgements')
+		.example('$0 start /etc --sink \'file:///var/log/fim/wazuh.json?format=wazuh&rotate.max_bytes=100M\'', 'A rotating file a Wazuh agent reads')
+		.example('$0 start /etc --sink stdout --sink syslog+tcp://127.0.0.1:601', 'Several sinks at once')
+		.example('$0 start --config fim.yaml', 'Paths, filters and sinks from a config file');
 }
 
 function filterFromFlags(args: StartArgs): FilterSpec {
@@ -159,16 +167,36 @@ function nonNegativeInteger(value: number | undefined, flag: string): number | u
 	return value;
 }
 
+/** The pipeline that `start` and `validate` run: the config file, plus `--sink` flags. */
+function pipelineFromArgs(args: StartArgs): PipelineConfig {
+	const config = args.config ? loadConfigFile(args.config) : flagsOnlyConfig();
+	const flagSinks = (args.sink ?? []).map((url, index) => sinkFromUrl(url, index + 1, [config.transforms.at(-1)?.id ?? config.source.id]));
+	if (flagSinks.length > 0) {
+		// Sinks named on the command line replace the implicit stdout, and join the file's.
+		const sinks = [...config.sinks.filter(sink => !sink.implicit), ...flagSinks];
+		const ids = new Set<string>();
+		for (const sink of sinks) {
+			if (ids.has(sink.id)) {
+				throw new UsageError(`two sinks have the id '${sink.id}' (give --sink URLs an id with ?id=NAME)`);
+			}
+
+			ids.add(sink.id);
+		}
+
+		config.sinks = sinks;
+		config.sink = sinks[0]!;
+	}
+
+	return config;
+}
+
 async function start(args: StartArgs): Promise<number> {
 	const logger = createLogger({verbose: args.verbose, format: args['log-format']});
-	const config: PipelineConfig = args.config
-		? loadConfigFile(args.config)
-		: {source: {id: 'whodata', type: 'whodata', paths: [], enrich: true}, transforms: [], sink: {id: 'stdout', type: 'stdout', inputs: ['whodata'], format: 'json'}};
+	const config = pipelineFromArgs(args);
 	const route = compileRoute(config);
 	const flagFilter = compileFilter(filterFromFlags(args), 'flags');
 	const accept = (event: KernelEventFields): boolean => flagFilter(event) && route(event);
 	const paths = [...config.source.paths, ...(args.paths ?? [])];
-	const format = args.format ?? config.sink.format;
 	const loaderPath = args.loader ?? config.source.loader ?? defaultLoaderPath();
 	try {
 		accessSync(loaderPath, constants.X_OK);
@@ -176,42 +204,34 @@ async function start(args: StartArgs): Promise<number> {
 		throw new LoaderMissingError(loaderPath, {cause: error});
 	}
 
-	const monitor = await WhoDataMonitor.create({
-		paths,
-		loaderPath,
-		filter: accept,
-		enrich: args.enrich && config.source.enrich,
-		tuning: {
-			coalesceMs: nonNegativeInteger(args['coalesce-ms'] ?? config.source.coalesce_ms, '--coalesce-ms'),
-			ringbufMb: nonNegativeInteger(args['ringbuf-mb'] ?? config.source.ringbuf_mb, '--ringbuf-mb'),
-			statsInterval: nonNegativeInteger(args['stats-interval'] ?? config.source.stats_interval, '--stats-interval'),
-		},
-		logger,
-	});
+	const host = hostname();
+	const pipeline = await Pipeline.create(config, {logger, host, defaultFormat: args.format});
+	let monitor: WhoDataMonitor;
+	try {
+		monitor = await WhoDataMonitor.create({
+			paths,
+			loaderPath,
+			filter: accept,
+			enrich: args.enrich && config.source.enrich,
+			host,
+			tuning: {
+				coalesceMs: nonNegativeInteger(args['coalesce-ms'] ?? config.source.coalesce_ms, '--coalesce-ms'),
+				ringbufMb: nonNegativeInteger(args['ringbuf-mb'] ?? config.source.ringbuf_mb, '--ringbuf-mb'),
+				statsInterval: nonNegativeInteger(args['stats-interval'] ?? config.source.stats_interval, '--stats-interval'),
+			},
+			logger,
+		});
+	} catch (error) {
+		await pipeline.close();
+		throw error;
+	}
+
 	logger.info(`watching ${monitor.paths.join(', ')}`);
+	for (const {config: sink, format} of pipeline.sinks) {
+		logger.debug(`sink ${sink.id}: ${sink.type} ${format}`);
+	}
 
-	const sink = createStdoutSink();
-	const render = createFormatter(format);
-	let waitingForDrain = false;
-	monitor.on('batch', (items: MonitorBatchItem[]) => {
-		let text = '';
-		for (const item of items) {
-			for (const line of render(item)) {
-				text += `${line}\n`;
-			}
-		}
-
-		// Batches already read keep coming for a moment after pause(): wait for one drain only.
-		if (!sink.write(text) && !waitingForDrain) {
-			waitingForDrain = true;
-			monitor.pause();
-			sink.once('drain', () => {
-				waitingForDrain = false;
-				monitor.resume();
-			});
-		}
-	});
-
+	pipeline.attach(monitor);
 	return new Promise<number>(resolve => {
 		let stopping = false;
 		const stop = async (code: number, message?: string, level: 'info' | 'warn' | 'error' = 'info'): Promise<void> => {
@@ -225,7 +245,7 @@ async function start(args: StartArgs): Promise<number> {
 			}
 
 			await monitor.close();
-			await sink.end();
+			await pipeline.close();
 			const {counters} = monitor;
 			logger.debug(`events received ${counters.events_received_total}, sent ${counters.events_sent_total}, discarded ${counters.events_discarded_total}, lost ${counters.events_lost_total}`);
 			resolve(code);
@@ -235,10 +255,17 @@ async function start(args: StartArgs): Promise<number> {
 		// which would kill us mid-shutdown; a second signal during shutdown is simply ignored.
 		process.on('SIGINT', () => void stop(0, 'interrupted; stopping'));
 		process.on('SIGTERM', () => void stop(0, 'terminated; stopping'));
-		sink.on('closed', (reason: string) => void stop(0, `${reason}; stopping`));
-		sink.on('error', (error: FimError) => {
+		process.on('SIGHUP', () => {
+			logger.info('SIGHUP: reopening files');
+			pipeline.reopen();
+		});
+		pipeline.on('fatal', (error: SinkError, id: string) => {
 			monitor.counters.errors_total.sending++;
-			void stop(error.exitCode, error.message, 'error');
+			if (error.closedByReader) {
+				void stop(0, `${error.message}; stopping`);
+			} else {
+				void stop(error.exitCode, `sink ${id}: ${error.message}`, 'error');
+			}
 		});
 		monitor.on('error', (error: FimError) => {
 			void stop(error.exitCode, error.message, 'error');

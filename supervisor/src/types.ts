@@ -63,7 +63,7 @@ export type ProcessContext = {
 /** One change as users see it (DESIGN.md §2). */
 export type WhoDataEvent = KernelEventFields & Partial<EnrichmentFields>;
 
-export type SupervisorRecordKind = 'restart' | 'loss' | 'path_dropped' | 'give_up';
+export type SupervisorRecordKind = 'restart' | 'loss' | 'path_dropped' | 'give_up' | 'sink_dropped';
 
 /**
  * What the supervisor itself reports downstream: loader restarts (with the gap during which
@@ -83,6 +83,8 @@ export type SupervisorRecord = {
 	exit?: string;
 	lost?: number;
 	paths?: string[];
+	/** `sink_dropped`: the sink whose full buffer dropped `lost` events between gap_start and gap_end. */
+	sink?: string;
 };
 
 export type MonitorRecord = WhoDataEvent | SupervisorRecord;
