@@ -203,7 +203,8 @@ export function parseSinkConfig(id: string, raw: Record<string, unknown>, where:
 				...common,
 				type: 'syslog',
 				mode,
-				rfc: value('rfc', '5424'),
+				// What local receivers (journald, rsyslog's imuxsock) parse on /dev/log is glibc's BSD form.
+				rfc: value('rfc', mode === 'unix' ? '3164' : '5424'),
 				facility: value('facility', 'user'),
 				severity: value('severity', 'notice'),
 				app_name: value('app_name', 'fim-whodata'),

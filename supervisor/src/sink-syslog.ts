@@ -14,6 +14,7 @@ import {isSupervisorRecord} from './types.js';
  *
  *   RFC 5424: <13>1 2025-11-25T17:00:12.345678Z web1 fim-whodata 4242 modify [fim@32473 …] {"timestamp":…}
  *   RFC 3164: <13>Nov 25 17:00:12 web1 fim-whodata[4242]: {"timestamp":…}
+ *   unix (/dev/log, RFC 3164 by default, no host name: the receiver adds it, as for glibc's syslog())
  *
  * TCP and UDP give no acknowledgement: a batch counts as delivered once the kernel took it. A
  * receiver that goes away is noticed at the next send (the connection is re-made, with the
@@ -29,14 +30,16 @@ export const structuredDataId = 'fim@32473';
 export type SyslogDependencies = {host: string; clock?: Clock; pid?: number};
 
 /** Formats one entry as a syslog message (without framing). */
-export function syslogMessage(config: Pick<SyslogSinkConfig, 'rfc' | 'facility' | 'severity' | 'app_name' | 'structured_data'>, entry: SinkEntry & {record?: unknown}, host: string, pid: number, nowMs: number): string {
+export function syslogMessage(config: Pick<SyslogSinkConfig, 'mode' | 'rfc' | 'facility' | 'severity' | 'app_name' | 'structured_data'>, entry: SinkEntry & {record?: unknown}, host: string, pid: number, nowMs: number): string {
 	const isSupervisor = entry.record !== undefined && isSupervisorRecord(entry.record as never);
 	// Loss and restart notices matter more than one change.
 	const severity = isSupervisor ? severities.indexOf('warning') : severities.indexOf(config.severity);
 	const pri = (facilities.indexOf(config.facility) * 8) + severity;
 	const ms = entry.timestamp === undefined ? nowMs : entry.timestamp / 1e6;
 	if (config.rfc === '3164') {
-		return `<${pri}>${bsdTime(ms)} ${printable(host, 255)} ${printable(config.app_name, 32)}[${pid}]: ${entry.line}`;
+		// On the local socket the receiver adds the host name itself, as for glibc's syslog().
+		const hostPart = config.mode === 'unix' ? '' : `${printable(host, 255)} `;
+		return `<${pri}>${bsdTime(ms)} ${hostPart}${printable(config.app_name, 32)}[${pid}]: ${entry.line}`;
 	}
 
 	const record = entry.record as Record<string, unknown> | undefined;
