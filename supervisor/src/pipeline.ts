@@ -149,6 +149,9 @@ export class Pipeline extends EventEmitter {
 				this.options.logger.warn(`sink ${stage.config.id}: ${left} event(s) not delivered to ${stage.sink.target} before shutdown`);
 			}
 
+			const {events_sent_total: sent, events_discarded_total: discarded} = stage.counters;
+			(discarded > 0 ? this.options.logger.warn : this.options.logger.debug)(`sink ${stage.config.id}: ${sent} event(s) delivered, ${discarded} discarded`);
+
 			await stage.sink.close().catch(() => {});
 		}));
 	}

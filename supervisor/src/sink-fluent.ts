@@ -26,7 +26,11 @@ import {errorText, SinkError, type Sink, type SinkEntry} from './sinks.js';
 class EventTime {
 	constructor(readonly seconds: number, readonly nanoseconds: number) {}
 
-	static fromNs(ns: number): EventTime {
+	static fromNs(ns: number | bigint): EventTime {
+		if (typeof ns === 'bigint') {
+			return new EventTime(Number(ns / 1_000_000_000n), Number(ns % 1_000_000_000n));
+		}
+
 		const seconds = Math.floor(ns / 1e9);
 		return new EventTime(seconds, Math.max(0, Math.min(999_999_999, Math.round(ns - (seconds * 1e9)))));
 	}
@@ -172,7 +176,11 @@ export function createFluentSink(config: FluentSinkConfig, _dependencies: Fluent
 		async send(entries: readonly SinkEntry[]): Promise<void> {
 			const live = socket ?? await open();
 			const chunk = randomBytes(16).toString('base64');
-			const events = entries.map(entry => [EventTime.fromNs(entry.timestamp ?? Date.now() * 1e6), fluentRecord(entry.line)]);
+			const events = entries.map(entry => {
+				const record = fluentRecord(entry.line);
+				const exact = typeof record['timestamp'] === 'bigint' ? record['timestamp'] : undefined;
+				return [EventTime.fromNs(exact ?? entry.timestamp ?? Date.now() * 1e6), record];
+			});
 			const options: Record<string, unknown> = {size: entries.length};
 			if (config.ack) {
 				options['chunk'] = chunk;

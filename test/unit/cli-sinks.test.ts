@@ -1,0 +1,65 @@
+import {readFileSync} from 'node:fs';
+import {createServer} from 'node:net';
+import {join} from 'node:path';
+import test from 'ava';
+import {execa} from 'execa';
+import {ForwardServer} from './forward-server.js';
+import {fixture, repoRoot, temporaryDirectory, waitUntil} from './helpers.js';
+
+const fimctl = join(repoRoot, 'bin/fimctl');
+
+async function closedPort(): Promise<number> {
+	const server = createServer();
+	await new Promise<void>(resolve => {
+		server.listen(0, '127.0.0.1', resolve);
+	});
+	const {port} = server.address() as {port: number};
+	await new Promise(resolve => {
+		server.close(resolve);
+	});
+	return port;
+}
+
+test('several --sink flags at once, each with its format and filters; a dead one holds up no other', async t => {
+	const directory = temporaryDirectory();
+	const file = join(directory, 'wazuh.json');
+	const forward = new ForwardServer();
+	const port = await forward.listen();
+	const dead = await closedPort();
+	const child = execa(fimctl, [
+		'start', directory, '--loader', fixture('canned-loader.mjs'),
+		'--sink', `file://${file}?format=wazuh&operations=delete`,
+		'--sink', `fluent://127.0.0.1:${port}?id=collector`,
+		'--sink', `http://127.0.0.1:${dead}/ingest?id=down&buffer.max_events=50`,
+	], {env: {FAKE_EVENTS: '200'}, reject: false, forceKillAfterDelay: false});
+	let stderr = '';
+	child.stderr.on('data', (chunk: Buffer) => {
+		stderr += chunk.toString();
+	});
+	await waitUntil(() => forward.events.length === 200, 20_000);
+	await waitUntil(() => readFileSync(file, 'utf8').split('\n').length > 40);
+	child.kill('SIGTERM');
+	const result = await child;
+	t.is(result.exitCode, 0, stderr);
+	t.is(String(result.stdout), '', 'named sinks replace stdout');
+	const deletes = readFileSync(file, 'utf8').trim().split('\n').map(line => JSON.parse(line) as {syscheck: {event: string; mode: string}});
+	t.is(deletes.length, 40);
+	t.true(deletes.every(alert => alert.syscheck.event === 'deleted' && alert.syscheck.mode === 'whodata'));
+	t.deepEqual(forward.events.map(event => event.record['path']), Array.from({length: 200}, (_, index) => `${directory}/file-${index}`));
+	t.regex(stderr, /sink down: .*ECONNREFUSED.*retrying with backoff, buffering up to 50 events/);
+	t.regex(stderr, /sink down: 50 event\(s\) not delivered to http:\/\/127\.0\.0\.1:\d+\/ingest before shutdown/);
+	t.regex(stderr, /sink down: 0 event\(s\) delivered, 200 discarded/);
+	await forward.close();
+});
+
+test('a sink that cannot start is an error before the loader runs; bad --sink URLs are usage errors', async t => {
+	const directory = temporaryDirectory();
+	const unwritable = await execa(fimctl, ['start', directory, '--loader', fixture('canned-loader.mjs'), '--sink', 'file:///nonexistent/dir/x.json'], {reject: false});
+	t.is(unwritable.exitCode, 1);
+	t.regex(String(unwritable.stderr), /fimctl: error: sink sink1: cannot open \/nonexistent\/dir\/x\.json: ENOENT/);
+	const bad = await execa(fimctl, ['start', directory, '--loader', fixture('canned-loader.mjs'), '--sink', 'fluent://127.0.0.1:24224?buffer.when_full=wait'], {reject: false});
+	t.is(bad.exitCode, 2);
+	t.regex(String(bad.stderr), /fimctl: error: --sink fluent:\/\/127\.0\.0\.1:24224\?buffer\.when_full=wait: buffer\.when_full: expected one of block, drop_newest, got "wait"/);
+	const twice = await execa(fimctl, ['start', directory, '--loader', fixture('canned-loader.mjs'), '--sink', 'stdout?id=a', '--sink', 'stdout'], {reject: false});
+	t.is(twice.exitCode, 2);
+});
