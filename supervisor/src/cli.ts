@@ -12,6 +12,7 @@ import {defaultLoaderPath} from './loader-path.js';
 import {WhoDataMonitor, type Logger} from './monitor.js';
 import {Pipeline} from './pipeline.js';
 import {sinkFromUrl} from './sink-url.js';
+import {describePipeline, pipelineWarnings} from './validate.js';
 import type {SinkError} from './sinks.js';
 import type {KernelEventFields} from './types.js';
 
@@ -63,6 +64,15 @@ export async function main(argv: string[]): Promise<number> {
 			verbose = Boolean(args.verbose);
 			outcome = start(args as unknown as StartArgs);
 		})
+		.command('validate', 'Check a config file (and --sink flags) and print the pipeline it describes', (y: Argv) => y
+			.option('config', {alias: 'c', type: 'string', demandOption: true, describe: 'Config file (YAML or JSON)'})
+			.option('sink', {type: 'string', array: true, describe: 'Sinks as for start'})
+			.option('format', {alias: 'f', choices: formatNames, describe: 'Format of the sinks that name none'})
+			.example('$0 validate --config /etc/fim-whodata/config.yaml', 'Exit 0 and the pipeline if valid, 2 and one line if not'), args => {
+			logFormat = args['log-format'] as LogFormat;
+			verbose = Boolean(args.verbose);
+			outcome = validate(args as unknown as StartArgs);
+		})
 		.command('check', 'Check that the sensor can run on this system (exit 0 if it can)', (y: Argv) => y
 			.option('loader', {type: 'string', describe: 'Loader binary (default: $FIM_LOADER or build/fim-loader)'}), args => {
 			logFormat = args['log-format'] as LogFormat;
@@ -73,7 +83,7 @@ export async function main(argv: string[]): Promise<number> {
 			.option('loader', {type: 'string', describe: 'Loader binary'}), args => {
 			outcome = version((args as unknown as CheckArgs).loader);
 		})
-		.demandCommand(1, 'give a command: start, check or version')
+		.demandCommand(1, 'give a command: start, validate, check or version')
 		.strict()
 		.recommendCommands()
 		.version(packageVersion)
@@ -271,6 +281,16 @@ async function start(args: StartArgs): Promise<number> {
 			void stop(error.exitCode, error.message, 'error');
 		});
 	});
+}
+
+async function validate(args: StartArgs): Promise<number> {
+	const config = pipelineFromArgs(args);
+	process.stdout.write(`config ${args.config!}: valid\n${describePipeline(config, args.format)}\n`);
+	for (const warning of pipelineWarnings(config)) {
+		process.stderr.write(`fimctl: warn: ${warning}\n`);
+	}
+
+	return 0;
 }
 
 async function check(args: CheckArgs): Promise<number> {

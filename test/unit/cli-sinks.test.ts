@@ -1,4 +1,4 @@
-import {readFileSync} from 'node:fs';
+import {readFileSync, writeFileSync} from 'node:fs';
 import {createServer} from 'node:net';
 import {join} from 'node:path';
 import test from 'ava';
@@ -62,4 +62,35 @@ test('a sink that cannot start is an error before the loader runs; bad --sink UR
 	t.regex(String(bad.stderr), /fimctl: error: --sink fluent:\/\/127\.0\.0\.1:24224\?buffer\.when_full=wait: buffer\.when_full: expected one of block, drop_newest, got "wait"/);
 	const twice = await execa(fimctl, ['start', directory, '--loader', fixture('canned-loader.mjs'), '--sink', 'stdout?id=a', '--sink', 'stdout'], {reject: false});
 	t.is(twice.exitCode, 2);
+});
+
+test('validate prints the pipeline a config describes, warns of what will fail, exits 2 on a bad one', async t => {
+	const directory = temporaryDirectory();
+	const file = join(directory, 'fim.yaml');
+	writeFileSync(file, `
+sources:
+  files: {type: whodata, paths: [${directory}, ${directory}/missing]}
+transforms:
+  quiet: {type: filter, inputs: [files], exclude_paths: ['**/*.swp']}
+sinks:
+  wazuh: {type: file, inputs: [quiet], format: wazuh, path: ${directory}/out/wazuh.json, rotate: {max_bytes: 1M, keep: 2}}
+  siem: {type: syslog, inputs: [files], mode: tcp, address: '127.0.0.1:601', rfc: 3164}
+`);
+	const result = await execa(fimctl, ['validate', '--config', file, '--sink', 'fluent://127.0.0.1:24224?id=collector'], {reject: false});
+	t.is(result.exitCode, 0, String(result.stderr));
+	const lines = String(result.stdout).split('\n');
+	t.is(lines[0], `config ${file}: valid`);
+	t.regex(lines[1]!, new RegExp(`^sources +files +whodata +paths: ${directory}, ${directory}/missing; enrich: yes$`));
+	t.regex(lines[2]!, /^transforms +quiet +filter +inputs: files; exclude_paths: \*\*\/\*\.swp$/);
+	t.regex(lines[3]!, /^sinks +wazuh +file +inputs: quiet; format: wazuh; path: .*\/out\/wazuh\.json; rotate at 1048576 bytes, keep 2; buffer: 20000 events, drop_newest/);
+	t.regex(lines[4]!, /^sinks +siem +syslog +inputs: files; format: json; tcp 127\.0\.0\.1:601; RFC 3164; user\.notice/);
+	t.regex(lines[5]!, /^sinks +collector +fluent +inputs: quiet; format: json; forward to 127\.0\.0\.1:24224; tag fim\.whodata; acks/);
+	t.regex(String(result.stderr), /warn: sources\.files\.paths: .*\/missing does not exist/);
+	t.regex(String(result.stderr), /warn: sinks\.wazuh\.path: directory .*\/out does not exist/);
+
+	writeFileSync(file, 'sinks:\n  x: {type: syslog, inputs: [s], address: nowhere}\nsources:\n  s: {type: whodata}\n');
+	const bad = await execa(fimctl, ['validate', '-c', file], {reject: false});
+	t.is(bad.exitCode, 2);
+	t.is(String(bad.stderr), `fimctl: error: config ${file}: sinks.x.address: expected host:port, got "nowhere"`);
+	t.is(String(bad.stdout), '');
 });
