@@ -2,6 +2,7 @@ import {accessSync, constants, readFileSync} from 'node:fs';
 import {execa} from 'execa';
 import yargs, {type Argv} from 'yargs';
 import {formatCheckTable, runChecks} from './check.js';
+import type {Server} from 'node:http';
 import {hostname} from 'node:os';
 import {compileRoute, flagsOnlyConfig, loadConfigFile, type PipelineConfig} from './config.js';
 import {FimError, LoaderMissingError, UsageError} from './errors.js';
@@ -10,6 +11,7 @@ import {formatNames, type FormatName} from './formats.js';
 import {createLogger, type LogFormat} from './log.js';
 import {defaultLoaderPath} from './loader-path.js';
 import {WhoDataMonitor, type Logger} from './monitor.js';
+import {Metrics} from './metrics.js';
 import {Pipeline} from './pipeline.js';
 import {sinkFromUrl} from './sink-url.js';
 import {describePipeline, pipelineWarnings} from './validate.js';
@@ -30,6 +32,7 @@ type StartArgs = GlobalArgs & {
 	config?: string;
 	format?: FormatName;
 	sink?: string[];
+	metrics?: string;
 	exclude?: string[];
 	include?: string[];
 	ops?: string;
@@ -121,6 +124,7 @@ function startOptions(y: Argv): Argv {
 		.option('exclude-uid', {type: 'string', array: true, describe: 'Drop these uids (comma list)'})
 		.option('include-auid', {type: 'string', array: true, describe: 'Keep only these login uids (comma list)'})
 		.option('exclude-auid', {type: 'string', array: true, describe: 'Drop these login uids (comma list)'})
+		.option('metrics', {type: 'string', describe: 'Serve Prometheus metrics at HOST:PORT/metrics (e.g. 127.0.0.1:9464); off by default'})
 		.option('loader', {type: 'string', describe: 'Loader binary (default: $FIM_LOADER or build/fim-loader)'})
 		.option('coalesce-ms', {type: 'number', describe: 'Modify coalescing window in ms (loader default 1000)'})
 		.option('ringbuf-mb', {type: 'number', describe: 'Ring buffer size in MiB, a power of two (loader default 16)'})
@@ -133,7 +137,7 @@ function startOptions(y: Argv): Argv {
 		.example('$0 start /etc --sink fluent://127.0.0.1:24224', 'To a Fluent Bit or Fluentd forward input, with acknowledgements')
 		.example('$0 start /etc --sink \'file:///var/log/fim/wazuh.json?format=wazuh&rotate.max_bytes=100M\'', 'A rotating file a Wazuh agent reads')
 		.example('$0 start /etc --sink stdout --sink syslog+tcp://127.0.0.1:601', 'Several sinks at once')
-		.example('$0 start --config fim.yaml', 'Paths, filters and sinks from a config file');
+		.example('$0 start --config fim.yaml --metrics 127.0.0.1:9464', 'Paths, filters and sinks from a config file; Prometheus metrics');
 }
 
 function filterFromFlags(args: StartArgs): FilterSpec {
@@ -217,7 +221,15 @@ async function start(args: StartArgs): Promise<number> {
 	const host = hostname();
 	const pipeline = await Pipeline.create(config, {logger, host, defaultFormat: args.format});
 	let monitor: WhoDataMonitor;
+	let metrics: Metrics | undefined;
+	let metricsServer: Server | undefined;
 	try {
+		if (args.metrics !== undefined) {
+			metrics = new Metrics(pipeline, config.source.id);
+			metricsServer = await metrics.serve(args.metrics);
+			logger.info(`metrics on http://${args.metrics}/metrics`);
+		}
+
 		monitor = await WhoDataMonitor.create({
 			paths,
 			loaderPath,
@@ -232,10 +244,12 @@ async function start(args: StartArgs): Promise<number> {
 			logger,
 		});
 	} catch (error) {
+		metricsServer?.close();
 		await pipeline.close();
 		throw error;
 	}
 
+	metrics?.watch(monitor);
 	logger.info(`watching ${monitor.paths.join(', ')}`);
 	for (const {config: sink, format} of pipeline.sinks) {
 		logger.debug(`sink ${sink.id}: ${sink.type} ${format}`);
@@ -256,6 +270,8 @@ async function start(args: StartArgs): Promise<number> {
 
 			await monitor.close();
 			await pipeline.close();
+			metricsServer?.close();
+			metricsServer?.closeAllConnections();
 			const {counters} = monitor;
 			logger.debug(`events received ${counters.events_received_total}, sent ${counters.events_sent_total}, discarded ${counters.events_discarded_total}, lost ${counters.events_lost_total}`);
 			resolve(code);

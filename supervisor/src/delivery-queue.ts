@@ -235,7 +235,8 @@ export class DeliveryQueue extends EventEmitter {
 		}
 
 		if (delivered > 0) {
-			this.emit('delivered', batch);
+			const again = new Set(retry);
+			this.emit('delivered', again.size === 0 ? batch : batch.filter(entry => !again.has(entry)));
 		}
 
 		if (retry.length > 0) {

@@ -13,7 +13,7 @@ import {canonicalPath, isInside, normalizeWatchPaths} from './paths.js';
 import {RateLimitedLog} from './rate-limit.js';
 import type {RestartPolicyOptions} from './restart-policy.js';
 import {Supervisor, type LoaderTuning} from './supervise.js';
-import type {HelloRecord, KernelEventFields, MonitorRecord, ProcessContext, SupervisorRecord, WhoDataEvent} from './types.js';
+import type {HelloRecord, KernelEventFields, MonitorRecord, ProcessContext, StatsRecord, SupervisorRecord, WhoDataEvent} from './types.js';
 
 export type Logger = {
 	error(message: string): void;
@@ -102,7 +102,8 @@ type Waiter = {resolve: (result: IteratorResult<MonitorRecord>) => void; reject:
  * listener, or 'batch' (one array per loader read, with JSON lines, which the CLI writes).
  *
  * Events: 'event' (WhoDataEvent), 'supervisor' (SupervisorRecord), 'batch' (MonitorBatchItem[]),
- * 'hello' (HelloRecord), 'error' (FimError: the monitor has stopped), 'close'.
+ * 'hello' (HelloRecord), 'stats' (StatsRecord, the loader's periodic counters), 'error' (FimError:
+ * the monitor has stopped), 'close'.
  */
 export class WhoDataMonitor extends EventEmitter implements AsyncIterable<MonitorRecord> {
 	readonly counters: MonitorCounters = {
@@ -113,6 +114,9 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 		loader_restarts_total: 0,
 		errors_total: {receiving: 0, processing: 0, sending: 0},
 	};
+
+	/** The loader's latest hello record (again after each restart). */
+	hello: HelloRecord | undefined;
 
 	/** Settles when the monitor has stopped: resolves after close(), rejects on a fatal error. */
 	readonly closed: Promise<void>;
@@ -170,12 +174,16 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 			this.onSupervisorRecord(record);
 		});
 		this.supervisor.on('hello', (hello: HelloRecord) => {
+			this.hello = hello;
 			if (typeof hello.boot_time_ns === 'number' && this.enricher) {
 				this.enricher.setBootTimeMs(hello.boot_time_ns / 1e6);
 			}
 
 			this.logger.debug(`loader ready: backend ${hello.backend ?? '?'}, ${hello.hooks?.length ?? 0} hooks, watching ${(hello.paths ?? []).join(', ')}`);
 			this.emit('hello', hello);
+		});
+		this.supervisor.on('stats', (stats: StatsRecord) => {
+			this.emit('stats', stats);
 		});
 		this.supervisor.on('malformed', (malformed: MalformedLine) => {
 			this.counters.errors_total.receiving++;

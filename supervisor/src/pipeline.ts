@@ -26,7 +26,8 @@ import {isSupervisorRecord, type KernelEventFields, type SupervisorRecord} from 
  *                    └─ route ─ format ─ queue ─► fluent  (down: retries, buffers, then drops
  *                                                          with a count and a notice)
  *
- * Events: 'fatal' (SinkError, sink id): a sink cannot go on (stdout's reader went away).
+ * Events: 'fatal' (SinkError, sink id): a sink cannot go on (stdout's reader went away);
+ * 'delivered' (sink id, entries): the destination has them (for the latency histogram).
  */
 
 export type PipelineOptions = {
@@ -190,6 +191,9 @@ export class Pipeline extends EventEmitter {
 			};
 			// The notice goes to the sink that dropped, so its reader learns of the gap.
 			stage.queue.enqueue(stage.render({record, json: JSON.stringify(record)}).map(line => ({line, record})), true);
+		});
+		stage.queue.on('delivered', (entries: readonly SinkEntry[]) => {
+			this.emit('delivered', id, entries);
 		});
 		stage.queue.on('fatal', (error: SinkError) => {
 			this.emit('fatal', error, id);

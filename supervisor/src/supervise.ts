@@ -295,6 +295,7 @@ export class Supervisor extends EventEmitter {
 	}
 
 	private onStats(stats: StatsRecord): void {
+		this.emit('stats', stats);
 		const lost = typeof stats.lost === 'number' ? stats.lost : 0;
 		if (lost > this.lostSoFar) {
 			const delta = lost - this.lostSoFar;

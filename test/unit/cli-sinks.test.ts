@@ -94,3 +94,34 @@ sinks:
 	t.is(String(bad.stderr), `fimctl: error: config ${file}: sinks.x.address: expected host:port, got "nowhere"`);
 	t.is(String(bad.stdout), '');
 });
+
+test('--metrics serves Prometheus counters per component, buffer sizes and the latency histogram', async t => {
+	const directory = temporaryDirectory();
+	const port = await closedPort();
+	const child = execa(fimctl, ['start', directory, '--loader', fixture('canned-loader.mjs'), '--sink', `file://${directory}/events.json?id=archive`, '--metrics', `127.0.0.1:${port}`, '--exclude', '**/file-1*'], {env: {FAKE_EVENTS: '50'}, reject: false, forceKillAfterDelay: false});
+	let body = '';
+	await waitUntil(() => {
+		fetch(`http://127.0.0.1:${port}/metrics`).then(async response => {
+			body = await response.text();
+		}, () => {});
+		return /fim_events_sent_total\{component_id="archive",component_kind="sink",component_type="file"\} 39/.test(body);
+	}, 20_000);
+	child.kill('SIGTERM');
+	t.is((await child).exitCode, 0);
+	t.regex(body, /fim_events_received_total\{component_id="whodata",component_kind="source",component_type="whodata"\} 50/);
+	// file-1 and file-10 … file-19 are filtered out.
+	t.regex(body, /fim_events_discarded_total\{component_id="whodata",component_kind="source",component_type="whodata"\} 11/);
+	t.regex(body, /fim_events_received_total\{component_id="archive",component_kind="sink",component_type="file"\} 39/);
+	t.regex(body, /fim_event_latency_seconds_count\{component_id="archive"\} 39/);
+	t.regex(body, /fim_sink_buffer_events\{component_id="archive"\} 0/);
+	t.regex(body, /fim_sink_buffer_max_events\{component_id="archive"\} 20000/);
+	t.regex(body, /fim_events_lost_total 0/);
+	t.regex(body, /fim_loader_restarts_total 0/);
+	t.regex(body, /fim_errors_total\{component_id="archive",stage="sending"\} 0/);
+	t.regex(body, /fim_ringbuf_size_bytes 1048576/);
+	t.regex(body, /fim_process_resident_memory_bytes \d+/);
+
+	const bad = await execa(fimctl, ['start', directory, '--loader', fixture('canned-loader.mjs'), '--metrics', 'everywhere'], {reject: false});
+	t.is(bad.exitCode, 2);
+	t.regex(String(bad.stderr), /--metrics: expected HOST:PORT \(127\.0\.0\.1:9464\), got "everywhere"/);
+});
