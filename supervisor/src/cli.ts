@@ -301,10 +301,11 @@ async function start(args: StartArgs): Promise<number> {
 
 async function validate(args: StartArgs): Promise<number> {
 	const config = pipelineFromArgs(args);
-	process.stdout.write(`config ${args.config!}: valid\n${describePipeline(config, args.format)}\n`);
 	for (const warning of pipelineWarnings(config)) {
 		process.stderr.write(`fimctl: warn: ${warning}\n`);
 	}
+
+	process.stdout.write(`config ${args.config!}: valid\n${describePipeline(config, args.format)}\n`);
 
 	return 0;
 }
