@@ -1,7 +1,7 @@
 import {createSocket as createUdpSocket, type Socket as UdpSocket} from 'node:dgram';
 import {createRequire} from 'node:module';
-import {isIPv6} from 'node:net';
-import {connect, type Socket} from 'node:net';
+import {connect, isIPv6, type Socket} from 'node:net';
+import {getSystemErrorName} from 'node:util';
 import {systemClock, type Clock} from './clock.js';
 import {hostPort, type SyslogSinkConfig} from './sink-config.js';
 import {errorText, SinkError, type SendOutcome, type Sink, type SinkEntry} from './sinks.js';
@@ -107,21 +107,6 @@ export function createSyslogSink(config: SyslogSinkConfig, dependencies: SyslogD
 
 /** Sends in order; resolves with how many were sent when it had to stop short, throws if none was. */
 type Transport = {send(messages: string[]): Promise<number>; close(): void};
-
-async function waitWritable(socket: UnixDgramSocket, timeoutMs: number): Promise<boolean> {
-	return new Promise<boolean>(resolve => {
-		const done = (): void => {
-			clearTimeout(timer);
-			resolve(true);
-		};
-
-		const timer = setTimeout(() => {
-			socket.off('writable', done);
-			resolve(false);
-		}, timeoutMs);
-		socket.once('writable', done);
-	});
-}
 
 class TcpTransport implements Transport {
 	private socket: Socket | undefined;
@@ -252,16 +237,24 @@ class UdpTransport implements Transport {
 }
 
 type UnixDgramSocket = {
-	on(event: 'error', listener: (error: Error) => void): void;
-	once(event: 'writable', listener: () => void): void;
-	off(event: 'writable', listener: () => void): void;
-	send(buffer: Buffer, offset: number, length: number, path: string, callback?: (error?: Error) => void): void;
+	on(event: 'error', listener: (error: Error & {code?: number}) => void): void;
+	send(buffer: Buffer, offset: number, length: number, path: string, callback: (error?: Error & {code?: number}) => void): void;
 	close(): void;
 };
+
+/** unix-dgram reports errors as negative errno numbers. */
+function unixError(error: Error & {code?: number}): string {
+	return typeof error.code === 'number' && error.code < 0 ? getSystemErrorName(error.code) : error.message;
+}
+
+const receiverBusy = new Set(['EAGAIN', 'EWOULDBLOCK', 'ENOBUFS']);
 
 /**
  * The local syslog socket is a datagram socket, which Node's own modules cannot open; the
  * unix-dgram addon can. It is loaded on first use, so a build without it still runs the rest.
+ * A full receiver queue (EAGAIN) is waited out here with short sleeps: the addon's own
+ * "writable" notice comes from native code that can crash Node 20, so it is not used (the
+ * socket stays unconnected, which never arms it).
  */
 class UnixTransport implements Transport {
 	private socket: UnixDgramSocket | undefined;
@@ -272,8 +265,10 @@ class UnixTransport implements Transport {
 		const socket = this.socket ?? this.open();
 		for (const [index, message] of messages.entries()) {
 			const buffer = Buffer.from(message);
+			let waitedMs = 0;
+			let pauseMs = 1;
 			for (;;) {
-				let failure: Error | undefined;
+				let failure: (Error & {code?: number}) | undefined;
 				socket.send(buffer, 0, buffer.length, this.path, error => {
 					failure = error;
 				});
@@ -281,23 +276,22 @@ class UnixTransport implements Transport {
 					break;
 				}
 
-				// unix-dgram reports EAGAIN as code 1, "congestion"; the datagram was not sent.
-				const congested = (failure as {code?: unknown}).code === 1;
-				if (!congested) {
+				const reason = unixError(failure);
+				if (!receiverBusy.has(reason) || waitedMs >= 5000) {
 					this.close();
 					if (index === 0) {
-						throw new SinkError(`syslog ${this.path}: ${errorText(failure)}`, {retryable: true, cause: failure});
+						throw new SinkError(`syslog ${this.path}: ${reason}`, {retryable: true, cause: failure});
 					}
 
 					return index;
 				}
 
-				// The receiver's queue is full (EAGAIN): wait until the socket can take more.
 				// eslint-disable-next-line no-await-in-loop
-				const writable = await waitWritable(socket, 5000);
-				if (!writable) {
-					return index;
-				}
+				await new Promise(resolve => {
+					setTimeout(resolve, pauseMs);
+				});
+				waitedMs += pauseMs;
+				pauseMs = Math.min(pauseMs * 2, 50);
 			}
 		}
 
@@ -305,7 +299,10 @@ class UnixTransport implements Transport {
 	}
 
 	close(): void {
-		this.socket?.close();
+		try {
+			this.socket?.close();
+		} catch {}
+
 		this.socket = undefined;
 	}
 

@@ -8,7 +8,7 @@ import {parseSinkConfig, type SinkConfig} from './sink-config.js';
  * plus `id=` and the filter keys of a transform (`operations=add,delete`,
  * `exclude_paths=GLOB`, repeatable).
  *
- *   stdout                                   file:///var/log/fim/events.json
+ *   stdout   stdout?format=text              file:///var/log/fim/events.json
  *   syslog://127.0.0.1:514  (UDP)            syslog+tcp://host:601   syslog+unix:///dev/log
  *   http://host:8080/ingest                  https://es:9200/_bulk?mode=elasticsearch&index=fim
  *   fluent://127.0.0.1:24224                 fluent+tls://collector:24224
@@ -23,13 +23,10 @@ export function sinkFromUrl(text: string, position: number, inputs: string[]): S
 		throw new UsageError(`${where}: ${bare}`);
 	};
 
-	if (text === 'stdout' || text === 'stdout:' || text === 'stdout://') {
-		return parseSinkConfig(`sink${position}`, {type: 'stdout', inputs}, where, fail, true);
-	}
-
 	let url: URL;
 	try {
-		url = new URL(text);
+		// `stdout` and `stdout?format=text` are URLs once given their scheme's colon.
+		url = new URL(/^stdout(?:$|\?)/.test(text) ? text.replace(/^stdout/, 'stdout:') : text);
 	} catch {
 		return fail('not a sink URL (stdout, file:///PATH, syslog://HOST:PORT, http(s)://…, fluent://HOST:PORT)');
 	}
@@ -38,6 +35,15 @@ export function sinkFromUrl(text: string, position: number, inputs: string[]): S
 	const [scheme, transport] = url.protocol.slice(0, -1).split('+') as [string, string | undefined];
 	const ours = new Set<string>();
 	switch (scheme) {
+		case 'stdout': {
+			if (url.pathname !== '' || url.host !== '') {
+				fail('stdout takes no address (stdout, or stdout?format=text)');
+			}
+
+			raw['type'] = 'stdout';
+			break;
+		}
+
 		case 'file': {
 			raw['type'] = 'file';
 			raw['path'] = decodeURIComponent(url.pathname);

@@ -4,6 +4,7 @@ import {sinkFromUrl} from '../../supervisor/src/sink-url.js';
 
 test('each scheme gives its sink type, options from the query', t => {
 	t.like(sinkFromUrl('stdout', 1, ['s']), {id: 'sink1', type: 'stdout', inputs: ['s']});
+	t.like(sinkFromUrl('stdout?format=text&buffer.when_full=drop_newest', 1, ['s']), {type: 'stdout', format: 'text', buffer: {when_full: 'drop_newest'}});
 	t.like(sinkFromUrl('file:///var/log/fim%20x/events.json?format=wazuh&rotate.max_bytes=100M&rotate.keep=3&rotate.compress=true', 2, ['s']),
 		{id: 'sink2', type: 'file', path: '/var/log/fim x/events.json', format: 'wazuh', rotate: {max_bytes: 100 * 1024 * 1024, keep: 3, compress: true}});
 	t.like(sinkFromUrl('syslog://127.0.0.1:514', 1, ['s']), {type: 'syslog', mode: 'udp', address: '127.0.0.1:514', rfc: '5424'});
@@ -24,11 +25,13 @@ test('mistakes are usage errors naming the flag', t => {
 	const cases: Array<[string, RegExp]> = [
 		['kafka://x:1', /unknown sink scheme 'kafka'/],
 		['not a url', /not a sink URL/],
+		['stdout:x', /stdout takes no address/],
+		['stdout://host', /stdout takes no address/],
 		['fluent://127.0.0.1:24224?buffer.max_events=lots', /--sink fluent:\/\/127\.0\.0\.1:24224\?buffer\.max_events=lots: buffer\.max_events: expected an integer/],
 		['fluent://127.0.0.1:24224?colour=red', /unknown key '.*colour'/],
 		['syslog://127.0.0.1', /expected host:port/],
 		['file:///x?rotate.compress=yes', /rotate\.compress: expected true or false/],
-		['stdout?format=xml', /not a sink URL/],
+		['stdout?format=xml', /--sink stdout\?format=xml: format: expected one of json, text, wazuh, ecs, got "xml"/],
 		['fluent://127.0.0.1:24224?operations=write', /unknown operation "write"/],
 	];
 	for (const [url, pattern] of cases) {
