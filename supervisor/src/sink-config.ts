@@ -1,3 +1,5 @@
+import {readFileSync} from 'node:fs';
+import {ConfigError} from './errors.js';
 import type {FilterSpec} from './filters.js';
 import {formatNames, type FormatName} from './formats.js';
 import type {WhenFull} from './delivery-queue.js';
@@ -240,6 +242,20 @@ export function parseSinkConfig(id: string, raw: Record<string, unknown>, where:
 			hostPort(address, `${where}.address`, fail);
 			return {...common, type: 'fluent', address, tag: value('tag', 'fim.whodata'), ack: value('ack.enabled', true)};
 		}
+	}
+}
+
+/** The PEM of `tls.ca_file`, read once when the sink is made; undefined for the system CAs. */
+export function readCaFile(config: SinkCommon): Buffer | undefined {
+	const file = config.tls.ca_file;
+	if (file === undefined) {
+		return undefined;
+	}
+
+	try {
+		return readFileSync(file);
+	} catch (error) {
+		throw new ConfigError(`sinks.${config.id}.tls.ca_file: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
 	}
 }
 

@@ -1,10 +1,9 @@
 import {randomBytes} from 'node:crypto';
-import {readFileSync} from 'node:fs';
 import {connect as connectTcp, type Socket} from 'node:net';
 import {connect as connectTls} from 'node:tls';
 import {decodeMultiStream, Encoder, ExtensionCodec} from '@msgpack/msgpack';
 import {ConfigError} from './errors.js';
-import {hostPort, type FluentSinkConfig} from './sink-config.js';
+import {hostPort, readCaFile, type FluentSinkConfig} from './sink-config.js';
 import {errorText, SinkError, type Sink, type SinkEntry} from './sinks.js';
 
 /**
@@ -88,14 +87,7 @@ export function createFluentSink(config: FluentSinkConfig, _dependencies: Fluent
 	const {host, port} = hostPort(config.address, `sinks.${config.id}.address`, message => {
 		throw new ConfigError(message);
 	});
-	let ca: Buffer | undefined;
-	if (config.tls.ca_file !== undefined) {
-		try {
-			ca = readFileSync(config.tls.ca_file);
-		} catch (error) {
-			throw new ConfigError(`sinks.${config.id}.tls.ca_file: cannot read ${config.tls.ca_file}: ${errorText(error)}`);
-		}
-	}
+	const ca = readCaFile(config);
 
 	const encoder = new Encoder({extensionCodec: fluentCodec, useBigInt64: true});
 	const timeoutMs = config.request.timeout_secs * 1000;

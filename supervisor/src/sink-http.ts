@@ -1,10 +1,8 @@
-import {readFileSync} from 'node:fs';
 import {Agent as HttpAgent, request as httpRequest, type IncomingMessage} from 'node:http';
 import {Agent as HttpsAgent, request as httpsRequest} from 'node:https';
 import {promisify} from 'node:util';
 import {gzip} from 'node:zlib';
-import {ConfigError} from './errors.js';
-import type {HttpSinkConfig} from './sink-config.js';
+import {readCaFile, type HttpSinkConfig} from './sink-config.js';
 import {errorText, SinkError, type SendOutcome, type Sink, type SinkEntry} from './sinks.js';
 
 const gzipAsync = promisify(gzip);
@@ -28,14 +26,7 @@ type Response = {status: number; body: string};
 export function createHttpSink(config: HttpSinkConfig): Sink {
 	const url = new URL(config.uri);
 	const secure = url.protocol === 'https:';
-	let ca: Buffer | undefined;
-	if (config.tls.ca_file !== undefined) {
-		try {
-			ca = readFileSync(config.tls.ca_file);
-		} catch (error) {
-			throw new ConfigError(`sinks.${config.id}.tls.ca_file: cannot read ${config.tls.ca_file}: ${errorText(error)}`);
-		}
-	}
+	const ca = readCaFile(config);
 
 	// One connection kept open: batches go one at a time anyway.
 	const agent = secure

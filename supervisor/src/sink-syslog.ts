@@ -3,6 +3,7 @@ import {createRequire} from 'node:module';
 import {connect, isIPv6, type Socket} from 'node:net';
 import {getSystemErrorName} from 'node:util';
 import {systemClock, type Clock} from './clock.js';
+import {ConfigError} from './errors.js';
 import {hostPort, type SyslogSinkConfig} from './sink-config.js';
 import {errorText, SinkError, type SendOutcome, type Sink, type SinkEntry} from './sinks.js';
 import {isSupervisorRecord} from './types.js';
@@ -87,9 +88,12 @@ export function createSyslogSink(config: SyslogSinkConfig, dependencies: SyslogD
 	const pid = dependencies.pid ?? process.pid;
 	const message = (entry: SinkEntry): string => syslogMessage(config, entry, dependencies.host, pid, clock.now());
 	const target = config.mode === 'unix' ? `${config.path!} (unix)` : `${config.address!} (${config.mode})`;
+	const endpoint = (): {host: string; port: number} => hostPort(config.address!, `sinks.${config.id}.address`, message => {
+		throw new ConfigError(message);
+	});
 	const transport = config.mode === 'tcp'
-		? new TcpTransport(config)
-		: config.mode === 'udp' ? new UdpTransport(config) : new UnixTransport(config.path!);
+		? new TcpTransport(config, endpoint())
+		: config.mode === 'udp' ? new UdpTransport(config, endpoint()) : new UnixTransport(config.path!);
 	return {
 		id: config.id,
 		type: 'syslog',
@@ -113,10 +117,8 @@ class TcpTransport implements Transport {
 	private readonly host: string;
 	private readonly port: number;
 
-	constructor(private readonly config: SyslogSinkConfig) {
-		({host: this.host, port: this.port} = hostPort(config.address!, 'address', message => {
-			throw new SinkError(message, {retryable: false});
-		}));
+	constructor(private readonly config: SyslogSinkConfig, endpoint: {host: string; port: number}) {
+		({host: this.host, port: this.port} = endpoint);
 	}
 
 	async send(messages: string[]): Promise<number> {
@@ -189,10 +191,8 @@ class UdpTransport implements Transport {
 	private readonly host: string;
 	private readonly port: number;
 
-	constructor(private readonly config: SyslogSinkConfig) {
-		({host: this.host, port: this.port} = hostPort(config.address!, 'address', message => {
-			throw new SinkError(message, {retryable: false});
-		}));
+	constructor(private readonly config: SyslogSinkConfig, endpoint: {host: string; port: number}) {
+		({host: this.host, port: this.port} = endpoint);
 	}
 
 	async send(messages: string[]): Promise<number> {

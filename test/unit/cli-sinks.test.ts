@@ -1,31 +1,18 @@
 import {readFileSync, writeFileSync} from 'node:fs';
-import {createServer} from 'node:net';
 import {join} from 'node:path';
 import test from 'ava';
 import {execa} from 'execa';
 import {ForwardServer} from './forward-server.js';
-import {fixture, repoRoot, temporaryDirectory, waitUntil} from './helpers.js';
+import {fixture, freePort, repoRoot, temporaryDirectory, waitUntil} from './helpers.js';
 
 const fimctl = join(repoRoot, 'bin/fimctl');
-
-async function closedPort(): Promise<number> {
-	const server = createServer();
-	await new Promise<void>(resolve => {
-		server.listen(0, '127.0.0.1', resolve);
-	});
-	const {port} = server.address() as {port: number};
-	await new Promise(resolve => {
-		server.close(resolve);
-	});
-	return port;
-}
 
 test('several --sink flags at once, each with its format and filters; a dead one holds up no other', async t => {
 	const directory = temporaryDirectory();
 	const file = join(directory, 'wazuh.json');
 	const forward = new ForwardServer();
 	const port = await forward.listen();
-	const dead = await closedPort();
+	const dead = await freePort();
 	const child = execa(fimctl, [
 		'start', directory, '--loader', fixture('canned-loader.mjs'),
 		'--sink', `file://${file}?format=wazuh&operations=delete`,
@@ -97,7 +84,7 @@ sinks:
 
 test('--metrics serves Prometheus counters per component, buffer sizes and the latency histogram', async t => {
 	const directory = temporaryDirectory();
-	const port = await closedPort();
+	const port = await freePort();
 	const child = execa(fimctl, ['start', directory, '--loader', fixture('canned-loader.mjs'), '--sink', `file://${directory}/events.json?id=archive`, '--metrics', `127.0.0.1:${port}`, '--exclude', '**/file-1*'], {env: {FAKE_EVENTS: '50'}, reject: false, forceKillAfterDelay: false});
 	let body = '';
 	await waitUntil(() => {

@@ -1,6 +1,8 @@
+import {createSocket} from 'node:dgram';
 import {once, type EventEmitter} from 'node:events';
 import {mkdtempSync} from 'node:fs';
 import {tmpdir} from 'node:os';
+import {createServer} from 'node:net';
 import {join, resolve} from 'node:path';
 
 /** ava runs with the repository root as the working directory. */
@@ -32,4 +34,27 @@ export async function waitUntil(condition: () => boolean, ms = 10_000): Promise<
 			setTimeout(resolve, 10);
 		});
 	}
+}
+
+/** A loopback port nothing listens on (just now): for receivers started later, or never. */
+export async function freePort(kind: 'tcp' | 'udp' = 'tcp'): Promise<number> {
+	if (kind === 'udp') {
+		const socket = createSocket('udp4');
+		await new Promise<void>(done => {
+			socket.bind(0, '127.0.0.1', done);
+		});
+		const {port} = socket.address();
+		socket.close();
+		return port;
+	}
+
+	const server = createServer();
+	await new Promise<void>(done => {
+		server.listen(0, '127.0.0.1', done);
+	});
+	const {port} = server.address() as {port: number};
+	await new Promise(done => {
+		server.close(done);
+	});
+	return port;
 }

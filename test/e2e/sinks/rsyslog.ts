@@ -1,9 +1,9 @@
 import {spawn, type ChildProcess} from 'node:child_process';
-import {createSocket} from 'node:dgram';
 import {existsSync, mkdtempSync, readFileSync, writeFileSync} from 'node:fs';
-import {createServer} from 'node:net';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
+
+export {freePort} from '../../unit/helpers.js';
 
 /**
  * A private rsyslogd for a test: its own config, pid file, work directory, ports on 127.0.0.1
@@ -14,28 +14,6 @@ import {join} from 'node:path';
  */
 
 export const rsyslogd = '/usr/sbin/rsyslogd';
-
-export async function freePort(kind: 'tcp' | 'udp'): Promise<number> {
-	if (kind === 'udp') {
-		const socket = createSocket('udp4');
-		await new Promise<void>(resolve => {
-			socket.bind(0, '127.0.0.1', resolve);
-		});
-		const {port} = socket.address();
-		socket.close();
-		return port;
-	}
-
-	const server = createServer();
-	await new Promise<void>(resolve => {
-		server.listen(0, '127.0.0.1', resolve);
-	});
-	const {port} = server.address() as {port: number};
-	await new Promise(resolve => {
-		server.close(resolve);
-	});
-	return port;
-}
 
 export class Rsyslog {
 	readonly directory = mkdtempSync(join(tmpdir(), 'fim-rsyslog-'));

@@ -5,6 +5,7 @@ import {parseSinkConfig, type SyslogSinkConfig} from '../../../supervisor/src/si
 import {createSyslogSink, structuredDataId} from '../../../supervisor/src/sink-syslog.js';
 import type {SinkEntry} from '../../../supervisor/src/sinks.js';
 import type {WhoDataEvent} from '../../../supervisor/src/types.js';
+import {waitUntil} from '../../unit/helpers.js';
 import {freePort, Rsyslog, rsyslogd} from './rsyslog.js';
 
 /**
@@ -30,20 +31,6 @@ function events(prefix: string, count: number): SinkEntry[] {
 	});
 }
 
-async function until(condition: () => boolean, ms = 15_000): Promise<void> {
-	const deadline = Date.now() + ms;
-	while (!condition()) {
-		if (Date.now() > deadline) {
-			throw new Error('timed out');
-		}
-
-		// eslint-disable-next-line no-await-in-loop
-		await new Promise(resolve => {
-			setTimeout(resolve, 50);
-		});
-	}
-}
-
 // RFC 3164 leaves the space after the tag's colon in the MSG.
 const messages = (lines: string[]): string[] => lines.map(line => line.split('|').slice(4).join('|').replace(/^ /, ''));
 
@@ -61,7 +48,7 @@ syslogTest('RFC 5424 over TCP: receiver down at start, dying mid-stream and back
 		t.true(queue.counters.retries_total > 0, 'the receiver was down: sends were retried');
 		t.is(queue.size, 100);
 		await receiver.start();
-		await until(() => receiver.lines().length >= 100);
+		await waitUntil(() => receiver.lines().length >= 100);
 
 		await receiver.stop();
 		// The sink notices the closed connection before its next send.
@@ -74,7 +61,7 @@ syslogTest('RFC 5424 over TCP: receiver down at start, dying mid-stream and back
 			setTimeout(resolve, 300);
 		});
 		await receiver.start();
-		await until(() => receiver.lines().length >= 200);
+		await waitUntil(() => receiver.lines().length >= 200);
 		await new Promise(resolve => {
 			setTimeout(resolve, 300);
 		});
@@ -103,9 +90,9 @@ syslogTest('RFC 3164 over UDP and newline-framed TCP', async t => {
 	try {
 		const sent = events('udp', 20);
 		await udp.send(sent);
-		await until(() => receiver.lines().length >= 20);
+		await waitUntil(() => receiver.lines().length >= 20);
 		await tcp.send(events('tcp', 5));
-		await until(() => receiver.lines().length >= 25);
+		await waitUntil(() => receiver.lines().length >= 25);
 		const lines = receiver.lines();
 		const fromUdp = lines.filter(line => line.startsWith('imudp|'));
 		t.deepEqual(messages(fromUdp), sent.map(entry => entry.line));
@@ -127,7 +114,7 @@ syslogTest('the local datagram socket (unix), as /dev/log is', async t => {
 		const sent = events('unix', 200);
 		const queue = new DeliveryQueue(sink, {maxEvents: 10_000, whenFull: 'drop_newest', batchMaxEvents: 100, batchMaxBytes: 1 << 20, batchTimeoutMs: 0, retryInitialMs: 50, retryMaxMs: 200});
 		queue.enqueue(sent);
-		await until(() => receiver.lines().length >= 200);
+		await waitUntil(() => receiver.lines().length >= 200);
 		const lines = receiver.lines();
 		t.true(lines.every(line => line.startsWith('imuxsock|fim-whodata|')), lines[0]);
 		t.deepEqual(messages(lines), sent.map(entry => entry.line));
