@@ -2,7 +2,8 @@
  * Throughput of each sink, and fimctl's memory with several at once: `fimctl start` fed by the
  * benchmark loader (scripts/bench-fake-loader.mjs: realistic event lines, enrichment on), one
  * `--sink` per run, against a receiver in its own process (rsyslogd from Debian for syslog,
- * scripts/bench-receiver.mjs for http and fluent). A run ends when the receiver has every event.
+ * scripts/bench-receiver.mjs for http and fluent). A run is timed from the first event the
+ * receiver has to the last (fimctl's start-up is left out).
  * Figures, not a verdict. Run it alone on the machine:
  *
  *   flock -x /tmp/fim-machine.lock node dist/scripts/bench-sinks.js            # 200,000 events per sink
@@ -106,11 +107,12 @@ const receivers: Record<string, (directory: string) => Promise<Receiver>> = {
 type Run = {events: number; seconds: number; peakMb: number; cpuSeconds: number; delivered: number[]};
 
 /**
- * Throughput runs make each sink block when its buffer is full (the loader is paused), so that a
- * sink slower than the loader is measured rather than its drops; the soak keeps the defaults.
+ * Throughput runs make each sink block when its buffer of 2,000 events is full (the loader is
+ * paused), so that a sink slower than the loader is measured rather than its drops (and not the
+ * garbage collection of a full 20,000-event buffer); the soak keeps the defaults.
  */
 function blocking(url: string): string {
-	return `${url}${url.includes('?') ? '&' : url === 'stdout' ? '?' : '?'}buffer.when_full=block`;
+	return `${url}${url.includes('?') ? '&' : '?'}buffer.when_full=block&buffer.max_events=2000`;
 }
 
 async function run(sinkUrls: string[], counters: Array<() => Promise<number>>, events: number, extraEnv: Record<string, string> = {}, onSample?: (seconds: number, rssMb: number) => void, withBlock = true): Promise<Run> {
@@ -134,6 +136,8 @@ async function run(sinkUrls: string[], counters: Array<() => Promise<number>>, e
 	let lastSample = started;
 	let lastProgress = started;
 	let lastTotal = -1;
+	// Start-up (Node, the loader's hello) is not the sink's: time runs from the first delivery.
+	let firstDelivery: number | undefined;
 	for (;;) {
 		// eslint-disable-next-line no-await-in-loop
 		const delivered = await Promise.all(counts.map(async count => count()));
@@ -141,6 +145,7 @@ async function run(sinkUrls: string[], counters: Array<() => Promise<number>>, e
 		if (sum !== lastTotal) {
 			lastTotal = sum;
 			lastProgress = performance.now();
+			firstDelivery ??= lastProgress;
 		}
 		if (child.pid !== undefined && child.exitCode === null) {
 			const status = procStatus(child.pid);
@@ -155,7 +160,7 @@ async function run(sinkUrls: string[], counters: Array<() => Promise<number>>, e
 		// UDP may lose datagrams: a receiver that got nothing new for 5 s has all it will get.
 		const stalled = performance.now() - lastProgress > 5000;
 		if (delivered.every(count => count >= events) || stalled) {
-			const seconds = ((stalled ? lastProgress : performance.now()) - started) / 1000;
+			const seconds = ((stalled ? lastProgress : performance.now()) - (firstDelivery ?? started)) / 1000;
 			child.kill('SIGTERM');
 			await new Promise(done => {
 				child.once('exit', done);

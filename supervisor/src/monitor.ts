@@ -49,7 +49,13 @@ export type WhoDataMonitorOptions = {
  * A record and its JSON line (exact to the nanosecond, under the line limit); for enriched
  * events, the process facts that only some output formats use.
  */
-export type MonitorBatchItem = {readonly record: MonitorRecord; readonly json: string; readonly context?: ProcessContext};
+export type MonitorBatchItem = {
+	readonly record: MonitorRecord;
+	readonly json: string;
+	readonly context?: ProcessContext;
+	/** Events only: the kernel timestamp (ns), readable without building `record`. */
+	readonly timestamp?: number;
+};
 
 /**
  * An event of a batch. The user-facing object (loader fields without `type`, plus enrichment)
@@ -62,6 +68,10 @@ class EventItem implements MonitorBatchItem {
 
 	get context(): ProcessContext | undefined {
 		return this.enrichment?.context;
+	}
+
+	get timestamp(): number {
+		return this.event.timestamp;
 	}
 
 	get record(): WhoDataEvent {

@@ -14,7 +14,7 @@ import {createHttpSink} from './sink-http.js';
 import {createStreamSink} from './sink-stdout.js';
 import {createSyslogSink} from './sink-syslog.js';
 import type {Sink, SinkEntry, SinkError} from './sinks.js';
-import {isSupervisorRecord, type KernelEventFields, type SupervisorRecord} from './types.js';
+import type {KernelEventFields, SupervisorRecord} from './types.js';
 
 /**
  * The sinks of a pipeline and what feeds them. Each sink has its own route (the filters on its
@@ -110,15 +110,22 @@ export class Pipeline extends EventEmitter {
 		const routed = this.stages.length > 1;
 		for (const stage of this.stages) {
 			const entries: SinkEntry[] = [];
+			// The common case, JSON lines, never builds the event object.
+			const plainJson = stage.format === 'json' && !stage.keepRecord;
 			for (const item of items) {
-				const {record} = item;
-				const isEvent = !isSupervisorRecord(record);
-				if (routed && isEvent && !stage.route(record as KernelEventFields)) {
+				// Supervisor records have no kernel timestamp, and go to every sink.
+				const {timestamp} = item;
+				if (routed && timestamp !== undefined && !stage.route(item.record as KernelEventFields)) {
+					continue;
+				}
+
+				if (plainJson) {
+					entries.push(timestamp === undefined ? {line: item.json} : {line: item.json, timestamp});
 					continue;
 				}
 
 				for (const line of stage.render(item)) {
-					entries.push(stage.keepRecord ? {line, timestamp: isEvent ? record.timestamp : undefined, record} : isEvent ? {line, timestamp: record.timestamp} : {line});
+					entries.push(stage.keepRecord ? {line, timestamp, record: item.record} : {line, timestamp});
 				}
 			}
 

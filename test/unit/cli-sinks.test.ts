@@ -47,8 +47,9 @@ test('a sink that cannot start is an error before the loader runs; bad --sink UR
 	const bad = await execa(fimctl, ['start', directory, '--loader', fixture('canned-loader.mjs'), '--sink', 'fluent://127.0.0.1:24224?buffer.when_full=wait'], {reject: false});
 	t.is(bad.exitCode, 2);
 	t.regex(String(bad.stderr), /fimctl: error: --sink fluent:\/\/127\.0\.0\.1:24224\?buffer\.when_full=wait: buffer\.when_full: expected one of block, drop_newest, got "wait"/);
-	const twice = await execa(fimctl, ['start', directory, '--loader', fixture('canned-loader.mjs'), '--sink', 'stdout?id=a', '--sink', 'stdout'], {reject: false});
+	const twice = await execa(fimctl, ['start', directory, '--loader', fixture('canned-loader.mjs'), '--sink', 'stdout?id=a', '--sink', `file://${directory}/x.json?id=a`], {reject: false, timeout: 10_000});
 	t.is(twice.exitCode, 2);
+	t.regex(String(twice.stderr), /two sinks have the id 'a'/);
 });
 
 test('validate prints the pipeline a config describes, warns of what will fail, exits 2 on a bad one', async t => {
