@@ -147,6 +147,8 @@ export class DeliveryQueue extends EventEmitter {
 		this.pending = [];
 		this.head = 0;
 		this.pendingBytes = 0;
+		this.inFlight = [];
+		this.inFlightBytes = 0;
 		return left;
 	}
 
@@ -266,6 +268,9 @@ export class DeliveryQueue extends EventEmitter {
 		this.counters.errors_total++;
 		const sinkError = error instanceof SinkError ? error : new SinkError(errorText(error), {retryable: true, cause: error});
 		if (!sinkError.retryable) {
+			// Nothing more can reach this sink: what it holds is discarded (and counted) now, so
+			// that shutdown does not wait for it.
+			this.stop();
 			this.emit('fatal', sinkError);
 			return;
 		}

@@ -55,6 +55,8 @@ export class Pipeline extends EventEmitter {
 	readonly sinks: SinkRuntime[];
 	private readonly stages: Stage[];
 	private readonly blocked = new Set<string>();
+	/** Sinks whose reader went away (`| head`): what they dropped after that is no news. */
+	private readonly closedByReader = new Set<string>();
 	private monitor: WhoDataMonitor | undefined;
 	private closing = false;
 
@@ -158,7 +160,8 @@ export class Pipeline extends EventEmitter {
 			}
 
 			const {events_sent_total: sent, events_discarded_total: discarded} = stage.counters;
-			(discarded > 0 ? this.options.logger.warn : this.options.logger.debug)(`sink ${stage.config.id}: ${sent} event(s) delivered, ${discarded} discarded`);
+			const level = discarded > 0 && !this.closedByReader.has(stage.config.id) ? 'warn' : 'debug';
+			this.options.logger[level](`sink ${stage.config.id}: ${sent} event(s) delivered, ${discarded} discarded`);
 
 			await stage.sink.close().catch(() => {});
 		}));
@@ -203,6 +206,10 @@ export class Pipeline extends EventEmitter {
 			this.emit('delivered', id, entries);
 		});
 		stage.queue.on('fatal', (error: SinkError) => {
+			if (error.closedByReader) {
+				this.closedByReader.add(id);
+			}
+
 			this.emit('fatal', error, id);
 		});
 	}

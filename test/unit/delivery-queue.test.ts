@@ -170,9 +170,11 @@ test('partial outcomes: refused entries are discarded, the rest retried; a fatal
 
 	const fatal: SinkError[] = [];
 	queue.on('fatal', (error: SinkError) => fatal.push(error));
-	queue.enqueue(lines('d'));
+	queue.enqueue(lines('d', 'e'));
 	sink.fail(false);
 	await tick();
 	t.is(fatal.length, 1);
-	t.is(queue.stop(), 1);
+	t.is(queue.size, 0, 'a sink that cannot go on holds nothing');
+	t.is(queue.counters.events_discarded_total, 3, 'the refused one, then the two held');
+	t.is(await queue.drain(5000), 0);
 });
