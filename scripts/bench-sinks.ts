@@ -23,6 +23,25 @@ const ticksPerSecond = 100;
 
 type Receiver = {url: string; count(): Promise<number>; stop(): Promise<void>};
 
+/** Receivers running now: stopped on SIGINT/SIGTERM too, so that none outlives the benchmark. */
+const running = new Set<Receiver>();
+function track(receiver: Receiver): Receiver {
+	running.add(receiver);
+	const {stop} = receiver;
+	receiver.stop = async () => {
+		running.delete(receiver);
+		await stop();
+	};
+
+	return receiver;
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+	process.on(signal, () => {
+		void Promise.all([...running].map(async receiver => receiver.stop())).finally(() => process.exit(1));
+	});
+}
+
 function procStatus(pid: number): {rssMb: number; peakMb: number; cpuSeconds: number} {
 	const status = readFileSync(`/proc/${pid}/status`, 'latin1');
 	const kb = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
@@ -72,20 +91,20 @@ async function processReceiver(mode: 'http' | 'fluent', query = ''): Promise<Rec
 			}
 		});
 	});
-	return {
+	return track({
 		url: mode === 'http' ? `http://127.0.0.1:${port}/ingest${query}` : `fluent://127.0.0.1:${port}${query}`,
 		count: async () => count,
 		stop: async () => {
 			child.kill('SIGTERM');
 		},
-	};
+	});
 }
 
 async function syslogReceiver(mode: 'udp' | 'tcp' | 'unix'): Promise<Receiver> {
 	const rsyslog = new Rsyslog(await freePort('tcp'), await freePort('udp'));
 	await rsyslog.start();
 	const url = mode === 'unix' ? `syslog+unix://${rsyslog.socketPath}` : mode === 'tcp' ? `syslog+tcp://127.0.0.1:${rsyslog.tcpPort}` : `syslog://127.0.0.1:${rsyslog.udpPort}`;
-	return {url, count: lineCounter(rsyslog.output), stop: async () => rsyslog.stop()};
+	return track({url, count: lineCounter(rsyslog.output), stop: async () => rsyslog.stop()});
 }
 
 async function fileReceiver(directory: string): Promise<Receiver> {

@@ -252,7 +252,7 @@ const receiverBusy = new Set(['EAGAIN', 'EWOULDBLOCK', 'ENOBUFS']);
 /**
  * The local syslog socket is a datagram socket, which Node's own modules cannot open; the
  * unix-dgram addon can. It is loaded on first use, so a build without it still runs the rest.
- * A full receiver queue (EAGAIN) is waited out here with short sleeps: the addon's own
+ * A full receiver queue (EAGAIN) is waited out here, yielding then sleeping: the addon's own
  * "writable" notice comes from native code that can crash Node 20, so it is not used (the
  * socket stays unconnected, which never arms it).
  */
@@ -267,6 +267,7 @@ class UnixTransport implements Transport {
 			const buffer = Buffer.from(message);
 			let waitedMs = 0;
 			let pauseMs = 1;
+			let quickRetries = 100;
 			for (;;) {
 				let failure: (Error & {code?: number}) | undefined;
 				socket.send(buffer, 0, buffer.length, this.path, error => {
@@ -284,6 +285,18 @@ class UnixTransport implements Transport {
 					}
 
 					return index;
+				}
+
+				// The receiver drains its queue within microseconds when it is alive (a queue can be as
+				// short as 10 datagrams: net.unix.max_dgram_qlen), so the first retries only yield to
+				// the event loop; a receiver that stays full gets sleeps that double up to 50 ms.
+				if (quickRetries > 0) {
+					quickRetries--;
+					// eslint-disable-next-line no-await-in-loop
+					await new Promise(resolve => {
+						setImmediate(resolve);
+					});
+					continue;
 				}
 
 				// eslint-disable-next-line no-await-in-loop
