@@ -45,15 +45,31 @@ $(BUILD)/vmlinux.h:
 	@mkdir -p $(BUILD)
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/fim.bpf.o: bpf/fim.bpf.c bpf/fim.h $(BUILD)/vmlinux.h
+$(BUILD)/fim.bpf.o: bpf/fim.bpf.c bpf/fim-common.h bpf/fim.h $(BUILD)/vmlinux.h
 	$(CLANG) $(BPF_CFLAGS) -I$(BUILD) -Ibpf -c $< -o $@
 	llvm-strip -g $@ 2>/dev/null || true
 
 # The same sensor without bpf_rdonly_cast (kernels before 6.2): the loader falls back to it
 # when the kernel refuses the first one.
-$(BUILD)/fim-compat.bpf.o: bpf/fim.bpf.c bpf/fim.h $(BUILD)/vmlinux.h
+$(BUILD)/fim-compat.bpf.o: bpf/fim.bpf.c bpf/fim-common.h bpf/fim.h $(BUILD)/vmlinux.h
 	$(CLANG) $(BPF_CFLAGS) -DFIM_COMPAT -I$(BUILD) -Ibpf -c $< -o $@
 	llvm-strip -g $@ 2>/dev/null || true
+
+# The fentry backend's programs (bpf/fim-vfs.bpf.c), loaded next to the tracepoint sensor where
+# the kernel allows fentry/fexit; a compatible build as well, for the same kernels.
+$(BUILD)/fim-vfs.bpf.o: bpf/fim-vfs.bpf.c bpf/fim-common.h bpf/fim.h $(BUILD)/vmlinux.h
+	$(CLANG) $(BPF_CFLAGS) -I$(BUILD) -Ibpf -c $< -o $@
+	llvm-strip -g $@ 2>/dev/null || true
+
+$(BUILD)/fim-vfs-compat.bpf.o: bpf/fim-vfs.bpf.c bpf/fim-common.h bpf/fim.h $(BUILD)/vmlinux.h
+	$(CLANG) $(BPF_CFLAGS) -DFIM_COMPAT -I$(BUILD) -Ibpf -c $< -o $@
+	llvm-strip -g $@ 2>/dev/null || true
+
+$(BUILD)/fim-vfs.skel.h: $(BUILD)/fim-vfs.bpf.o
+	$(BPFTOOL) gen skeleton $< name fim_vfs > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/fim-vfs-compat.skel.h: $(BUILD)/fim-vfs-compat.bpf.o
+	$(BPFTOOL) gen skeleton $< name fim_vfs_compat > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/fim.skel.h: $(BUILD)/fim.bpf.o
 	$(BPFTOOL) gen skeleton $< name fim_bpf > $@.tmp && mv $@.tmp $@
@@ -61,7 +77,8 @@ $(BUILD)/fim.skel.h: $(BUILD)/fim.bpf.o
 $(BUILD)/fim-compat.skel.h: $(BUILD)/fim-compat.bpf.o
 	$(BPFTOOL) gen skeleton $< name fim_compat > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/fim-loader: $(LOADER_SRCS) $(LOADER_HDRS) $(BUILD)/fim.skel.h $(BUILD)/fim-compat.skel.h
+$(BUILD)/fim-loader: $(LOADER_SRCS) $(LOADER_HDRS) $(BUILD)/fim.skel.h $(BUILD)/fim-compat.skel.h \
+		$(BUILD)/fim-vfs.skel.h $(BUILD)/fim-vfs-compat.skel.h
 	$(CC) $(LOADER_CFLAGS) -I$(BUILD) -Ibpf -Iloader-c -static -o $@ $(LOADER_SRCS) -lbpf -lelf -lz
 
 clean:

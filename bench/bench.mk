@@ -1,9 +1,10 @@
-# Loader benchmark (issue 2's acceptance figures): `make bench-loader`, `make bench-loader-quick`.
-#
-# Meant to be included by the top-level Makefile, which defines BUILD, CLANG, BPFTOOL, CC and the
-# rules for $(BUILD)/fim-loader and $(BUILD)/fim.bpf.o. Until it does:
-#   make -f Makefile -f bench/bench.mk bench-loader
-# Extra arguments for the script go in BENCH_ARGS, e.g. BENCH_ARGS="--rounds 5 --no-save".
+# Benchmarks, included by the top-level Makefile (which defines BUILD, CLANG, BPFTOOL, CC and the
+# rules for $(BUILD)/fim-loader, $(BUILD)/fim.bpf.o and the TypeScript build):
+#   make bench              fim-whodata and its peers side by side (scripts/bench.mjs, bench/README.md)
+#   make bench-quick        the same, shorter
+#   make bench-loader       the loader alone against no BPF and empty programs (issue 2's figures)
+#   make bench-loader-quick
+# Extra arguments for the scripts go in BENCH_ARGS, e.g. BENCH_ARGS="--rounds 5 --no-save".
 # All paths are relative to the repository root.
 
 BUILD ?= build
@@ -19,9 +20,19 @@ BENCH_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Wno-unused-parameter -Wno-missi
 # saves depending on the multiarch asm/ headers that <linux/bpf.h> drags in.
 BENCH_BPF_CFLAGS := -g -O2 -target bpf -Wall
 
-.PHONY: bench-loader bench-loader-quick bench-tools
+.PHONY: bench bench-quick bench-peers bench-loader bench-loader-quick bench-tools
 
 bench-tools: $(BENCH_BUILD)/workload $(BENCH_BUILD)/empty-loader
+
+# auditd and inotify-tools, installed without starting a daemon (scripts/bench-setup.sh)
+bench-peers:
+	@scripts/bench-setup.sh
+
+bench: all bench-tools bench-peers
+	$(NODE) scripts/bench.mjs $(BENCH_ARGS)
+
+bench-quick: all bench-tools bench-peers
+	$(NODE) scripts/bench.mjs --quick $(BENCH_ARGS)
 
 bench-loader: $(BUILD)/fim-loader bench-tools
 	$(NODE) scripts/bench-loader.mjs $(BENCH_ARGS)
@@ -31,9 +42,10 @@ bench-loader-quick: $(BUILD)/fim-loader bench-tools
 
 # Static like the loader, so the generator's own cost does not include the dynamic loader's
 # relocations at each fork, and the binary runs unchanged wherever the loader does.
-$(BENCH_BUILD)/workload: bench/workload.c
+BENCH_WORKLOAD_SRCS := bench/workload.c bench/harness.c bench/formats.c bench/util.c
+$(BENCH_BUILD)/workload: $(BENCH_WORKLOAD_SRCS) bench/harness.h bench/formats.h bench/util.h
 	@mkdir -p $(BENCH_BUILD)
-	$(CC) $(BENCH_CFLAGS) -static -o $@ $<
+	$(CC) $(BENCH_CFLAGS) -static -o $@ $(BENCH_WORKLOAD_SRCS)
 
 # Generated from the compiled sensor, so it always has the sensor's current set of hooks.
 $(BENCH_BUILD)/empty.bpf.c: $(BUILD)/fim.bpf.o bench/gen-empty-bpf.sh

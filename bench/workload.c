@@ -1,16 +1,26 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * workload: the load generators and the loader harness used by scripts/bench-loader.mjs.
+ * workload: the load generators and the monitor harness used by scripts/bench-loader.mjs and
+ * scripts/bench.mjs.
  *
- *   workload write-storm --procs N --ms T             1-byte write(2) to /dev/null
+ *   workload write-storm --procs N --ms T [--file F]  1-byte write(2) to /dev/null, or to the
+ *                                                     regular file F.<worker> (rewound per batch)
+ *   workload pipe-storm  --procs N --ms T             1-byte write(2) into a pipe the worker
+ *                                                     drains itself every 32 KiB
  *   workload open-storm  --procs N --ms T --file F    open(F, O_RDONLY) + close
  *   workload mixed --dir D --procs N (--ms T | --iters N) [--rate OPS] [--catchup-ms M]
  *                  [--stamps FILE] [--tag S]
  *                                                     create+write+close / append / rename / delete
  *   workload attrib --dir D --procs N (--ms T | --iters N) [--rate OPS]
  *                                                     chmod storm: one attrib event per syscall
- *   workload harness -- PROGRAM ARGS...               runs a loader, reads its stdout, answers
- *                                                     commands on stdin (see harness_main)
+ *   workload shortlived --dir D --iters N --exe PROGRAM --uid U --auid A --stamps FILE
+ *                                                     N processes, one after the other, each
+ *                                                     with uid U and login uid A, exec PROGRAM
+ *                                                     (a copy of this binary) to create one file
+ *                                                     and exit at once; FILE gets "pid path" each
+ *   workload touch FILE                               create FILE, write 16 bytes, exit
+ *   workload harness [OPTIONS] -- PROGRAM ARGS...     runs a monitor, reads its events, answers
+ *                                                     commands on stdin (see bench/harness.c)
  *
  * Written in C rather than shell or node so that the load itself costs a few syscalls per op and
  * nothing else: a slower generator would hide the sensor's overhead behind its own.
@@ -22,9 +32,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <inttypes.h>
-#include <poll.h>
-#include <stdarg.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -38,72 +47,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "harness.h"
+#include "util.h"
+
 #define MAX_PROCS 16
-
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "workload: error: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
-}
-
-static inline uint64_t now_ns(clockid_t c)
-{
-	struct timespec ts;
-
-	clock_gettime(c, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static inline uint64_t mono_ns(void) { return now_ns(CLOCK_MONOTONIC); }
-
-static void sleep_until_mono(uint64_t t)
-{
-	struct timespec ts = { .tv_sec = t / 1000000000ull, .tv_nsec = t % 1000000000ull };
-
-	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-		;
-}
-
-static void write_all(int fd, const void *buf, size_t n)
-{
-	const char *p = buf;
-
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			die("write: %s", strerror(errno));
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-}
-
-static size_t read_full(int fd, void *buf, size_t n)
-{
-	char *p = buf;
-	size_t got = 0;
-
-	while (got < n) {
-		ssize_t r = read(fd, p + got, n - got);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-	}
-	return got;
-}
 
 /* ---- options ----------------------------------------------------------------------------- */
 
@@ -113,7 +60,8 @@ struct opts {
 	long iters;    /* ... or this many iterations */
 	double rate;   /* total ops/s over all processes; 0 = as fast as possible */
 	long catchup_ms; /* how far behind schedule a paced process may run to catch up */
-	const char *dir, *file, *stamps, *tag;
+	const char *dir, *file, *stamps, *tag, *exe;
+	long uid, auid; /* shortlived: the ids its processes run with */
 };
 
 static void parse_opts(int argc, char **argv, struct opts *o)
@@ -123,12 +71,13 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		{ "iters", required_argument, NULL, 'i' }, { "rate", required_argument, NULL, 'r' },
 		{ "dir", required_argument, NULL, 'd' },   { "file", required_argument, NULL, 'f' },
 		{ "stamps", required_argument, NULL, 's' }, { "tag", required_argument, NULL, 't' },
-		{ "catchup-ms", required_argument, NULL, 'c' },
+		{ "catchup-ms", required_argument, NULL, 'c' }, { "exe", required_argument, NULL, 'e' },
+		{ "uid", required_argument, NULL, 'u' },   { "auid", required_argument, NULL, 'a' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
-	*o = (struct opts){ .procs = 2, .tag = "" };
+	*o = (struct opts){ .procs = 2, .tag = "", .uid = -1, .auid = -1 };
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
 		case 'p': o->procs = atoi(optarg); break;
@@ -140,6 +89,9 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		case 's': o->stamps = optarg; break;
 		case 't': o->tag = optarg; break;
 		case 'c': o->catchup_ms = atol(optarg); break;
+		case 'e': o->exe = optarg; break;
+		case 'u': o->uid = atol(optarg); break;
+		case 'a': o->auid = atol(optarg); break;
 		default: die("bad option (see the comment at the top of bench/workload.c)");
 		}
 	}
@@ -263,15 +215,17 @@ static void run_workers(const struct opts *o, worker_fn fn, const char *what)
  * noise against a ~1 us syscall when amortised over 256 ops. */
 #define BATCH 256
 
-static void write_storm(const struct opts *o, int idx, struct sync_fds *sf, struct result *r)
-{
-	int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
-	uint64_t t0, end, t;
+/* The cost of a plain write(2) that no monitor cares about: every process on the machine pays it.
+ * What differs between targets is what a batch leaves behind: a regular file is rewound so it
+ * does not grow, a pipe is drained by its own writer before it fills (64 KiB). */
+#define PIPE_DRAIN 32768
 
-	if (fd < 0)
-		die("/dev/null: %s", strerror(errno));
-	(void)idx;
-	t = 0;
+static void write_loop(const struct opts *o, int fd, int drain_fd, bool rewind, struct sync_fds *sf,
+		       struct result *r)
+{
+	static char sink[PIPE_DRAIN];
+	uint64_t t0, end, t = 0, since_drain = 0;
+
 	wait_go(sf);
 	t0 = mono_ns();
 	end = o->ms > 0 ? t0 + (uint64_t)o->ms * 1000000ull : UINT64_MAX;
@@ -280,6 +234,13 @@ static void write_storm(const struct opts *o, int idx, struct sync_fds *sf, stru
 			if (write(fd, "x", 1) != 1 && !r->err)
 				r->err = errno;
 		r->ops += BATCH;
+		if (rewind && lseek(fd, 0, SEEK_SET) < 0 && !r->err)
+			r->err = errno;
+		if (drain_fd >= 0 && (since_drain += BATCH) >= PIPE_DRAIN) {
+			if (read_full(drain_fd, sink, since_drain) != since_drain && !r->err)
+				r->err = EIO;
+			since_drain = 0;
+		}
 		if (o->iters > 0 && r->ops >= (uint64_t)o->iters)
 			break;
 		t = mono_ns();
@@ -287,7 +248,37 @@ static void write_storm(const struct opts *o, int idx, struct sync_fds *sf, stru
 			break;
 	}
 	r->elapsed_ns = (o->iters > 0 ? mono_ns() : t) - t0;
+}
+
+static void write_storm(const struct opts *o, int idx, struct sync_fds *sf, struct result *r)
+{
+	char path[4096];
+	int fd;
+
+	if (o->file) {
+		/* one file per worker: a shared one would measure its inode lock */
+		snprintf(path, sizeof(path), "%s.%d", o->file, idx);
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	} else {
+		snprintf(path, sizeof(path), "/dev/null");
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+	}
+	if (fd < 0)
+		die("%s: %s", path, strerror(errno));
+	write_loop(o, fd, -1, o->file != NULL, sf, r);
 	close(fd);
+}
+
+static void pipe_storm(const struct opts *o, int idx, struct sync_fds *sf, struct result *r)
+{
+	int p[2];
+
+	(void)idx;
+	if (pipe2(p, O_CLOEXEC))
+		die("pipe: %s", strerror(errno));
+	write_loop(o, p[1], p[0], false, sf, r);
+	close(p[0]);
+	close(p[1]);
 }
 
 static void open_storm(const struct opts *o, int idx, struct sync_fds *sf, struct result *r)
@@ -459,20 +450,26 @@ static void mixed_worker(const struct opts *o, int idx, struct sync_fds *sf, str
 
 /* ---- attribute storm: one cheap change, one event ----------------------------------------- */
 
-/* chmod(2) on one file per process, flipping its mode: one `attrib` event per syscall and very
- * little work besides, so the producers can outrun the loader and the delivery limit shows. */
+/* chmod(2) flipping the mode of two files per process, in turn: one `attrib` event per syscall
+ * and very little work besides, so the producers can outrun a monitor and its delivery limit
+ * shows. Two files, because inotify merges an event into the one before it when both are the
+ * same (same file, same mask): with one file a lagging reader would see fewer events than calls
+ * without anything being lost. */
 static void attrib_worker(const struct opts *o, int idx, struct sync_fds *sf, struct result *r)
 {
-	char path[4096];
+	char path[2][4096];
 	struct pace pace;
 	uint64_t t0, end;
-	int fd;
 
-	snprintf(path, sizeof(path), "%s/a%s%d", o->dir, o->tag, idx);
-	fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
-	if (fd < 0)
-		die("%s: %s", path, strerror(errno));
-	close(fd);
+	for (int k = 0; k < 2; k++) {
+		int fd;
+
+		snprintf(path[k], sizeof(path[k]), "%s/a%s%d%c", o->dir, o->tag, idx, "ab"[k]);
+		fd = open(path[k], O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+		if (fd < 0)
+			die("%s: %s", path[k], strerror(errno));
+		close(fd);
+	}
 	wait_go(sf);
 	t0 = mono_ns();
 	pace_init(&pace, o, t0);
@@ -481,7 +478,7 @@ static void attrib_worker(const struct opts *o, int idx, struct sync_fds *sf, st
 		if (o->iters > 0 ? (long)i >= o->iters : (i % 64 == 0 && mono_ns() >= end))
 			break;
 		pace_wait(&pace);
-		if (chmod(path, (i & 1) ? 0600 : 0644) && !r->err)
+		if (chmod(path[i & 1], (i & 2) ? 0600 : 0644) && !r->err)
 			r->err = errno;
 		r->ops++;
 	}
@@ -489,424 +486,71 @@ static void attrib_worker(const struct opts *o, int idx, struct sync_fds *sf, st
 	r->ops_by_kind[0] = r->ops;
 }
 
-/* ---- harness: a loader's stdout reader, driven by the benchmark script -------------------- */
+/* ---- short-lived processes: is the whodata right when the writer is gone? ------------------ */
 
 /*
- * The harness starts the loader (fim-loader or the empty loader) with pipes on its stdin and
- * stdout, so it is the loader's only consumer, as the supervisor will be. It stamps every read
- * with CLOCK_REALTIME, the clock the workload stamps its ops with, which is what the latency
- * figure needs, and it counts lines so the script can tell delivered events from lost ones
- * without parsing megabytes of JSON in node.
- *
- * Commands on stdin, one per line; one JSON reply line each on stdout:
- *   mark            zero the window counters (events and their receive times since the mark)
- *   log N           from now on, keep (receive time, kernel timestamp, operation, path) of up to
- *                   N event lines
- *   dump FILE       write the kept lines to FILE as "recv_ns kernel_ns operation path"
- *   sync MS         ask the loader for stats until every record the kernel counted has arrived
- *                   here (or MS passes); reply with the window and the last stats record
- *   rss             the loader's VmRSS/VmHWM and its BPF map mappings (the ring buffer) from /proc
- *   stop | cont     SIGSTOP / SIGCONT the loader (a consumer that stalls: the ring must overflow
- *                   and the loss must be counted)
- *   quit            close the loader's stdin (its clean-exit request), wait, reply, exit
+ * Each process is forked, given the login uid and then the uid it should be reported with, and
+ * execs PROGRAM (a copy of this binary under another name, so its comm and exe are its own),
+ * which creates one file and exits. By the time a monitor reads the event the process is gone,
+ * so anything the monitor looks up afterwards (in /proc) is missing or, if the pid was reused,
+ * wrong; what the kernel recorded at the syscall is right.
  */
-
-#define IN_BUF (1 << 20)
-#define LINE_KEEP 16384
-
-struct logrec {
-	uint64_t recv_ns, kernel_ns;
-	char op[8];
-	char path[232];
-};
-
-static struct {
-	pid_t pid;
-	int to_loader, from_loader;
-	bool hello_seen, bye_seen, eof;
-	char hello[LINE_KEEP], last_stats[LINE_KEEP];
-	uint64_t total_events, stats_seen;
-	/* window since `mark` */
-	uint64_t win_events, win_first_ns, win_last_ns, win_by_op[5];
-	uint64_t win_modify_check; /* modify found by the periodic check, not at close */
-	/* counters from the last stats record */
-	uint64_t st_events, st_lost, st_outside_dropped;
-	struct logrec *log;
-	size_t log_n, log_cap;
-	/* a pending sync */
-	bool syncing;
-	uint64_t sync_deadline, sync_next_ask, sync_asks, sync_stats_at_ask;
-} H;
-
-static uint64_t json_u64(const char *line, const char *key)
+static void shortlived_main(const struct opts *o)
 {
-	const char *p = strstr(line, key);
+	FILE *out;
+	uint64_t t0 = mono_ns();
+	long failed = 0;
 
-	return p ? strtoull(p + strlen(key), NULL, 10) : 0;
-}
+	if (!o->dir || !o->exe || !o->stamps || o->iters <= 0 || o->uid < 0 || o->auid < 0)
+		die("shortlived needs --dir, --exe, --stamps, --iters, --uid and --auid");
+	out = fopen(o->stamps, "w");
+	if (!out)
+		die("%s: %s", o->stamps, strerror(errno));
+	for (long i = 0; i < o->iters; i++) {
+		char path[4096];
+		int status;
+		pid_t pid;
 
-/* copies a JSON string value (our bench names need no unescaping) */
-static void json_str(const char *line, const char *key, char *out, size_t cap)
-{
-	const char *p = strstr(line, key);
-	size_t n = 0;
+		snprintf(path, sizeof(path), "%s/s%s%ld", o->dir, o->tag, i);
+		pid = fork();
+		if (pid < 0)
+			die("fork: %s", strerror(errno));
+		if (pid == 0) {
+			char auid[24];
+			int fd = open("/proc/self/loginuid", O_WRONLY | O_CLOEXEC);
 
-	out[0] = 0;
-	if (!p)
-		return;
-	p += strlen(key);
-	while (*p && *p != '"' && n + 1 < cap)
-		out[n++] = *p++;
-	out[n] = 0;
-}
-
-static void ask_stats(void)
-{
-	static const char cmd[] = "{\"cmd\":\"stats\",\"id\":\"bench\"}\n";
-
-	if (write(H.to_loader, cmd, sizeof(cmd) - 1) < 0)
-		H.eof = true;
-	H.sync_asks++;
-	H.sync_stats_at_ask = H.stats_seen;
-	H.sync_next_ask = mono_ns() + 5000000; /* at most every 5 ms */
-}
-
-static void reply_sync(bool ok)
-{
-	printf("{\"type\":\"synced\",\"ok\":%s,\"asks\":%" PRIu64 ",\"total_events\":%" PRIu64
-	       ",\"window_events\":%" PRIu64 ",\"window_first_ns\":%" PRIu64
-	       ",\"window_last_ns\":%" PRIu64 ",\"window_by_op\":{\"add\":%" PRIu64
-	       ",\"modify\":%" PRIu64 ",\"delete\":%" PRIu64 ",\"rename\":%" PRIu64
-	       ",\"attrib\":%" PRIu64 ",\"modify_check\":%" PRIu64 "},\"stats\":%s}\n",
-	       ok ? "true" : "false", H.sync_asks, H.total_events, H.win_events, H.win_first_ns,
-	       H.win_last_ns, H.win_by_op[0], H.win_by_op[1], H.win_by_op[2], H.win_by_op[3],
-	       H.win_by_op[4], H.win_modify_check, H.last_stats[0] ? H.last_stats : "null");
-	fflush(stdout);
-	H.syncing = false;
-}
-
-static void on_line(char *line, size_t len, uint64_t recv_ns)
-{
-	static const char ev[] = "{\"type\":\"event\"";
-	static const char st[] = "{\"type\":\"stats\"";
-
-	line[len] = 0;
-	if (!strncmp(line, ev, sizeof(ev) - 1)) {
-		char op[16];
-
-		H.total_events++;
-		H.win_events++;
-		if (!H.win_first_ns)
-			H.win_first_ns = recv_ns;
-		H.win_last_ns = recv_ns;
-		json_str(line, "\"operation\":\"", op, sizeof(op));
-		switch (op[0]) {
-		case 'a': H.win_by_op[op[1] == 'd' ? 0 : 4]++; break;
-		case 'm': {
-			char sc[16];
-
-			H.win_by_op[1]++;
-			json_str(line, "\"syscall\":\"", sc, sizeof(sc));
-			if (!strcmp(sc, "check"))
-				H.win_modify_check++;
-			break;
+			snprintf(auid, sizeof(auid), "%ld", o->auid);
+			if (fd < 0 || write(fd, auid, strlen(auid)) < 0)
+				_exit(10);
+			close(fd);
+			if (setgroups(0, NULL) || setresgid((gid_t)o->uid, (gid_t)o->uid, (gid_t)o->uid) ||
+			    setresuid((uid_t)o->uid, (uid_t)o->uid, (uid_t)o->uid))
+				_exit(11);
+			execl(o->exe, o->exe, "touch", path, (char *)NULL);
+			_exit(12);
 		}
-		case 'd': H.win_by_op[2]++; break;
-		case 'r': H.win_by_op[3]++; break;
-		}
-		if (H.log && H.log_n < H.log_cap) {
-			struct logrec *l = &H.log[H.log_n++];
-
-			l->recv_ns = recv_ns;
-			l->kernel_ns = json_u64(line, "\"timestamp\":");
-			snprintf(l->op, sizeof(l->op), "%s", op);
-			json_str(line, "\"path\":\"", l->path, sizeof(l->path));
-		}
-	} else if (!strncmp(line, st, sizeof(st) - 1)) {
-		H.stats_seen++;
-		snprintf(H.last_stats, sizeof(H.last_stats), "%s", line);
-		H.st_events = json_u64(line, "\"events\":");
-		H.st_lost = json_u64(line, "\"lost\":");
-		H.st_outside_dropped = json_u64(line, "\"outside_watch_dropped\":");
-		/* Every record the kernel had counted when this line was made has been read
-		 * before it: the loader drains the ring in order and writes stats after. */
-		if (H.syncing && H.stats_seen > H.sync_stats_at_ask &&
-		    H.total_events + H.st_outside_dropped >= H.st_events)
-			reply_sync(true);
-	} else if (!H.hello_seen && strstr(line, "\"type\":\"hello\"")) {
-		H.hello_seen = true;
-		snprintf(H.hello, sizeof(H.hello), "%s", line);
-		printf("{\"type\":\"ready\",\"loader_pid\":%d,\"hello\":%s}\n", (int)H.pid, line);
-		fflush(stdout);
-	} else if (strstr(line, "\"type\":\"bye\"")) {
-		H.bye_seen = true;
-	}
-}
-
-static void read_loader(void)
-{
-	static char buf[IN_BUF];
-	static size_t have;
-	ssize_t n = read(H.from_loader, buf + have, sizeof(buf) - have);
-	uint64_t recv_ns = now_ns(CLOCK_REALTIME);
-	size_t start = 0;
-
-	if (n <= 0) {
-		if (n < 0 && errno == EINTR)
-			return;
-		H.eof = true;
-		return;
-	}
-	have += (size_t)n;
-	for (size_t i = 0; i < have; i++) {
-		if (buf[i] != '\n')
+		if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status)) {
+			failed++;
 			continue;
-		on_line(buf + start, i - start, recv_ns);
-		start = i + 1;
+		}
+		fprintf(out, "%d %s\n", (int)pid, path);
 	}
-	memmove(buf, buf + start, have - start);
-	have -= start;
-	if (have == sizeof(buf)) /* a line longer than the buffer: protocol says < 16 KiB */
-		have = 0;
+	fclose(out);
+	printf("{\"what\":\"shortlived\",\"ops\":%ld,\"failed\":%ld,\"elapsed_ns\":%" PRIu64 "}\n",
+	       o->iters - failed, failed, mono_ns() - t0);
+	if (failed)
+		exit(1);
 }
 
-static void reply_rss(void)
+static int touch_main(const char *path)
 {
-	char p[64], line[512];
-	uint64_t rss = 0, hwm = 0, size_kb = 0, map_rss = 0, map_size = 0, ring_rss = 0,
-		 ring_size = 0, ringbuf_bytes = json_u64(H.hello, "\"ringbuf_bytes\":");
-	bool in_map = false;
-	FILE *f;
+	int fd = open(path, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0644);
 
-	snprintf(p, sizeof(p), "/proc/%d/status", (int)H.pid);
-	if ((f = fopen(p, "r"))) {
-		while (fgets(line, sizeof(line), f)) {
-			sscanf(line, "VmRSS: %" SCNu64, &rss);
-			sscanf(line, "VmHWM: %" SCNu64, &hwm);
-		}
-		fclose(f);
-	}
-	/* smaps: a mapping header line has an address range; its Rss: line follows. BPF maps are
-	 * "anon_inode:bpf-map"; the ring buffer is the one at least ringbuf_bytes long (its data
-	 * pages are mapped twice so records can wrap, hence 2x plus the position pages). */
-	snprintf(p, sizeof(p), "/proc/%d/smaps", (int)H.pid);
-	if ((f = fopen(p, "r"))) {
-		while (fgets(line, sizeof(line), f)) {
-			unsigned long lo, hi;
-			uint64_t v;
+	static const char line[] = "short-lived\n";
 
-			if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, ' ')) {
-				in_map = strstr(line, "bpf-map") != NULL;
-				size_kb = (hi - lo) / 1024;
-				if (in_map) {
-					map_size += size_kb;
-					if (ringbuf_bytes && size_kb * 1024 >= ringbuf_bytes)
-						ring_size += size_kb;
-				}
-				continue;
-			}
-			if (in_map && sscanf(line, "Rss: %" SCNu64, &v) == 1) {
-				map_rss += v;
-				if (ringbuf_bytes && size_kb * 1024 >= ringbuf_bytes)
-					ring_rss += v;
-			}
-		}
-		fclose(f);
-	}
-	printf("{\"type\":\"rss\",\"vm_rss_kb\":%" PRIu64 ",\"vm_hwm_kb\":%" PRIu64
-	       ",\"bpf_map_mappings_size_kb\":%" PRIu64 ",\"bpf_map_mappings_rss_kb\":%" PRIu64
-	       ",\"ringbuf_mapping_size_kb\":%" PRIu64 ",\"ringbuf_mapping_rss_kb\":%" PRIu64 "}\n",
-	       rss, hwm, map_size, map_rss, ring_size, ring_rss);
-	fflush(stdout);
-}
-
-static void dump_log(const char *file)
-{
-	FILE *f = fopen(file, "w");
-
-	if (!f) {
-		printf("{\"type\":\"error\",\"message\":\"dump: %s\"}\n", strerror(errno));
-		fflush(stdout);
-		return;
-	}
-	for (size_t i = 0; i < H.log_n; i++)
-		fprintf(f, "%" PRIu64 " %" PRIu64 " %s %s\n", H.log[i].recv_ns, H.log[i].kernel_ns,
-			H.log[i].op, H.log[i].path);
-	fclose(f);
-	printf("{\"type\":\"dumped\",\"n\":%zu}\n", H.log_n);
-	fflush(stdout);
-}
-
-static int wait_loader(int timeout_ms)
-{
-	uint64_t end = mono_ns() + (uint64_t)timeout_ms * 1000000ull;
-	int status;
-
-	for (;;) {
-		pid_t w = waitpid(H.pid, &status, WNOHANG);
-
-		if (w == H.pid)
-			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-		if (mono_ns() > end)
-			return -1;
-		usleep(10000);
-	}
-}
-
-static void quit_loader(void)
-{
-	int code;
-
-	close(H.to_loader);
-	/* drain to EOF so the loader is never blocked on a full pipe while it exits */
-	for (uint64_t end = mono_ns() + 10000000000ull; !H.eof && mono_ns() < end;) {
-		struct pollfd p = { .fd = H.from_loader, .events = POLLIN };
-
-		if (poll(&p, 1, 100) > 0)
-			read_loader();
-	}
-	code = wait_loader(2000);
-	if (code < 0) {
-		kill(H.pid, SIGTERM);
-		code = wait_loader(3000);
-	}
-	if (code < 0) {
-		kill(H.pid, SIGKILL);
-		code = wait_loader(3000);
-	}
-	printf("{\"type\":\"exited\",\"code\":%d,\"bye\":%s,\"total_events\":%" PRIu64 ",\"stats\":%s}\n",
-	       code, H.bye_seen ? "true" : "false", H.total_events, H.last_stats[0] ? H.last_stats : "null");
-	fflush(stdout);
-}
-
-static bool do_command(char *cmd)
-{
-	char arg[4096] = "";
-	char word[16] = "";
-
-	sscanf(cmd, "%15s %4095s", word, arg);
-	if (!strcmp(word, "mark")) {
-		H.win_events = H.win_first_ns = H.win_last_ns = H.win_modify_check = 0;
-		memset(H.win_by_op, 0, sizeof(H.win_by_op));
-		printf("{\"type\":\"marked\",\"total_events\":%" PRIu64 "}\n", H.total_events);
-	} else if (!strcmp(word, "log")) {
-		free(H.log);
-		H.log_cap = strtoull(arg, NULL, 10);
-		H.log_n = 0;
-		H.log = H.log_cap ? calloc(H.log_cap, sizeof(*H.log)) : NULL;
-		printf("{\"type\":\"logging\",\"cap\":%zu}\n", H.log ? H.log_cap : 0);
-	} else if (!strcmp(word, "dump")) {
-		dump_log(arg);
-		return true;
-	} else if (!strcmp(word, "sync")) {
-		H.syncing = true;
-		H.sync_asks = 0;
-		H.sync_deadline = mono_ns() + strtoull(arg, NULL, 10) * 1000000ull;
-		ask_stats();
-		return true;
-	} else if (!strcmp(word, "rss")) {
-		reply_rss();
-		return true;
-	} else if (!strcmp(word, "stop") || !strcmp(word, "cont")) {
-		kill(H.pid, word[0] == 's' ? SIGSTOP : SIGCONT);
-		printf("{\"type\":\"%s\"}\n", word[0] == 's' ? "stopped" : "continued");
-	} else if (!strcmp(word, "quit")) {
-		quit_loader();
-		return false;
-	} else {
-		printf("{\"type\":\"error\",\"message\":\"unknown command\"}\n");
-	}
-	fflush(stdout);
-	return true;
-}
-
-static int harness_main(int argc, char **argv)
-{
-	int in[2], out[2];
-	char cmdbuf[8192];
-	size_t cmdlen = 0;
-	bool running = true, stdin_open = true;
-
-	if (argc < 1)
-		die("harness: give the loader command after --");
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	signal(SIGPIPE, SIG_IGN);
-	if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC))
-		die("pipe: %s", strerror(errno));
-	H.pid = fork();
-	if (H.pid < 0)
-		die("fork: %s", strerror(errno));
-	if (H.pid == 0) {
-		/* the loader dies with us, so an interrupted benchmark leaves no sensor attached */
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		dup2(in[0], STDIN_FILENO);
-		dup2(out[1], STDOUT_FILENO);
-		execvp(argv[0], argv);
-		fprintf(stderr, "workload: exec %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-	close(in[0]);
-	close(out[1]);
-	H.to_loader = in[1];
-	H.from_loader = out[0];
-
-	while (running) {
-		struct pollfd p[2] = { { .fd = H.from_loader, .events = POLLIN },
-				       { .fd = stdin_open ? STDIN_FILENO : -1, .events = POLLIN } };
-		int timeout = -1;
-
-		if (H.syncing) {
-			uint64_t now = mono_ns();
-
-			if (now >= H.sync_deadline) {
-				reply_sync(false);
-			} else {
-				/* no answer covering everything yet: ask again */
-				if (now >= H.sync_next_ask && H.stats_seen > H.sync_stats_at_ask)
-					ask_stats();
-				timeout = 2;
-			}
-		}
-		if (poll(p, 2, timeout) < 0) {
-			if (errno == EINTR)
-				continue;
-			die("poll: %s", strerror(errno));
-		}
-		if (p[0].revents)
-			read_loader();
-		if (H.eof) {
-			int code = wait_loader(3000);
-
-			printf("{\"type\":\"exited\",\"code\":%d,\"bye\":%s,\"unexpected\":true,"
-			       "\"total_events\":%" PRIu64 ",\"stats\":%s}\n",
-			       code, H.bye_seen ? "true" : "false", H.total_events,
-			       H.last_stats[0] ? H.last_stats : "null");
-			fflush(stdout);
-			return 1;
-		}
-		if (p[1].revents) {
-			ssize_t n = read(STDIN_FILENO, cmdbuf + cmdlen, sizeof(cmdbuf) - 1 - cmdlen);
-			char *nl;
-
-			if (n <= 0) {
-				/* the script went away: stop the loader the clean way */
-				stdin_open = false;
-				quit_loader();
-				return 0;
-			}
-			cmdlen += (size_t)n;
-			cmdbuf[cmdlen] = 0;
-			while (running && (nl = strchr(cmdbuf, '\n'))) {
-				*nl = 0;
-				running = do_command(cmdbuf);
-				memmove(cmdbuf, nl + 1, cmdlen - (size_t)(nl + 1 - cmdbuf) + 1);
-				cmdlen -= (size_t)(nl + 1 - cmdbuf);
-			}
-			if (cmdlen >= sizeof(cmdbuf) - 1)
-				cmdlen = 0;
-		}
-	}
-	return 0;
+	if (fd < 0 || write(fd, line, sizeof(line) - 1) != (ssize_t)sizeof(line) - 1)
+		return 1;
+	return close(fd) ? 1 : 0;
 }
 
 /* ---- main -------------------------------------------------------------------------------- */
@@ -916,17 +560,20 @@ int main(int argc, char **argv)
 	struct opts o;
 
 	if (argc < 2)
-		die("usage: workload write-storm|open-storm|mixed|harness ... (see bench/workload.c)");
-	if (!strcmp(argv[1], "harness")) {
-		int i = 2;
-
-		if (i < argc && !strcmp(argv[i], "--"))
-			i++;
-		return harness_main(argc - i, argv + i);
+		die("usage: workload write-storm|pipe-storm|open-storm|mixed|attrib|shortlived|touch|harness ... "
+		    "(see bench/workload.c)");
+	if (!strcmp(argv[1], "harness"))
+		return harness_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "touch")) {
+		if (argc != 3)
+			die("usage: workload touch FILE");
+		return touch_main(argv[2]);
 	}
 	parse_opts(argc - 1, argv + 1, &o);
 	if (!strcmp(argv[1], "write-storm")) {
-		run_workers(&o, write_storm, "write-storm");
+		run_workers(&o, write_storm, o.file ? "write-file" : "write-storm");
+	} else if (!strcmp(argv[1], "pipe-storm")) {
+		run_workers(&o, pipe_storm, "pipe-storm");
 	} else if (!strcmp(argv[1], "open-storm")) {
 		if (!o.file)
 			die("open-storm needs --file");
@@ -939,6 +586,8 @@ int main(int argc, char **argv)
 		if (!o.dir)
 			die("mixed needs --dir");
 		run_workers(&o, mixed_worker, "mixed");
+	} else if (!strcmp(argv[1], "shortlived")) {
+		shortlived_main(&o);
 	} else {
 		die("unknown mode %s", argv[1]);
 	}

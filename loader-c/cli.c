@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <string.h>
 
-enum opt_kind { O_PATH, O_NUM, O_POW2, O_HELP, O_VERSION };
+enum opt_kind { O_PATH, O_NUM, O_POW2, O_BACKEND, O_HELP, O_VERSION };
 
 struct opt {
 	const char *name;
@@ -22,6 +22,7 @@ static const struct opt opts[] = {
 	{ "--coalesce-ms", O_NUM, 10, 60000, FIELD(coalesce_ms) },
 	{ "--stats-interval", O_NUM, 0, 3600, FIELD(stats_interval_s) },
 	{ "--max-delay-us", O_NUM, 10, 1000000, FIELD(max_delay_us) },
+	{ "--backend", O_BACKEND, 0, 0, 0 },
 	{ "--help", O_HELP, 0, 0, 0 },
 	{ "-h", O_HELP, 0, 0, 0 },
 	{ "--version", O_VERSION, 0, 0, 0 },
@@ -151,6 +152,21 @@ int cli_parse(int argc, char *const argv[], struct loader_opts *o,
 			continue;
 		}
 
+		if (op->kind == O_BACKEND) {
+			if (!strcmp(val, "auto")) {
+				o->backend = BACKEND_AUTO;
+			} else if (!strcmp(val, "tracepoint")) {
+				o->backend = BACKEND_TRACEPOINT;
+			} else if (!strcmp(val, "fentry")) {
+				o->backend = BACKEND_FENTRY;
+			} else {
+				set_err(err, errlen, "--backend: '%s' is not one of auto, tracepoint, fentry",
+					shown(val, a, sizeof a));
+				return CLI_EXIT_USAGE;
+			}
+			continue;
+		}
+
 		{
 			unsigned v;
 			unsigned *dst = (unsigned *)((char *)o + op->field);
@@ -202,6 +218,11 @@ void cli_usage(FILE *f, const char *prog)
 		"  --max-delay-us N      longest a record waits in the ring buffer before\n"
 		"                        it is read, 10 to 1000000 (default 250); longer\n"
 		"                        batches cost less CPU under a stream of events\n"
+		"  --backend B           kernel hooks: tracepoint (syscall tracepoints,\n"
+		"                        work wherever BPF does), fentry (adds fentry/\n"
+		"                        fexit on VFS functions: deletes with their inode\n"
+		"                        and real path; refused under lockdown), or auto:\n"
+		"                        fentry when the kernel allows it (default)\n"
 		"  -h, --help            print this help and exit\n"
 		"  --version             print the version and exit\n"
 		"\n"

@@ -16,6 +16,13 @@
 
 #define CLI_EXIT_USAGE 2 /* the exit code for every cli_parse() error */
 
+/* Which kernel hooks the sensor uses (docs/protocol.md, "Backends"). */
+enum cli_backend {
+	BACKEND_AUTO = 0, /* fentry where the kernel allows it, else tracepoint */
+	BACKEND_TRACEPOINT,
+	BACKEND_FENTRY,
+};
+
 struct loader_opts {
 	const char *paths[CLI_MAX_PATHS]; /* point into argv, in given order */
 	int n_paths;
@@ -23,6 +30,7 @@ struct loader_opts {
 	unsigned coalesce_ms;       /* 10..60000, default 1000 */
 	unsigned stats_interval_s;  /* 0..3600, default 5; 0 = only at exit */
 	unsigned max_delay_us;      /* 10..1000000, default 250 */
+	enum cli_backend backend;   /* --backend, default auto */
 	int help;                   /* --help / -h seen: print cli_usage, exit 0 */
 	int version;                /* --version seen: print the version, exit 0 */
 };

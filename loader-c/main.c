@@ -33,6 +33,8 @@
 #include "fim.h"
 #include "fim.skel.h"
 #include "fim-compat.skel.h"
+#include "fim-vfs.skel.h"
+#include "fim-vfs-compat.skel.h"
 #include "json_out.h"
 #include "paths.h"
 
@@ -63,6 +65,7 @@ struct watch {
 
 static struct {
 	struct fim_bpf *skel;
+	struct fim_vfs *vfs; /* the fentry backend's programs, NULL on the tracepoint backend */
 	struct ring_buffer *rb;
 	struct bpf_link *check_link; /* iter over tracked writable files: the periodic check */
 	struct bpf_link *seed_link;  /* iter over every open file: writers that predate a watch */
@@ -75,11 +78,18 @@ static struct {
 	char line[LINE_MAX_BYTES + 256];
 	__u64 lines_written, outside_watch_dropped, commands;
 	bool stdout_broken;
-	const char *hooks[64];
+	const char *hooks[96];
 	int n_hooks;
 	int ncpus;
 	bool compat; /* the object without direct kernel reads is loaded */
+	enum cli_backend backend; /* in use: BACKEND_TRACEPOINT or BACKEND_FENTRY */
+	char backend_reason[256]; /* why, for hello and `fimctl check` */
 } L;
+
+static const char *backend_name(enum cli_backend b)
+{
+	return b == BACKEND_FENTRY ? "fentry" : b == BACKEND_TRACEPOINT ? "tracepoint" : "auto";
+}
 
 static void logmsg(const char *level, const char *fmt, ...)
 {
@@ -269,6 +279,7 @@ static void format_event(const struct fim_event *e, const char *path, size_t ple
 	jw_str(&w, "syscall", e->syscall < FIM_SC_MAX && syscall_names[e->syscall] ? syscall_names[e->syscall] : "unknown");
 	jw_u64(&w, "cgroup_id", e->cgroup_id);
 	jw_str(&w, "source", "kernel");
+	jw_str(&w, "backend", backend_name(L.backend));
 	if (n_trunc) {
 		jw_array_begin(&w, "truncated");
 		for (int i = 0; i < n_trunc; i++)
@@ -753,11 +764,11 @@ static void select_programs(struct bpf_object *obj)
 	btf__free(vmlinux);
 }
 
-static void attach_programs(void)
+static void attach_programs(struct bpf_object *obj)
 {
 	struct bpf_program *prog;
 
-	bpf_object__for_each_program(prog, L.skel->obj) {
+	bpf_object__for_each_program(prog, obj) {
 		const char *sec = bpf_program__section_name(prog);
 		struct bpf_link *link;
 
@@ -832,7 +843,8 @@ static void emit_hello(void)
 	jw_u64(&w, "protocol", PROTOCOL_VERSION);
 	jw_str(&w, "loader_version", LOADER_VERSION);
 	jw_u64(&w, "pid", getpid());
-	jw_str(&w, "backend", "tracepoint");
+	jw_str(&w, "backend", backend_name(L.backend));
+	jw_str(&w, "backend_reason", L.backend_reason);
 	jw_str(&w, "kernel_reads", L.compat ? "probe" : "direct");
 	jw_array_begin(&w, "hooks");
 	for (int i = 0; i < L.n_hooks; i++)
@@ -864,6 +876,20 @@ static void emit_bye(const char *reason)
 	emit_line(&w);
 }
 
+/* The tracepoint programs the fentry backend replaces (bpf/fim-vfs.bpf.c says why). */
+static const char *const replaced_by_fentry[] = { "exit_unlink", "exit_unlinkat", "exit_rmdir" };
+
+/* Both skeletons' read-only globals have the same names: what the sensor's programs are told. */
+#define SET_TARGETS(obj)                                                                       \
+	do {                                                                                   \
+		(obj)->rodata->targ_loader_tgid = getpid();                                    \
+		/* the kernel wakes us at most once per max delay, and after each batch we      \
+		 * read again one max delay later: a record that did not wake us waits no       \
+		 * longer than that */                                                          \
+		(obj)->rodata->targ_wakeup_gap_ns = (__u64)L.opts.max_delay_us * 1000;          \
+		(obj)->rodata->targ_wakeup_bytes = ((__u64)L.opts.ringbuf_mb << 20) / 8;        \
+	} while (0)
+
 /*
  * Both objects come from bpf/fim.bpf.c and have the same maps and programs in the same order,
  * so the compatible one is opened through the same skeleton with its own ELF bytes.
@@ -884,13 +910,12 @@ static int open_and_load(bool compat)
 		fim_bpf__destroy(obj);
 		return err;
 	}
-	obj->rodata->targ_loader_tgid = getpid();
-	/* the kernel wakes us at most once per max delay, and after each batch we read again one
-	 * max delay later: a record that did not wake us waits no longer than that */
-	obj->rodata->targ_wakeup_gap_ns = (__u64)L.opts.max_delay_us * 1000;
-	obj->rodata->targ_wakeup_bytes = ((__u64)L.opts.ringbuf_mb << 20) / 8;
+	SET_TARGETS(obj);
 	bpf_map__set_max_entries(obj->maps.rb, L.opts.ringbuf_mb << 20);
 	select_programs(obj->obj);
+	if (L.backend == BACKEND_FENTRY)
+		for (size_t i = 0; i < sizeof(replaced_by_fentry) / sizeof(replaced_by_fentry[0]); i++)
+			bpf_program__set_autoload(bpf_object__find_program_by_name(obj->obj, replaced_by_fentry[i]), false);
 	err = fim_bpf__load(obj);
 	if (err) {
 		fim_bpf__destroy(obj);
@@ -899,6 +924,138 @@ static int open_and_load(bool compat)
 	L.skel = obj;
 	L.compat = compat;
 	return 0;
+}
+
+/* The sensor with direct kernel reads, else the compatible one (see `kernel_reads`). */
+static int load_sensor(void)
+{
+	int rc;
+
+	/* FIM_LOADER_COMPAT=1 forces the compatible object, to test it on a newer kernel */
+	rc = getenv("FIM_LOADER_COMPAT") ? -ENOTSUP : open_and_load(false);
+	if (rc && rc != -EPERM && rc != -EACCES) {
+		if (getenv("FIM_LOADER_COMPAT"))
+			logmsg("info", "FIM_LOADER_COMPAT is set: loading the compatible sensor");
+		else
+			logmsg("info", "the kernel refused the sensor with direct reads (%s); loading the compatible one", strerror(-rc));
+		rc = open_and_load(true);
+	}
+	return rc;
+}
+
+/*
+ * The fentry backend's object, built like the loaded sensor (direct or compatible reads), on
+ * the sensor's own maps: one ring buffer, one watch list, one set of counters.
+ */
+static int load_vfs(void)
+{
+	struct fim_vfs *obj = calloc(1, sizeof(*obj));
+	struct bpf_map *map;
+	int err;
+
+	if (!obj)
+		return -ENOMEM;
+	err = fim_vfs__create_skeleton(obj);
+	if (!err && L.compat)
+		obj->skeleton->data = (void *)fim_vfs_compat__elf_bytes(&obj->skeleton->data_sz);
+	if (!err)
+		err = bpf_object__open_skeleton(obj->skeleton, NULL);
+	if (err) {
+		fim_vfs__destroy(obj);
+		return err;
+	}
+	SET_TARGETS(obj);
+	bpf_object__for_each_map(map, obj->obj) {
+		struct bpf_map *shared = bpf_object__find_map_by_name(L.skel->obj, bpf_map__name(map));
+
+		if (bpf_map__is_internal(map) || !shared)
+			continue;
+		err = bpf_map__reuse_fd(map, bpf_map__fd(shared));
+		if (err)
+			break;
+	}
+	if (!err)
+		err = fim_vfs__load(obj);
+	if (err) {
+		fim_vfs__destroy(obj);
+		return err;
+	}
+	L.vfs = obj;
+	return 0;
+}
+
+/*
+ * Whether the kernel lets a program of this kind run on func: a two-instruction program is
+ * loaded and attached, then let go. Asking the kernel is the only reliable answer: a kernel
+ * may know the program type and still refuse to attach it (lockdown), and feature tables
+ * built by probing tools have answered wrongly on some kernels.
+ */
+static int probe_tracing(const struct btf *vmlinux, enum bpf_attach_type type, const char *func,
+			 char *why, size_t whylen)
+{
+	const char *kind = type == BPF_TRACE_FEXIT ? "fexit" : "fentry";
+	struct bpf_insn insns[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	int id = vmlinux ? btf__find_by_name_kind(vmlinux, func, BTF_KIND_FUNC) : -1;
+	LIBBPF_OPTS(bpf_prog_load_opts, o, .expected_attach_type = type, .attach_btf_id = id);
+	int prog, link, err = 0;
+
+	if (id < 0) {
+		snprintf(why, whylen, "%s is not in this kernel's BTF", func);
+		return -ENOENT;
+	}
+	prog = bpf_prog_load(BPF_PROG_TYPE_TRACING, "fim_probe", "GPL", insns, 2, &o);
+	if (prog < 0) {
+		err = -errno;
+		snprintf(why, whylen, "the kernel refused an %s program on %s: %s", kind, func, strerror(-err));
+		return err;
+	}
+	link = bpf_raw_tracepoint_open(NULL, prog);
+	if (link < 0) {
+		err = -errno;
+		snprintf(why, whylen, "the kernel refused to attach an %s program to %s: %s", kind, func, strerror(-err));
+	} else {
+		close(link);
+	}
+	close(prog);
+	return err;
+}
+
+/* Each kind of program the fentry backend uses, on one of the functions it uses it on. */
+static int probe_fentry(char *why, size_t whylen)
+{
+	struct btf *vmlinux = btf__load_vmlinux_btf();
+	int err = probe_tracing(vmlinux, BPF_TRACE_FENTRY, "security_path_unlink", why, whylen);
+
+	if (!err)
+		err = probe_tracing(vmlinux, BPF_TRACE_FEXIT, "vfs_unlink", why, whylen);
+	btf__free(vmlinux);
+	return err;
+}
+
+/* --backend auto: fentry when the kernel allows it, else the tracepoints. */
+static void choose_backend(void)
+{
+	char why[200];
+
+	if (L.opts.backend == BACKEND_TRACEPOINT) {
+		L.backend = BACKEND_TRACEPOINT;
+		snprintf(L.backend_reason, sizeof(L.backend_reason), "chosen with --backend");
+		return;
+	}
+	if (probe_fentry(why, sizeof(why)) == 0) {
+		L.backend = BACKEND_FENTRY;
+		snprintf(L.backend_reason, sizeof(L.backend_reason), "%s",
+			 L.opts.backend == BACKEND_FENTRY ? "chosen with --backend" : "fentry and fexit allowed by this kernel");
+		return;
+	}
+	if (L.opts.backend == BACKEND_FENTRY)
+		die(EXIT_UNSUPPORTED, "--backend fentry: %s", why);
+	L.backend = BACKEND_TRACEPOINT;
+	snprintf(L.backend_reason, sizeof(L.backend_reason), "fentry unavailable: %s", why);
+	logmsg("info", "backend tracepoint: %s", L.backend_reason);
 }
 
 static int make_timer(unsigned ms)
@@ -979,14 +1136,21 @@ int main(int argc, char **argv)
 	libbpf_set_print(libbpf_log);
 	L.ncpus = libbpf_num_possible_cpus();
 
-	/* FIM_LOADER_COMPAT=1 forces the compatible object, to test it on a newer kernel */
-	rc = getenv("FIM_LOADER_COMPAT") ? -ENOTSUP : open_and_load(false);
-	if (rc && rc != -EPERM && rc != -EACCES) {
-		if (getenv("FIM_LOADER_COMPAT"))
-			logmsg("info", "FIM_LOADER_COMPAT is set: loading the compatible sensor");
-		else
-			logmsg("info", "the kernel refused the sensor with direct reads (%s); loading the compatible one", strerror(-rc));
-		rc = open_and_load(true);
+	choose_backend();
+	rc = load_sensor();
+	if (!rc && L.backend == BACKEND_FENTRY) {
+		rc = load_vfs();
+		if (rc && L.opts.backend == BACKEND_FENTRY)
+			die(EXIT_RUNTIME, "--backend fentry: loading the fentry programs: %s (set FIM_LOADER_DEBUG=1 for the verifier log)", strerror(-rc));
+		if (rc) {
+			/* the probe passed but the programs did not: the tracepoints are complete alone */
+			snprintf(L.backend_reason, sizeof(L.backend_reason), "the kernel refused the fentry programs: %s", strerror(-rc));
+			logmsg("warning", "backend tracepoint: %s", L.backend_reason);
+			fim_bpf__destroy(L.skel);
+			L.skel = NULL;
+			L.backend = BACKEND_TRACEPOINT;
+			rc = load_sensor();
+		}
 	}
 	if (rc) {
 		int e = -rc;
@@ -997,7 +1161,9 @@ int main(int argc, char **argv)
 			die(EXIT_UNSUPPORTED, "loading BPF programs: %s: this kernel lacks BPF or ring buffers", strerror(e));
 		die(EXIT_RUNTIME, "loading BPF programs: %s (set FIM_LOADER_DEBUG=1 for the verifier log)", strerror(e));
 	}
-	attach_programs();
+	attach_programs(L.skel->obj);
+	if (L.vfs)
+		attach_programs(L.vfs->obj);
 	for (int i = 0; i < L.opts.n_paths; i++)
 		if (add_watch(L.opts.paths[i], err, sizeof(err)))
 			die(EXIT_USAGE, "watched path %s", err);
@@ -1086,6 +1252,7 @@ int main(int argc, char **argv)
 	ring_buffer__free(L.rb);
 	bpf_link__destroy(L.check_link);
 	bpf_link__destroy(L.seed_link);
+	fim_vfs__destroy(L.vfs);
 	fim_bpf__destroy(L.skel);
 	return L.stdout_broken ? EXIT_RUNTIME : EXIT_OK;
 }

@@ -24,52 +24,41 @@
 // mixed workload with kernel.bpf_stats_enabled, to show the BPF time per hook.
 // Needs root. Run through `make bench-loader` (or bench-loader-quick), which builds what it runs.
 
-import { spawn, execFile, execFileSync } from 'node:child_process';
-import { createInterface } from 'node:readline';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import {
+  ROOT, LOADER, EMPTY, WORKLOAD, log, median, fmt, workload as runWorkload, cpuSeconds, foreignProgs, progIdsOf, loadavg,
+  QuietWaiter, cleanSamples, Findings, Harness, readDump, matchLatency, mountTmpfs, unmountTmpfs, cleanupOnSignals, machineLine, toText,
+  summaryOf, updateReadme, readmeBlock, runMain, parseFlags, usageExit,
+} from './bench-lib.mjs';
+import { keepNewProcessesUnaudited } from './bench-audit.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const LOADER = path.join(ROOT, 'build/fim-loader');
-const EMPTY = path.join(ROOT, 'build/bench/empty-loader');
-const WORKLOAD = path.join(ROOT, 'build/bench/workload');
 const FINDINGS = '/tmp/fim-bench-findings.md';
 
 // ---- options ---------------------------------------------------------------------------------
 
+const USAGE = 'usage: bench-loader.mjs [--quick] [--rounds N] [--out FILE | --no-save] [--dir PARENT] [--quiet-wait SECONDS] [--profile] [--verbose]';
+const usage = (err) => usageExit('bench-loader', USAGE, err);
+
 function parseArgs(argv) {
-  const o = { quick: false, rounds: null, out: null, save: true, dir: '/tmp', verbose: false, quietWait: null, profile: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const val = () => {
-      if (i + 1 >= argv.length) usage(`${a} needs a value`);
-      return argv[++i];
-    };
-    if (a === '--quick') o.quick = true;
-    else if (a === '--rounds') o.rounds = Number(val());
-    else if (a === '--out') o.out = val();
-    else if (a === '--no-save') o.save = false;
-    else if (a === '--dir') o.dir = val();
-    else if (a === '--verbose') o.verbose = true;
-    else if (a === '--quiet-wait') o.quietWait = Number(val());
-    else if (a === '--profile') o.profile = true;
-    else if (a === '--help' || a === '-h') usage();
-    else usage(`unknown option ${a}`);
-  }
+  const o = parseFlags(
+    argv,
+    {
+      '--quick': ['quick'],
+      '--rounds': ['rounds', Number],
+      '--out': ['out', String],
+      '--no-save': ['save', false],
+      '--dir': ['dir', String],
+      '--verbose': ['verbose'],
+      '--quiet-wait': ['quietWait', Number],
+      '--profile': ['profile'],
+    },
+    { quick: false, rounds: null, out: null, save: true, dir: '/tmp', verbose: false, quietWait: null, profile: false },
+    usage,
+  );
   if (o.rounds !== null && !(Number.isInteger(o.rounds) && o.rounds > 0)) usage('--rounds must be a positive integer');
   return o;
-}
-
-function usage(err) {
-  const text = 'usage: bench-loader.mjs [--quick] [--rounds N] [--out FILE | --no-save] [--dir PARENT] [--quiet-wait SECONDS] [--profile] [--verbose]';
-  if (err) {
-    process.stderr.write(`bench-loader: ${err}\n${text}\n`);
-    process.exit(2);
-  }
-  process.stdout.write(`${text}\n`);
-  process.exit(0);
 }
 
 const opts = parseArgs(process.argv.slice(2));
@@ -82,192 +71,15 @@ const P = opts.quick
 if (opts.rounds) P.rounds = opts.rounds;
 const LATENCY_RATE = 2000;
 
-const log = (...a) => process.stderr.write(`${a.join(' ')}\n`);
 const vlog = (...a) => opts.verbose && log(...a);
 
 // ---- helpers ---------------------------------------------------------------------------------
 
-function median(xs) {
-  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (!s.length) return NaN;
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-function percentile(sorted, p) {
-  if (!sorted.length) return NaN;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[i];
-}
-
-function run(cmd, args, { timeoutMs = 120000 } = {}) {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      if (err) {
-        err.message += `\n${stderr}`;
-        reject(err);
-      } else resolve(stdout);
-    });
-  });
-}
-
-async function workload(mode, args) {
-  const out = await run(WORKLOAD, [mode, ...args]);
-  const r = JSON.parse(out.trim().split('\n').pop());
-  vlog(`    ${mode} ${args.join(' ')} -> ${r.ns_per_op.toFixed(0)} ns/op, ${r.ops} ops`);
-  return r;
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-// Programs that hook syscalls or tasks, loaded by anyone but us: with any present, "no BPF" is
-// not that, and B and C pay for someone else's programs too.
-function foreignProgs(own = new Set()) {
-  try {
-    const progs = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
-    return progs.filter((p) => ['tracepoint', 'raw_tracepoint', 'tracing', 'kprobe', 'perf_event'].includes(p.type) && !own.has(p.id)).length;
-  } catch {
-    return NaN;
-  }
-}
-
-// utime + stime of a process, in seconds (clock ticks are 1/100 s on Linux)
-function cpuSeconds(pid) {
-  try {
-    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-    return (Number(rest[11]) + Number(rest[12])) / 100;
-  } catch {
-    return NaN;
-  }
-}
-
-// Our loader's programs are those its fds (programs and links) refer to: fdinfo names them.
-function progIdsOf(pid) {
-  const ids = new Set();
-  const dir = `/proc/${pid}/fdinfo`;
-  try {
-    for (const f of fs.readdirSync(dir)) {
-      try {
-        const m = fs.readFileSync(path.join(dir, f), 'utf8').match(/^prog_id:\s*(\d+)/m);
-        if (m) ids.add(Number(m[1]));
-      } catch {}
-    }
-  } catch {}
-  return ids;
-}
-
-// Another session's sensor on the machine would put every syscall on the tracing slow path
-// and make A no baseline at all. Wait for it to go away, within a budget for the whole run.
-let quietBudgetMs = (opts.quietWait ?? (opts.quick ? 20 : 90)) * 1000;
-async function waitQuiet() {
-  let n = foreignProgs();
-  if (!(n > 0)) return n;
-  if (quietBudgetMs <= 0) return n;
-  const t0 = Date.now();
-  log(`  ${n} tracing BPF programs from elsewhere are loaded; waiting up to ${(quietBudgetMs / 1000).toFixed(0)} s for them to go`);
-  while (n > 0 && Date.now() - t0 < quietBudgetMs) {
-    await sleep(500);
-    n = foreignProgs();
-  }
-  quietBudgetMs = Math.max(0, quietBudgetMs - (Date.now() - t0));
-  return n;
-}
-
-function loadavg() {
-  return os.loadavg()[0];
-}
-
-let findingsWritten = 0;
-function finding(title, body) {
-  findingsWritten++;
-  const head = fs.existsSync(FINDINGS) ? '' : '# fim-loader benchmark findings\n\nWritten by scripts/bench-loader.mjs as it runs; newest last.\n';
-  fs.appendFileSync(FINDINGS, `${head}\n## ${new Date().toISOString()} ${title}\n\n${body.trim()}\n`);
-  log(`  ! finding: ${title} (appended to ${FINDINGS})`);
-}
-
-// ---- the harness: one loader (real or empty) read by build/bench/workload harness -------------
-
-class Harness {
-  constructor(label, argv, stderrFile) {
-    this.label = label;
-    this.waiters = [];
-    this.exited = null;
-    const err = fs.openSync(stderrFile, 'a');
-    this.child = spawn(WORKLOAD, ['harness', '--', ...argv], { stdio: ['pipe', 'pipe', err] });
-    fs.closeSync(err);
-    this.stderrFile = stderrFile;
-    createInterface({ input: this.child.stdout }).on('line', (line) => this.onLine(line));
-    this.child.on('exit', (code) => {
-      this.dead = true;
-      for (const w of this.waiters.splice(0)) w.reject(new Error(`${label}: harness exited (${code}); see ${stderrFile}`));
-    });
-  }
-
-  onLine(line) {
-    let msg;
-    try {
-      msg = JSON.parse(line);
-    } catch {
-      log(`  ${this.label}: unparsable harness line: ${line.slice(0, 200)}`);
-      return;
-    }
-    if (msg.type === 'exited') this.exited = msg;
-    const i = this.waiters.findIndex((w) => w.types.includes(msg.type));
-    if (i >= 0) this.waiters.splice(i, 1)[0].resolve(msg);
-    else if (msg.type === 'exited' && msg.unexpected) {
-      for (const w of this.waiters.splice(0)) w.reject(new Error(`${this.label}: loader exited with ${msg.code}; see ${this.stderrFile}`));
-    }
-  }
-
-  wait(types, timeoutMs) {
-    return new Promise((resolve, reject) => {
-      if (this.dead) return reject(new Error(`${this.label}: harness is gone; see ${this.stderrFile}`));
-      const w = { types, resolve, reject };
-      const t = setTimeout(() => {
-        const i = this.waiters.indexOf(w);
-        if (i >= 0) this.waiters.splice(i, 1);
-        reject(new Error(`${this.label}: no ${types.join('/')} reply in ${timeoutMs} ms; see ${this.stderrFile}`));
-      }, timeoutMs);
-      w.resolve = (m) => {
-        clearTimeout(t);
-        resolve(m);
-      };
-      w.reject = (e) => {
-        clearTimeout(t);
-        reject(e);
-      };
-      this.waiters.push(w);
-    });
-  }
-
-  // one command at a time: replies are matched by type, and only one of each is ever pending
-  async cmd(line, type, timeoutMs = 30000) {
-    const p = this.wait([type, 'error'], timeoutMs);
-    this.child.stdin.write(`${line}\n`);
-    const m = await p;
-    if (m.type === 'error') throw new Error(`${this.label}: ${line}: ${m.message}`);
-    return m;
-  }
-
-  async start(timeoutMs = 120000) {
-    const t0 = Date.now();
-    this.ready = await this.wait(['ready'], timeoutMs);
-    this.loadMs = Date.now() - t0;
-    return this.ready;
-  }
-
-  async quit() {
-    if (this.dead) return this.exited;
-    const m = await this.cmd('quit', 'exited', 30000).catch(() => null);
-    await new Promise((r) => (this.dead ? r() : this.child.once('exit', r)));
-    return m;
-  }
-
-  kill() {
-    if (!this.dead) this.child.kill('SIGTERM');
-  }
-}
+const workload = (mode, args) => runWorkload(mode, args, { verbose: opts.verbose });
+const quiet = new QuietWaiter(opts.quietWait ?? (opts.quick ? 20 : 90));
+const waitQuiet = () => quiet.wait();
+const findings = new Findings(FINDINGS, 'fim-loader benchmark findings');
+const finding = (title, body) => findings.add(title, body);
 
 // ---- environment -----------------------------------------------------------------------------
 
@@ -276,7 +88,11 @@ let mountDir = null;
 
 let bpfStatsRestore = null; // the sysctl's value to put back if interrupted while profiling
 
+let unaudited = null; // the audit rule that keeps our processes free of an audit context
+
 function cleanup() {
+  unaudited?.releaseTaskNever();
+  unaudited = null;
   if (bpfStatsRestore !== null) {
     try {
       fs.writeFileSync('/proc/sys/kernel/bpf_stats_enabled', bpfStatsRestore);
@@ -285,27 +101,12 @@ function cleanup() {
   }
   for (const h of live) h.kill();
   if (mountDir) {
-    try {
-      execFileSync('umount', [mountDir], { stdio: 'ignore' });
-    } catch {
-      try {
-        execFileSync('umount', ['-l', mountDir], { stdio: 'ignore' });
-      } catch {}
-    }
-    try {
-      fs.rmdirSync(mountDir);
-    } catch {}
+    unmountTmpfs(mountDir);
     mountDir = null;
   }
 }
 
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, () => {
-    log(`bench-loader: ${sig}, cleaning up`);
-    cleanup();
-    process.exit(130);
-  });
-}
+cleanupOnSignals('bench-loader', cleanup);
 
 function setup() {
   if (process.getuid() !== 0) {
@@ -318,10 +119,7 @@ function setup() {
       process.exit(2);
     }
   }
-  // A private tmpfs: the figures are about the sensor, not the disk, and it leaves nothing
-  // behind once unmounted.
-  mountDir = fs.mkdtempSync(path.join(opts.dir, 'fim-bench-loader.'));
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=512m,mode=0755', 'fim-bench', mountDir]);
+  mountDir = mountTmpfs(opts.dir, 'fim-bench-loader.');
   const d = {
     root: mountDir,
     watched: path.join(mountDir, 'watched'),
@@ -521,44 +319,7 @@ async function loaderPhase(d, res) {
 }
 
 function latencyFrom(stampFile, recvFile, w, sync) {
-  const sent = new Map();
-  for (const line of fs.readFileSync(stampFile, 'utf8').split('\n')) {
-    if (!line) continue;
-    const [t, op, p] = line.split(' ');
-    sent.set(`${op} ${p}`, BigInt(t));
-  }
-  // A created file yields `modify` twice (at the create's close and at the append's close):
-  // the append is the op stamped as `modify`, and its event is the later one, so the last
-  // line per (operation, path) is the one that answers the stamp.
-  const got = new Map();
-  for (const line of fs.readFileSync(recvFile, 'utf8').split('\n')) {
-    if (!line) continue;
-    const [recv, kern, op, p] = line.split(' ');
-    got.set(`${op} ${p}`, [BigInt(recv), BigInt(kern)]);
-  }
-  const lat = [];
-  const k2r = [];
-  for (const [key, t] of [...sent]) {
-    const g = got.get(key);
-    if (!g) continue;
-    sent.delete(key);
-    lat.push(Number(g[0] - t) / 1000);
-    k2r.push(Number(g[0] - g[1]) / 1000);
-  }
-  lat.sort((a, b) => a - b);
-  k2r.sort((a, b) => a - b);
-  const res = {
-    ops: w.ops,
-    rate: w.ops_per_s,
-    matched: lat.length,
-    missing: sent.size,
-    p50: percentile(lat, 50),
-    p99: percentile(lat, 99),
-    p999: percentile(lat, 99.9),
-    max: lat[lat.length - 1],
-    k2rP50: percentile(k2r, 50),
-    k2rP99: percentile(k2r, 99),
-  };
+  const res = { ops: w.ops, rate: w.ops_per_s, ...matchLatency(stampFile, readDump(recvFile)) };
   log(`  latency: ${res.matched}/${res.ops} matched, p50 ${res.p50?.toFixed(0)} µs, p99 ${res.p99?.toFixed(0)} µs, max ${res.max?.toFixed(0)} µs`);
   if (res.missing) {
     finding(
@@ -618,23 +379,11 @@ async function profilePhase(d, res) {
 // ---- report ----------------------------------------------------------------------------------
 
 function summarise(res) {
-  // Samples taken while someone else's tracing programs were loaded, or while a neighbour took
-  // CPU from the storms, are left out, per configuration, as long as half of its samples remain.
-  const use = [];
-  res.droppedSamples = 0;
-  res.dirtyConfigs = [];
-  for (const c of CONFIGS) {
-    const all = res.samples.filter((s) => s.cfg === c);
-    const clean = all.filter((s) => !(s.foreign > 0) && !s.descheduled);
-    if (clean.length >= Math.ceil(all.length / 2)) {
-      use.push(...clean);
-      res.droppedSamples += all.length - clean.length;
-    } else {
-      use.push(...all);
-      if (clean.length < all.length) res.dirtyConfigs.push(c);
-    }
-  }
-  res.used = new Set(use);
+  const clean = cleanSamples(res.samples, CONFIGS, (s) => s.foreign > 0 || s.descheduled);
+  res.used = clean.used;
+  res.droppedSamples = clean.dropped;
+  res.dirtyConfigs = clean.dirtyConfigs;
+  const use = [...clean.used];
   const pick = (cfg, f) => use.filter((s) => s.cfg === cfg).map(f);
   const row = (f, scale = 1) => {
     const v = {};
@@ -650,10 +399,6 @@ function summarise(res) {
     mixU: row((s) => s.mixU.ns_per_op, 1000),
     mixW: row((s) => s.mixW.ns_per_op, 1000),
   };
-}
-
-function fmt(x, digits = 0) {
-  return Number.isFinite(x) ? x.toFixed(digits) : 'n/a';
 }
 
 function buildReport(res, d) {
@@ -703,8 +448,13 @@ function buildReport(res, d) {
   const date = new Date().toISOString();
   md.push(`# fim-loader benchmark, ${date.slice(0, 10)}${opts.quick ? ' (quick)' : ''}`);
   md.push('');
-  md.push(`Machine: ${os.type()} ${os.release()}, ${os.cpus().length} vCPU (${os.cpus()[0]?.model ?? '?'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB; workload on a private tmpfs.`);
+  md.push(`Machine: ${machineLine()}; workload on a private tmpfs.`);
   md.push(`Run: \`make bench-loader${opts.quick ? '-quick' : ''}\` at ${date}; ${P.rounds} rounds alternating A B C, ${P.sampleMs} ms per sample; load average ${fmt(res.loadStart, 2)} at start, ${fmt(res.loadEnd, 2)} at end.`);
+  md.push(
+    res.unaudited
+      ? 'Processes started without an audit context: an `-a task,never` audit rule was held during the run, so a kernel on which audit has been enabled since boot (which gives every new process one, until reboot) measures as one that never was.'
+      : '**Audit could not be kept out** (auditctl missing, or audit in use): if audit has been enabled since boot, every process here carries an audit context, which slows every syscall, A included.',
+  );
   md.push(`Configurations: **A** no BPF; **B** an empty program on each of the ${hooksB.length} tracepoints the sensor attaches (\`build/bench/empty-loader\`); **C** \`build/fim-loader --path <tmpfs>/watched\` (${hooksC.length} hooks; hook sets of B and C ${sameHooks ? 'identical' : 'DIFFER'}).`);
   md.push('');
   md.push('Cells: median (min–max) over the rounds. Targets are C/A, as issue 2 states them; C/B is the sensor\'s own share on top of the tracepoints.');
@@ -719,6 +469,7 @@ function buildReport(res, d) {
     md.push('');
   }
   const header = ['benchmark', 'A no BPF', 'B empty progs', 'C fim-loader', 'B/A', 'C/A', 'C/B', 'target (C/A)', 'verdict'];
+  md.push('<!-- summary:start -->');
   md.push(`| ${header.join(' | ')} |`);
   md.push(`|${header.map(() => '---').join('|')}|`);
   for (const r of rows) md.push(`| ${r.join(' | ')} |`);
@@ -741,6 +492,7 @@ function buildReport(res, d) {
   md.push('| benchmark | result | target | verdict |');
   md.push('|---|---|---|---|');
   for (const r of t2) md.push(`| ${r.join(' | ')} |`);
+  md.push('<!-- summary:end -->');
   md.push('');
 
   md.push('### Throughput steps (chmod storm in the watched directory, 2 producer processes)');
@@ -795,7 +547,7 @@ function buildReport(res, d) {
   const minRatio = (r) => `${fmt(r.C.min / r.A.min, 2)}x`;
   md.push(`- Fastest samples only (the least disturbed on a shared VM), C/A: write ${minRatio(S.write)}, open ${minRatio(S.open)}, mixed unwatched ${minRatio(S.mixU)}, watched ${minRatio(S.mixW)}.`);
   if (res.foreignPhase2 > 0) md.push(`- Someone else's tracing programs were loaded during the latency/throughput phase (${res.foreignPhase2}): those figures are pessimistic.`);
-  if (findingsWritten) md.push(`- ${findingsWritten} finding(s) appended to ${FINDINGS}.`);
+  if (findings.count) md.push(`- ${findings.count} finding(s) appended to ${FINDINGS}.`);
   md.push('');
   md.push('<details><summary>Every sample</summary>');
   md.push('');
@@ -812,33 +564,6 @@ function buildReport(res, d) {
   return { md: md.join('\n'), targets, rows, t2 };
 }
 
-// A plain-text rendering of the markdown tables for the terminal.
-function toText(md) {
-  const out = [];
-  let table = [];
-  const flush = () => {
-    if (!table.length) return;
-    const cells = table.filter((r) => !/^\|[-|]+\|$/.test(r)).map((r) => r.slice(1, -1).split(' | ').map((c) => c.trim()));
-    const w = [];
-    for (const r of cells) r.forEach((c, i) => (w[i] = Math.max(w[i] || 0, [...c].length)));
-    cells.forEach((r, j) => {
-      out.push(r.map((c, i) => c + ' '.repeat(w[i] - [...c].length)).join('  '));
-      if (j === 0) out.push(w.map((n) => '-'.repeat(n)).join('  '));
-    });
-    table = [];
-  };
-  for (const line of md.split('\n')) {
-    if (line.startsWith('<')) continue;
-    if (line.startsWith('|')) table.push(line);
-    else {
-      flush();
-      out.push(line.replace(/\*\*/g, '').replace(/`/g, ''));
-    }
-  }
-  flush();
-  return out.join('\n');
-}
-
 // ---- main ------------------------------------------------------------------------------------
 
 async function main() {
@@ -847,6 +572,8 @@ async function main() {
   const res = { samples: [], loadStart: loadavg() };
   log(`bench-loader: ${opts.quick ? 'quick run' : 'default run'} in ${d.root} (tmpfs), ${P.rounds} rounds of A B C`);
   res.foreignAtStart = await waitQuiet();
+  unaudited = keepNewProcessesUnaudited();
+  res.unaudited = !!unaudited;
   await rounds(d, res);
   log('bench-loader: latency, throughput, loss and RSS with one loader');
   await loaderPhase(d, res);
@@ -864,19 +591,9 @@ async function main() {
     fs.mkdirSync(path.dirname(out), { recursive: true });
     fs.writeFileSync(out, md);
     log(`bench-loader: wrote ${path.relative(process.cwd(), out)}`);
+    // the README shows the tables of the latest full run, never figures typed in by hand
+    if (!opts.quick && !opts.out && updateReadme('loader', readmeBlock(path.relative(ROOT, out), summaryOf(md)))) log('bench-loader: updated the README\'s loader tables');
   }
 }
 
-main()
-  .catch((e) => {
-    log(`bench-loader: error: ${e.message}`);
-    // the loader's own words, before the tmpfs holding them goes away
-    for (const h of live) {
-      try {
-        const tail = fs.readFileSync(h.stderrFile, 'utf8').trim().split('\n').slice(-5).join('\n');
-        if (tail) log(`--- ${h.label} stderr (last lines):\n${tail}`);
-      } catch {}
-    }
-    process.exitCode = 1;
-  })
-  .finally(cleanup);
+runMain('bench-loader', main, live, cleanup);

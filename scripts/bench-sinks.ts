@@ -126,12 +126,12 @@ const receivers: Record<string, (directory: string) => Promise<Receiver>> = {
 type Run = {events: number; seconds: number; peakMb: number; cpuSeconds: number; delivered: number[]};
 
 /**
- * Throughput runs make each sink block when its buffer of 2,000 events is full (the loader is
- * paused), so that a sink slower than the loader is measured rather than its drops (and not the
- * garbage collection of a full 20,000-event buffer); the soak keeps the defaults.
+ * Throughput runs give each sink a 2,000-event memory buffer that blocks when full (the loader is
+ * paused), so that a sink slower than the loader is measured rather than its spool or its drops;
+ * the soak keeps the defaults.
  */
 function blocking(url: string): string {
-	return `${url}${url.includes('?') ? '&' : '?'}buffer.when_full=block&buffer.max_events=2000`;
+	return `${url}${url.includes('?') ? '&' : '?'}buffer.type=memory&buffer.when_full=block&buffer.max_events=2000`;
 }
 
 async function run(sinkUrls: string[], counters: Array<() => Promise<number>>, events: number, extraEnv: Record<string, string> = {}, onSample?: (seconds: number, rssMb: number) => void, withBlock = true): Promise<Run> {

@@ -28,7 +28,8 @@ const directory = mkdtempSync(join(tmpdir(), 'fim-bench-'));
 // Run as a user does, through bin/fimctl and its interpreter line (which sets V8 flags).
 // BENCH_NODE_FLAGS instead runs it with node and those flags, to compare settings.
 const nodeFlags = process.env['BENCH_NODE_FLAGS']?.split(' ').filter(flag => flag.length > 0);
-const fimctlArgs = ['start', directory, '--loader', join(root, 'scripts/bench-fake-loader.mjs')];
+const state = mkdtempSync(join(tmpdir(), 'fim-bench-state-'));
+const fimctlArgs = ['start', directory, '--loader', join(root, 'scripts/bench-fake-loader.mjs'), '--state-dir', state];
 const child = spawn(nodeFlags ? process.execPath : join(root, 'bin/fimctl'), nodeFlags ? [...nodeFlags, join(root, 'bin/fimctl'), ...fimctlArgs] : fimctlArgs, {
 	env: {...process.env, BENCH_EVENTS: String(total)},
 	stdio: ['ignore', 'pipe', 'inherit'],
@@ -85,6 +86,7 @@ child.stdout.on('data', (chunk: Buffer) => {
 child.on('exit', () => {
 	clearInterval(sampler);
 	rmSync(directory, {recursive: true, force: true});
+	rmSync(state, {recursive: true, force: true});
 	if (lines < total) {
 		process.stderr.write(`bench: fimctl exited after ${lines} of ${total} events\n`);
 		process.exitCode = 1;

@@ -14,8 +14,9 @@
 #
 # Environment: FIM_KT_ACCEL=kvm|tcg forces the accelerator (default: kvm when /dev/kvm works,
 # checked by a test boot, else tcg); FIM_KT_TIMEOUT (seconds per kernel, default 300);
-# FIM_KT_GUEST_ENV adds NAME=VALUE words for the guest (e.g. FIM_LOADER_DEBUG=1, or
-# FIM_KT_CASES=rename,delete to run only those cases).
+# FIM_KT_GUEST_ENV adds NAME=VALUE words for the guest (e.g. FIM_LOADER_DEBUG=1,
+# FIM_KT_CASES=rename,delete to run only those cases, FIM_KT_BACKENDS=fentry to run the cases
+# on that backend only; by default they run on each backend: tracepoint, then fentry).
 #
 # Exit status: 0 when every kernel that ran passed (and at least one ran), 1 otherwise.
 set -uo pipefail
@@ -177,6 +178,8 @@ for entry in "${selected[@]}"; do
 	ran=$((ran + 1))
 	counts=$(sed -n 's/^# kernel-test: \([0-9]*\) passed, \([0-9]*\) failed.*/\1 passed, \2 failed/p' "$log" | tail -1)
 	reads=$(sed -n 's/^# kernel_reads \([a-z]*\),.*/\1/p' "$log" | tail -1)
+	# one row per backend the driver ran: "fentry 47 0"
+	per_backend=$(sed -n 's/^# kernel-test: backend \([a-z]*\): \([0-9]*\) passed, \([0-9]*\) failed.*/\1 \2 \3/p' "$log")
 	case $rc in
 	1) verdict=pass ;;
 	3) verdict=FAIL ;;
@@ -186,6 +189,11 @@ for entry in "${selected[@]}"; do
 	[ "$rc" = 1 ] || failed=$((failed + 1))
 	summary+=("$(printf '%-10s %-34s %-5s %6s s  %s%s' "$label" "$pkg" "${verdict%% *}" "$secs" \
 		"${counts:-no test count}" "${reads:+, kernel_reads $reads}")")
+	while read -r backend p f; do
+		[ -n "$backend" ] || continue
+		summary+=("$(printf '%-10s   backend %-24s %-5s          %s passed, %s failed' "$label" "$backend" \
+			"$([ "$f" = 0 ] && echo pass || echo FAIL)" "$p" "$f")")
+	done <<<"$per_backend"
 	if [ "$rc" != 1 ]; then
 		echo "---- $label ($pkg $ver): $verdict; serial log $log"
 		# the failed cases with their diagnostics, the loader's own errors, and how it ended

@@ -199,7 +199,7 @@ async function checkLoader(options: CheckOptions, privileged: boolean): Promise<
 			};
 		});
 		if (hello) {
-			return {row: {check, status: 'ok', detail: `${options.loaderPath} loaded: backend ${hello.backend ?? '?'}, ${hello.hooks?.length ?? 0} hooks attached`}, hello};
+			return {row: {check, status: 'ok', detail: `${options.loaderPath} loaded: backend ${hello.backend ?? '?'}${hello.backend_reason ? ` (${hello.backend_reason})` : ''}, ${hello.hooks?.length ?? 0} hooks attached`}, hello};
 		}
 
 		const why = loader.stderrTail.at(-1) ?? (exit.spawnError ? `could not start: ${exit.spawnError}` : `exit code ${exit.code ?? exit.signal ?? '?'}`);

@@ -1,21 +1,26 @@
 import {accessSync, constants, readFileSync} from 'node:fs';
+import type {Server} from 'node:http';
+import {hostname} from 'node:os';
+import {join} from 'node:path';
 import {execa} from 'execa';
 import yargs, {type Argv} from 'yargs';
 import {formatCheckTable, runChecks} from './check.js';
-import type {Server} from 'node:http';
-import {hostname} from 'node:os';
-import {compileRoute, flagsOnlyConfig, loadConfigFile, type PipelineConfig} from './config.js';
+import {SinkBuffer} from './buffer.js';
+import {compileRoute, compileRoutes, loadConfigFile, parseConfig, type PipelineConfig} from './config.js';
+import {ControlServer, queryStatus} from './control.js';
 import {FimError, LoaderMissingError, UsageError} from './errors.js';
 import {compileFilter, parseIds, parseOperations, type FilterSpec} from './filters.js';
-import {formatNames, type FormatName} from './formats.js';
+import {createFormatter, formatNames, supervisorJsonLine, type FormatName} from './formats.js';
 import {createLogger, type LogFormat} from './log.js';
 import {defaultLoaderPath} from './loader-path.js';
-import {WhoDataMonitor, type Logger} from './monitor.js';
 import {Metrics} from './metrics.js';
+import {WhoDataMonitor, type Logger, type MonitorBatchItem} from './monitor.js';
 import {Pipeline} from './pipeline.js';
 import {sinkFromUrl} from './sink-url.js';
-import {describePipeline, pipelineWarnings} from './validate.js';
 import type {SinkError} from './sinks.js';
+import {createStdoutSink} from './stream-sink.js';
+import {describePipeline, pipelineWarnings} from './validate.js';
+import {defaultStateDirectory, prepareStateDirectory} from './state-dir.js';
 import type {KernelEventFields} from './types.js';
 
 /**
@@ -48,10 +53,14 @@ type StartArgs = GlobalArgs & {
 	'coalesce-ms'?: number;
 	'ringbuf-mb'?: number;
 	'stats-interval'?: number;
+	'state-dir'?: string;
+	'scan-rate'?: number;
 	enrich: boolean;
 };
 
 type CheckArgs = GlobalArgs & {loader?: string};
+
+type StatusArgs = GlobalArgs & {'state-dir'?: string; json: boolean};
 
 export async function main(argv: string[]): Promise<number> {
 	let logFormat: LogFormat = argv.includes('json') && argv.some(arg => arg.startsWith('--log-format')) ? 'json' : 'text';
@@ -82,11 +91,17 @@ export async function main(argv: string[]): Promise<number> {
 			verbose = Boolean(args.verbose);
 			outcome = check(args as unknown as CheckArgs);
 		})
+		.command('status', 'Show what a running `fimctl start` is doing (root: it asks its control socket)', (y: Argv) => y
+			.option('state-dir', {type: 'string', describe: `State directory of the fimctl to ask (default ${defaultStateDirectory})`})
+			.option('json', {type: 'boolean', default: false, describe: 'Print the status as one JSON object'}), args => {
+			logFormat = args['log-format'] as LogFormat;
+			outcome = status(args as unknown as StatusArgs);
+		})
 		.command('version', 'Print the versions of fimctl and the loader', (y: Argv) => y
 			.option('loader', {type: 'string', describe: 'Loader binary'}), args => {
 			outcome = version((args as unknown as CheckArgs).loader);
 		})
-		.demandCommand(1, 'give a command: start, validate, check or version')
+		.demandCommand(1, 'give a command: start, validate, status, check or version')
 		.strict()
 		.recommendCommands()
 		.version(packageVersion)
@@ -130,6 +145,8 @@ function startOptions(y: Argv): Argv {
 		.option('ringbuf-mb', {type: 'number', describe: 'Ring buffer size in MiB, a power of two (loader default 16)'})
 		.option('stats-interval', {type: 'number', describe: 'Seconds between loader stats records (loader default 5)'})
 		.option('enrich', {type: 'boolean', default: true, describe: 'Add /proc and user-database fields (--no-enrich to skip)'})
+		.option('state-dir', {type: 'string', describe: `Baseline state, sink spools and control socket (default ${defaultStateDirectory}; config data_dir)`})
+		.option('scan-rate', {type: 'number', describe: 'Entries per second a baseline or reconciliation scan may stat (default 20000; 0: no limit)'})
 		.example('$0 start /etc /var/log', 'JSON events for two subtrees')
 		.example('$0 start --format text /etc', 'One readable line per change')
 		.example('$0 start --exclude \'**/*.swp\' --ops add,delete /srv', 'Filter in the supervisor')
@@ -138,6 +155,15 @@ function startOptions(y: Argv): Argv {
 		.example('$0 start /etc --sink \'file:///var/log/fim/wazuh.json?format=wazuh&rotate.max_bytes=100M\'', 'A rotating file a Wazuh agent reads')
 		.example('$0 start /etc --sink stdout --sink syslog+tcp://127.0.0.1:601', 'Several sinks at once')
 		.example('$0 start --config fim.yaml --metrics 127.0.0.1:9464', 'Paths, filters and sinks from a config file; Prometheus metrics');
+}
+
+/** How long stopping waits for a slow reader before keeping the rest in the spool. */
+const flushTimeoutMs = 5000;
+/** How long reading the loader may wait for stdout to drain before the reader counts as stalled. */
+const pacingMs = 50;
+
+function parseConfigDefaults(): PipelineConfig {
+	return parseConfig({sources: {whodata: {type: 'whodata'}}});
 }
 
 function filterFromFlags(args: StartArgs): FilterSpec {
@@ -183,7 +209,7 @@ function nonNegativeInteger(value: number | undefined, flag: string): number | u
 
 /** The pipeline that `start` and `validate` run: the config file, plus `--sink` flags. */
 function pipelineFromArgs(args: StartArgs): PipelineConfig {
-	const config = args.config ? loadConfigFile(args.config) : flagsOnlyConfig();
+	const config = args.config ? loadConfigFile(args.config) : parseConfigDefaults();
 	const flagSinks = (args.sink ?? []).map((url, index) => sinkFromUrl(url, index + 1, [config.transforms.at(-1)?.id ?? config.source.id]));
 	if (flagSinks.length > 0) {
 		// Sinks named on the command line replace the implicit stdout, and join the file's.
@@ -211,6 +237,11 @@ async function start(args: StartArgs): Promise<number> {
 	const flagFilter = compileFilter(filterFromFlags(args), 'flags');
 	const accept = (event: KernelEventFields): boolean => flagFilter(event) && route(event);
 	const paths = [...config.source.paths, ...(args.paths ?? [])];
+	const stdoutSink = config.sinks.find(sink => sink.type === 'stdout');
+	const format = stdoutSink?.format ?? args.format ?? 'json';
+	// With several sinks each checks its own route; the monitor's filter lets through what any wants.
+	const routed = config.sinks.length > 1;
+	const stdoutRoute = stdoutSink ? compileRoutes(config).get(stdoutSink.id)! : undefined;
 	const loaderPath = args.loader ?? config.source.loader ?? defaultLoaderPath();
 	try {
 		accessSync(loaderPath, constants.X_OK);
@@ -218,44 +249,120 @@ async function start(args: StartArgs): Promise<number> {
 		throw new LoaderMissingError(loaderPath, {cause: error});
 	}
 
+	const stateDirectory = prepareStateDirectory(args['state-dir'] ?? config.data_dir ?? defaultStateDirectory);
+	const options = {
+		paths,
+		loaderPath,
+		filter: accept,
+		enrich: args.enrich && config.source.enrich,
+		stateDir: stateDirectory,
+		scanRate: nonNegativeInteger(args['scan-rate'] ?? config.source.scan_rate, '--scan-rate'),
+		restart: config.source.restart,
+		tuning: {
+			coalesceMs: nonNegativeInteger(args['coalesce-ms'] ?? config.source.coalesce_ms, '--coalesce-ms'),
+			ringbufMb: nonNegativeInteger(args['ringbuf-mb'] ?? config.source.ringbuf_mb, '--ringbuf-mb'),
+			statsInterval: nonNegativeInteger(args['stats-interval'] ?? config.source.stats_interval, '--stats-interval'),
+		},
+		logger,
+	};
+	// Claimed first: a second fimctl on the same state directory is refused before it touches anything.
+	let describe: () => Record<string, unknown> = () => ({starting: true});
+	const control = await ControlServer.listen(stateDirectory, () => describe());
 	const host = hostname();
-	const pipeline = await Pipeline.create(config, {logger, host, defaultFormat: args.format});
+	let pipeline: Pipeline | undefined;
 	let monitor: WhoDataMonitor;
 	let metrics: Metrics | undefined;
 	let metricsServer: Server | undefined;
 	try {
+		// Sinks other than stdout, opened before the loader runs (a file that cannot be opened fails here).
+		pipeline = await Pipeline.create(config, {logger, host, defaultFormat: args.format, stateDirectory});
 		if (args.metrics !== undefined) {
 			metrics = new Metrics(pipeline, config.source.id);
 			metricsServer = await metrics.serve(args.metrics);
 			logger.info(`metrics on http://${args.metrics}/metrics`);
 		}
 
-		monitor = await WhoDataMonitor.create({
-			paths,
-			loaderPath,
-			filter: accept,
-			enrich: args.enrich && config.source.enrich,
-			host,
-			tuning: {
-				coalesceMs: nonNegativeInteger(args['coalesce-ms'] ?? config.source.coalesce_ms, '--coalesce-ms'),
-				ringbufMb: nonNegativeInteger(args['ringbuf-mb'] ?? config.source.ringbuf_mb, '--ringbuf-mb'),
-				statsInterval: nonNegativeInteger(args['stats-interval'] ?? config.source.stats_interval, '--stats-interval'),
-			},
-			logger,
-		});
+		monitor = await WhoDataMonitor.create({...options, host});
 	} catch (error) {
 		metricsServer?.close();
-		await pipeline.close();
+		await pipeline?.close();
+		await control.close();
 		throw error;
 	}
 
+	const sinks = pipeline;
 	metrics?.watch(monitor);
 	logger.info(`watching ${monitor.paths.join(', ')}`);
-	for (const {config: sink, format} of pipeline.sinks) {
-		logger.debug(`sink ${sink.id}: ${sink.type} ${format}`);
-	}
+	sinks.attach(monitor, routed);
 
-	pipeline.attach(monitor);
+	const sink = createStdoutSink();
+	const render = createFormatter(format);
+	const renderLine = format === 'json'
+		? (item: MonitorBatchItem) => `${item.json}\n`
+		: (item: MonitorBatchItem) => `${render(item).join('\n')}\n`;
+	// A slow reader never holds up the loader: records wait in the sink's buffer (memory, then
+	// the spool), and only `when_full: block` pauses the loader once both are full.
+	const buffer = stdoutSink && SinkBuffer.open(sink, {
+		id: stdoutSink.id,
+		...stdoutSink.buffer,
+		spoolDirectory: join(stateDirectory, 'spool', stdoutSink.id),
+		renderGap: record => renderLine({record, json: supervisorJsonLine(record)}),
+		onWarning: message => {
+			logger.warn(message);
+		},
+	});
+	const rate = new EventRate(monitor);
+	describe = () => statusOf(monitor, buffer, sinks, config, stateDirectory, rate);
+	// Pacing: while the reader keeps up, reading the loader waits for stdout to drain (the
+	// loader's pipe and the kernel's ring buffer hold events meanwhile), so fimctl writes as it
+	// reads. A reader that has not drained within pacingMs is stalled: the loader is read again
+	// and records wait in the buffer (memory, then spool) until it has emptied.
+	let blocked = false;
+	let paced: NodeJS.Timeout | undefined;
+	let stalled = false;
+	const resumeReading = (): void => {
+		if (paced) {
+			clearTimeout(paced);
+			paced = undefined;
+			if (!blocked) {
+				monitor.resume();
+			}
+		}
+	};
+
+	buffer?.on('idle', () => {
+		stalled = false;
+		resumeReading();
+	});
+	buffer?.on('drain', () => {
+		if (blocked) {
+			blocked = false;
+			if (!paced) {
+				monitor.resume();
+			}
+		}
+	});
+	monitor.on('batch', (items: MonitorBatchItem[]) => {
+		if (!buffer) {
+			return;
+		}
+
+		const mine = routed ? items.filter(item => item.timestamp === undefined || stdoutRoute!(item.record as KernelEventFields)) : items;
+		const entries = mine.map(item => ({line: renderLine(item), path: item.path, old_path: item.old_path}));
+		if (!buffer.push(entries) && !blocked) {
+			blocked = true;
+			monitor.pause();
+		}
+
+		if (!buffer.idle && !stalled && !paced && !blocked) {
+			monitor.pause();
+			paced = setTimeout(() => {
+				stalled = true;
+				resumeReading();
+			}, pacingMs);
+		}
+	});
+
 	return new Promise<number>(resolve => {
 		let stopping = false;
 		const stop = async (code: number, message?: string, level: 'info' | 'warn' | 'error' = 'info'): Promise<void> => {
@@ -268,10 +375,25 @@ async function start(args: StartArgs): Promise<number> {
 				logger[level](message);
 			}
 
+			rate.stop();
+			clearTimeout(paced);
 			await monitor.close();
-			await pipeline.close();
+			await control.close();
+			await sinks.close();
 			metricsServer?.close();
 			metricsServer?.closeAllConnections();
+			const left = buffer ? await buffer.close(flushTimeoutMs) : {spooled: 0, discarded: 0};
+			if (left.spooled > 0) {
+				logger.warn(`${left.spooled} record(s) the reader did not take within ${flushTimeoutMs / 1000} s are kept in the spool under ${stateDirectory}; they are written first at the next start`);
+			}
+
+			if (left.discarded > 0) {
+				logger.error(`${left.discarded} record(s) the reader did not take within ${flushTimeoutMs / 1000} s are lost (the sink has no spool)`);
+			}
+
+			await Promise.race([sink.end(), new Promise(resolve => {
+				setTimeout(resolve, flushTimeoutMs).unref();
+			})]);
 			const {counters} = monitor;
 			logger.debug(`events received ${counters.events_received_total}, sent ${counters.events_sent_total}, discarded ${counters.events_discarded_total}, lost ${counters.events_lost_total}`);
 			resolve(code);
@@ -283,20 +405,131 @@ async function start(args: StartArgs): Promise<number> {
 		process.on('SIGTERM', () => void stop(0, 'terminated; stopping'));
 		process.on('SIGHUP', () => {
 			logger.info('SIGHUP: reopening files');
-			pipeline.reopen();
+			sinks.reopen();
 		});
-		pipeline.on('fatal', (error: SinkError, id: string) => {
+		if (buffer) {
+			sink.on('closed', (reason: string) => void stop(0, `${reason}; stopping`));
+			sink.on('error', (error: FimError) => {
+				monitor.counters.errors_total.sending++;
+				void stop(error.exitCode, error.message, 'error');
+			});
+		}
+
+		sinks.on('fatal', (error: SinkError, id: string) => {
 			monitor.counters.errors_total.sending++;
-			if (error.closedByReader) {
-				void stop(0, `${error.message}; stopping`);
-			} else {
-				void stop(error.exitCode, `sink ${id}: ${error.message}`, 'error');
-			}
+			void stop(error.exitCode, `sink ${id}: ${error.message}`, 'error');
 		});
 		monitor.on('error', (error: FimError) => {
 			void stop(error.exitCode, error.message, 'error');
 		});
 	});
+}
+
+const startedAt = Date.now();
+
+/** Events per second over the last 10 s, from a sample of the counters each second. */
+class EventRate {
+	private readonly samples: Array<[number, number]> = [];
+	private readonly timer: NodeJS.Timeout;
+
+	constructor(private readonly monitor: WhoDataMonitor) {
+		this.sample();
+		this.timer = setInterval(() => {
+			this.sample();
+		}, 1000);
+		this.timer.unref();
+	}
+
+	get perSecond(): number {
+		this.sample();
+		const [firstAt, firstCount] = this.samples[0]!;
+		const [lastAt, lastCount] = this.samples.at(-1)!;
+		return lastAt > firstAt ? Math.round((lastCount - firstCount) / ((lastAt - firstAt) / 1000) * 10) / 10 : 0;
+	}
+
+	stop(): void {
+		clearInterval(this.timer);
+	}
+
+	private sample(): void {
+		const {counters} = this.monitor;
+		const now = Date.now();
+		this.samples.push([now, counters.events_received_total + counters.events_reconciled_total]);
+		while (this.samples.length > 2 && now - this.samples[0]![0] > 10_000) {
+			this.samples.shift();
+		}
+	}
+}
+
+function statusOf(monitor: WhoDataMonitor, buffer: SinkBuffer | undefined, pipeline: Pipeline, config: PipelineConfig, stateDirectory: string, rate: EventRate): Record<string, unknown> {
+	const {counters} = monitor;
+	const last = monitor.lastReconcile;
+	const stdoutSink = config.sinks.find(sink => sink.type === 'stdout');
+	const bufferStats = buffer?.stats() ?? {sent_total: counters.events_sent_total, discarded_total: 0, spool_bytes: 0};
+	const others = pipeline.sinks.map(({config: sink, sink: destination, queue}) => {
+		const {events_sent_total: sent, events_discarded_total: discarded, retries_total: retries} = queue.counters;
+		return {
+			id: sink.id,
+			type: sink.type,
+			target: destination.target,
+			buffer: {...sink.buffer, memory_events: queue.size, spool_bytes: queue.spoolBytes, sent_total: sent, discarded_total: discarded, retries_total: retries},
+		};
+	});
+	return {
+		pid: process.pid,
+		version: packageVersion,
+		state_dir: stateDirectory,
+		started_at: new Date(startedAt).toISOString(),
+		uptime_s: Math.round((Date.now() - startedAt) / 1000),
+		paths: monitor.paths,
+		events_per_second: rate.perSecond,
+		events_received_total: counters.events_received_total,
+		events_reconciled_total: counters.events_reconciled_total,
+		events_sent_total: bufferStats.sent_total,
+		events_discarded_total: counters.events_discarded_total + bufferStats.discarded_total,
+		events_lost_total: counters.events_lost_total,
+		loader_restarts_total: counters.loader_restarts_total,
+		errors_total: counters.errors_total,
+		spool_bytes: bufferStats.spool_bytes + others.reduce((sum, sink) => sum + sink.buffer.spool_bytes, 0),
+		sinks: [...(stdoutSink && buffer ? [{id: stdoutSink.id, type: stdoutSink.type, buffer: {...stdoutSink.buffer, ...buffer.stats()}}] : []), ...others],
+		reconcile: {
+			running: monitor.reconcileRunning,
+			last: last === undefined ? null : {
+				trigger: last.trigger,
+				finished_at: new Date(last.finishedAt).toISOString(),
+				duration_ms: last.finishedAt - last.startedAt,
+				scanned: last.scanned,
+				changes: last.changes,
+			},
+		},
+	};
+}
+
+async function status(args: StatusArgs): Promise<number> {
+	const answer = await queryStatus(args['state-dir'] ?? defaultStateDirectory);
+	process.stdout.write(args.json ? `${JSON.stringify(answer)}\n` : formatStatus(answer));
+	return 0;
+}
+
+function formatStatus(status: Record<string, unknown>): string {
+	const number = (value: unknown): string => (typeof value === 'number' ? value.toLocaleString('en-US') : '?');
+	const lines: Array<[string, string]> = [];
+	const uptime = Number(status['uptime_s'] ?? 0);
+	const hms = `${Math.floor(uptime / 3600)}h ${String(Math.floor(uptime / 60) % 60).padStart(2, '0')}m ${String(uptime % 60).padStart(2, '0')}s`;
+	lines.push(['fimctl', `${String(status['version'])}, pid ${String(status['pid'])}, up ${hms} (since ${String(status['started_at'])})`]);
+	lines.push(['watching', (status['paths'] as string[] | undefined ?? []).join(', ')]);
+	lines.push(['events', `${number(status['events_per_second'])}/s over the last 10 s; ${number(status['events_received_total'])} from the kernel, ${number(status['events_reconciled_total'])} found by reconciliation, ${number(status['events_sent_total'])} sent, ${number(status['events_discarded_total'])} discarded`]);
+	lines.push(['lost', `${number(status['events_lost_total'])} (records the kernel could not deliver)`]);
+	lines.push(['restarts', `${number(status['loader_restarts_total'])} (of the loader)`]);
+	for (const sink of status['sinks'] as Array<{id: string; type: string; buffer: Record<string, unknown>}> | undefined ?? []) {
+		const {buffer} = sink;
+		lines.push([`sink ${sink.id}`, `${sink.type}; memory ${number(buffer['memory_events'])}/${number(buffer['max_events'])} records, spool ${number(buffer['spool_bytes'])} bytes in ${number(buffer['spool_files'])} file(s) (max ${number(buffer['max_size'])}), ${number(buffer['discarded_total'])} discarded${buffer['waiting_for_sink'] ? ', waiting for its reader' : ''}`]);
+	}
+
+	const reconcile = status['reconcile'] as {running: boolean; last: Record<string, unknown> | null} | undefined;
+	const last = reconcile?.last;
+	lines.push(['reconcile', `${last ? `last after ${String(last['trigger'])} at ${String(last['finished_at'])}: ${number(last['scanned'])} entries in ${number(last['duration_ms'])} ms, ${number(last['changes'])} change(s)` : 'none finished yet'}${reconcile?.running ? '; one running now' : ''}`]);
+	return lines.map(([key, value]) => `${key.padEnd(12)} ${value}\n`).join('');
 }
 
 async function validate(args: StartArgs): Promise<number> {

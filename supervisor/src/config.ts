@@ -4,6 +4,7 @@ import YAML from 'yaml';
 import {ConfigError} from './errors.js';
 import {compileFilter, filterKeys, type EventPredicate, type FilterSpec} from './filters.js';
 import {parseSinkConfig, suggest, type SinkConfig} from './sink-config.js';
+import type {RestartPolicyOptions} from './restart-policy.js';
 import type {KernelEventFields} from './types.js';
 
 /**
@@ -14,7 +15,8 @@ import type {KernelEventFields} from './types.js';
  *
  *   sources:    {files: {type: whodata, paths: [/etc]}}
  *   transforms: {quiet: {type: filter, inputs: [files], exclude_paths: ['**\/*.swp']}}
- *   sinks:      {out: {type: stdout, inputs: [quiet], format: json}}
+ *   sinks:      {out: {type: stdout, inputs: [quiet], format: json, buffer: {max_events: 10000}}}
+ *   data_dir:   /var/lib/fim-whodata      (Vector's global option: baseline state, spool, socket)
  */
 
 export type SourceConfig = {
@@ -25,6 +27,9 @@ export type SourceConfig = {
 	coalesce_ms?: number;
 	ringbuf_mb?: number;
 	stats_interval?: number;
+	scan_rate?: number;
+	/** The loader's restart policy (restart-policy.ts), in ms: initial_ms, max_ms, stable_ms, max_crashes, window_ms. */
+	restart?: Partial<RestartPolicyOptions>;
 	enrich: boolean;
 };
 
@@ -37,10 +42,13 @@ export type PipelineConfig = {
 	sinks: SinkConfig[];
 	/** The first sink (kept for code written when there was only one). */
 	sink: SinkConfig;
+	data_dir?: string;
 };
 
 const topLevel: Record<string, string> = {sources: 'sources', inputs: 'sources', transforms: 'transforms', filters: 'transforms', sinks: 'sinks', outputs: 'sinks'};
-const sourceKeys = ['type', 'paths', 'loader', 'coalesce_ms', 'ringbuf_mb', 'stats_interval', 'enrich'];
+const sourceKeys = ['type', 'paths', 'loader', 'coalesce_ms', 'ringbuf_mb', 'stats_interval', 'scan_rate', 'restart', 'enrich'];
+const restartKeys = ['initial_ms', 'max_ms', 'stable_ms', 'max_crashes', 'window_ms'] as const;
+const restartOption = {initial_ms: 'initialMs', max_ms: 'maxMs', stable_ms: 'stableMs', max_crashes: 'maxCrashes', window_ms: 'windowMs'} as const;
 const transformKeys = ['type', 'inputs', ...filterKeys];
 
 export function loadConfigFile(file: string): PipelineConfig {
@@ -70,10 +78,17 @@ export function parseConfig(data: unknown, file = 'config'): PipelineConfig {
 
 	const root = asObject(data, 'the top level', fail);
 	const sections: Record<string, Record<string, unknown>> = {};
+	let dataDirectory: string | undefined;
 	for (const [key, value] of Object.entries(root)) {
 		const section = topLevel[key];
-		if (section === undefined) {
-			fail(`unknown key '${key}' (expected sources, transforms, sinks)`, key);
+		if (key === 'data_dir') {
+			if (typeof value !== 'string' || value.length === 0) {
+				fail('data_dir: expected a directory path', key);
+			}
+
+			dataDirectory = value as string;
+		} else if (section === undefined) {
+			fail(`unknown key '${key}' (expected sources, transforms, sinks, data_dir)`, key);
 		} else if (sections[section]) {
 			fail(`'${key}' repeats '${section}' (${key} is another name for it)`, key);
 		} else {
@@ -122,7 +137,11 @@ export function parseConfig(data: unknown, file = 'config'): PipelineConfig {
 		sinks.push(defaultSink([transforms.at(-1)?.id ?? sourceId]));
 	}
 
-	const config = {source, transforms, sinks, sink: sinks[0]!};
+	const config: PipelineConfig = {source, transforms, sinks, sink: sinks[0]!};
+	if (dataDirectory !== undefined) {
+		config.data_dir = dataDirectory;
+	}
+
 	compileRoutes(config, fail);
 	return config;
 }
@@ -163,7 +182,7 @@ function parseSource(id: string, raw: Record<string, unknown>, fail: (message: s
 		source.loader = fields['loader'] as string;
 	}
 
-	for (const key of ['coalesce_ms', 'ringbuf_mb', 'stats_interval'] as const) {
+	for (const key of ['coalesce_ms', 'ringbuf_mb', 'stats_interval', 'scan_rate'] as const) {
 		const value = fields[key];
 		if (value !== undefined) {
 			if (!Number.isInteger(value) || (value as number) < 0) {
@@ -171,6 +190,21 @@ function parseSource(id: string, raw: Record<string, unknown>, fail: (message: s
 			}
 
 			source[key] = value as number;
+		}
+	}
+
+	if (fields['restart'] !== undefined) {
+		const restart = checkKeys(asObject(fields['restart'], `${where}.restart`, fail), restartKeys, `${where}.restart`, fail);
+		source.restart = {};
+		for (const key of restartKeys) {
+			const value = restart[key];
+			if (value !== undefined) {
+				if (!Number.isInteger(value) || (value as number) < 1) {
+					fail(`${where}.restart.${key}: expected a positive integer`, `${where}.restart.${key}`);
+				}
+
+				source.restart[restartOption[key]] = value as number;
+			}
 		}
 	}
 

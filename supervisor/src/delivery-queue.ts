@@ -1,32 +1,29 @@
 import {EventEmitter} from 'node:events';
+import type {BufferEntry, QueuedEntry, SpoolQueue} from './buffer.js';
 import {systemClock, type Clock, type TimerHandle} from './clock.js';
-import {errorText, SinkError, type SendOutcome, type Sink, type SinkEntry} from './sinks.js';
+import {errorText, SinkError, type SendOutcome, type Sink} from './sinks.js';
 
 /**
- * The bounded buffer in front of one sink, and the loop that feeds it.
+ * Feeds one sink from its buffer (a SpoolQueue, buffer.ts: bounded memory, then a spool on
+ * disk, then counted discards with a gap record), one batch at a time:
  *
- *   enqueue ─► [ pending ............ ] ─► [ in flight ] ─► sink.send()
- *              └──────── max_events bounds both ────────┘       │
- *                                   retry after backoff ◄───────┘ (retryable failure)
+ *   enqueue ─► SpoolQueue (memory → spool) ─► shift ─► [ in flight ] ─► sink.send()
+ *                                                           ▲               │
+ *                                     retry after backoff ──┴── retryable failure
  *
  * - One batch is in flight at a time, so entries reach the sink in the order they came.
  * - A batch leaves when it has `batchMaxEvents` entries or `batchMaxBytes`, or `batchTimeoutMs`
  *   after its first entry came (0: as soon as the sink is free).
  * - A retryable failure sends the same batch again after a backoff (doubling up to a maximum):
- *   nothing is dropped for a receiver that is down, only delayed, until the buffer is full.
- * - Full: `block` says so ('full', then 'space'), and the pipeline pauses the loader; for
- *   `drop_newest` the new entries are discarded and counted, and once there is room again the
- *   owner is told how many and when ('dropped'), so that it can say so downstream.
+ *   a receiver that is down only delays its events, which wait in memory and then the spool.
+ * - `block` (buffer full): 'full', then 'space' once the storage has room again; the pipeline
+ *   pauses the loader in between.
  *
- * Events: 'full', 'space', 'dropped' ({count, firstMs, lastMs}), 'delivered' (entries),
- * 'failing' (message: first failure of a run), 'recovered' (failures: number), 'fatal' (SinkError).
+ * Events: 'full', 'space', 'delivered' (entries), 'rejected' (count, reason), 'failing' (message:
+ * first failure of a run), 'recovered' (failures), 'fatal' (SinkError), 'idle' (nothing held).
  */
 
-export type WhenFull = 'block' | 'drop_newest';
-
 export type DeliveryQueueOptions = {
-	maxEvents: number;
-	whenFull: WhenFull;
 	batchMaxEvents: number;
 	batchMaxBytes: number;
 	batchTimeoutMs: number;
@@ -38,17 +35,15 @@ export type DeliveryQueueOptions = {
 export type DeliveryCounters = {
 	events_received_total: number;
 	events_sent_total: number;
+	/** Refused by the destination, or discarded by the buffer (full, or no spool at the end). */
 	events_discarded_total: number;
 	errors_total: number;
 	retries_total: number;
 };
 
 export class DeliveryQueue extends EventEmitter {
-	readonly counters: DeliveryCounters = {events_received_total: 0, events_sent_total: 0, events_discarded_total: 0, errors_total: 0, retries_total: 0};
-	private pending: SinkEntry[] = [];
-	private head = 0;
-	private pendingBytes = 0;
-	private inFlight: readonly SinkEntry[] = [];
+	private readonly own = {received: 0, sent: 0, rejected: 0, errors: 0, retries: 0};
+	private inFlight: readonly QueuedEntry[] = [];
 	private inFlightBytes = 0;
 	private sending = false;
 	private timer: TimerHandle | undefined;
@@ -56,58 +51,66 @@ export class DeliveryQueue extends EventEmitter {
 	private backoffMs: number;
 	private failures = 0;
 	private isFull = false;
-	private drops: {count: number; firstMs: number; lastMs: number} | undefined;
 	private stopped = false;
 	/** Draining for shutdown: batches leave without waiting for their timeout. */
 	private flushing = false;
 	private readonly clock: Clock;
 	private readonly idleWaiters: Array<() => void> = [];
 
-	constructor(private readonly sink: Sink, private readonly options: DeliveryQueueOptions) {
+	constructor(private readonly sink: Sink, private readonly storage: SpoolQueue, private readonly options: DeliveryQueueOptions) {
 		super();
 		this.clock = options.clock ?? systemClock;
 		this.backoffMs = options.retryInitialMs;
+		storage.on('readable', () => {
+			this.pump();
+		});
+		storage.on('drain', () => {
+			if (this.isFull) {
+				this.isFull = false;
+				this.emit('space');
+			}
+		});
 	}
 
-	/** Entries held: waiting and in flight. */
+	get counters(): DeliveryCounters {
+		return {
+			events_received_total: this.own.received,
+			events_sent_total: this.own.sent,
+			events_discarded_total: this.own.rejected + this.storage.stats().discarded_total,
+			errors_total: this.own.errors,
+			retries_total: this.own.retries,
+		};
+	}
+
+	/** Entries held in memory and in flight (the spool is counted in bytes: `spoolBytes`). */
 	get size(): number {
-		return this.pending.length - this.head + this.inFlight.length;
+		return this.storage.stats().memory_events + this.inFlight.length;
 	}
 
 	get bytes(): number {
-		return this.pendingBytes + this.inFlightBytes;
+		return this.storage.stats().memory_bytes + this.inFlightBytes;
+	}
+
+	get spoolBytes(): number {
+		return this.storage.stats().spool_bytes;
+	}
+
+	get idle(): boolean {
+		return this.inFlight.length === 0 && this.storage.empty;
 	}
 
 	get full(): boolean {
 		return this.isFull;
 	}
 
-	/**
-	 * Takes entries. With `block` they are always kept (the caller pauses the source on 'full';
-	 * what it had already read still fits); with `drop_newest` those past the bound are counted
-	 * and dropped. `force` is for the notice about drops, which must not be dropped itself.
-	 */
-	enqueue(entries: readonly SinkEntry[], force = false): void {
+	/** Takes entries; with `block`, says 'full' when the storage has no room left. */
+	enqueue(entries: readonly BufferEntry[]): void {
 		if (this.stopped) {
 			return;
 		}
 
-		for (const entry of entries) {
-			this.counters.events_received_total++;
-			if (!force && this.options.whenFull === 'drop_newest' && this.size >= this.options.maxEvents) {
-				this.counters.events_discarded_total++;
-				const now = this.clock.now();
-				this.drops ??= {count: 0, firstMs: now, lastMs: now};
-				this.drops.count++;
-				this.drops.lastMs = now;
-				continue;
-			}
-
-			this.pending.push(entry);
-			this.pendingBytes += entry.line.length + 1;
-		}
-
-		if (!this.isFull && this.options.whenFull === 'block' && this.size >= this.options.maxEvents) {
+		this.own.received += entries.length;
+		if (!this.storage.push(entries) && !this.isFull) {
 			this.isFull = true;
 			this.emit('full');
 		}
@@ -115,10 +118,10 @@ export class DeliveryQueue extends EventEmitter {
 		this.pump();
 	}
 
-	/** Resolves when everything held has been delivered, or after `timeoutMs`; returns what is left. */
-	async drain(timeoutMs: number): Promise<number> {
-		if (this.size === 0) {
-			return 0;
+	/** Resolves when everything held has been delivered, or after `timeoutMs`. */
+	async drain(timeoutMs: number): Promise<void> {
+		if (this.idle || this.stopped) {
+			return;
 		}
 
 		this.flushing = true;
@@ -131,25 +134,27 @@ export class DeliveryQueue extends EventEmitter {
 			// A batch waiting for its timeout leaves now.
 			this.pump(true);
 		});
-		return this.size;
 	}
 
-	/** Stops sending and drops what is held; returns how many entries that was. */
-	stop(): number {
+	/**
+	 * Stops sending. What is held, the batch in flight first, goes to the spool for the next
+	 * start (or is counted as discarded without one).
+	 */
+	stop(): {spooled: number; discarded: number} {
+		if (this.stopped) {
+			return {spooled: 0, discarded: 0};
+		}
+
 		this.stopped = true;
 		if (this.timer) {
 			this.clock.clearTimeout(this.timer);
 			this.timer = undefined;
 		}
 
-		const left = this.size;
-		this.counters.events_discarded_total += left;
-		this.pending = [];
-		this.head = 0;
-		this.pendingBytes = 0;
+		this.storage.unshift(this.inFlight);
 		this.inFlight = [];
 		this.inFlightBytes = 0;
-		return left;
+		return this.storage.close();
 	}
 
 	private pump(flushNow = false): void {
@@ -158,12 +163,13 @@ export class DeliveryQueue extends EventEmitter {
 		}
 
 		if (this.inFlight.length === 0) {
-			const waiting = this.pending.length - this.head;
-			if (waiting === 0) {
+			const stats = this.storage.stats();
+			const waiting = stats.memory_events + (stats.spool_bytes > 0 ? this.options.batchMaxEvents : 0);
+			if (waiting === 0 && this.storage.empty) {
 				return;
 			}
 
-			const ready = flushNow || this.flushing || this.options.batchTimeoutMs === 0 || waiting >= this.options.batchMaxEvents || this.pendingBytes >= this.options.batchMaxBytes;
+			const ready = flushNow || this.flushing || this.options.batchTimeoutMs === 0 || waiting >= this.options.batchMaxEvents || stats.memory_bytes >= this.options.batchMaxBytes;
 			if (!ready) {
 				this.timer ??= this.clock.setTimeout(() => {
 					this.timer = undefined;
@@ -177,37 +183,15 @@ export class DeliveryQueue extends EventEmitter {
 				this.timer = undefined;
 			}
 
-			this.takeBatch();
+			this.inFlight = this.storage.shift(this.options.batchMaxEvents, this.options.batchMaxBytes);
+			this.inFlightBytes = this.inFlight.reduce((sum, entry) => sum + entry.line.length + 1, 0);
+			if (this.inFlight.length === 0) {
+				this.afterProgress();
+				return;
+			}
 		}
 
 		void this.send();
-	}
-
-	private takeBatch(): void {
-		const {batchMaxEvents, batchMaxBytes} = this.options;
-		let end = this.head;
-		let bytes = 0;
-		while (end < this.pending.length && end - this.head < batchMaxEvents) {
-			const size = this.pending[end]!.line.length + 1;
-			if (end > this.head && bytes + size > batchMaxBytes) {
-				break;
-			}
-
-			bytes += size;
-			end++;
-		}
-
-		this.inFlight = this.pending.slice(this.head, end);
-		this.inFlightBytes = bytes;
-		this.pendingBytes -= bytes;
-		this.head = end;
-		if (this.head === this.pending.length) {
-			this.pending = [];
-			this.head = 0;
-		} else if (this.head > 4096 && this.head * 2 > this.pending.length) {
-			this.pending = this.pending.slice(this.head);
-			this.head = 0;
-		}
 	}
 
 	private async send(): Promise<void> {
@@ -230,8 +214,8 @@ export class DeliveryQueue extends EventEmitter {
 		const retry = outcome?.retry ?? [];
 		const rejected = outcome?.rejected ?? 0;
 		const delivered = batch.length - retry.length - rejected;
-		this.counters.events_sent_total += delivered;
-		this.counters.events_discarded_total += rejected;
+		this.own.sent += delivered;
+		this.own.rejected += rejected;
 		if (rejected > 0) {
 			this.emit('rejected', rejected, outcome?.rejectedReason ?? 'refused by the destination');
 		}
@@ -265,11 +249,10 @@ export class DeliveryQueue extends EventEmitter {
 			return;
 		}
 
-		this.counters.errors_total++;
+		this.own.errors++;
 		const sinkError = error instanceof SinkError ? error : new SinkError(errorText(error), {retryable: true, cause: error});
 		if (!sinkError.retryable) {
-			// Nothing more can reach this sink: what it holds is discarded (and counted) now, so
-			// that shutdown does not wait for it.
+			// Nothing more can reach this sink: stop at once, so that shutdown does not wait for it.
 			this.stop();
 			this.emit('fatal', sinkError);
 			return;
@@ -280,7 +263,7 @@ export class DeliveryQueue extends EventEmitter {
 		}
 
 		this.failures++;
-		this.counters.retries_total++;
+		this.own.retries++;
 		const delay = this.backoffMs;
 		this.backoffMs = Math.min(this.backoffMs * 2, this.options.retryMaxMs);
 		this.timerIsRetry = true;
@@ -291,20 +274,9 @@ export class DeliveryQueue extends EventEmitter {
 		}, delay);
 	}
 
-	/** After a delivery: room again for a blocked source, notice of drops, idle waiters. */
 	private afterProgress(): void {
-		if (this.isFull && this.size <= this.options.maxEvents / 2) {
-			this.isFull = false;
-			this.emit('space');
-		}
-
-		if (this.drops && this.size < this.options.maxEvents) {
-			const drops = this.drops;
-			this.drops = undefined;
-			this.emit('dropped', drops);
-		}
-
-		if (this.size === 0) {
+		if (this.idle) {
+			this.emit('idle');
 			for (const wake of this.idleWaiters.splice(0)) {
 				wake();
 			}

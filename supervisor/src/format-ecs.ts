@@ -31,7 +31,7 @@ const ecsType: Record<Operation, string> = {
 export function ecsLine(item: MonitorBatchItem): string {
 	const {record} = item;
 	const timestamp = isoTimeFromNs(timestampDigits(item));
-	return JSON.stringify(isSupervisorRecord(record) ? ecsSupervisor(record, timestamp) : ecsEvent(record, item.context, timestamp));
+	return JSON.stringify(isSupervisorRecord(record) ? ecsSupervisor(record, timestamp) : ecsEvent(record as WhoDataEvent, item.context, timestamp));
 }
 
 function ecsEvent(event: WhoDataEvent, context: ProcessContext | undefined, timestamp: string): Record<string, unknown> {

@@ -26,15 +26,17 @@ export function wazuhLines(item: MonitorBatchItem): string[] {
 		return [JSON.stringify({timestamp: wazuhTime(timestampDigits(item)), fim_whodata: record})];
 	}
 
+	// A reconcile event has null whodata; its source says so, and no audit part is made for it.
+	const event = record as WhoDataEvent;
 	const digits = timestampDigits(item);
-	if (record.operation === 'rename' && typeof record.old_path === 'string') {
+	if (event.operation === 'rename' && typeof event.old_path === 'string') {
 		return [
-			wazuhLine(record, item.context, digits, record.old_path, 'deleted'),
-			wazuhLine(record, item.context, digits, record.path, 'added'),
+			wazuhLine(event, item.context, digits, event.old_path, 'deleted'),
+			wazuhLine(event, item.context, digits, event.path, 'added'),
 		];
 	}
 
-	return [wazuhLine(record, item.context, digits, record.path, wazuhEvent[record.operation] ?? 'modified')];
+	return [wazuhLine(event, item.context, digits, event.path, wazuhEvent[event.operation] ?? 'modified')];
 }
 
 function wazuhLine(event: WhoDataEvent, context: ProcessContext | undefined, digits: string, path: string, change: 'added' | 'modified' | 'deleted'): string {

@@ -2,7 +2,7 @@ import {randomBytes} from 'node:crypto';
 import {ecsLine} from './format-ecs.js';
 import {wazuhLines} from './format-wazuh.js';
 import type {MonitorBatchItem} from './monitor.js';
-import {isSupervisorRecord, type EnrichmentFields, type KernelEventFields, type ProcessContext, type MonitorRecord, type SupervisorRecord, type WhoDataEvent} from './types.js';
+import {isSupervisorRecord, type EnrichmentFields, type KernelEventFields, type ProcessContext, type MonitorRecord, type ReconcileEvent, type SupervisorRecord, type WhoDataEvent} from './types.js';
 
 /**
  * The output formats. `json` is the event record of DESIGN.md §2, one object per line; `text` is
@@ -172,9 +172,18 @@ function who(name: unknown, id: unknown): string {
 	return typeof id === 'number' ? String(id) : '-';
 }
 
-/** `2025-11-26T18:56:01.123Z modify /etc/hosts user=alice login=bob process=vim pid=812 exe=/usr/bin/vim` */
-export function eventTextLine(event: WhoDataEvent): string {
+/**
+ * `2025-11-26T18:56:01.123Z modify /etc/hosts user=alice login=bob process=vim pid=812 exe=/usr/bin/vim`;
+ * a change found by reconciliation: `... modify /etc/hosts found by reconciliation (size, mtime)`.
+ */
+export function eventTextLine(event: WhoDataEvent | ReconcileEvent): string {
 	const parts = [isoTime(event.timestamp), event.operation.padEnd(6), terminalSafe(event.path)];
+	if (event.source === 'reconcile') {
+		const changed = Array.isArray(event.changed) && event.changed.length > 0 ? ` (${event.changed.join(', ')})` : '';
+		parts.push(`found by reconciliation${changed}; who is not known`);
+		return parts.join(' ');
+	}
+
 	if (typeof event.old_path === 'string') {
 		parts.push(`(from ${terminalSafe(event.old_path)})`);
 	}

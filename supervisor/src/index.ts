@@ -7,8 +7,10 @@
 export {WhoDataMonitor, type WhoDataMonitorOptions, type MonitorBatchItem, type MonitorCounters, type Logger} from './monitor.js';
 export {
 	isSupervisorRecord,
+	isReconcileEvent,
 	operations,
 	type WhoDataEvent,
+	type ReconcileEvent,
 	type KernelEventFields,
 	type EnrichmentFields,
 	type MonitorRecord,

@@ -1,3 +1,4 @@
+import {readFileSync} from 'node:fs';
 import {execa, type ResultPromise} from 'execa';
 import {NdjsonParser, type MalformedLine, type ParsedLine} from './ndjson-parse.js';
 
@@ -13,6 +14,8 @@ export type LoaderExit = {
 	spawnError: string | null;
 	/** Whether the last stdout record was `bye` (a clean exit). */
 	saidBye: boolean;
+	/** Set when the exit status is not known yet: the loader was found exiting. */
+	exiting?: boolean;
 };
 
 export type LoaderProcessOptions = {
@@ -168,7 +171,22 @@ export class LoaderProcess {
 	}
 }
 
+/** Whether the process is on its way out (PF_EXITING in /proc/PID/stat) though not yet gone. */
+export function processIsExiting(pid: number): boolean {
+	try {
+		const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+		const flags = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[6]);
+		return (flags & 0x4) !== 0;
+	} catch {
+		return false;
+	}
+}
+
 export function describeExit(exit: LoaderExit): string {
+	if (exit.exiting) {
+		return 'found exiting';
+	}
+
 	if (exit.spawnError) {
 		return `could not start: ${exit.spawnError}`;
 	}

@@ -32,7 +32,7 @@ export class Metrics {
 	private loaderStats: StatsRecord | undefined;
 	/** The monitor's, once watch() is called; zeros until then. */
 	private counters: MonitorCounters = {
-		events_received_total: 0, events_sent_total: 0, events_discarded_total: 0, events_lost_total: 0, loader_restarts_total: 0,
+		events_received_total: 0, events_reconciled_total: 0, events_sent_total: 0, events_discarded_total: 0, events_lost_total: 0, loader_restarts_total: 0,
 		errors_total: {receiving: 0, processing: 0, sending: 0},
 	};
 
@@ -79,6 +79,7 @@ export class Metrics {
 		};
 
 		scalar('fim_events_lost_total', 'Records the kernel could not deliver (ring buffer full)', () => this.counters.events_lost_total);
+		scalar('fim_events_reconciled_total', 'Changes found by reconciliation scans (source reconcile)', () => this.counters.events_reconciled_total);
 		scalar('fim_loader_restarts_total', 'Times the loader died and was restarted', () => this.counters.loader_restarts_total);
 		scalar('fim_ringbuf_size_bytes', 'Size of the loader\'s ring buffer', () => this.ringbufBytes, 'gauge');
 		scalar('fim_loader_events_total', 'Events the loader reported in its last stats record', () => Number(this.loaderStats?.events ?? 0));
@@ -96,7 +97,7 @@ export class Metrics {
 				}
 
 				for (const sink of pipeline.sinks) {
-					this.inc({component_id: sink.config.id, stage: 'sending'}, sink.counters.errors_total);
+					this.inc({component_id: sink.config.id, stage: 'sending'}, sink.queue.counters.errors_total);
 				}
 			},
 		});
@@ -116,7 +117,8 @@ export class Metrics {
 		};
 
 		perSink('fim_sink_buffer_events', 'Events held for the sink: waiting and in flight', sink => sink.queue.size);
-		perSink('fim_sink_buffer_bytes', 'Bytes of the lines held for the sink', sink => sink.queue.bytes);
+		perSink('fim_sink_buffer_bytes', 'Bytes of the lines held for the sink in memory', sink => sink.queue.bytes);
+		perSink('fim_sink_spool_bytes', 'Bytes of the sink\'s spool on disk', sink => sink.queue.spoolBytes);
 		perSink('fim_sink_buffer_max_events', 'The sink\'s buffer.max_events', sink => sink.config.buffer.max_events);
 		this.latency = new Histogram({
 			name: 'fim_event_latency_seconds',
@@ -188,7 +190,7 @@ export class Metrics {
 		const {counters, sourceId} = this;
 		yield [{component_id: sourceId, component_kind: 'source', component_type: 'whodata'}, {received: counters.events_received_total, sent: counters.events_sent_total, discarded: counters.events_discarded_total}];
 		for (const sink of this.pipeline.sinks) {
-			const {events_received_total: received, events_sent_total: sent, events_discarded_total: discarded} = sink.counters;
+			const {events_received_total: received, events_sent_total: sent, events_discarded_total: discarded} = sink.queue.counters;
 			yield [{component_id: sink.config.id, component_kind: 'sink', component_type: sink.config.type}, {received, sent, discarded}];
 		}
 	}

@@ -1,7 +1,7 @@
 import {EventEmitter} from 'node:events';
 import {hostname} from 'node:os';
 import {resolve} from 'node:path';
-import {systemClock, type Clock} from './clock.js';
+import {systemClock, type Clock, type TimerHandle} from './clock.js';
 import {Enricher, type EnricherOptions} from './enrich.js';
 import type {EnrichmentView} from './formats.js';
 import type {FimError} from './errors.js';
@@ -12,8 +12,10 @@ import type {MalformedLine, ParsedLine} from './ndjson-parse.js';
 import {canonicalPath, isInside, normalizeWatchPaths} from './paths.js';
 import {RateLimitedLog} from './rate-limit.js';
 import type {RestartPolicyOptions} from './restart-policy.js';
+import {Baseline, reconcileRecord, type ReconcileSummary} from './reconcile.js';
+import {StateStore} from './state-store.js';
 import {Supervisor, type LoaderTuning} from './supervise.js';
-import type {HelloRecord, KernelEventFields, MonitorRecord, ProcessContext, StatsRecord, SupervisorRecord, WhoDataEvent} from './types.js';
+import type {HelloRecord, KernelEventFields, MonitorRecord, ProcessContext, ReconcileEvent, StatsRecord, SupervisorRecord, WhoDataEvent} from './types.js';
 
 export type Logger = {
 	error(message: string): void;
@@ -39,6 +41,15 @@ export type WhoDataMonitorOptions = {
 	commandTimeoutMs?: number;
 	/** Records buffered for a slow `for await` consumer before the loader is paused. */
 	highWaterMark?: number;
+	/**
+	 * Where the baseline of the watched trees is kept (`baseline.db`). With it the monitor
+	 * scans the watched paths at start, keeps the baseline current from live events, and after
+	 * a loader restart, a kernel loss or its own downtime reports what changed meanwhile as
+	 * events with `source: "reconcile"`. Without it (the default) none of this happens.
+	 */
+	stateDir?: string;
+	/** Entries a scan may lstat per second (default 20,000; 0: no limit). */
+	scanRate?: number;
 	logger?: Logger;
 	env?: NodeJS.ProcessEnv;
 	cwd?: string;
@@ -46,14 +57,18 @@ export type WhoDataMonitorOptions = {
 };
 
 /**
- * A record and its JSON line (exact to the nanosecond, under the line limit); for enriched
- * events, the process facts that only some output formats use.
+/**
+ * A record and its JSON line (exact to the nanosecond, under the line limit). Events also give
+ * their paths and kernel timestamp without building the record (a sink's buffer names the paths
+ * if it must discard), and, when enriched, the process facts only some output formats use.
  */
 export type MonitorBatchItem = {
 	readonly record: MonitorRecord;
 	readonly json: string;
+	readonly path?: string;
+	readonly old_path?: string | null;
 	readonly context?: ProcessContext;
-	/** Events only: the kernel timestamp (ns), readable without building `record`. */
+	/** Events only: the kernel timestamp (ns). */
 	readonly timestamp?: number;
 };
 
@@ -74,6 +89,14 @@ class EventItem implements MonitorBatchItem {
 		return this.event.timestamp;
 	}
 
+	get path(): string {
+		return this.event.path;
+	}
+
+	get old_path(): string | null {
+		return this.event.old_path ?? null;
+	}
+
 	get record(): WhoDataEvent {
 		if (!this.done) {
 			this.done = true;
@@ -90,12 +113,24 @@ class EventItem implements MonitorBatchItem {
 /** Counter names follow Vector's. */
 export type MonitorCounters = {
 	events_received_total: number;
+	/** Changes found by reconciliation scans (source reconcile). */
+	events_reconciled_total: number;
 	events_sent_total: number;
 	events_discarded_total: number;
 	events_lost_total: number;
 	loader_restarts_total: number;
 	errors_total: {receiving: number; processing: number; sending: number};
 };
+
+class ReconcileItem implements MonitorBatchItem {
+	readonly old_path = null;
+
+	constructor(readonly record: ReconcileEvent, readonly json: string) {}
+
+	get path(): string {
+		return this.record.path;
+	}
+}
 
 class SupervisorItem implements MonitorBatchItem {
 	readonly json: string;
@@ -118,6 +153,7 @@ type Waiter = {resolve: (result: IteratorResult<MonitorRecord>) => void; reject:
 export class WhoDataMonitor extends EventEmitter implements AsyncIterable<MonitorRecord> {
 	readonly counters: MonitorCounters = {
 		events_received_total: 0,
+		events_reconciled_total: 0,
 		events_sent_total: 0,
 		events_discarded_total: 0,
 		events_lost_total: 0,
@@ -145,17 +181,27 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 	private finished = false;
 	private failure: FimError | undefined;
 	private settleClosed!: {resolve: () => void; reject: (error: unknown) => void};
+	private readonly clock: Clock;
+	private readonly host: string;
+	private state: {store: StateStore; baseline: Baseline} | undefined;
+	private heartbeatTimer: TimerHandle | undefined;
+	private reconciling: Promise<void> | undefined;
+	private nextReconcile: {triggers: Set<string>; sinceNs: bigint | undefined} | undefined;
+	private lastReconcileSummary: ReconcileSummary | undefined;
+	private coalesceMs = 1000;
 
 	private constructor(private readonly options: WhoDataMonitorOptions, paths: string[]) {
 		super();
 		this.logger = options.logger ?? silentLogger;
 		const clock = options.clock ?? systemClock;
+		this.clock = clock;
 		this.malformedLog = new RateLimitedLog(clock, 10_000, message => {
 			this.logger.warn(message);
 		});
 		this.highWaterMark = options.highWaterMark ?? 10_000;
 		this.accept = typeof options.filter === 'function' ? options.filter : compileFilter(options.filter ?? {});
 		const host = options.host ?? hostname();
+		this.host = host;
 		if (options.enrich !== false) {
 			this.enricher = new Enricher({host, ...(typeof options.enrich === 'object' ? options.enrich : {})});
 		}
@@ -189,6 +235,10 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 				this.enricher.setBootTimeMs(hello.boot_time_ns / 1e6);
 			}
 
+			if (typeof hello.coalesce_ms === 'number') {
+				this.coalesceMs = hello.coalesce_ms;
+			}
+
 			this.logger.debug(`loader ready: backend ${hello.backend ?? '?'}, ${hello.hooks?.length ?? 0} hooks, watching ${(hello.paths ?? []).join(', ')}`);
 			this.emit('hello', hello);
 		});
@@ -218,12 +268,42 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 			logger.info(message);
 		}, options.cwd);
 		const monitor = new WhoDataMonitor(options, paths);
-		await monitor.supervisor.start();
+		const previous = options.stateDir === undefined ? undefined : monitor.openState(options.stateDir);
+		try {
+			await monitor.supervisor.start();
+		} catch (error) {
+			monitor.closeState();
+			throw error;
+		}
+
+		if (monitor.state) {
+			monitor.startReconciling(previous);
+		}
+
 		// The caller attaches listeners or starts iterating right after the await; deliver then.
 		setImmediate(() => {
 			monitor.release();
 		});
 		return monitor;
+	}
+
+	/** The last reconciliation that finished, if any. */
+	get lastReconcile(): ReconcileSummary | undefined {
+		return this.lastReconcileSummary;
+	}
+
+	/** Whether a reconciliation scan is running now. */
+	get reconcileRunning(): boolean {
+		return this.reconciling !== undefined;
+	}
+
+	/** Scans the watched paths now and reports what differs from the baseline (needs stateDir). */
+	async reconcile(): Promise<void> {
+		this.requestReconcile('request', undefined);
+		while (this.reconciling) {
+			// eslint-disable-next-line no-await-in-loop
+			await this.reconciling;
+		}
 	}
 
 	get paths(): string[] {
@@ -273,6 +353,7 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 	async close(): Promise<void> {
 		if (!this.finished) {
 			await this.supervisor.stop();
+			await this.stopReconciling();
 			this.finish(undefined);
 		}
 
@@ -328,6 +409,8 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 				continue;
 			}
 
+			this.state?.baseline.note(event);
+
 			if (!this.accept(event)) {
 				this.counters.events_discarded_total++;
 				continue;
@@ -338,6 +421,9 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 		}
 
 		this.deliver(items);
+		if (this.state && this.state.baseline.pendingCount >= 10_000) {
+			this.flushBaseline();
+		}
 	}
 
 	private onSupervisorRecord(record: SupervisorRecord): void {
@@ -352,8 +438,177 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 		}
 		// give_up is followed by the fatal error itself, which whoever handles it reports.
 
+		this.emitSupervisorRecord(record);
+		// Whatever the kernel or a dead loader did not deliver is looked for on disk. A coalesced
+		// modify is reported up to one window after the write, so the gap opens that much earlier.
+		if ((record.kind === 'restart' || record.kind === 'loss') && record.gap_start !== undefined) {
+			this.requestReconcile(record.kind, this.gapStartNs(record.gap_start));
+		}
+	}
+
+	private emitSupervisorRecord(record: SupervisorRecord): void {
 		this.emit('supervisor', record);
 		this.deliver([new SupervisorItem(record)]);
+	}
+
+	private gapStartNs(gapStartNs: number): bigint {
+		return BigInt(Math.floor(gapStartNs)) - BigInt(this.coalesceMs + 500) * 1_000_000n;
+	}
+
+	// ---- baseline and reconciliation -----------------------------------------------------------
+
+	/** Opens the baseline; says what the previous run left, or why it could not be used. */
+	private openState(directory: string): {lastAliveNs: bigint; cleanStop: boolean} | undefined {
+		const outcome = StateStore.open(directory);
+		const {store} = outcome;
+		const enrichJson = this.enricher === undefined ? '' : `,"cmdline":null,"cwd":null,"container_id":null,"parent_name":null,"user_name":null,"group_name":null,"login_user":null,"host":${JSON.stringify(this.host)}`;
+		const baseline = new Baseline({
+			store,
+			clock: this.clock,
+			scanRate: this.options.scanRate ?? 20_000,
+			extraJson: enrichJson,
+			deliver: found => {
+				this.onReconcileEvents(found);
+			},
+			progress: message => {
+				this.logger.info(`scan: ${message}`);
+			},
+		});
+		this.state = {store, baseline};
+		if (outcome.reset) {
+			this.logger.warn(`${outcome.reset.reason}${outcome.reset.movedTo ? `; moved to ${outcome.reset.movedTo}` : ''}; making a fresh baseline`);
+			this.emitSupervisorRecord(this.record('state_reset', `${outcome.reset.reason}: a fresh baseline is being made, so changes made while fimctl was not running cannot be reported this time`));
+		}
+
+		return outcome.previous;
+	}
+
+	private startReconciling(previous: {lastAliveNs: bigint; cleanStop: boolean} | undefined): void {
+		const nowNs = this.clock.now() * 1e6;
+		if (previous) {
+			const record = this.record('downtime', `fimctl was not running between gap_start and gap_end (the previous run ${previous.cleanStop ? 'stopped cleanly' : 'ended without a clean stop'}); the reconciliation that follows reports what changed meanwhile`);
+			record.gap_start = Number(previous.lastAliveNs);
+			record.gap_end = nowNs;
+			this.emitSupervisorRecord(record);
+		}
+
+		// No ctime window here: what the previous run did not see is not in its baseline, and
+		// shows as a difference (the window would report again what it did see just before it stopped).
+		this.scheduleHeartbeat();
+		this.requestReconcile('start', undefined);
+	}
+
+	private record(kind: SupervisorRecord['kind'], message: string): SupervisorRecord {
+		return {type: 'supervisor', kind, timestamp: this.clock.now() * 1e6, host: this.host, message, paths: this.paths};
+	}
+
+	/** Scans now, or right after the scan running now (merged with any other waiting request). */
+	private requestReconcile(trigger: string, sinceNs: bigint | undefined): void {
+		if (!this.state || this.finished) {
+			return;
+		}
+
+		if (this.reconciling) {
+			const next = this.nextReconcile ??= {triggers: new Set(), sinceNs};
+			next.triggers.add(trigger);
+			if (sinceNs !== undefined && (next.sinceNs === undefined || sinceNs < next.sinceNs)) {
+				next.sinceNs = sinceNs;
+			}
+
+			return;
+		}
+
+		this.reconciling = this.runReconcile(trigger, sinceNs);
+	}
+
+	private async runReconcile(trigger: string, sinceNs: bigint | undefined): Promise<void> {
+		const state = this.state!;
+		try {
+			const summary = await state.baseline.reconcile(this.paths, trigger, sinceNs);
+			this.lastReconcileSummary = summary;
+			const seconds = ((summary.finishedAt - summary.startedAt) / 1000).toFixed(1);
+			if (summary.newRoots.length > 0) {
+				this.logger.info(`baseline of ${summary.newRoots.join(', ')} made (${summary.scanned} entries scanned in ${seconds} s)`);
+			}
+
+			// A first baseline has nothing to compare with: the stream hears of scans that could find something.
+			const firstBaselineOnly = summary.changes === 0 && summary.newRoots.length === this.paths.length && trigger === 'start';
+			if (!this.finished && !firstBaselineOnly) {
+				this.emitSupervisorRecord(reconcileRecord(summary, this.host));
+			}
+		} catch (error) {
+			this.counters.errors_total.processing++;
+			this.logger.error(`reconciliation after ${trigger} failed: ${(error as Error).message}`);
+		}
+
+		const next = this.nextReconcile;
+		this.nextReconcile = undefined;
+		this.reconciling = next && !this.finished ? this.runReconcile([...next.triggers].join('+'), next.sinceNs) : undefined;
+	}
+
+	private onReconcileEvents(found: Array<{event: ReconcileEvent; json: string}>): void {
+		const items: MonitorBatchItem[] = [];
+		for (const {event, json} of found) {
+			this.counters.events_reconciled_total++;
+			// Filters see null whodata: a list of processes or uids does not match it.
+			if (this.accept(event as unknown as KernelEventFields)) {
+				items.push(new ReconcileItem(event, json));
+			} else {
+				this.counters.events_discarded_total++;
+			}
+		}
+
+		this.deliver(items);
+	}
+
+	private flushBaseline(): void {
+		try {
+			this.state?.baseline.flush();
+		} catch (error) {
+			this.counters.errors_total.processing++;
+			this.logger.error(`cannot update the baseline: ${(error as Error).message}`);
+		}
+	}
+
+	/** Once a second: live changes into the baseline, and a sign of life for the next start. */
+	private scheduleHeartbeat(): void {
+		this.heartbeatTimer = this.clock.setTimeout(() => {
+			this.flushBaseline();
+			try {
+				this.state?.store.heartbeat(BigInt(this.clock.now()) * 1_000_000n);
+			} catch {}
+
+			if (!this.finished) {
+				this.scheduleHeartbeat();
+			}
+		}, 1000);
+	}
+
+	private async stopReconciling(): Promise<void> {
+		if (!this.state) {
+			return;
+		}
+
+		this.state.baseline.stop();
+		this.nextReconcile = undefined;
+		await this.reconciling;
+		this.flushBaseline();
+		this.closeState();
+	}
+
+	private closeState(): void {
+		if (this.heartbeatTimer) {
+			this.clock.clearTimeout(this.heartbeatTimer);
+			this.heartbeatTimer = undefined;
+		}
+
+		try {
+			this.state?.store.close(BigInt(this.clock.now()) * 1_000_000n);
+		} catch (error) {
+			this.logger.error(`cannot close the baseline: ${(error as Error).message}`);
+		}
+
+		this.state = undefined;
 	}
 
 	private release(): void {
@@ -417,6 +672,7 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 
 		this.finished = true;
 		this.failure = error;
+		void this.stopReconciling();
 		for (const waiter of this.waiters.splice(0)) {
 			if (error) {
 				waiter.reject(error);

@@ -1,30 +1,34 @@
 import {EventEmitter} from 'node:events';
-import type {Writable} from 'node:stream';
 import {systemClock, type Clock} from './clock.js';
 import {compileRoutes, type PipelineConfig} from './config.js';
+import {join} from 'node:path';
+import {SpoolQueue} from './buffer.js';
 import {DeliveryQueue, type DeliveryCounters} from './delivery-queue.js';
 import type {EventPredicate} from './filters.js';
-import {createFormatter, type FormatName, type Formatter} from './formats.js';
+import {createFormatter, supervisorJsonLine, type FormatName, type Formatter} from './formats.js';
 import type {Logger, MonitorBatchItem, WhoDataMonitor} from './monitor.js';
 import {RateLimitedLog} from './rate-limit.js';
 import type {SinkConfig} from './sink-config.js';
 import {createFileSink} from './sink-file.js';
 import {createFluentSink} from './sink-fluent.js';
 import {createHttpSink} from './sink-http.js';
-import {createStreamSink} from './sink-stdout.js';
 import {createSyslogSink} from './sink-syslog.js';
+import type {BufferEntry} from './buffer.js';
 import type {Sink, SinkEntry, SinkError} from './sinks.js';
 import type {KernelEventFields, SupervisorRecord} from './types.js';
 
 /**
- * The sinks of a pipeline and what feeds them. Each sink has its own route (the filters on its
- * inputs), its own format and its own DeliveryQueue, so one that is slow or down holds only its
- * own events:
+ * The sinks of a pipeline but stdout (which cli.ts paces to its reader through a SinkBuffer),
+ * and what feeds them. Each has its own route (the filters on its inputs), its own format, its
+ * own buffer (buffer.ts: memory, then a spool under the state directory) and DeliveryQueue, so
+ * one that is slow or down holds only its own events:
  *
- *                    ┌─ route ─ format ─ queue ─► stdout
- *   monitor 'batch' ─┼─ route ─ format ─ queue ─► file
- *                    └─ route ─ format ─ queue ─► fluent  (down: retries, buffers, then drops
- *                                                          with a count and a notice)
+ *                    ┌─ route ─ format ─ buffer ─ queue ─► file
+ *   monitor 'batch' ─┼─ route ─ format ─ buffer ─ queue ─► syslog
+ *                    └─ route ─ format ─ buffer ─ queue ─► fluent  (down: retries; its events wait
+ *                                                                   in memory, then the spool,
+ *                                                                   then are discarded with a
+ *                                                                   count and a gap record)
  *
  * Events: 'fatal' (SinkError, sink id): a sink cannot go on (stdout's reader went away);
  * 'delivered' (sink id, entries): the destination has them (for the latency histogram).
@@ -36,7 +40,8 @@ export type PipelineOptions = {
 	/** The format of sinks that name none (`--format`). */
 	defaultFormat?: FormatName;
 	clock?: Clock;
-	stdout?: Writable;
+	/** Spools go to `<stateDirectory>/spool/<sink id>`; without it buffers stay in memory. */
+	stateDirectory?: string;
 	/** How long close() waits for the queues to empty. */
 	flushTimeoutMs?: number;
 };
@@ -46,10 +51,9 @@ export type SinkRuntime = {
 	readonly sink: Sink;
 	readonly queue: DeliveryQueue;
 	readonly format: FormatName;
-	readonly counters: DeliveryCounters;
 };
 
-type Stage = SinkRuntime & {route: EventPredicate; render: Formatter; keepRecord: boolean};
+type Stage = SinkRuntime & {route: EventPredicate; render: Formatter};
 
 export class Pipeline extends EventEmitter {
 	readonly sinks: SinkRuntime[];
@@ -75,13 +79,24 @@ export class Pipeline extends EventEmitter {
 		const clock = options.clock ?? systemClock;
 		const stages: Stage[] = [];
 		try {
-			for (const sinkConfig of config.sinks) {
+			for (const sinkConfig of config.sinks.filter(sink => sink.type !== 'stdout')) {
 				// eslint-disable-next-line no-await-in-loop
 				const sink = await createSink(sinkConfig, options, clock);
 				const format = sinkConfig.format ?? options.defaultFormat ?? 'json';
-				const queue = new DeliveryQueue(sink, {
-					maxEvents: sinkConfig.buffer.max_events,
-					whenFull: sinkConfig.buffer.when_full,
+				const render = createFormatter(format);
+				const storage = SpoolQueue.open({
+					id: sinkConfig.id,
+					...sinkConfig.buffer,
+					...(options.stateDirectory === undefined ? {} : {spoolDirectory: join(options.stateDirectory, 'spool', sinkConfig.id)}),
+					// Gap records in the sink's own format, so that its reader sees them.
+					renderGap: record => render({record, json: supervisorJsonLine(record)})[0]!,
+					host: options.host,
+					clock,
+					onWarning: message => {
+						options.logger.warn(message);
+					},
+				});
+				const queue = new DeliveryQueue(sink, storage, {
 					batchMaxEvents: sinkConfig.batch.max_events,
 					batchMaxBytes: sinkConfig.batch.max_bytes,
 					batchTimeoutMs: sinkConfig.batch.timeout_secs * 1000,
@@ -89,7 +104,7 @@ export class Pipeline extends EventEmitter {
 					retryMaxMs: sinkConfig.request.retry_max_backoff_secs * 1000,
 					clock,
 				});
-				stages.push({config: sinkConfig, sink, queue, format, counters: queue.counters, route: routes.get(sinkConfig.id)!, render: createFormatter(format), keepRecord: sinkConfig.type === 'syslog'});
+				stages.push({config: sinkConfig, sink, queue, format, route: routes.get(sinkConfig.id)!, render});
 			}
 		} catch (error) {
 			await Promise.all(stages.map(async stage => stage.sink.close()));
@@ -99,35 +114,32 @@ export class Pipeline extends EventEmitter {
 		return new Pipeline(stages, options);
 	}
 
-	/** Feeds the monitor's batches to the sinks, and pauses it while a `block` sink is full. */
-	attach(monitor: WhoDataMonitor): void {
+	/**
+	 * Feeds the monitor's batches to the sinks, and pauses it while a `block` sink is full.
+	 * `routed`: each sink checks its own route (the monitor's filter is not that of every sink).
+	 */
+	attach(monitor: WhoDataMonitor, routed: boolean): void {
 		this.monitor = monitor;
 		monitor.on('batch', (items: MonitorBatchItem[]) => {
-			this.write(items);
+			this.write(items, routed);
 		});
 	}
 
-	write(items: readonly MonitorBatchItem[]): void {
-		// With one sink the monitor's filter was its route already.
-		const routed = this.stages.length > 1;
+	write(items: readonly MonitorBatchItem[], routed = true): void {
 		for (const stage of this.stages) {
-			const entries: SinkEntry[] = [];
+			const entries: BufferEntry[] = [];
 			// The common case, JSON lines, never builds the event object.
-			const plainJson = stage.format === 'json' && !stage.keepRecord;
+			const plainJson = stage.format === 'json';
 			for (const item of items) {
 				// Supervisor records have no kernel timestamp, and go to every sink.
-				const {timestamp} = item;
+				const {timestamp, path, old_path} = item;
 				if (routed && timestamp !== undefined && !stage.route(item.record as KernelEventFields)) {
 					continue;
 				}
 
-				if (plainJson) {
-					entries.push(timestamp === undefined ? {line: item.json} : {line: item.json, timestamp});
-					continue;
-				}
-
-				for (const line of stage.render(item)) {
-					entries.push(stage.keepRecord ? {line, timestamp, record: item.record} : {line, timestamp});
+				const lines = plainJson ? [item.json] : stage.render(item);
+				for (const line of lines) {
+					entries.push(timestamp === undefined ? {line} : {line, timestamp, path, old_path});
 				}
 			}
 
@@ -153,13 +165,17 @@ export class Pipeline extends EventEmitter {
 		this.closing = true;
 		const timeoutMs = this.options.flushTimeoutMs ?? 5000;
 		await Promise.all(this.stages.map(async stage => {
-			const left = await stage.queue.drain(timeoutMs);
-			if (left > 0) {
-				stage.queue.stop();
-				this.options.logger.warn(`sink ${stage.config.id}: ${left} event(s) not delivered to ${stage.sink.target} before shutdown`);
+			await stage.queue.drain(timeoutMs);
+			const left = stage.queue.stop();
+			if (left.spooled > 0) {
+				this.options.logger.warn(`sink ${stage.config.id}: ${left.spooled} event(s) not delivered to ${stage.sink.target} before shutdown are kept in its spool for the next start`);
 			}
 
-			const {events_sent_total: sent, events_discarded_total: discarded} = stage.counters;
+			if (left.discarded > 0) {
+				this.options.logger.warn(`sink ${stage.config.id}: ${left.discarded} event(s) not delivered to ${stage.sink.target} before shutdown are lost`);
+			}
+
+			const {events_sent_total: sent, events_discarded_total: discarded} = stage.queue.counters;
 			const level = discarded > 0 && !this.closedByReader.has(stage.config.id) ? 'warn' : 'debug';
 			this.options.logger[level](`sink ${stage.config.id}: ${sent} event(s) delivered, ${discarded} discarded`);
 
@@ -184,23 +200,13 @@ export class Pipeline extends EventEmitter {
 			}
 		});
 		stage.queue.on('failing', (message: string) => {
-			logger.warn(`sink ${id}: ${message}; retrying with backoff, buffering up to ${stage.config.buffer.max_events} events`);
+			logger.warn(`sink ${id}: ${message}; retrying with backoff while its buffer holds the events`);
 		});
 		stage.queue.on('recovered', (failures: number) => {
 			logger.info(`sink ${id}: delivering again after ${failures} failed attempt(s)`);
 		});
 		stage.queue.on('rejected', (count: number, reason: string) => {
 			rejectedLog.log(`sink ${id}: ${count} event(s) refused by ${stage.sink.target}: ${reason}`);
-		});
-		stage.queue.on('dropped', ({count, firstMs, lastMs}: {count: number; firstMs: number; lastMs: number}) => {
-			const message = `sink ${id} dropped ${count} event(s): its buffer of ${stage.config.buffer.max_events} was full`;
-			logger.warn(message);
-			const record: SupervisorRecord = {
-				type: 'supervisor', kind: 'sink_dropped', timestamp: (this.options.clock ?? systemClock).now() * 1e6, host: this.options.host,
-				message, sink: id, lost: count, gap_start: firstMs * 1e6, gap_end: lastMs * 1e6,
-			};
-			// The notice goes to the sink that dropped, so its reader learns of the gap.
-			stage.queue.enqueue(stage.render({record, json: JSON.stringify(record)}).map(line => ({line, record})), true);
 		});
 		stage.queue.on('delivered', (entries: readonly SinkEntry[]) => {
 			this.emit('delivered', id, entries);
@@ -222,7 +228,7 @@ async function createSink(config: SinkConfig, options: PipelineOptions, clock: C
 
 	switch (config.type) {
 		case 'stdout': {
-			return createStreamSink(config.id, options.stdout ?? process.stdout);
+			throw new Error('stdout is written by the command line, not the pipeline');
 		}
 
 		case 'file': {

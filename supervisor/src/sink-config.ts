@@ -2,7 +2,7 @@ import {readFileSync} from 'node:fs';
 import {ConfigError} from './errors.js';
 import type {FilterSpec} from './filters.js';
 import {formatNames, type FormatName} from './formats.js';
-import type {WhenFull} from './delivery-queue.js';
+import {defaultBufferConfig, type BufferConfig, type WhenFull} from './buffer.js';
 
 /**
  * The options of each sink type, one schema for both places they come from: a `sinks:` entry of
@@ -23,7 +23,9 @@ const common: Record<string, Field> = {
 	type: {kind: 'enum', values: sinkTypes},
 	inputs: {kind: 'inputs'},
 	format: {kind: 'enum', values: formatNames},
+	'buffer.type': {kind: 'enum', values: ['memory', 'disk']},
 	'buffer.max_events': {kind: 'number', min: 1, integer: true},
+	'buffer.max_size': {kind: 'size'},
 	'buffer.when_full': {kind: 'enum', values: ['block', 'drop_newest']},
 	'batch.max_events': {kind: 'number', min: 1, integer: true},
 	'batch.max_bytes': {kind: 'size'},
@@ -86,7 +88,8 @@ export type SinkCommon = {
 	inputs: string[];
 	/** Unset: the `--format` flag's, else json. */
 	format?: FormatName;
-	buffer: {max_events: number; when_full: WhenFull};
+	/** The SinkBuffer's words (buffer.ts): memory, then a spool on disk for `type: disk`. */
+	buffer: BufferConfig;
 	batch: {max_events: number; max_bytes: number; timeout_secs: number};
 	request: {retry_initial_backoff_secs: number; retry_max_backoff_secs: number; timeout_secs: number; headers: Record<string, string>};
 	tls: {enabled: boolean; ca_file?: string; verify_certificate: boolean};
@@ -116,17 +119,18 @@ export type HttpSinkConfig = SinkCommon & {type: 'http'; uri: string; mode: 'ndj
 export type FluentSinkConfig = SinkCommon & {type: 'fluent'; address: string; tag: string; ack: boolean};
 export type SinkConfig = StdoutSinkConfig | FileSinkConfig | SyslogSinkConfig | HttpSinkConfig | FluentSinkConfig;
 
-/** Per-type defaults: a pipe keeps today's behaviour (block), a network sink never blocks the others. */
+/**
+ * Per-type defaults. Buffers: 10,000 events in memory, then up to 256 MiB spooled, then
+ * `drop_newest` (buffer.ts), so that no sink ever holds up the loader or another sink.
+ */
 const defaults: Record<SinkType, {when_full: WhenFull; max_events: number; batch_events: number; batch_bytes: number; batch_secs: number}> = {
 	// Writes of a few hundred KiB: larger strings land in V8's large-object space and raise RSS.
-	// stdout holds little: a pipe is either keeping up or should pause the loader at once, and
-	// lines held longer than a young-generation GC cycle cost old-generation collections (with
-	// 10,000 held, fimctl to a pipe ran at 350,000 events/s and 140 MB instead of 510,000 and 75 MB).
-	stdout: {when_full: 'block', max_events: 1000, batch_events: 500, batch_bytes: 256 << 10, batch_secs: 0},
-	file: {when_full: 'drop_newest', max_events: 20_000, batch_events: 1000, batch_bytes: 256 << 10, batch_secs: 0},
-	syslog: {when_full: 'drop_newest', max_events: 20_000, batch_events: 1000, batch_bytes: 1 << 20, batch_secs: 0},
-	http: {when_full: 'drop_newest', max_events: 20_000, batch_events: 1000, batch_bytes: 5 << 20, batch_secs: 1},
-	fluent: {when_full: 'drop_newest', max_events: 20_000, batch_events: 1000, batch_bytes: 1 << 20, batch_secs: 0},
+	// stdout is paced by its reader (cli.ts), so its buffer fills only when the reader stalls.
+	stdout: {when_full: 'drop_newest', max_events: defaultBufferConfig.max_events, batch_events: 500, batch_bytes: 256 << 10, batch_secs: 0},
+	file: {when_full: 'drop_newest', max_events: defaultBufferConfig.max_events, batch_events: 1000, batch_bytes: 256 << 10, batch_secs: 0},
+	syslog: {when_full: 'drop_newest', max_events: defaultBufferConfig.max_events, batch_events: 1000, batch_bytes: 1 << 20, batch_secs: 0},
+	http: {when_full: 'drop_newest', max_events: defaultBufferConfig.max_events, batch_events: 1000, batch_bytes: 5 << 20, batch_secs: 1},
+	fluent: {when_full: 'drop_newest', max_events: defaultBufferConfig.max_events, batch_events: 1000, batch_bytes: 1 << 20, batch_secs: 0},
 };
 
 export type Fail = (message: string, key?: string) => never;
@@ -156,7 +160,12 @@ export function parseSinkConfig(id: string, raw: Record<string, unknown>, where:
 		type: type as SinkType,
 		inputs: value<string[]>('inputs', []),
 		format: flat.get('format') as FormatName | undefined,
-		buffer: {max_events: value('buffer.max_events', base.max_events), when_full: value('buffer.when_full', base.when_full)},
+		buffer: {
+			type: value('buffer.type', defaultBufferConfig.type),
+			max_events: value('buffer.max_events', base.max_events),
+			max_size: value('buffer.max_size', defaultBufferConfig.max_size),
+			when_full: value('buffer.when_full', base.when_full),
+		},
 		batch: {max_events: value('batch.max_events', base.batch_events), max_bytes: value('batch.max_bytes', base.batch_bytes), timeout_secs: value('batch.timeout_secs', base.batch_secs)},
 		request: {
 			retry_initial_backoff_secs: value('request.retry_initial_backoff_secs', 0.1),

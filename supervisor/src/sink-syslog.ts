@@ -6,7 +6,6 @@ import {systemClock, type Clock} from './clock.js';
 import {ConfigError} from './errors.js';
 import {hostPort, type SyslogSinkConfig} from './sink-config.js';
 import {errorText, SinkError, type SendOutcome, type Sink, type SinkEntry} from './sinks.js';
-import {isSupervisorRecord} from './types.js';
 
 /**
  * Syslog: each line is the MSG of one syslog message, RFC 5424 (default) or RFC 3164, over UDP
@@ -30,9 +29,23 @@ export const structuredDataId = 'fim@32473';
 
 export type SyslogDependencies = {host: string; clock?: Clock; pid?: number};
 
+/** The fields of a JSON line, for MSGID and structured data; other formats have none to give. */
+function lineFields(line: string): Record<string, unknown> | undefined {
+	if (!line.startsWith('{')) {
+		return undefined;
+	}
+
+	try {
+		return JSON.parse(line) as Record<string, unknown>;
+	} catch {
+		return undefined;
+	}
+}
+
 /** Formats one entry as a syslog message (without framing). */
-export function syslogMessage(config: Pick<SyslogSinkConfig, 'mode' | 'rfc' | 'facility' | 'severity' | 'app_name' | 'structured_data'>, entry: SinkEntry & {record?: unknown}, host: string, pid: number, nowMs: number): string {
-	const isSupervisor = entry.record !== undefined && isSupervisorRecord(entry.record as never);
+export function syslogMessage(config: Pick<SyslogSinkConfig, 'mode' | 'rfc' | 'facility' | 'severity' | 'app_name' | 'structured_data'>, entry: SinkEntry, host: string, pid: number, nowMs: number): string {
+	const record = config.rfc === '5424' ? lineFields(entry.line) : undefined;
+	const isSupervisor = entry.timestamp === undefined;
 	// Loss and restart notices matter more than one change.
 	const severity = isSupervisor ? severities.indexOf('warning') : severities.indexOf(config.severity);
 	const pri = (facilities.indexOf(config.facility) * 8) + severity;
@@ -43,7 +56,6 @@ export function syslogMessage(config: Pick<SyslogSinkConfig, 'mode' | 'rfc' | 'f
 		return `<${pri}>${bsdTime(ms)} ${hostPart}${printable(config.app_name, 32)}[${pid}]: ${entry.line}`;
 	}
 
-	const record = entry.record as Record<string, unknown> | undefined;
 	const msgid = isSupervisor ? 'supervisor' : typeof record?.['operation'] === 'string' ? record['operation'] : '-';
 	const data = config.structured_data && record && !isSupervisor ? structuredData(record) : '-';
 	return `<${pri}>1 ${rfc5424Time(ms)} ${printable(host, 255)} ${printable(config.app_name, 48)} ${pid} ${msgid} ${data} ${entry.line}`;

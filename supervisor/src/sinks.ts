@@ -1,21 +1,18 @@
 import {RuntimeError} from './errors.js';
-import type {MonitorRecord} from './types.js';
 
 /**
- * A sink is where events go: stdout, a file, syslog, an HTTP endpoint, a Fluent forward input.
- * Each sends whole batches and says when the destination has them; everything else (bounded
- * buffering, batching, retry with backoff, counting) is the DeliveryQueue's, which sits in front
- * of every sink (delivery-queue.ts), so a sink stays small and a slow one never holds up another.
+ * A sink is where events go: a file, syslog, an HTTP endpoint, a Fluent forward input (stdout
+ * is written through stream-sink.ts). Each sends whole batches and says when the destination
+ * has them; everything else is in front of it: the buffer (buffer.ts: memory, spool, counted
+ * discards) and the DeliveryQueue (batching, retry with backoff, one batch in flight), so a sink
+ * stays small and a slow one never holds up another.
  *
- *   monitor ─► route + format ─► DeliveryQueue ─► Sink.send(batch) ─► destination
- *                (per sink)       (per sink)        resolves on write / ack / 2xx
+ *   monitor ─► route + format ─► SpoolQueue ─► DeliveryQueue ─► Sink.send(batch) ─► destination
+ *                (per sink)       (per sink)     (per sink)       resolves on write / ack / 2xx
  */
 
-/**
- * One output line and, for events, the kernel time it describes (ns since the epoch). `record`
- * is kept only for sinks that read fields beside the line (syslog's MSGID and structured data).
- */
-export type SinkEntry = {readonly line: string; readonly timestamp?: number; readonly record?: MonitorRecord};
+/** One output line and, for events, the kernel time it describes (ns since the epoch). */
+export type SinkEntry = {readonly line: string; readonly timestamp?: number};
 
 /**
  * What a send achieved short of full success: entries the destination refused for good

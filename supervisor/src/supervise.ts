@@ -2,7 +2,7 @@ import {EventEmitter} from 'node:events';
 import {existsSync} from 'node:fs';
 import {systemClock, type Clock, type TimerHandle} from './clock.js';
 import {CrashLoopError, LoaderRefusedError, RuntimeError, UsageError, type FimError} from './errors.js';
-import {describeExit, LoaderProcess, type LoaderExit} from './loader-process.js';
+import {describeExit, LoaderProcess, processIsExiting, type LoaderExit} from './loader-process.js';
 import type {MalformedLine, ParsedLine} from './ndjson-parse.js';
 import {RestartPolicy, type RestartPolicyOptions} from './restart-policy.js';
 import type {AckRecord, HelloRecord, StatsRecord, SupervisorRecord} from './types.js';
@@ -60,7 +60,13 @@ export class Supervisor extends EventEmitter {
 	private gapStart: number | undefined;
 	private lastExit: LoaderExit | undefined;
 	private restarts = 0;
+	/** A loader replaced while it was still exiting; its real exit status is awaited for the restart record. */
+	private dying: {loader: LoaderProcess; exit?: LoaderExit} | undefined;
+	private restartRecordDue: {gapEnd: number; timer: TimerHandle} | undefined;
+	private exitWatch: TimerHandle | undefined;
 	private lostSoFar = 0;
+	/** When the loader last counted its losses (ns): a loss happened after this. */
+	private lostCountedAt = 0;
 	private nextCommandId = 1;
 	private readonly pending = new Map<string, PendingCommand>();
 	private restartTimer: TimerHandle | undefined;
@@ -136,6 +142,11 @@ export class Supervisor extends EventEmitter {
 	async stop(): Promise<void> {
 		this.stopping = true;
 		this.clearHelloTimer();
+		this.stopExitWatch();
+		if (this.restartRecordDue) {
+			this.emitRestartRecord(this.restartRecordDue.gapEnd);
+		}
+
 		if (this.restartTimer) {
 			this.clock.clearTimeout(this.restartTimer);
 			this.restartTimer = undefined;
@@ -200,7 +211,7 @@ export class Supervisor extends EventEmitter {
 
 		this.helloAt = undefined;
 		this.lostSoFar = 0;
-		const loader = new LoaderProcess({
+		const loader: LoaderProcess = new LoaderProcess({
 			loaderPath: this.options.loaderPath,
 			args: this.loaderArgs(),
 			env: this.options.env,
@@ -263,6 +274,8 @@ export class Supervisor extends EventEmitter {
 
 		this.clearHelloTimer();
 		this.helloAt = this.clock.now();
+		this.lostCountedAt = this.helloAt * 1e6;
+		this.watchForExit();
 		this.emit('hello', hello);
 		if (this.firstHello) {
 			this.firstHello.resolve(hello);
@@ -270,17 +283,67 @@ export class Supervisor extends EventEmitter {
 		}
 
 		if (this.gapStart !== undefined) {
-			const gapEnd = this.helloAt;
-			this.emitRecord({
-				kind: 'restart',
-				message: `loader restarted after ${this.lastExit ? describeExit(this.lastExit) : 'an exit'}; changes between gap_start and gap_end may be missing`,
-				gap_start: this.gapStart * 1e6,
-				gap_end: gapEnd * 1e6,
-				restarts: this.restarts,
-				exit: this.lastExit ? describeExit(this.lastExit) : undefined,
-				paths: this.paths,
-			});
-			this.gapStart = undefined;
+			if (this.dying && !this.dying.exit) {
+				// The record names how the old loader ended: wait for it (a few seconds at most).
+				const gapEnd = this.helloAt;
+				this.restartRecordDue = {gapEnd, timer: this.clock.setTimeout(() => {
+					this.emitRestartRecord(gapEnd);
+				}, 5000)};
+			} else {
+				this.emitRestartRecord(this.helloAt);
+			}
+		}
+	}
+
+	private emitRestartRecord(gapEnd: number): void {
+		if (this.restartRecordDue) {
+			this.clock.clearTimeout(this.restartRecordDue.timer);
+			this.restartRecordDue = undefined;
+		}
+
+		if (this.gapStart === undefined) {
+			return;
+		}
+
+		this.emitRecord({
+			kind: 'restart',
+			message: `loader restarted after ${this.lastExit ? describeExit(this.lastExit) : 'an exit'}; changes between gap_start and gap_end may be missing`,
+			gap_start: this.gapStart * 1e6,
+			gap_end: gapEnd * 1e6,
+			restarts: this.restarts,
+			exit: this.lastExit ? describeExit(this.lastExit) : undefined,
+			paths: this.paths,
+		});
+		this.gapStart = undefined;
+	}
+
+	/**
+	 * A loader killed by a signal spends a second or more in the kernel detaching its programs
+	 * before it exits, and its pipes close only at the end of that. Looking at its flags every
+	 * 100 ms finds it exiting at once, so that its replacement starts meanwhile (the two do not
+	 * wait on each other) and the restart gap is that much shorter.
+	 */
+	private watchForExit(): void {
+		const loader = this.loader;
+		this.exitWatch = this.clock.setTimeout(() => {
+			this.exitWatch = undefined;
+			if (loader !== this.loader || this.stopping || loader?.pid === undefined) {
+				return;
+			}
+
+			if (processIsExiting(loader.pid)) {
+				this.onExit(loader, {code: null, signal: null, spawnError: null, saidBye: false, exiting: true});
+				this.dying = {loader};
+			} else {
+				this.watchForExit();
+			}
+		}, 100);
+	}
+
+	private stopExitWatch(): void {
+		if (this.exitWatch) {
+			this.clock.clearTimeout(this.exitWatch);
+			this.exitWatch = undefined;
 		}
 	}
 
@@ -297,16 +360,21 @@ export class Supervisor extends EventEmitter {
 	private onStats(stats: StatsRecord): void {
 		this.emit('stats', stats);
 		const lost = typeof stats.lost === 'number' ? stats.lost : 0;
+		const countedAt = typeof stats.timestamp === 'number' ? stats.timestamp : this.clock.now() * 1e6;
 		if (lost > this.lostSoFar) {
 			const delta = lost - this.lostSoFar;
 			this.lostSoFar = lost;
 			this.emitRecord({
 				kind: 'loss',
-				message: `the kernel could not deliver ${delta} record(s); changes under the watched paths may be missing`,
+				message: `the kernel could not deliver ${delta} record(s) between gap_start and gap_end; changes under the watched paths may be missing`,
+				gap_start: this.lostCountedAt,
+				gap_end: countedAt,
 				lost: delta,
 				paths: this.paths,
 			});
 		}
+
+		this.lostCountedAt = countedAt;
 	}
 
 	private clearHelloTimer(): void {
@@ -317,11 +385,22 @@ export class Supervisor extends EventEmitter {
 	}
 
 	private onExit(loader: LoaderProcess, exit: LoaderExit): void {
+		if (this.dying?.loader === loader) {
+			this.dying = undefined;
+			this.lastExit = exit;
+			if (this.restartRecordDue) {
+				this.emitRestartRecord(this.restartRecordDue.gapEnd);
+			}
+
+			return;
+		}
+
 		if (loader !== this.loader) {
 			return;
 		}
 
 		this.clearHelloTimer();
+		this.stopExitWatch();
 
 		this.rejectPending(new RuntimeError(`loader exited (${describeExit(exit)})`));
 		if (this.stopping) {

@@ -31,6 +31,8 @@ export type KernelEventFields = {
 	syscall: string;
 	cgroup_id: number;
 	source: 'kernel' | 'reconcile';
+	/** The loader's backend (`tracepoint`, `fentry`); absent on reconcile events. */
+	backend?: string;
 	truncated?: string[];
 	path_b64?: string;
 	old_path_b64?: string;
@@ -63,12 +65,47 @@ export type ProcessContext = {
 /** One change as users see it (DESIGN.md §2). */
 export type WhoDataEvent = KernelEventFields & Partial<EnrichmentFields>;
 
-export type SupervisorRecordKind = 'restart' | 'loss' | 'path_dropped' | 'give_up' | 'sink_dropped';
+/**
+ * A change found by a reconciliation scan (only with the monitor's `stateDir`): the fields of a
+ * kernel event, whodata null (who made the change is not known), `source: "reconcile"`, and
+ * `changed`: the stat fields that differ from the last reported state (type, inode, mode, uid,
+ * gid, size, mtime, ctime), empty when the file changed inside a gap but looks as it last did.
+ * docs/records.md.
+ */
+export type ReconcileEvent = {
+	timestamp: number;
+	operation: Operation;
+	path: string;
+	old_path: null;
+	file_type: FileType | null;
+	inode: number | null;
+	dev: string | null;
+	pid: null;
+	tid: null;
+	ppid: null;
+	uid: null;
+	gid: null;
+	euid: null;
+	egid: null;
+	auid: null;
+	session_id: null;
+	process_name: null;
+	exe: null;
+	syscall: null;
+	cgroup_id: null;
+	source: 'reconcile';
+	changed: string[];
+	path_b64?: string;
+} & Partial<EnrichmentFields>;
+
+export type SupervisorRecordKind = 'restart' | 'loss' | 'path_dropped' | 'give_up' | 'discard' | 'downtime' | 'state_reset' | 'reconcile';
 
 /**
- * What the supervisor itself reports downstream: loader restarts (with the gap during which
- * changes may have been missed), kernel losses, and paths that vanished across a restart.
- * `type` tells these apart from events, which carry no `type`.
+ * What the supervisor itself reports downstream (docs/records.md): every window in which
+ * changes may have been missed (a loader restart, a kernel loss, records a sink's buffer had to
+ * discard, time fimctl was not running, a baseline that had to be rebuilt), paths that vanished
+ * across a restart, and the result of each reconciliation scan. `type` tells these apart from
+ * events, which carry no `type`.
  */
 export type SupervisorRecord = {
 	type: 'supervisor';
@@ -82,15 +119,28 @@ export type SupervisorRecord = {
 	restarts?: number;
 	exit?: string;
 	lost?: number;
+	/** The paths concerned (at most 100; `paths_omitted` counts the rest). */
 	paths?: string[];
-	/** `sink_dropped`: the sink whose full buffer dropped `lost` events between gap_start and gap_end. */
+	paths_omitted?: number;
+	/** `discard`: the sink whose buffer was full, and how much it discarded. */
 	sink?: string;
+	discarded?: number;
+	discarded_bytes?: number;
+	/** `reconcile`: what started the scan, how much it looked at, what it found. */
+	trigger?: string;
+	scanned?: number;
+	changes?: number;
+	duration_ms?: number;
 };
 
-export type MonitorRecord = WhoDataEvent | SupervisorRecord;
+export type MonitorRecord = WhoDataEvent | ReconcileEvent | SupervisorRecord;
 
 export function isSupervisorRecord(record: MonitorRecord): record is SupervisorRecord {
 	return (record as SupervisorRecord).type === 'supervisor';
+}
+
+export function isReconcileEvent(record: MonitorRecord): record is ReconcileEvent {
+	return (record as ReconcileEvent).source === 'reconcile' && !isSupervisorRecord(record);
 }
 
 export type HelloRecord = {
@@ -99,6 +149,7 @@ export type HelloRecord = {
 	loader_version?: string;
 	pid?: number;
 	backend?: string;
+	backend_reason?: string;
 	hooks?: string[];
 	paths?: string[];
 	ringbuf_bytes?: number;

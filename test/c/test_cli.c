@@ -33,7 +33,12 @@ static void test_defaults_and_forms(void)
 	CHECK(o.ringbuf_mb == 16 && o.coalesce_ms == 1000);
 	CHECK(o.stats_interval_s == 5 && o.max_delay_us == 250);
 	CHECK(!o.help && !o.version);
+	CHECK(o.backend == BACKEND_AUTO);
 	CHECK_STR(err, "");
+
+	CHECK(parse("--path=/a", "--backend", "fentry", NULL) == 0 && o.backend == BACKEND_FENTRY);
+	CHECK(parse("--path=/a", "--backend=tracepoint", NULL) == 0 && o.backend == BACKEND_TRACEPOINT);
+	CHECK(parse("--path=/a", "--backend=fentry", "--backend", "auto", NULL) == 0 && o.backend == BACKEND_AUTO);
 
 	CHECK(parse("--path=/a", "--path", "/b", "--path=", NULL) == 2);
 	CHECK_STR(err, "--path: empty value");
@@ -121,6 +126,9 @@ static void test_errors(void)
 		{ { "--path", "/x", "--stats-interval", NULL }, "--stats-interval: missing value" },
 		{ { "--path", "/x", "--max-delay-us", NULL }, "--max-delay-us: missing value" },
 		{ { "--path", "", NULL }, "--path: empty value" },
+		{ { "--path", "/x", "--backend", NULL }, "--backend: missing value" },
+		{ { "--path", "/x", "--backend", "lsm", NULL }, "--backend: 'lsm' is not one of auto, tracepoint, fentry" },
+		{ { "--path", "/x", "--backend=", NULL }, "--backend: '' is not one of auto, tracepoint, fentry" },
 		{ { "--path=", NULL }, "--path: empty value" },
 		{ { "--path", "/", "--ringbuf-mb", "3", NULL },
 		  "--ringbuf-mb: '3' is not a power of two between 1 and 1024" },

@@ -1,5 +1,5 @@
 # Unit, round-trip and fuzz tests of the loader's pure-C modules
-# (loader-c/json_out, cli, command). Included by the top-level Makefile;
+# (loader-c/json_out, cli, command), and of the benchmark's parsers (bench/formats). Included by the top-level Makefile;
 # also works alone:  make -f test/c/tests.mk test-c
 #
 #   test-c   build every test with ASan+UBSan and run them all (default)
@@ -63,6 +63,11 @@ $(TEST_C_OUT)/test_%: $(TEST_C_SRC)/test_%.c $(TEST_C_SRC)/test.h \
 	$(TEST_C_CC) $(TEST_C_CFLAGS) -I$(TEST_C_LOADER) -o $@ $(filter %.c,$^)
 
 $(TEST_C_OUT)/test_command: $(test_c_json)
+
+# The benchmark's monitor-output parsers (bench/formats.c) are tested here too.
+$(TEST_C_OUT)/test_bench_formats: $(TEST_C_SRC)/test_bench_formats.c $(TEST_C_SRC)/test.h \
+		$(TEST_C_ROOT)/bench/formats.c $(TEST_C_ROOT)/bench/formats.h | $(TEST_C_OUT)
+	$(TEST_C_CC) $(TEST_C_CFLAGS) -I$(TEST_C_ROOT)/bench -o $@ $(filter %.c,$^)
 
 $(TEST_C_OUT)/fuzz_roundtrip: $(TEST_C_SRC)/fuzz_roundtrip.c $(TEST_C_SRC)/test.h $(test_c_cmd) | $(TEST_C_OUT)
 	$(TEST_C_CC) $(TEST_C_CFLAGS) -I$(TEST_C_LOADER) -o $@ $(filter %.c,$^)

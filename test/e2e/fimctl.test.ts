@@ -1,121 +1,10 @@
-import {spawn, type ChildProcess} from 'node:child_process';
-import {accessSync, chmodSync, constants, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync} from 'node:fs';
+import {spawn} from 'node:child_process';
+import {mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
-import {join, resolve} from 'node:path';
-import test, {type ExecutionContext} from 'ava';
+import {join} from 'node:path';
+import test from 'ava';
 import {execa} from 'execa';
-
-/**
- * fimctl on the real kernel with the real loader (build/fim-loader). These need root. When they
- * cannot run they skip, except where they are required (CI=true or FIM_E2E_REQUIRED=1): there a
- * missing prerequisite is a failure, so that CI never passes without having run them.
- */
-
-const root = resolve('.');
-const fimctl = join(root, 'bin/fimctl');
-const loader = process.env['FIM_LOADER'] ?? join(root, 'build/fim-loader');
-const required = process.env['CI'] === 'true' || process.env['FIM_E2E_REQUIRED'] === '1';
-
-function missingPrerequisite(): string | undefined {
-	if (process.geteuid?.() !== 0) {
-		return 'not running as root';
-	}
-
-	try {
-		accessSync(loader, constants.X_OK);
-	} catch {
-		return `no loader at ${loader} (run make)`;
-	}
-
-	try {
-		accessSync(join(root, 'dist/supervisor/src/cli.js'));
-	} catch {
-		return 'fimctl is not built (npm run build)';
-	}
-
-	return undefined;
-}
-
-const missing = missingPrerequisite();
-
-function e2e(title: string, implementation: (t: ExecutionContext) => Promise<void>): void {
-	if (missing === undefined) {
-		test.serial(title, implementation);
-	} else if (required) {
-		test.serial(title, t => {
-			t.fail(`end-to-end prerequisite missing: ${missing}`);
-		});
-	} else {
-		test.skip(`${title} (${missing})`, () => {});
-	}
-}
-
-type Json = Record<string, unknown>;
-
-/** fimctl start, its stdout parsed line by line. */
-class Fimctl {
-	readonly records: Json[] = [];
-	stderr = '';
-	readonly process: ChildProcess;
-	private stdout = '';
-	private exit: Promise<number | null>;
-
-	constructor(args: string[]) {
-		this.process = spawn(fimctl, ['start', ...args, '--loader', loader, '--stats-interval', '1'], {stdio: ['ignore', 'pipe', 'pipe']});
-		this.process.stdout!.setEncoding('utf8');
-		this.process.stdout!.on('data', (chunk: string) => {
-			this.stdout += chunk;
-			let newline;
-			while ((newline = this.stdout.indexOf('\n')) !== -1) {
-				this.records.push(JSON.parse(this.stdout.slice(0, newline)) as Json);
-				this.stdout = this.stdout.slice(newline + 1);
-			}
-		});
-		this.process.stderr!.setEncoding('utf8');
-		this.process.stderr!.on('data', (chunk: string) => {
-			this.stderr += chunk;
-		});
-		this.exit = new Promise(resolve => {
-			this.process.on('exit', code => {
-				resolve(code);
-			});
-		});
-	}
-
-	async until<T>(find: () => T | undefined, what: string, ms = 20_000): Promise<T> {
-		const deadline = Date.now() + ms;
-		for (;;) {
-			const found = find();
-			if (found !== undefined) {
-				return found;
-			}
-
-			if (Date.now() > deadline || this.process.exitCode !== null) {
-				throw new Error(`timed out waiting for ${what}; stderr:\n${this.stderr}\nrecords:\n${this.records.map(record => JSON.stringify(record)).join('\n')}`);
-			}
-
-			// eslint-disable-next-line no-await-in-loop
-			await new Promise(resolve => {
-				setTimeout(resolve, 20);
-			});
-		}
-	}
-
-	async ready(): Promise<void> {
-		await this.until(() => (this.stderr.includes('fimctl: info: watching') ? true : undefined), 'the loader to attach');
-	}
-
-	async stop(): Promise<number | null> {
-		this.process.kill('SIGTERM');
-		return this.exit;
-	}
-}
-
-function workDirectory(): string {
-	const directory = realpathSync(mkdtempSync(join(tmpdir(), 'fim-e2e-')));
-	chmodSync(directory, 0o777);
-	return directory;
-}
+import {e2e, Fimctl, fimctl, killLeftoverLoaders, loader, loaderPid, root, workDirectory, type Json} from './fimctl-harness.js';
 
 function loginUid(pid: number): number | null {
 	const value = Number(readFileSync(`/proc/${pid}/loginuid`, 'latin1'));
@@ -166,6 +55,7 @@ e2e('fimctl start reports add, modify, rename and delete with who did them', asy
 	} finally {
 		fim.process.kill('SIGKILL');
 		rmSync(directory, {recursive: true, force: true});
+		rmSync(fim.stateDirectory, {recursive: true, force: true});
 	}
 });
 
@@ -215,9 +105,9 @@ e2e('kill -9 of the loader: fimctl restarts it, reports the gap, and later chang
 	const fim = new Fimctl([directory]);
 	try {
 		await fim.ready();
-		const loaderPid = Number(readFileSync(`/proc/${fim.process.pid}/task/${fim.process.pid}/children`, 'latin1').trim().split(' ')[0]);
-		t.true(readFileSync(`/proc/${loaderPid}/cmdline`, 'latin1').includes('fim-loader'));
-		process.kill(loaderPid, 'SIGKILL');
+		const pid = loaderPid(fim.process.pid!);
+		t.true(readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('fim-loader'));
+		process.kill(pid, 'SIGKILL');
 		const restart = await fim.until(() => fim.records.find(record => record['type'] === 'supervisor' && record['kind'] === 'restart'), 'a restart record');
 		t.like(restart, {exit: 'killed by SIGKILL', restarts: 1, paths: [directory]});
 		t.true((restart['gap_start'] as number) <= (restart['gap_end'] as number));
@@ -225,11 +115,13 @@ e2e('kill -9 of the loader: fimctl restarts it, reports the gap, and later chang
 		writeFileSync(join(directory, 'after-restart.txt'), 'still watched\n');
 		const event = await fim.until(() => fim.records.find(record => record['path'] === join(directory, 'after-restart.txt')), 'an event after the restart');
 		t.like(event, {operation: 'add', pid: process.pid, process_name: 'node'});
-		t.regex(fim.stderr, /loader killed by SIGKILL; restarting in 100 ms/);
+		t.regex(fim.stderr, /loader (killed by SIGKILL|found exiting); restarting in 100 ms/);
+		t.regex(fim.stderr, /loader restarted after killed by SIGKILL/);
 		t.is(await fim.stop(), 0);
 	} finally {
 		fim.process.kill('SIGKILL');
 		rmSync(directory, {recursive: true, force: true});
+		rmSync(fim.stateDirectory, {recursive: true, force: true});
 	}
 });
 
@@ -269,6 +161,7 @@ e2e('hostile file names made by the kernel come out as valid JSON, exact bytes r
 	} finally {
 		fim.process.kill('SIGKILL');
 		rmSync(directory, {recursive: true, force: true});
+		rmSync(fim.stateDirectory, {recursive: true, force: true});
 	}
 });
 
@@ -297,13 +190,5 @@ e2e('bad input gets one line and a documented exit code', async t => {
 
 // Not a test of its own: a leftover loader would hold tracepoints for the next suite.
 test.after.always('no fim-loader left running', () => {
-	for (const entry of readdirSync('/proc')) {
-		if (/^\d+$/.test(entry)) {
-			try {
-				if (readFileSync(`/proc/${entry}/cmdline`, 'latin1').startsWith(loader)) {
-					process.kill(Number(entry), 'SIGKILL');
-				}
-			} catch {}
-		}
-	}
+	killLeftoverLoaders();
 });

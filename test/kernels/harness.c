@@ -23,6 +23,7 @@
 #define LINE_BUDGET 16000
 
 const char *g_actor_path;
+const char *g_backend;
 
 void diag(const char *fmt, ...)
 {
@@ -191,6 +192,11 @@ static bool read_some(struct loader *l, int timeout_ms)
 	memmove(l->pending, l->pending + start, l->pending_len - start);
 	l->pending_len -= start;
 	return true;
+}
+
+bool loader_read(struct loader *l, int timeout_ms)
+{
+	return read_some(l, timeout_ms);
 }
 
 typedef bool (*rec_pred)(const struct rec *r, const void *arg);
@@ -403,6 +409,8 @@ static void check_conforms(struct t *t, const struct rec *e)
 		fail(t, "inode and dev must be known together: %s", e->line);
 	if (!rec_str_is(e, "source", "kernel"))
 		fail(t, "source is not kernel: %s", e->line);
+	if (!rec_str_is(e, "backend", g_backend))
+		fail(t, "backend is not %s: %s", g_backend, e->line);
 }
 
 static bool is_fence_add(const struct rec *r, const void *path)

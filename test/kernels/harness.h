@@ -75,10 +75,13 @@ struct exp {
 	const struct who *who;
 };
 
-/* File type, inode and dev of a name-based call: the tracepoint backend cannot know them. */
+/* File type, inode and dev of a name-based call: the tracepoint backend cannot know them
+ * (the fentry backend knows them for a delete: see DELETED). */
 #define NAMED .file_type = IS_NULL, .inode = IS_NULL
 
 extern const char *g_actor_path;
+/* The backend the loader was started with: every event must name it. */
+extern const char *g_backend;
 
 void fail(struct t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -99,6 +102,8 @@ void loader_stop(struct loader *l, struct t *t);
 /* Sends {"cmd":..,"path":..} with an id, returns the ack (NULL on timeout). */
 const struct rec *loader_command(struct loader *l, const char *cmd, const char *path);
 size_t loader_mark(const struct loader *l);
+/* Takes in what the loader wrote within timeout_ms; false once its stdout has ended. */
+bool loader_read(struct loader *l, int timeout_ms);
 /* Waits until every event caused before the call has been read (a fence), then returns the
  * events since `from`, fence events left out, in *out (malloc'd array). */
 size_t settle(struct t *t, size_t from, const struct rec ***out);

@@ -2,11 +2,16 @@
 # kernel-facing end-to-end cases (cases.c) inside each; scripts/test-kernels.sh says how.
 # Included by the top-level Makefile, which defines BUILD, CC and the rule for the loader.
 #
-#   test-kernels          every kernel of the matrix; KERNELS="6.1 6.12" picks some
+#   test-kernels          every kernel of the matrix; KERNELS="6.1 6.12" picks some. The cases
+#                         run once per backend (tracepoint, then fentry) in each boot.
+#   bench-kernels         the cost of each backend on the same workloads, as ratios to the run
+#                         without a loader (BENCH_ITERATIONS per round, best of 3), per kernel
 #   kernel-initramfs      only build the initramfs ($(KT_OUT)/initramfs.cpio.gz)
 #
-# The driver also runs on the build machine, as root, for a quick loop on the cases:
-#   build/kernels/fim-kernel-test --loader build/fim-loader --actor $PWD/build/kernels/fim-actor [CASE...]
+# The driver also runs on the build machine, as root, for a quick loop on the cases (this
+# machine refuses fentry, so ask for the tracepoint backend only):
+#   FIM_KT_BACKENDS=tracepoint build/kernels/fim-kernel-test --loader build/fim-loader \
+#       --actor $PWD/build/kernels/fim-actor [CASE...]
 
 KT_OUT := $(BUILD)/kernels
 KT_SRCS := test/kernels/cases.c test/kernels/harness.c test/kernels/ndjson.c
@@ -14,10 +19,17 @@ KT_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Wno-missing-field-initializers -Wn
 # busybox-static's binary: the guest has no shared libraries
 BUSYBOX ?= /bin/busybox
 
-.PHONY: test-kernels kernel-initramfs
+BENCH_ITERATIONS ?= 1000
+
+.PHONY: test-kernels bench-kernels kernel-initramfs
 
 test-kernels: setup $(KT_OUT)/initramfs.cpio.gz
 	scripts/test-kernels.sh $(KERNELS)
+
+bench-kernels: setup $(KT_OUT)/initramfs.cpio.gz
+	FIM_KT_GUEST_ENV="FIM_KT_BENCH=$(BENCH_ITERATIONS) $(FIM_KT_GUEST_ENV)" scripts/test-kernels.sh $(KERNELS)
+	@for log in $(KT_OUT)/logs/*.log; do grep -q "^# bench" $$log || continue; \
+		echo "$$(basename $$log .log):"; sed -n 's/^# \(bench .*\)/  \1/p' $$log; done
 
 kernel-initramfs: $(KT_OUT)/initramfs.cpio.gz
 

@@ -12,7 +12,7 @@ function noStackTrace(t: {false(value: boolean, message?: string): void}, stderr
 
 test('start prints one JSON event per line on stdout, diagnostics on stderr, and exits 0 on SIGTERM', async t => {
 	const directory = temporaryDirectory();
-	const child = execa(fimctl, ['start', directory, '--loader', fixture('canned-loader.mjs')], {env: {FAKE_EVENTS: '4'}, reject: false, buffer: true});
+	const child = execa(fimctl, ['start', '--state-dir', temporaryDirectory('fim-state-'), directory, '--loader', fixture('canned-loader.mjs')], {env: {FAKE_EVENTS: '4'}, reject: false, buffer: true});
 	let stdout = '';
 	child.stdout.on('data', (chunk: Buffer) => {
 		stdout += chunk.toString();
@@ -36,7 +36,7 @@ test('start prints one JSON event per line on stdout, diagnostics on stderr, and
 
 test('text format, filters from flags', async t => {
 	const directory = temporaryDirectory();
-	const child = execa(fimctl, ['start', '--format', 'text', '--ops', 'rename,delete', directory, '--loader', fixture('canned-loader.mjs')], {env: {FAKE_EVENTS: '5'}, reject: false});
+	const child = execa(fimctl, ['start', '--state-dir', temporaryDirectory('fim-state-'), '--format', 'text', '--ops', 'rename,delete', directory, '--loader', fixture('canned-loader.mjs')], {env: {FAKE_EVENTS: '5'}, reject: false});
 	let stdout = '';
 	child.stdout.on('data', (chunk: Buffer) => {
 		stdout += chunk.toString();
@@ -53,7 +53,7 @@ test('text format, filters from flags', async t => {
 
 test('a closed stdout (EPIPE) ends fimctl cleanly with one line', async t => {
 	const directory = temporaryDirectory();
-	const result = await execa('sh', ['-c', `"${fimctl}" start "${directory}" --loader "${fixture('canned-loader.mjs')}" | head -n 1 >/dev/null; sleep 0.3; echo done`], {env: {FAKE_EVENTS: '20000'}, reject: false, timeout: 20_000, all: true});
+	const result = await execa('sh', ['-c', `"${fimctl}" start --state-dir "${temporaryDirectory('fim-state-')}" "${directory}" --loader "${fixture('canned-loader.mjs')}" | head -n 1 >/dev/null; sleep 0.3; echo done`], {env: {FAKE_EVENTS: '20000'}, reject: false, timeout: 20_000, all: true});
 	t.is(result.exitCode, 0);
 	const stderr = String(result.all);
 	noStackTrace(t, stderr);
@@ -85,7 +85,7 @@ test('a bad config file is a usage error naming the key', async t => {
 	const directory = temporaryDirectory();
 	const file = join(directory, 'fim.yaml');
 	writeFileSync(file, `sources:\n  s:\n    type: whodata\n    paths: [${directory}]\n    colaesce_ms: 5\n`);
-	const result = await execa(fimctl, ['start', '--config', file], {reject: false});
+	const result = await execa(fimctl, ['start', '--state-dir', temporaryDirectory('fim-state-'), '--config', file], {reject: false});
 	t.is(result.exitCode, 2);
 	t.regex(String(result.stderr), /unknown key 'sources\.s\.colaesce_ms' \(did you mean 'coalesce_ms'\?\)/);
 });
@@ -98,7 +98,7 @@ test('a config file supplies paths, filters and format', async t => {
 		transforms: {f: {type: 'filter', inputs: ['s'], operations: ['modify']}},
 		sinks: {o: {type: 'stdout', inputs: ['f'], format: 'json'}},
 	}));
-	const child = execa(fimctl, ['start', '--config', file], {env: {FAKE_EVENTS: '5'}, reject: false});
+	const child = execa(fimctl, ['start', '--state-dir', temporaryDirectory('fim-state-'), '--config', file], {env: {FAKE_EVENTS: '5'}, reject: false});
 	let stdout = '';
 	child.stdout.on('data', (chunk: Buffer) => {
 		stdout += chunk.toString();
@@ -111,27 +111,27 @@ test('a config file supplies paths, filters and format', async t => {
 
 test('runtime failures exit 1; unsupported system exits 3', async t => {
 	const directory = temporaryDirectory();
-	const missing = await execa(fimctl, ['start', directory, '--loader', '/nonexistent/fim-loader'], {reject: false});
+	const missing = await execa(fimctl, ['start', '--state-dir', temporaryDirectory('fim-state-'), directory, '--loader', '/nonexistent/fim-loader'], {reject: false});
 	t.is(missing.exitCode, 1);
 	t.regex(String(missing.stderr), /loader binary not found or not executable: \/nonexistent\/fim-loader/);
 
-	const loop = await execa(fimctl, ['start', directory, '--loader', fixture('exit-at-once.sh')], {reject: false, timeout: 20_000});
+	const loop = await execa(fimctl, ['start', '--state-dir', temporaryDirectory('fim-state-'), directory, '--loader', fixture('exit-at-once.sh')], {reject: false, timeout: 20_000});
 	t.is(loop.exitCode, 1);
 	t.regex(String(loop.stderr), /fimctl: error: loader crash loop: 5 crashes within 60 s .*simulated verifier rejection/);
 	noStackTrace(t, String(loop.stderr));
 
-	const unsupported = await execa(fimctl, ['start', directory, '--loader', fixture('refuse.sh')], {reject: false, env: {FAKE_EXIT: '3'}});
+	const unsupported = await execa(fimctl, ['start', '--state-dir', temporaryDirectory('fim-state-'), directory, '--loader', fixture('refuse.sh')], {reject: false, env: {FAKE_EXIT: '3'}});
 	t.is(unsupported.exitCode, 3);
 	t.regex(String(unsupported.stderr), /unsupported system: BTF/);
 
-	const denied = await execa(fimctl, ['start', directory, '--loader', fixture('refuse.sh')], {reject: false, env: {FAKE_EXIT: '4'}});
+	const denied = await execa(fimctl, ['start', '--state-dir', temporaryDirectory('fim-state-'), directory, '--loader', fixture('refuse.sh')], {reject: false, env: {FAKE_EXIT: '4'}});
 	t.is(denied.exitCode, 1);
 	t.regex(String(denied.stderr), /permission denied/);
 });
 
 test('relative paths are resolved and said so', async t => {
 	const directory = temporaryDirectory();
-	const child = execa(fimctl, ['start', '.', '--loader', fixture('canned-loader.mjs')], {cwd: directory, env: {FAKE_EVENTS: '1'}, reject: false});
+	const child = execa(fimctl, ['start', '--state-dir', temporaryDirectory('fim-state-'), '.', '--loader', fixture('canned-loader.mjs')], {cwd: directory, env: {FAKE_EVENTS: '1'}, reject: false});
 	let stdout = '';
 	child.stdout.on('data', (chunk: Buffer) => {
 		stdout += chunk.toString();
@@ -143,7 +143,7 @@ test('relative paths are resolved and said so', async t => {
 });
 
 test('--help and version', async t => {
-	const help = await execa(fimctl, ['start', '--help']);
+	const help = await execa(fimctl, ['start', '--state-dir', temporaryDirectory('fim-state-'), '--help']);
 	t.regex(String(help.stdout), /Examples:/);
 	t.regex(String(help.stdout), /--exclude/);
 	const version = await execa(fimctl, ['version', '--loader', '/nonexistent']);
@@ -153,7 +153,7 @@ test('--help and version', async t => {
 });
 
 test('--log-format json puts JSON diagnostics on stderr', async t => {
-	const result = await execa(fimctl, ['start', '/nonexistent/fim', '--log-format', 'json', '--loader', fixture('canned-loader.mjs')], {reject: false});
+	const result = await execa(fimctl, ['start', '--state-dir', temporaryDirectory('fim-state-'), '/nonexistent/fim', '--log-format', 'json', '--loader', fixture('canned-loader.mjs')], {reject: false});
 	const line = JSON.parse(String(result.stderr).trim()) as {level: string; message: string};
 	t.is(line.level, 'error');
 	t.regex(line.message, /cannot watch/);
@@ -161,7 +161,7 @@ test('--log-format json puts JSON diagnostics on stderr', async t => {
 
 test('after a loader restart, SIGTERM still stops fimctl cleanly with exit 0', async t => {
 	const directory = temporaryDirectory();
-	const child = execa(fimctl, ['start', directory, '--loader', fixture('canned-loader.mjs')], {env: {FAKE_EVENTS: '0'}, reject: false});
+	const child = execa(fimctl, ['start', '--state-dir', temporaryDirectory('fim-state-'), directory, '--loader', fixture('canned-loader.mjs')], {env: {FAKE_EVENTS: '0'}, reject: false});
 	let stdout = '';
 	let stderr = '';
 	child.stdout.on('data', (chunk: Buffer) => {
@@ -174,9 +174,44 @@ test('after a loader restart, SIGTERM still stops fimctl cleanly with exit 0', a
 	const loaderPid = Number(readFileSync(`/proc/${child.pid!}/task/${child.pid!}/children`, 'latin1').trim().split(' ')[0]);
 	process.kill(loaderPid, 'SIGKILL');
 	await waitUntil(() => stdout.includes('"kind":"restart"'));
-	const restart = JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+	const restart = stdout.trim().split('\n').map(line => JSON.parse(line) as Record<string, unknown>).find(record => record['kind'] === 'restart');
 	t.like(restart, {type: 'supervisor', kind: 'restart', exit: 'killed by SIGKILL', restarts: 1, paths: [directory]});
 	child.kill('SIGTERM');
 	const result = await child;
 	t.is(result.exitCode, 0, String(result.stderr));
+});
+
+test('status answers over the control socket; a second start on the same state directory is refused', async t => {
+	const directory = temporaryDirectory();
+	const state = temporaryDirectory('fim-state-');
+	const child = execa(fimctl, ['start', '--state-dir', state, directory, '--loader', fixture('canned-loader.mjs')], {env: {FAKE_EVENTS: '4'}, reject: false});
+	let stderr = '';
+	child.stderr.on('data', (chunk: Buffer) => {
+		stderr += chunk.toString();
+	});
+	try {
+		await waitUntil(() => stderr.includes('watching'));
+		const json = await execa(fimctl, ['status', '--state-dir', state, '--json'], {reject: false});
+		t.is(json.exitCode, 0, String(json.stderr));
+		const status = JSON.parse(String(json.stdout)) as Record<string, unknown>;
+		t.like(status, {ok: true, pid: child.pid, paths: [directory], events_received_total: 4, events_lost_total: 0, loader_restarts_total: 0, spool_bytes: 0});
+		t.is(typeof status['uptime_s'], 'number');
+		t.is(typeof status['events_per_second'], 'number');
+		t.like((status['sinks'] as unknown[])[0], {id: 'stdout', buffer: {max_events: 10_000, memory_events: 0, when_full: 'drop_newest'}});
+		const text = await execa(fimctl, ['status', '--state-dir', state]);
+		t.regex(String(text.stdout), /^fimctl +0\.\d+\.\d+, pid \d+, up 0h 00m \d\ds/m);
+		t.regex(String(text.stdout), /^lost +0 /m);
+		t.regex(String(text.stdout), /^sink stdout +stdout; memory 0\/10,000 records, spool 0 bytes/m);
+		t.regex(String(text.stdout), /^reconcile +/m);
+		const second = await execa(fimctl, ['start', '--state-dir', state, directory, '--loader', fixture('canned-loader.mjs')], {reject: false});
+		t.is(second.exitCode, 1);
+		t.regex(String(second.stderr), /^fimctl: error: another fimctl is running with the state directory .* stop it, or give this one another --state-dir$/);
+	} finally {
+		child.kill('SIGTERM');
+		await child;
+	}
+
+	const after = await execa(fimctl, ['status', '--state-dir', state], {reject: false});
+	t.is(after.exitCode, 1);
+	t.regex(String(after.stderr), /fimctl: error: no fimctl is running with the state directory/);
 });

@@ -100,7 +100,7 @@ test('several sinks, each with its own route, format and options', t => {
 	t.like(config.sinks[2], {type: 'fluent', tag: 'fim.whodata', ack: true, buffer: {max_events: 500, when_full: 'block'}});
 	t.like(config.sinks[3], {type: 'http', mode: 'elasticsearch', compression: 'gzip', request: {headers: {Authorization: 'ApiKey x'}}, batch: {timeout_secs: 1}});
 	t.like(config.sinks[4], {type: 'syslog', mode: 'tcp', rfc: '3164', facility: 'auth', severity: 'notice', framing: 'octet_counting'});
-	t.like(config.sinks[0], {buffer: {when_full: 'block'}});
+	t.like(config.sinks[0], {buffer: {type: 'disk', when_full: 'drop_newest'}});
 	const routes = compileRoutes(config);
 	t.true(routes.get('everything')!(event({})));
 	t.false(routes.get('wazuh')!(event({})));
@@ -119,4 +119,18 @@ test('sink options are checked: unknown keys, missing addresses, bad sizes and v
 	t.throws(sink({type: 'stdout', buffer: {max_event: 5}}), {message: /unknown key 'sinks\.o\.buffer\.max_event' \(did you mean 'buffer\.max_events'\?\)/});
 	t.throws(sink({type: 'stdout', buffer: {when_full: 'drop_oldest'}}), {message: /expected one of block, drop_newest/});
 	t.throws(sink({type: 'syslog', address: '127.0.0.1:514', severity: 'loud'}), {message: /severity: expected one of/});
+});
+
+test('a sink\'s buffer and the data_dir use Vector\'s words', t => {
+	const config = parseConfig({
+		data_dir: '/srv/fim-state',
+		sources: {s: {type: 'whodata', paths: ['/etc']}},
+		sinks: {out: {type: 'stdout', inputs: ['s'], buffer: {type: 'disk', max_events: 500, max_size: 1_048_576, when_full: 'block'}}},
+	});
+	t.is(config.data_dir, '/srv/fim-state');
+	t.deepEqual(config.sink.buffer, {type: 'disk', max_events: 500, max_size: 1_048_576, when_full: 'block'});
+	t.like(parseConfig({sources: {s: {type: 'whodata'}}}).sink.buffer, {type: 'disk', max_events: 10_000, when_full: 'drop_newest'});
+	t.throws(() => parseConfig({sources: {s: {type: 'whodata'}}, sinks: {out: {type: 'stdout', inputs: ['s'], buffer: {max_events: -1}}}}),
+		{instanceOf: ConfigError, message: /config config: sinks\.out\.buffer\.max_events: expected an integer of at least 1, got -1/});
+	t.throws(() => parseConfig({sources: {s: {type: 'whodata'}}, data_dir: 7}), {message: /data_dir: expected a directory path/});
 });

@@ -33,6 +33,16 @@ test('type in another position and *_b64 siblings are handled on the slow path, 
 	t.is(line, '{"timestamp":1764090012345678901,"operation":"add","path":"/x/\uFFFD","path_b64":"L3gv/w==","pid":1}');
 });
 
+test('fields the supervisor does not know, such as backend, stay in the JSON line on both paths', t => {
+	const withBackend = raw.replace('"source":"kernel"', '"source":"kernel","backend":"fentry"');
+	const event = JSON.parse(withBackend) as KernelEventFields;
+	t.is((JSON.parse(eventJsonLine(withBackend, event, enrichment())) as Record<string, unknown>)['backend'], 'fentry');
+	const moved = withBackend.replace('{"type":"event",', '{').replace('"source":"kernel"', '"source":"kernel","type":"event"');
+	const slow = JSON.parse(eventJsonLine(moved, JSON.parse(moved) as KernelEventFields, enrichment())) as Record<string, unknown>;
+	t.is(slow['backend'], 'fentry');
+	t.false('type' in slow);
+});
+
 test('a truncated cmdline is flagged in truncated', t => {
 	const event = JSON.parse(raw) as KernelEventFields;
 	const parsed = JSON.parse(eventJsonLine(raw, event, enrichment({}, true))) as Record<string, unknown>;

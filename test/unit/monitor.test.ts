@@ -1,7 +1,7 @@
 import {mkdirSync} from 'node:fs';
 import {join} from 'node:path';
 import test from 'ava';
-import {isSupervisorRecord, WhoDataMonitor, type MonitorBatchItem, type MonitorRecord, type WhoDataEvent} from '../../supervisor/src/index.js';
+import {isSupervisorRecord, WhoDataMonitor, type MonitorBatchItem, type MonitorRecord, type ReconcileEvent, type WhoDataEvent} from '../../supervisor/src/index.js';
 import {fixture, nextEvent, temporaryDirectory, waitUntil} from './helpers.js';
 
 test('events arrive through for await, enriched from /proc, with exact JSON lines', async t => {
@@ -9,7 +9,7 @@ test('events arrive through for await, enriched from /proc, with exact JSON line
 	const monitor = await WhoDataMonitor.create({paths: [directory], loaderPath: fixture('canned-loader.mjs'), env: {...process.env, FAKE_EVENTS: '3'}, host: 'testhost'});
 	const batches: MonitorBatchItem[][] = [];
 	monitor.on('batch', (items: MonitorBatchItem[]) => batches.push(items));
-	const seen: WhoDataEvent[] = [];
+	const seen: Array<WhoDataEvent | ReconcileEvent> = [];
 	for await (const record of monitor) {
 		if (!isSupervisorRecord(record)) {
 			seen.push(record);

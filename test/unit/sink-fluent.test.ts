@@ -2,12 +2,11 @@ import {execFileSync} from 'node:child_process';
 import {readFileSync} from 'node:fs';
 import {join} from 'node:path';
 import test from 'ava';
-import {DeliveryQueue} from '../../supervisor/src/delivery-queue.js';
 import {parseSinkConfig, type FluentSinkConfig} from '../../supervisor/src/sink-config.js';
 import {createFluentSink, fluentRecord} from '../../supervisor/src/sink-fluent.js';
 import type {SinkEntry} from '../../supervisor/src/sinks.js';
 import {ForwardServer} from './forward-server.js';
-import {temporaryDirectory, waitUntil} from './helpers.js';
+import {memoryDeliveryQueue, temporaryDirectory, waitUntil} from './helpers.js';
 
 function config(fields: Record<string, unknown>): FluentSinkConfig {
 	return parseSinkConfig('collector', {type: 'fluent', inputs: ['s'], ...fields}, 'sinks.collector', message => {
@@ -22,9 +21,7 @@ function entries(prefix: string, count: number): SinkEntry[] {
 	});
 }
 
-const queueFor = (sink: ReturnType<typeof createFluentSink>): DeliveryQueue => new DeliveryQueue(sink, {
-	maxEvents: 10_000, whenFull: 'drop_newest', batchMaxEvents: 25, batchMaxBytes: 1 << 20, batchTimeoutMs: 0, retryInitialMs: 20, retryMaxMs: 100,
-});
+const queueFor = (sink: ReturnType<typeof createFluentSink>) => memoryDeliveryQueue(sink, {batchMaxEvents: 25, retryInitialMs: 20, retryMaxMs: 100});
 
 const paths = (server: ForwardServer): string[] => server.events.map(event => event.record['path'] as string);
 

@@ -2,11 +2,10 @@ import {once} from 'node:events';
 import {createServer, type IncomingMessage, type Server, type ServerResponse} from 'node:http';
 import {gunzipSync} from 'node:zlib';
 import test from 'ava';
-import {DeliveryQueue} from '../../supervisor/src/delivery-queue.js';
 import {parseSinkConfig, type HttpSinkConfig} from '../../supervisor/src/sink-config.js';
 import {createHttpSink} from '../../supervisor/src/sink-http.js';
 import type {SinkEntry} from '../../supervisor/src/sinks.js';
-import {waitUntil} from './helpers.js';
+import {memoryDeliveryQueue, waitUntil} from './helpers.js';
 
 /** An HTTP server in the test: records every request, answers as the test's handler says. */
 type Request = {method: string; url: string; headers: IncomingMessage['headers']; body: string};
@@ -47,7 +46,7 @@ const entries = (count: number, prefix = 'e'): SinkEntry[] => Array.from({length
 test('NDJSON POSTs, gzipped, with custom headers, batched by size and time', async t => {
 	const {url, requests, server: http} = await server(() => ({status: 200}));
 	const sink = createHttpSink(config({uri: `${url}/ingest?x=1`, compression: 'gzip', request: {headers: {Authorization: 'Bearer s3cret'}}}));
-	const queue = new DeliveryQueue(sink, {maxEvents: 1000, whenFull: 'drop_newest', batchMaxEvents: 4, batchMaxBytes: 1 << 20, batchTimeoutMs: 200, retryInitialMs: 10, retryMaxMs: 100});
+	const queue = memoryDeliveryQueue(sink, {maxEvents: 1000, batchMaxEvents: 4, batchMaxBytes: 1 << 20, batchTimeoutMs: 200, retryInitialMs: 10, retryMaxMs: 100});
 	queue.enqueue(entries(9));
 	await waitUntil(() => queue.counters.events_sent_total === 8);
 	t.is(requests.length, 2, 'two full batches leave at once');
@@ -67,7 +66,7 @@ test('receiver down at start, 5xx and dying mid-stream: retried with backoff unt
 	http.close();
 	await once(http, 'close');
 	const sink = createHttpSink(config({uri: url}));
-	const queue = new DeliveryQueue(sink, {maxEvents: 1000, whenFull: 'drop_newest', batchMaxEvents: 10, batchMaxBytes: 1 << 20, batchTimeoutMs: 0, retryInitialMs: 10, retryMaxMs: 50});
+	const queue = memoryDeliveryQueue(sink, {maxEvents: 1000, batchMaxEvents: 10, batchMaxBytes: 1 << 20, batchTimeoutMs: 0, retryInitialMs: 10, retryMaxMs: 50});
 	queue.enqueue(entries(25, 'a'));
 	await waitUntil(() => queue.counters.retries_total >= 3);
 	t.is(queue.counters.events_sent_total, 0, 'nothing sent while nobody listens');
@@ -135,7 +134,7 @@ test('Elasticsearch _bulk: create actions for the index; per-document results re
 		return {status: 200, body: JSON.stringify({took: 1, errors: items.some(item => item.create.status >= 300), items})};
 	});
 	const sink = createHttpSink(config({uri: `${url}/_bulk`, mode: 'elasticsearch', index: 'fim-events'}));
-	const queue = new DeliveryQueue(sink, {maxEvents: 1000, whenFull: 'drop_newest', batchMaxEvents: 10, batchMaxBytes: 1 << 20, batchTimeoutMs: 0, retryInitialMs: 10, retryMaxMs: 50});
+	const queue = memoryDeliveryQueue(sink, {maxEvents: 1000, batchMaxEvents: 10, batchMaxBytes: 1 << 20, batchTimeoutMs: 0, retryInitialMs: 10, retryMaxMs: 50});
 	const refused: string[] = [];
 	queue.on('rejected', (_count: number, reason: string) => refused.push(reason));
 	queue.enqueue(entries(4));

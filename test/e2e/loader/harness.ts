@@ -154,6 +154,7 @@ const EVENT_FIELDS: Record<string, string[]> = {
 	syscall: ['string'],
 	cgroup_id: ['number'],
 	source: ['string'],
+	backend: ['string'],
 };
 
 const typeOf = (v: unknown) => (v === null ? 'null' : typeof v);
@@ -350,8 +351,10 @@ export async function withLoader(
 			t.is(code, 0, `loader exit code (signal ${signal}); stderr: ${l.stderr}`);
 			t.is(last?.type, 'bye', 'the last line of a clean exit is bye');
 			t.deepEqual(l.badLines, [], 'every stdout line is a JSON record');
-			for (const e of l.records.filter((r) => r.type === 'event'))
+			for (const e of l.records.filter((r) => r.type === 'event')) {
 				t.deepEqual(eventProblems(e), [], `event conforms to protocol: ${JSON.stringify(e)}`);
+				t.is(e['backend'], l.hello['backend'], 'every event names the backend the hello named');
+			}
 			const stats = l.records.filter((r) => r.type === 'stats').at(-1);
 			t.is(stats?.['lost'], 0, 'no records lost');
 		} finally {

@@ -2,13 +2,42 @@
 // loader's own life cycle (hello, acks, bye).
 import fs from 'node:fs';
 import path from 'node:path';
-import { assertEvents, bin, e2e, py, run, whoRoot, withLoader } from './harness.js';
+import { assertEvents, bin, e2e, loaderPath, py, run, whoRoot, withLoader } from './harness.js';
 
 e2e('hello names the canonical watched paths and the protocol version', (t) =>
 	withLoader(t, {}, async (l) => {
 		t.like(l.hello, { type: 'hello', protocol: 1, paths: [l.dir, l.fenceDir] });
 		t.true(Array.isArray(l.hello['hooks']) && (l.hello['hooks'] as unknown[]).length > 0);
 	}));
+
+e2e('--backend auto picks what the kernel allows and says why; --backend forces one or fails in one line', async (t) => {
+	let auto = '';
+	await withLoader(t, {}, async (l) => {
+		auto = l.hello['backend'] as string;
+		t.true(['tracepoint', 'fentry'].includes(auto), `backend ${auto}`);
+		t.is(typeof l.hello['backend_reason'], 'string');
+		t.true((l.hello['backend_reason'] as string).length > 0);
+	});
+	await withLoader(t, { args: ['--backend', 'tracepoint'] }, async (l) => {
+		t.like(l.hello, { backend: 'tracepoint', backend_reason: 'chosen with --backend' });
+		t.false((l.hello['hooks'] as string[]).includes('vfs_unlink'));
+	});
+	// fentry is forced where the kernel allows it (auto chose it), and refused alike where not
+	if (auto === 'fentry') {
+		await withLoader(t, { args: ['--backend', 'fentry'] }, async (l) => {
+			t.like(l.hello, { backend: 'fentry' });
+			t.true((l.hello['hooks'] as string[]).includes('vfs_unlink'));
+		});
+	} else {
+		const r = await run(loaderPath, ['--backend', 'fentry', '--path', '/tmp'], { allowFail: true });
+		t.is(r.code, 3, 'unsupported system');
+		t.regex(r.stderr, /^fim-loader: error: --backend fentry: .+\n$/);
+		t.is(r.stderr.split('\n').length, 2, 'one line');
+	}
+	const bad = await run(loaderPath, ['--backend', 'lsm', '--path', '/tmp'], { allowFail: true });
+	t.is(bad.code, 2);
+	t.regex(bad.stderr, /--backend: 'lsm' is not one of auto, tracepoint, fentry/);
+});
 
 e2e('an unwatched sibling directory produces no event', (t) =>
 	withLoader(t, {}, async (l) => {

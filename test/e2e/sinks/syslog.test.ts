@@ -1,11 +1,10 @@
 import {existsSync} from 'node:fs';
 import test from 'ava';
-import {DeliveryQueue} from '../../../supervisor/src/delivery-queue.js';
 import {parseSinkConfig, type SyslogSinkConfig} from '../../../supervisor/src/sink-config.js';
 import {createSyslogSink, structuredDataId} from '../../../supervisor/src/sink-syslog.js';
 import type {SinkEntry} from '../../../supervisor/src/sinks.js';
 import type {WhoDataEvent} from '../../../supervisor/src/types.js';
-import {waitUntil} from '../../unit/helpers.js';
+import {memoryDeliveryQueue, waitUntil} from '../../unit/helpers.js';
 import {freePort, Rsyslog, rsyslogd} from './rsyslog.js';
 
 /**
@@ -38,7 +37,7 @@ syslogTest('RFC 5424 over TCP: receiver down at start, dying mid-stream and back
 	t.true(available, `${rsyslogd} is missing (scripts/setup.sh installs rsyslog)`);
 	const receiver = new Rsyslog(await freePort('tcp'), await freePort('udp'));
 	const sink = createSyslogSink(config({mode: 'tcp', address: `127.0.0.1:${receiver.tcpPort}`, structured_data: true}), {host: 'web1', pid: 4242});
-	const queue = new DeliveryQueue(sink, {maxEvents: 10_000, whenFull: 'drop_newest', batchMaxEvents: 50, batchMaxBytes: 1 << 20, batchTimeoutMs: 0, retryInitialMs: 50, retryMaxMs: 200});
+	const queue = memoryDeliveryQueue(sink, {maxEvents: 10_000, batchMaxEvents: 50, batchMaxBytes: 1 << 20, batchTimeoutMs: 0, retryInitialMs: 50, retryMaxMs: 200});
 	try {
 		const first = events('first', 100);
 		queue.enqueue(first);
@@ -112,7 +111,7 @@ syslogTest('the local datagram socket (unix), as /dev/log is', async t => {
 	const sink = createSyslogSink(config({mode: 'unix', path: receiver.socketPath}), {host: 'web1', pid: 4242});
 	try {
 		const sent = events('unix', 200);
-		const queue = new DeliveryQueue(sink, {maxEvents: 10_000, whenFull: 'drop_newest', batchMaxEvents: 100, batchMaxBytes: 1 << 20, batchTimeoutMs: 0, retryInitialMs: 50, retryMaxMs: 200});
+		const queue = memoryDeliveryQueue(sink, {maxEvents: 10_000, batchMaxEvents: 100, batchMaxBytes: 1 << 20, batchTimeoutMs: 0, retryInitialMs: 50, retryMaxMs: 200});
 		queue.enqueue(sent);
 		await waitUntil(() => receiver.lines().length >= 200);
 		const lines = receiver.lines();

@@ -1,0 +1,556 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * What every backend's BPF object shares: the maps the loader drives (ring buffer, watch
+ * tables, statistics, the writer tracking of the tracepoint sensor), the per-CPU scratch, and
+ * the code that decides whether a dentry is watched, names it, and fills and sends a record
+ * with the acting task's whodata. bpf/fim.bpf.c (syscall tracepoints) and bpf/fim-vfs.bpf.c
+ * (fentry/fexit on VFS and security functions) each include it once; the loader gives the
+ * second object the first one's maps, so both feed one ring buffer from one watch list.
+ */
+#ifndef FIM_COMMON_H
+#define FIM_COMMON_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "fim.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define AT_FDCWD -100
+#define AT_REMOVEDIR 0x200
+#define O_ACCMODE 00000003
+#define O_RDONLY 00000000
+#define O_WRONLY 00000001
+#define O_CREAT 00000100
+#define O_TRUNC 00001000
+#define __O_TMPFILE 020000000
+#define O_PATH 010000000
+#define FMODE_READ 0x1
+#define FMODE_WRITE 0x2
+#define FMODE_CREATED 0x100000
+#define S_IFMT 00170000
+#define S_IFDIR 0040000
+#define S_IFREG 0100000
+#define S_IFLNK 0120000
+#define RENAME_EXCHANGE 2
+#define UTIME_NOW ((1l << 30) - 1l)
+
+#define PATH_MASK (FIM_PATH_MAX - 1)
+/* The data area is larger than the 3 x 4095 bytes a record can carry so that every masked
+ * write (offset & DATA_MASK, length & PATH_MASK) stays inside it. */
+#define DATA_MASK 16383
+#define DATA_AREA (DATA_MASK + 1 + FIM_PATH_MAX)
+#define REC_MAX (sizeof(struct fim_event) + 3 * (FIM_PATH_MAX - 1))
+
+extern struct task_struct *bpf_task_from_pid(s32 pid) __ksym __weak;
+extern void bpf_task_release(struct task_struct *p) __ksym __weak;
+
+/*
+ * KREAD(type, p, field): one field of a kernel object, on the paths every event takes.
+ * Where the kernel has bpf_rdonly_cast (6.2+) it turns the address into a read-only typed
+ * pointer (the verifier inlines the call) and the read is a plain load with fault handling:
+ * about 35-40% less time per event than a bpf_probe_read_kernel call per field. The loader
+ * picks the object built with FIM_COMPAT on older kernels.
+ */
+#ifdef FIM_COMPAT
+#define KREAD(type, p, field) ({ type *__kp = (type *)(p); BPF_CORE_READ(__kp, field); })
+#else
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+#define KREAD(type, p, field) \
+	(((type *)bpf_rdonly_cast((const void *)(p), bpf_core_type_id_kernel(type)))->field)
+#endif
+
+const volatile __u32 targ_loader_tgid = 0;
+const volatile __u64 targ_wakeup_gap_ns = 100000ull;
+const volatile __u64 targ_wakeup_bytes = 2 << 20;
+
+__u64 last_wake_ns; /* shared by all CPUs, racy on purpose: it only paces wake-ups */
+
+/*
+ * Per-CPU scratch: the record being built and the buffer a dentry chain is written into,
+ * backwards from its end, before it is copied into the record.
+ *
+ *   rec:  [ fim_event | path ... | old_path ... | exe ... |  slack for masked writes ]
+ *   tmp:  [ ..........   /var/log/app.log ]   <- pos walks leftwards, one component a step
+ */
+/* Executable path of a process, for put_exe(); paths of 256 bytes or more are not cached. */
+struct exe_cached {
+	__u64 exe_file;
+	__u32 len;
+	__u32 _pad;
+	char path[256];
+};
+
+struct scratch {
+	struct exe_cached exe; /* staging for an exe_cache update (too big for the stack) */
+	__u8 rec[sizeof(struct fim_event) + DATA_AREA];
+	char tmp[FIM_PATH_MAX + 256];
+	__u32 pos; /* kept in map memory so the verifier treats it as a bounded unknown */
+	__u32 _pad;
+	struct fim_prefix_key key;
+};
+
+#define EV(s) ((struct fim_event *)(s)->rec)
+#define DATA(s) ((char *)(s)->rec + sizeof(struct fim_event))
+
+/* Identity of a writer, kept with each tracked file for the periodic check. */
+struct who {
+	__u64 cgroup_id;
+	__u64 start_time; /* tells the writer from a later process that got its pid */
+	__u32 pid, tid, ppid, uid, gid, euid, egid, auid, ses;
+	__u32 _pad;
+	char comm[FIM_COMM_LEN];
+};
+
+/*
+ * What "the content changed" is judged by. Not ctime: chmod, chown and xattrs move it too and
+ * are `attrib`, not `modify`. The file offset catches a same-size overwrite within one
+ * timestamp tick for files opened write-only (a read would move it too otherwise).
+ */
+struct inode_snap {
+	__s64 size;
+	__s64 mtime_sec;
+	__u32 mtime_nsec;
+	__u32 _pad;
+	__s64 pos; /* -1: not compared */
+};
+
+struct wfile {
+	__u64 inode; /* address, checked against the file on every use */
+	__u64 dentry, mnt; /* to name the file after it was closed behind our back */
+	__u64 ino;
+	__u32 dev;
+	__u16 mode;
+	__u8 dead;
+	__u8 pos_tracked; /* opened write-only: the offset says whether it was written */
+	struct inode_snap snap;
+	struct who who;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20); /* resized by the loader */
+} rb SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch_map SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fim_stats);
+} stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);   /* struct inode * of a watched directory or file */
+	__type(value, __u32); /* watch id */
+} watch_inodes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 4096);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct fim_prefix_key);
+	__type(value, __u32);
+} watch_prefixes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fim_watch_reg);
+} watch_reg SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64); /* struct file * */
+	__type(value, struct wfile);
+} wfiles SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32); /* tgid */
+	__type(value, struct exe_cached);
+} exe_cache SEC(".maps");
+
+static __always_inline void stat_inc(int i)
+{
+	__u32 z = 0;
+	struct fim_stats *st = bpf_map_lookup_elem(&stats, &z);
+
+	if (st && i >= 0 && i < FIM_STAT_MAX)
+		st->n[i]++;
+}
+
+static __always_inline struct scratch *get_scratch(void)
+{
+	__u32 z = 0;
+
+	return bpf_map_lookup_elem(&scratch_map, &z);
+}
+
+static __always_inline struct mount *real_mount(struct vfsmount *vm)
+{
+	return (struct mount *)((void *)vm - bpf_core_field_offset(struct mount, mnt));
+}
+
+static __always_inline struct file *fd_to_file(struct task_struct *t, long fd)
+{
+	struct files_struct *files = t->files;
+	struct fdtable *fdt;
+	struct file **fds;
+	struct file *f = NULL;
+
+	if (fd < 0 || !files)
+		return NULL;
+	fdt = files->fdt;
+	if (!fdt || fd >= fdt->max_fds)
+		return NULL;
+	fds = fdt->fd;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
+/* ---- filter: is this dentry under a watched inode? ------------------------------------ */
+
+/*
+ * Where a walk up the dentry tree stands. m is NULL for a walk that knows no mount (it stops
+ * at the root of the dentry's filesystem).
+ */
+struct walk_pos {
+	struct dentry *d;
+	struct mount *m;
+	struct dentry *mroot;
+};
+
+/*
+ * The step up from the root of a mount (d is its root, or its own parent) to the mountpoint
+ * in the parent mount. Returns false at the top: the namespace root, or the filesystem root
+ * of a walk without a mount.
+ */
+static __always_inline bool cross_mount(struct walk_pos *p, struct dentry *parent)
+{
+	struct mount *mp;
+
+	if (!p->m)
+		return p->d != parent;
+	mp = KREAD(struct mount, p->m, mnt_parent);
+	if (mp == p->m)
+		return false;
+	p->d = KREAD(struct mount, p->m, mnt_mountpoint);
+	p->m = mp;
+	p->mroot = KREAD(struct mount, mp, mnt.mnt_root);
+	return true;
+}
+
+static __always_inline bool at_mount_root(const struct walk_pos *p, struct dentry *parent)
+{
+	return p->d == parent || (p->m && p->d == p->mroot);
+}
+
+struct fwalk {
+	struct walk_pos p;
+	__u32 hit;
+};
+
+static long filter_step(__u32 i, void *ctx)
+{
+	struct fwalk *w = ctx;
+	__u64 key = (__u64)KREAD(struct dentry, w->p.d, d_inode);
+	__u32 *id = bpf_map_lookup_elem(&watch_inodes, &key);
+	struct dentry *parent;
+
+	if (id) {
+		w->hit = *id;
+		return 1;
+	}
+	parent = KREAD(struct dentry, w->p.d, d_parent);
+	if (at_mount_root(&w->p, parent))
+		return cross_mount(&w->p, parent) ? 0 : 1;
+	w->p.d = parent;
+	return 0;
+}
+
+static __always_inline bool dentry_watched(struct dentry *d, struct vfsmount *vm)
+{
+	struct fwalk w = { .p = { .d = d, .m = real_mount(vm) } };
+
+	if (!d || !vm)
+		return false;
+	w.p.mroot = KREAD(struct vfsmount, vm, mnt_root);
+	bpf_loop(FIM_MAX_PATH_COMPONENTS, filter_step, &w, 0);
+	return w.hit != 0;
+}
+
+/* ---- path building -------------------------------------------------------------------- */
+
+struct pwalk {
+	struct walk_pos p;
+	struct scratch *s;
+	__u32 done;
+	__u32 trunc;
+};
+
+static long path_step(__u32 i, void *ctx)
+{
+	struct pwalk *w = ctx;
+	struct scratch *s = w->s;
+	struct dentry *parent = KREAD(struct dentry, w->p.d, d_parent);
+	const unsigned char *name;
+	__u32 len, pos;
+
+	if (at_mount_root(&w->p, parent)) {
+		if (cross_mount(&w->p, parent))
+			return 0;
+		w->done = 1;
+		return 1;
+	}
+	len = KREAD(struct dentry, w->p.d, d_name.len);
+	name = KREAD(struct dentry, w->p.d, d_name.name);
+	if (len > 255)
+		len = 255;
+	pos = s->pos;
+	if (pos < len + 2) { /* keep pos >= 1: a path is at most FIM_PATH_MAX - 1 bytes */
+		w->trunc = 1;
+		return 1;
+	}
+	pos -= len;
+	bpf_probe_read_kernel(&s->tmp[pos & PATH_MASK], len & 255, name);
+	pos--;
+	s->tmp[pos & PATH_MASK] = '/';
+	s->pos = pos;
+	w->p.d = parent;
+	return 0;
+}
+
+/*
+ * Writes the absolute path of (d, vm) at DATA(s)[off] and returns its length; the root
+ * directory itself yields length 0 (callers print it as "/"). Sets *trunc when cut.
+ */
+static __always_inline __u32 put_path(struct scratch *s, __u32 off, struct dentry *d,
+				      struct vfsmount *vm, bool *trunc)
+{
+	struct pwalk w = { .p = { .d = d, .m = real_mount(vm) }, .s = s };
+	__u32 pos, len;
+
+	if (!d || !vm)
+		return 0;
+	w.p.mroot = KREAD(struct vfsmount, vm, mnt_root);
+	s->pos = FIM_PATH_MAX;
+	bpf_loop(FIM_MAX_PATH_COMPONENTS, path_step, &w, 0);
+	if (w.trunc || !w.done)
+		*trunc = true;
+	pos = s->pos;
+	if (pos > FIM_PATH_MAX)
+		return 0;
+	len = FIM_PATH_MAX - pos;
+	bpf_probe_read_kernel(DATA(s) + (off & DATA_MASK), len & PATH_MASK, &s->tmp[pos & PATH_MASK]);
+	return len & PATH_MASK;
+}
+
+/* ---- record assembly ------------------------------------------------------------------ */
+
+/* Identity of task t: the caller, or another task when seeding from the task_file iterator. */
+static __always_inline void fill_who(struct who *w, struct task_struct *t)
+{
+	const struct cred *cred = KREAD(struct task_struct, t, cred);
+	struct task_struct *parent = KREAD(struct task_struct, t, real_parent);
+	struct css_set *cgroups = KREAD(struct task_struct, t, cgroups);
+	struct cgroup *cg = KREAD(struct css_set, cgroups, dfl_cgrp);
+	struct kernfs_node *kn = KREAD(struct cgroup, cg, kn);
+
+	w->pid = KREAD(struct task_struct, t, tgid);
+	w->tid = KREAD(struct task_struct, t, pid);
+	w->ppid = KREAD(struct task_struct, parent, tgid);
+	w->uid = KREAD(struct cred, cred, uid.val);
+	w->gid = KREAD(struct cred, cred, gid.val);
+	w->euid = KREAD(struct cred, cred, euid.val);
+	w->egid = KREAD(struct cred, cred, egid.val);
+	w->auid = FIM_UNSET_ID;
+	w->ses = FIM_UNSET_ID;
+	if (bpf_core_field_exists(t->loginuid)) {
+		w->auid = KREAD(struct task_struct, t, loginuid.val);
+		w->ses = KREAD(struct task_struct, t, sessionid);
+	}
+	w->cgroup_id = KREAD(struct kernfs_node, kn, id);
+	w->start_time = KREAD(struct task_struct, t, start_time);
+	bpf_probe_read_kernel_str(w->comm, sizeof(w->comm), &t->comm);
+}
+
+static __always_inline void who_to_event(struct fim_event *e, const struct who *w)
+{
+	e->pid = w->pid;
+	e->tid = w->tid;
+	e->ppid = w->ppid;
+	e->uid = w->uid;
+	e->gid = w->gid;
+	e->euid = w->euid;
+	e->egid = w->egid;
+	e->auid = w->auid;
+	e->ses = w->ses;
+	e->cgroup_id = w->cgroup_id;
+	__builtin_memcpy(e->comm, w->comm, sizeof(e->comm));
+}
+
+static __always_inline struct fim_event *begin_event(struct scratch *s, __u16 op, __u16 sc)
+{
+	struct fim_event *e = EV(s);
+
+	e->ts_boot_ns = bpf_ktime_get_boot_ns();
+	e->op = op;
+	e->syscall = sc;
+	e->flags = 0;
+	e->ino = 0;
+	e->dev = 0;
+	e->mode = 0;
+	e->path_len = 0;
+	e->old_path_len = 0;
+	e->exe_len = 0;
+	return e;
+}
+
+/* What a record says about an inode, read while the inode is certain to exist. */
+struct inode_ids {
+	__u64 ino;
+	__u32 dev;
+	__u16 mode;
+	__u16 _pad;
+};
+
+static __always_inline void read_inode_ids(struct inode *ino, struct inode_ids *id)
+{
+	struct super_block *sb = KREAD(struct inode, ino, i_sb);
+
+	id->ino = KREAD(struct inode, ino, i_ino);
+	id->dev = KREAD(struct super_block, sb, s_dev);
+	id->mode = KREAD(struct inode, ino, i_mode);
+}
+
+static __always_inline void put_inode_ids(struct fim_event *e, const struct inode_ids *id)
+{
+	e->ino = id->ino;
+	e->dev = id->dev;
+	e->mode = id->mode;
+	e->flags |= FIM_F_INODE;
+}
+
+static __always_inline void set_inode(struct fim_event *e, struct inode *ino)
+{
+	struct inode_ids id;
+
+	if (!ino)
+		return;
+	read_inode_ids(ino, &id);
+	put_inode_ids(e, &id);
+}
+
+static __always_inline void put_exe(struct scratch *s, struct task_struct *t)
+{
+	struct fim_event *e = EV(s);
+	struct mm_struct *mm = KREAD(struct task_struct, t, mm);
+	struct file *exe;
+	bool trunc = false;
+	__u32 off = e->path_len + e->old_path_len;
+	__u32 tgid;
+	struct exe_cached *c;
+
+	if (!mm)
+		return; /* kernel thread */
+	exe = KREAD(struct mm_struct, mm, exe_file);
+	if (!exe)
+		return;
+	e->flags |= FIM_F_EXE;
+	/* A process makes its changes in bursts: name its executable once per exec. The
+	 * struct file of the exe is new at every exec, so it tells a stale entry. */
+	tgid = KREAD(struct task_struct, t, tgid);
+	c = bpf_map_lookup_elem(&exe_cache, &tgid);
+	if (c && c->exe_file == (__u64)exe && c->len < sizeof(c->path)) {
+		bpf_probe_read_kernel(DATA(s) + (off & DATA_MASK), c->len & (sizeof(c->path) - 1), c->path);
+		e->exe_len = c->len;
+		return;
+	}
+	e->exe_len = put_path(s, off, KREAD(struct file, exe, f_path.dentry),
+			      KREAD(struct file, exe, f_path.mnt), &trunc);
+	if (trunc) {
+		e->flags |= FIM_F_EXE_TRUNC;
+		return;
+	}
+	if (e->exe_len < sizeof(c->path)) {
+		struct exe_cached *x = &s->exe;
+
+		x->exe_file = (__u64)exe;
+		x->len = e->exe_len;
+		bpf_probe_read_kernel(x->path, e->exe_len & (sizeof(x->path) - 1), DATA(s) + (off & DATA_MASK));
+		bpf_map_update_elem(&exe_cache, &tgid, x, BPF_ANY);
+	}
+}
+
+static __always_inline void submit(struct scratch *s)
+{
+	struct fim_event *e = EV(s);
+	__u64 size = sizeof(*e) + (__u64)e->path_len + e->old_path_len + e->exe_len;
+	__u64 wake = BPF_RB_NO_WAKEUP;
+
+	/* A wake-up costs ~10 us of irq_work in this guest, in the context of the task making the
+	 * change, and ~20 us of scheduling in the loader. So wake at most once per
+	 * targ_wakeup_gap_ns, the loader's --max-delay-us (or as the ring fills up): a quiet stream
+	 * is woken record by record, a busy one in batches, and the loader, which reads again one
+	 * max delay after every batch, picks up records that did not wake it. */
+	__u64 pending = bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA);
+
+	/* the fill threshold wakes once, on the record that crosses it: a stalled consumer must
+	 * not make every later change pay for a wake-up it cannot answer */
+	if (e->ts_boot_ns - last_wake_ns >= targ_wakeup_gap_ns ||
+	    (pending < targ_wakeup_bytes && pending + size >= targ_wakeup_bytes)) {
+		wake = BPF_RB_FORCE_WAKEUP;
+		last_wake_ns = e->ts_boot_ns;
+	}
+
+	if (e->flags & (FIM_F_PATH_TRUNC | FIM_F_OLD_PATH_TRUNC | FIM_F_EXE_TRUNC))
+		stat_inc(FIM_STAT_TRUNCATED);
+	if (size > REC_MAX)
+		size = REC_MAX;
+	if (bpf_ringbuf_output(&rb, e, size, wake))
+		stat_inc(FIM_STAT_LOST);
+	else
+		stat_inc(FIM_STAT_EVENTS);
+}
+
+/* Emit an event about an open struct file (already known to be watched). */
+static __always_inline void emit_file(struct task_struct *t, struct file *f, __u16 op, __u16 sc)
+{
+	struct scratch *s = get_scratch();
+	struct fim_event *e;
+	struct who w;
+	bool trunc = false;
+
+	if (!s)
+		return;
+	e = begin_event(s, op, sc);
+	fill_who(&w, t);
+	who_to_event(e, &w);
+	set_inode(e, KREAD(struct file, f, f_inode));
+	e->path_len = put_path(s, 0, KREAD(struct file, f, f_path.dentry), KREAD(struct file, f, f_path.mnt), &trunc);
+	if (trunc)
+		e->flags |= FIM_F_PATH_TRUNC;
+	put_exe(s, t);
+	submit(s);
+}
+
+static __always_inline bool file_watched(struct file *f)
+{
+	return f && dentry_watched(KREAD(struct file, f, f_path.dentry), KREAD(struct file, f, f_path.mnt));
+}
+
+#endif /* FIM_COMMON_H */

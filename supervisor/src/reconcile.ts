@@ -1,0 +1,493 @@
+import {readdirSync, type Dirent} from 'node:fs';
+import type {Clock} from './clock.js';
+import {parentOf, statPath, type FileState, type StateStore, type StoredFile} from './state-store.js';
+import type {FileType, KernelEventFields, Operation, ReconcileEvent, SupervisorRecord} from './types.js';
+
+/**
+ * Keeps the baseline current from live events, and reconciles: compares the disk with the
+ * baseline and reports what differs as ordinary events with `source: "reconcile"` and whodata
+ * null (who made those changes is not known, and the event says so).
+ *
+ * The baseline holds, for each path, a state that some reported event explains. A live event
+ * for a path marks it; at the next flush (about once a second, and before every scan step) the
+ * path is lstat'ed and stored only if its ctime is not later than the event (plus a little
+ * clock slack): a change made after the event, whose own event may yet be lost, stays visible
+ * as a difference. A path that is gone is forgotten only if its event was a delete or a rename.
+ *
+ * Scans after a gap (loader restart, kernel loss, downtime) also report every file whose ctime
+ * falls inside the gap, even if it matches the baseline: ctime cannot be set from user space,
+ * so a change whose event was lost is found even when a flush stored its state before the loss
+ * was known, or a `touch -d` put the mtime back.
+ */
+
+export type ReconcileTrigger = 'start' | 'restart' | 'loss' | 'request';
+
+export type ReconcileSummary = {
+	trigger: string;
+	startedAt: number;
+	finishedAt: number;
+	scanned: number;
+	changes: number;
+	/** Watched paths scanned for the first time: baselined without reporting. */
+	newRoots: string[];
+	/** Paths reported (at most 100). */
+	paths: string[];
+	pathsOmitted: number;
+};
+
+export type BaselineOptions = {
+	store: StateStore;
+	clock: Clock;
+	/** Entries lstat'ed per second by a scan; 0 for no limit. */
+	scanRate: number;
+	/** Receives each batch of reconcile events (the path as a byte string beside each). */
+	deliver: (events: Array<{event: ReconcileEvent; json: string}>) => void;
+	/** Progress of a long scan, at most every few seconds. */
+	progress: (message: string) => void;
+	/** Extra members appended to each event's JSON (the enrichment fields, null, and host). */
+	extraJson?: string;
+	/** How much later than its event a ctime may be and still be the state it reported. */
+	slackNs?: bigint;
+};
+
+/** The latest event for a path: its time (ns; a double is exact enough beside the slack) and whether it said the path is gone. */
+type Pending = {timestampNs: number; gone: boolean};
+
+const scanChunk = 512;
+const progressEveryMs = 2000;
+const maxSummaryPaths = 100;
+
+export class Baseline {
+	private pending = new Map<string, Pending>();
+	/** How many notes each directory has right below it: a rename of one of them carries notes. */
+	private pendingParents = new Map<string, number>();
+	/** Renames not yet applied to the store, in order. */
+	private moves: Array<{from: string; to: string}> = [];
+	private readonly slackNs: number;
+	private stopping = false;
+
+	constructor(private readonly options: BaselineOptions) {
+		this.slackNs = Number(options.slackNs ?? 10_000_000n);
+	}
+
+	get pendingCount(): number {
+		return this.pending.size;
+	}
+
+	/** Notes live events (in order); the store is updated at the next flush. */
+	note(event: KernelEventFields): void {
+		const timestampNs = event.timestamp;
+		const path = byteString(event.path, event.path_b64);
+		if (event.operation === 'rename' && typeof event.old_path === 'string') {
+			const from = byteString(event.old_path, event.old_path_b64);
+			this.moves.push({from, to: path});
+			if (this.hasPendingBelow(from)) {
+				this.carryPending(from, path);
+			}
+
+			this.mark(from, timestampNs, true);
+		}
+
+		this.mark(path, timestampNs, event.operation === 'delete');
+	}
+
+	/** Applies what live events said to the store. */
+	flush(): void {
+		if (this.pending.size === 0 && this.moves.length === 0) {
+			return;
+		}
+
+		const {store} = this.options;
+		const moves = this.moves;
+		const pending = this.pending;
+		this.moves = [];
+		this.pending = new Map();
+		this.pendingParents = new Map();
+		store.transaction(() => {
+			for (const {from, to} of moves) {
+				store.move(from, to);
+			}
+
+			for (const [path, note] of pending) {
+				const state = statPath(path);
+				if (state === undefined) {
+					if (note.gone) {
+						store.remove(path);
+					}
+				} else if (state.type === 'dir' || Number(state.ctimeNs) <= note.timestampNs + this.slackNs) {
+					store.put(path, state);
+				}
+			}
+		});
+	}
+
+	/** Ends a scan in progress at its next step. */
+	stop(): void {
+		this.stopping = true;
+	}
+
+	/**
+	 * Scans `roots` and reports what differs from the baseline (only under roots already
+	 * baselined: a new root is baselined silently). `sinceNs`: the start of a gap, whose
+	 * changes are reported even when the baseline already matches them.
+	 */
+	async reconcile(roots: readonly string[], trigger: string, sinceNs?: bigint): Promise<ReconcileSummary> {
+		const {store, clock} = this.options;
+		const summary: ReconcileSummary = {trigger, startedAt: clock.now(), finishedAt: 0, scanned: 0, changes: 0, newRoots: [], paths: [], pathsOmitted: 0};
+		const pace = {startedAt: clock.now(), lastProgress: clock.now(), entries: 0};
+		for (const root of roots.map(path => byteString(path))) {
+			if (this.stopping) {
+				break;
+			}
+
+			this.flush();
+			const report = store.isBaselined(root);
+			if (!report) {
+				summary.newRoots.push(Buffer.from(root, 'latin1').toString('utf8'));
+			}
+
+			const found: Array<{event: ReconcileEvent; json: string}> = [];
+			const rootState = statPath(root);
+			store.transaction(() => {
+				this.compare(root, rootState, store.get(root), report, sinceNs, found, summary);
+			});
+			this.deliver(found);
+			const directories = rootState?.type === 'dir' ? [root] : [];
+			while (directories.length > 0 && !this.stopping) {
+				// eslint-disable-next-line no-await-in-loop
+				await this.scanDirectory(directories.pop()!, directories, report, sinceNs, summary, pace);
+			}
+
+			if (!this.stopping) {
+				store.markBaselined(root, BigInt(clock.now()) * 1_000_000n);
+			}
+		}
+
+		summary.finishedAt = clock.now();
+		return summary;
+	}
+
+	private async scanDirectory(directory: string, directories: string[], report: boolean, sinceNs: bigint | undefined, summary: ReconcileSummary, pace: {startedAt: number; lastProgress: number; entries: number}): Promise<void> {
+		const {store} = this.options;
+		let names: string[];
+		try {
+			names = (readdirSync(Buffer.from(directory, 'latin1'), {encoding: 'buffer', withFileTypes: true}) as Array<Dirent<Buffer>>)
+				.map(entry => (entry.name as unknown as Buffer).toString('latin1'));
+		} catch {
+			// Gone or unreadable since it was listed: the next scan of its parent settles it.
+			return;
+		}
+
+		const known = new Map(store.children(directory).map(row => [row.path, row]));
+		const prefix = directory === '/' ? '/' : `${directory}/`;
+		for (let start = 0; start < names.length || start === 0; start += scanChunk) {
+			if (this.stopping) {
+				return;
+			}
+
+			this.flush();
+			const found: Array<{event: ReconcileEvent; json: string}> = [];
+			const chunk = names.slice(start, start + scanChunk);
+			const last = start + scanChunk >= names.length;
+			store.transaction(() => {
+				for (const name of chunk) {
+					const path = prefix + name;
+					const state = statPath(path);
+					const row = known.get(path);
+					known.delete(path);
+					this.compare(path, state, row, report, sinceNs, found, summary);
+					if (state?.type === 'dir') {
+						directories.push(path);
+					}
+				}
+
+				// What the baseline holds and the directory no longer lists was deleted.
+				if (last) {
+					for (const row of known.values()) {
+						if (statPath(row.path) === undefined) {
+							this.compare(row.path, undefined, row, report, sinceNs, found, summary);
+						}
+					}
+				}
+			});
+			summary.scanned += chunk.length;
+			this.deliver(found);
+			// eslint-disable-next-line no-await-in-loop
+			await this.pace(pace, chunk.length);
+			if (last) {
+				break;
+			}
+		}
+	}
+
+	/** Compares one path with its row, reports a difference, and brings the row up to date. */
+	private compare(path: string, state: FileState | undefined, row: StoredFile | undefined, report: boolean, sinceNs: bigint | undefined, found: Array<{event: ReconcileEvent; json: string}>, summary: ReconcileSummary): void {
+		const {store} = this.options;
+		if (state === undefined) {
+			if (row === undefined) {
+				return;
+			}
+
+			const below = store.subtree(path);
+			store.remove(path);
+			if (report) {
+				for (const gone of [...below, row]) {
+					this.found(found, summary, 'delete', gone.path, gone, []);
+				}
+			}
+
+			return;
+		}
+
+		if (row === undefined) {
+			store.put(path, state);
+			if (report) {
+				this.found(found, summary, 'add', path, state, []);
+			}
+
+			return;
+		}
+
+		const changed = differences(row, state);
+		const inGap = sinceNs !== undefined && state.type !== 'dir' && state.ctimeNs >= sinceNs;
+		if (changed.length === 0 && !inGap) {
+			return;
+		}
+
+		store.put(path, state);
+		if (report) {
+			this.found(found, summary, operationFor(changed), path, state, changed);
+		}
+	}
+
+	private found(found: Array<{event: ReconcileEvent; json: string}>, summary: ReconcileSummary, operation: Operation, path: string, state: FileState, changed: string[]): void {
+		const event = reconcileEvent(BigInt(this.options.clock.now()) * 1_000_000n, operation, path, state, changed);
+		found.push({event, json: reconcileJsonLine(event, this.options.extraJson ?? '')});
+		summary.changes++;
+		if (summary.paths.length < maxSummaryPaths) {
+			summary.paths.push(event.path);
+		} else {
+			summary.pathsOmitted++;
+		}
+	}
+
+	private deliver(found: Array<{event: ReconcileEvent; json: string}>): void {
+		if (found.length > 0) {
+			this.options.deliver(found);
+		}
+	}
+
+	/** Keeps to the scan rate, lets live events through between chunks, and says how far it got. */
+	private async pace(pace: {startedAt: number; lastProgress: number; entries: number}, entries: number): Promise<void> {
+		const {clock, scanRate} = this.options;
+		pace.entries += entries;
+		const now = clock.now();
+		if (now - pace.lastProgress >= progressEveryMs) {
+			pace.lastProgress = now;
+			const seconds = (now - pace.startedAt) / 1000;
+			this.options.progress(`${pace.entries.toLocaleString('en-US')} entries scanned in ${seconds.toFixed(0)} s (${Math.round(pace.entries / seconds).toLocaleString('en-US')}/s)`);
+		}
+
+		const aheadMs = scanRate > 0 ? (pace.entries / scanRate * 1000) - (now - pace.startedAt) : 0;
+		await new Promise<void>(resolve => {
+			if (aheadMs > 1) {
+				clock.setTimeout(resolve, aheadMs);
+			} else {
+				setImmediate(resolve);
+			}
+		});
+	}
+
+	private mark(path: string, timestampNs: number, gone: boolean): void {
+		const note = this.pending.get(path);
+		if (note) {
+			// The latest event decides whether the path should be there.
+			note.gone = gone;
+			if (timestampNs > note.timestampNs) {
+				note.timestampNs = timestampNs;
+			}
+		} else {
+			this.pending.set(path, {timestampNs, gone});
+			const parent = parentOf(path);
+			this.pendingParents.set(parent, (this.pendingParents.get(parent) ?? 0) + 1);
+		}
+	}
+
+	private hasPendingBelow(directory: string): boolean {
+		if (this.pendingParents.has(directory)) {
+			return true;
+		}
+
+		const prefix = `${directory}/`;
+		for (const parent of this.pendingParents.keys()) {
+			if (parent.startsWith(prefix)) {
+				return true;
+			}
+		}
+
+		return false;
+	}
+
+	/** Pending notes below a renamed directory now live under its new name. */
+	private carryPending(from: string, to: string): void {
+		const prefix = `${from}/`;
+		for (const [path, note] of [...this.pending]) {
+			if (path.startsWith(prefix)) {
+				this.pending.delete(path);
+				this.forgetParent(path);
+				const moved = to + path.slice(from.length);
+				const existing = this.pending.get(moved);
+				if (existing === undefined) {
+					this.pending.set(moved, note);
+					const parent = parentOf(moved);
+					this.pendingParents.set(parent, (this.pendingParents.get(parent) ?? 0) + 1);
+				} else if (note.timestampNs > existing.timestampNs) {
+					existing.timestampNs = note.timestampNs;
+				}
+			}
+		}
+	}
+
+	private forgetParent(path: string): void {
+		const parent = parentOf(path);
+		const count = (this.pendingParents.get(parent) ?? 0) - 1;
+		if (count > 0) {
+			this.pendingParents.set(parent, count);
+		} else {
+			this.pendingParents.delete(parent);
+		}
+	}
+}
+
+/**
+ * Content (type, inode, size, mtime) is a `modify`; owner and mode alone an `attrib` (chmod
+ * moves ctime too). A ctime that moved with nothing else, or a change inside a gap, is a
+ * `modify`: a write whose mtime was put back (`touch -d`) looks exactly like that.
+ */
+function operationFor(changed: readonly string[]): Operation {
+	if (changed.some(field => field === 'type' || field === 'inode' || field === 'size' || field === 'mtime')) {
+		return 'modify';
+	}
+
+	return changed.some(field => field === 'mode' || field === 'uid' || field === 'gid') ? 'attrib' : 'modify';
+}
+
+/** Which of the compared fields differ (directories: only what a child's change leaves alone). */
+function differences(row: StoredFile, state: FileState): string[] {
+	const changed: string[] = [];
+	if (row.type !== state.type) {
+		changed.push('type');
+	}
+
+	if (row.inode !== state.inode || row.dev !== state.dev) {
+		changed.push('inode');
+	}
+
+	if (row.mode !== state.mode) {
+		changed.push('mode');
+	}
+
+	if (row.uid !== state.uid) {
+		changed.push('uid');
+	}
+
+	if (row.gid !== state.gid) {
+		changed.push('gid');
+	}
+
+	if (state.type !== 'dir' || row.type !== 'dir') {
+		if (row.size !== state.size) {
+			changed.push('size');
+		}
+
+		if (row.mtimeNs !== state.mtimeNs) {
+			changed.push('mtime');
+		}
+
+		if (row.ctimeNs !== state.ctimeNs) {
+			changed.push('ctime');
+		}
+	}
+
+	return changed;
+}
+
+/** A path from an event as a byte string (see state-store.ts). */
+export function byteString(path: string, base64?: string | null): string {
+	if (typeof base64 === 'string') {
+		return Buffer.from(base64, 'base64').toString('latin1');
+	}
+
+	// ASCII, the usual case, is its own byte string.
+	return Buffer.byteLength(path) === path.length ? path : Buffer.from(path, 'utf8').toString('latin1');
+}
+
+/** `major:minor` of a Linux dev_t, as the loader writes it. */
+export function deviceName(dev: bigint): string {
+	const major = ((dev >> 8n) & 0xFFFn) | ((dev >> 32n) & ~0xFFFn);
+	const minor = (dev & 0xFFn) | ((dev >> 12n) & ~0xFFn);
+	return `${major}:${minor}`;
+}
+
+function reconcileEvent(timestampNs: bigint, operation: Operation, path: string, state: FileState, changed: string[]): ReconcileEvent {
+	const raw = Buffer.from(path, 'latin1');
+	const text = raw.toString('utf8');
+	const event: ReconcileEvent = {
+		timestamp: Number(timestampNs),
+		operation,
+		path: text,
+		old_path: null,
+		file_type: state.type as FileType,
+		inode: Number(state.inode),
+		dev: deviceName(state.dev),
+		pid: null,
+		tid: null,
+		ppid: null,
+		uid: null,
+		gid: null,
+		euid: null,
+		egid: null,
+		auid: null,
+		session_id: null,
+		process_name: null,
+		exe: null,
+		syscall: null,
+		cgroup_id: null,
+		source: 'reconcile',
+		changed,
+	};
+	if (!Buffer.from(text, 'utf8').equals(raw)) {
+		event.path_b64 = raw.toString('base64');
+	}
+
+	Object.defineProperty(event, 'timestampNs', {value: timestampNs, enumerable: false});
+	return event;
+}
+
+/** The event's JSON line, with the exact nanosecond timestamp a double cannot hold. */
+function reconcileJsonLine(event: ReconcileEvent, extraJson: string): string {
+	const timestampNs = (event as unknown as {timestampNs: bigint}).timestampNs;
+	const rest = JSON.stringify({...event, timestamp: undefined});
+	return `{"timestamp":${timestampNs},${rest.slice(1, -1)}${extraJson}}`;
+}
+
+/** A supervisor record summing up one reconciliation. */
+export function reconcileRecord(summary: ReconcileSummary, host: string): SupervisorRecord {
+	const record: SupervisorRecord = {
+		type: 'supervisor',
+		kind: 'reconcile',
+		timestamp: summary.finishedAt * 1e6,
+		host,
+		message: `reconciliation after ${summary.trigger}: ${summary.scanned} entries scanned, ${summary.changes} change(s) reported with source reconcile${summary.newRoots.length > 0 ? `; first baseline of ${summary.newRoots.join(', ')} (nothing to compare with yet)` : ''}`,
+		trigger: summary.trigger,
+		scanned: summary.scanned,
+		changes: summary.changes,
+		duration_ms: summary.finishedAt - summary.startedAt,
+		paths: summary.paths,
+	};
+	if (summary.pathsOmitted > 0) {
+		record.paths_omitted = summary.pathsOmitted;
+	}
+
+	return record;
+}

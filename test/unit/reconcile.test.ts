@@ -1,0 +1,212 @@
+import {execFileSync} from 'node:child_process';
+import {chmodSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync} from 'node:fs';
+import {join} from 'node:path';
+import test from 'ava';
+import {systemClock} from '../../supervisor/src/clock.js';
+import {Baseline, byteString, deviceName} from '../../supervisor/src/reconcile.js';
+import {baselineFileName, StateStore} from '../../supervisor/src/state-store.js';
+import type {KernelEventFields, ReconcileEvent} from '../../supervisor/src/types.js';
+import {temporaryDirectory} from './helpers.js';
+
+type Found = {event: ReconcileEvent; json: string};
+
+function setup(slackNs?: bigint): {root: string; state: string; store: StateStore; baseline: Baseline; found: Found[]} {
+	const root = temporaryDirectory('fim-reconcile-');
+	const state = temporaryDirectory('fim-state-');
+	const {store} = StateStore.open(state);
+	const found: Found[] = [];
+	const baseline = new Baseline({store, clock: systemClock, scanRate: 0, deliver: events => found.push(...events), progress() {}, slackNs});
+	return {root, state, store, baseline, found};
+}
+
+function kernelEvent(operation: KernelEventFields['operation'], path: string, timestampMs: number, oldPath?: string): KernelEventFields {
+	return {
+		timestamp: timestampMs * 1e6, operation, path, old_path: oldPath ?? null, file_type: null, inode: null, dev: null,
+		pid: 1, tid: 1, ppid: 0, uid: 0, gid: 0, euid: 0, egid: 0, auid: null, session_id: null,
+		process_name: 'test', exe: null, syscall: 'test', cgroup_id: 0, source: 'kernel',
+	};
+}
+
+function summary(found: Found[]): string[] {
+	return found.map(({event}) => `${event.operation} ${event.path.replace(/^.*fim-reconcile-[^/]+/, '')} ${event.changed.join(',')}`.trim()).sort();
+}
+
+test('the first scan of a path is a silent baseline; the next reports each kind of change', async t => {
+	const {root, store, baseline, found} = setup();
+	writeFileSync(join(root, 'kept'), 'same');
+	writeFileSync(join(root, 'grows'), 'a');
+	writeFileSync(join(root, 'mode'), 'm');
+	writeFileSync(join(root, 'hidden'), 'aaaa');
+	mkdirSync(join(root, 'tree/deep'), {recursive: true});
+	writeFileSync(join(root, 'tree/deep/leaf'), 'x');
+	const first = await baseline.reconcile([root], 'start');
+	t.deepEqual(found, []);
+	t.deepEqual(first.newRoots, [root]);
+	t.is(store.fileCount, 8, 'the watched directory and everything in it');
+
+	writeFileSync(join(root, 'grows'), 'abc');
+	chmodSync(join(root, 'mode'), 0o600);
+	// Same size, and the mtime put back to the nanosecond (touch -r): only ctime tells.
+	const reference = join(temporaryDirectory(), 'reference');
+	writeFileSync(reference, '');
+	execFileSync('touch', ['-r', join(root, 'hidden'), reference]);
+	await new Promise(resolve => {
+		setTimeout(resolve, 20);
+	});
+	writeFileSync(join(root, 'hidden'), 'bbbb');
+	execFileSync('touch', ['-r', reference, join(root, 'hidden')]);
+	writeFileSync(join(root, 'new'), 'n');
+	rmSync(join(root, 'tree'), {recursive: true});
+	const second = await baseline.reconcile([root], 'start');
+	t.deepEqual(summary(found), [
+		'add /new',
+		'attrib /mode mode,ctime',
+		'delete /tree',
+		'delete /tree/deep',
+		'delete /tree/deep/leaf',
+		'modify /grows size,mtime,ctime',
+		'modify /hidden ctime',
+	]);
+	t.deepEqual(second.newRoots, []);
+	t.is(second.changes, 7);
+	const add = found.find(({event}) => event.operation === 'add')!;
+	t.like(add.event, {source: 'reconcile', pid: null, uid: null, process_name: null, exe: null, syscall: null, file_type: 'file', dev: deviceName(BigInt(statSync(join(root, 'new')).dev))});
+	const line = JSON.parse(add.json) as Record<string, unknown>;
+	t.is(line['path'], join(root, 'new'));
+	t.regex(add.json, /^\{"timestamp":\d{19},"operation":"add"/);
+	const deleted = found.find(({event}) => event.path.endsWith('/leaf'))!;
+	t.is(deleted.event.file_type, 'file', 'a delete says what the baseline knew');
+
+	found.length = 0;
+	await baseline.reconcile([root], 'start');
+	t.deepEqual(found, [], 'nothing twice');
+});
+
+test('a live event stores the state it explains, not a later one', async t => {
+	const {root, baseline, found} = setup(0n);
+	writeFileSync(join(root, 'a'), '1');
+	writeFileSync(join(root, 'b'), '1');
+	await baseline.reconcile([root], 'start');
+	await new Promise(resolve => {
+		setTimeout(resolve, 20);
+	});
+	const before = Date.now();
+	writeFileSync(join(root, 'a'), '22');
+	writeFileSync(join(root, 'b'), '22');
+	// a's event is after its change: stored. b's event is from before its last change (as if
+	// the event of that change were lost): b keeps its old state and shows as a difference.
+	baseline.note(kernelEvent('modify', join(root, 'a'), Date.now() + 5));
+	baseline.note(kernelEvent('modify', join(root, 'b'), before - 10));
+	baseline.flush();
+	await baseline.reconcile([root], 'loss');
+	t.deepEqual(summary(found), ['modify /b size,mtime,ctime']);
+});
+
+test('a path that vanished is forgotten only when its event was a delete', async t => {
+	const {root, baseline, found} = setup();
+	for (const name of ['deleted', 'modified-then-gone']) {
+		writeFileSync(join(root, name), 'x');
+	}
+
+	await baseline.reconcile([root], 'start');
+	unlinkSync(join(root, 'deleted'));
+	unlinkSync(join(root, 'modified-then-gone'));
+	baseline.note(kernelEvent('delete', join(root, 'deleted'), Date.now()));
+	baseline.note(kernelEvent('modify', join(root, 'modified-then-gone'), Date.now()));
+	baseline.flush();
+	await baseline.reconcile([root], 'loss');
+	t.deepEqual(summary(found), ['delete /modified-then-gone']);
+});
+
+test('a renamed directory carries its subtree in the baseline, pending notes included', async t => {
+	const {root, store, baseline, found} = setup();
+	mkdirSync(join(root, 'old/inner'), {recursive: true});
+	writeFileSync(join(root, 'old/inner/f'), 'x');
+	await baseline.reconcile([root], 'start');
+	writeFileSync(join(root, 'old/inner/g'), 'y');
+	baseline.note(kernelEvent('add', join(root, 'old/inner/g'), Date.now() + 5));
+	renameSync(join(root, 'old'), join(root, 'new'));
+	baseline.note(kernelEvent('rename', join(root, 'new'), Date.now() + 5, join(root, 'old')));
+	baseline.flush();
+	t.truthy(store.get(byteString(join(root, 'new/inner/f'))));
+	t.truthy(store.get(byteString(join(root, 'new/inner/g'))));
+	t.is(store.get(byteString(join(root, 'old/inner/f'))), undefined);
+	t.is(store.children(byteString(join(root, 'new/inner'))).length, 2);
+	const odd = byteString('', Buffer.from([0x2F, 0x78, 0xFF]).toString('base64'));
+	t.is(odd, '/x\u00FF');
+	await baseline.reconcile([root], 'restart');
+	t.deepEqual(summary(found), []);
+});
+
+test('after a gap, files whose ctime falls inside it are reported even if the baseline matches', async t => {
+	const {root, baseline, found} = setup();
+	writeFileSync(join(root, 'old'), 'x');
+	await new Promise(resolve => {
+		setTimeout(resolve, 30);
+	});
+	const gapStartNs = BigInt(Date.now()) * 1_000_000n;
+	// File times come from a clock that ticks every few ms: be past the next tick.
+	await new Promise(resolve => {
+		setTimeout(resolve, 30);
+	});
+	writeFileSync(join(root, 'in-gap'), 'x');
+	await baseline.reconcile([root], 'start');
+	await baseline.reconcile([root], 'restart', gapStartNs);
+	t.deepEqual(summary(found), ['modify /in-gap']);
+});
+
+test('names that are not UTF-8 keep their bytes, in path_b64', async t => {
+	const {root, baseline, found} = setup();
+	await baseline.reconcile([root], 'start');
+	const name = Buffer.from([0x62, 0xFF, 0x2E]);
+	writeFileSync(Buffer.concat([Buffer.from(`${root}/`), name]), 'x');
+	await baseline.reconcile([root], 'start');
+	t.is(found.length, 1);
+	const line = JSON.parse(found[0]!.json) as Record<string, string>;
+	t.true(Buffer.from(line['path_b64']!, 'base64').equals(Buffer.concat([Buffer.from(`${root}/`), name])));
+	t.is(line['path'], `${root}/b\uFFFD.`);
+});
+
+test('a single watched file is compared by itself', async t => {
+	const {root, baseline, found} = setup();
+	const file = join(root, 'alone');
+	writeFileSync(file, 'x');
+	await baseline.reconcile([file], 'start');
+	writeFileSync(file, 'xy');
+	await baseline.reconcile([file], 'start');
+	t.deepEqual(summary(found), ['modify /alone size,mtime,ctime']);
+});
+
+test('the store remembers a clean stop and the last sign of life', t => {
+	const state = temporaryDirectory('fim-state-');
+	const first = StateStore.open(state);
+	t.is(first.previous, undefined);
+	t.is(first.reset, undefined);
+	first.store.heartbeat(1000n);
+	first.store.close(2000n);
+	const second = StateStore.open(state);
+	t.deepEqual(second.previous, {lastAliveNs: 2000n, cleanStop: true});
+	second.store.heartbeat(3000n);
+	// No close: the run ended without a clean stop.
+	const third = StateStore.open(state);
+	t.deepEqual(third.previous, {lastAliveNs: 3000n, cleanStop: false});
+	third.store.close(4000n);
+});
+
+test('a damaged or deleted baseline: moved aside, said why, and a fresh one works', t => {
+	const state = temporaryDirectory('fim-state-');
+	StateStore.open(state).store.close(1n);
+	writeFileSync(join(state, baselineFileName), 'this is not a database, it only says so'.repeat(200));
+	const damaged = StateStore.open(state);
+	t.regex(damaged.reset?.reason ?? '', /baseline .*baseline\.db cannot be used \(.*(not a database|malformed)/);
+	t.true(readFileSync(damaged.reset!.movedTo!, 'utf8').startsWith('this is not'));
+	t.is(damaged.previous, undefined);
+	damaged.store.put('/x', {type: 'file', inode: 1n, dev: 2n, size: 3n, mode: 0o644, uid: 0, gid: 0, mtimeNs: 4n, ctimeNs: 5n});
+	t.is(damaged.store.fileCount, 1);
+	damaged.store.close(2n);
+	rmSync(join(state, baselineFileName));
+	const deleted = StateStore.open(state);
+	t.regex(deleted.reset?.reason ?? '', /was deleted/);
+	t.is(deleted.store.fileCount, 0);
+	deleted.store.close(3n);
+});
