@@ -8,13 +8,16 @@ BPFTOOL ?= bpftool
 CC := gcc
 ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 WATCH ?= /var/log
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+UNITDIR ?= $(PREFIX)/lib/systemd/system
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wno-unused-function
 LOADER_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Werror=implicit-function-declaration
 LOADER_SRCS := loader-c/main.c loader-c/json_out.c loader-c/cli.c loader-c/command.c loader-c/paths.c
 LOADER_HDRS := $(wildcard loader-c/*.h) bpf/fim.h
 
-.PHONY: all loader ts setup run test test-unit test-e2e clean
+.PHONY: all loader ts setup run test test-unit test-e2e clean install uninstall
 all: loader ts
 
 # The README's two commands. Both set the machine up first, so they work on a fresh one.
@@ -80,6 +83,14 @@ $(BUILD)/fim-loader: $(LOADER_SRCS) $(LOADER_HDRS) $(BUILD)/fim.skel.h $(BUILD)/
 
 clean:
 	rm -rf $(BUILD) dist
+
+# PREFIX (default /usr/local), SYSCONFDIR (/etc), UNITDIR ($(PREFIX)/lib/systemd/system) and
+# DESTDIR are read from the environment or the command line; scripts/install.sh says what goes where.
+install: all
+	PREFIX="$(PREFIX)" SYSCONFDIR="$(SYSCONFDIR)" UNITDIR="$(UNITDIR)" DESTDIR="$(DESTDIR)" scripts/install.sh install
+
+uninstall:
+	PREFIX="$(PREFIX)" SYSCONFDIR="$(SYSCONFDIR)" UNITDIR="$(UNITDIR)" DESTDIR="$(DESTDIR)" PURGE="$(PURGE)" scripts/install.sh uninstall
 
 -include test/c/tests.mk
 -include test/kernels/kernels.mk

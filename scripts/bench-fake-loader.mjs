@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Benchmark loader: hello, then $BENCH_EVENTS realistic event lines (default 2,000,000) as fast
-// as the pipe takes them, then waits for EOF on stdin like the real loader.
+// as the pipe takes them, or $BENCH_RATE per second when set, then waits for EOF on stdin like
+// the real loader.
 // The events name live processes (this one and its parent) so the supervisor's /proc cache is
 // exercised on hits, which is the steady state of a real workload.
 const total = Number(process.env.BENCH_EVENTS ?? 2_000_000);
@@ -24,6 +25,28 @@ process.on('SIGTERM', () => process.exit(0));
 process.stdout.write(`${JSON.stringify({type: 'hello', protocol: 1, loader_version: 'bench', pid: process.pid, backend: 'bench', hooks: [], paths, ringbuf_bytes: 16 << 20, coalesce_ms: 1000})}\n`);
 
 let sent = 0;
+const rate = Number(process.env.BENCH_RATE ?? 0);
+// Paced: whole blocks on a 10 ms tick, as many as keep the running total at the rate.
+function paced() {
+	const start = Date.now();
+	const timer = setInterval(() => {
+		const due = Math.min(total, Math.floor(((Date.now() - start) / 1000) * rate));
+		let text = '';
+		while (sent + perBlock <= due) {
+			text += block;
+			sent += perBlock;
+		}
+
+		if (text) {
+			process.stdout.write(text);
+		}
+
+		if (sent + perBlock > total) {
+			clearInterval(timer);
+		}
+	}, 10);
+}
+
 function pump() {
 	while (sent < total) {
 		sent += perBlock;
@@ -34,7 +57,12 @@ function pump() {
 	}
 }
 
-pump();
+if (rate > 0) {
+	paced();
+} else {
+	pump();
+}
+
 process.stdin.resume();
 process.stdin.on('end', () => {
 	process.stdout.write('{"type":"bye","reason":"stdin closed"}\n');

@@ -14,8 +14,11 @@ fi
 # clang/llvm/bpftool/libbpf build the sensor; libelf/zlib link the static loader; attr, acl and
 # python3 are used by the end-to-end tests to make real changes; file checks the static build;
 # qemu-system-x86, busybox-static and cpio boot other kernels for `make test-kernels`;
-# g++ (with make and python3) builds better-sqlite3's native module when npm installs it.
-apt_pkgs=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev make gcc g++ file attr python3 util-linux qemu-system-x86 busybox-static cpio)
+# g++ (with make and python3) builds the native modules npm installs (better-sqlite3, unix-dgram:
+# the local syslog socket); rsyslog is the real receiver the syslog sink is tested against (the
+# test runs its own rsyslogd on free ports, never the system one); systemd brings
+# systemd-analyze, which checks the installed unit.
+apt_pkgs=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev make gcc g++ file attr python3 util-linux qemu-system-x86 busybox-static cpio rsyslog systemd)
 missing=()
 for p in "${apt_pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

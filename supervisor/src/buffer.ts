@@ -3,7 +3,7 @@ import {closeSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync
 import {join} from 'node:path';
 import {systemClock, type Clock} from './clock.js';
 import {ConfigError} from './errors.js';
-import type {Sink} from './sinks.js';
+import type {StreamSink as Sink} from './stream-sink.js';
 import type {SupervisorRecord} from './types.js';
 
 /**
@@ -211,6 +211,12 @@ class Fifo<T> {
 		return item;
 	}
 
+	/** Puts items back in front, in their order. */
+	prepend(items: readonly T[]): void {
+		this.items = [...items, ...this.items.slice(this.head)];
+		this.head = 0;
+	}
+
 	drain(): T[] {
 		const rest = this.items.slice(this.head);
 		this.items = [];
@@ -321,6 +327,23 @@ export class SpoolQueue extends EventEmitter {
 		}
 
 		return taken;
+	}
+
+	/**
+	 * Puts back, in front, records shift() gave out that the sink did not take (a batch in
+	 * flight when the sink stops): they leave first again, or are spooled by close().
+	 */
+	unshift(entries: readonly QueuedEntry[]): void {
+		if (entries.length === 0) {
+			return;
+		}
+
+		this.memory.prepend(entries.map(entry => ({line: entry.line, timestamp: entry.timestamp})));
+		for (const entry of entries) {
+			this.memoryBytes += entry.line.length;
+		}
+
+		this.shifted -= entries.length;
 	}
 
 	/**

@@ -1,19 +1,26 @@
 import {accessSync, constants, readFileSync} from 'node:fs';
+import type {Server} from 'node:http';
+import {hostname} from 'node:os';
 import {join} from 'node:path';
 import {execa} from 'execa';
 import yargs, {type Argv} from 'yargs';
 import {formatCheckTable, runChecks} from './check.js';
 import {SinkBuffer} from './buffer.js';
-import {compileRoute, loadConfigFile, parseConfig, type PipelineConfig} from './config.js';
+import {compileRoute, compileRoutes, loadConfigFile, parseConfig, type PipelineConfig} from './config.js';
 import {ControlServer, queryStatus} from './control.js';
 import {FimError, LoaderMissingError, UsageError} from './errors.js';
 import {compileFilter, parseIds, parseOperations, type FilterSpec} from './filters.js';
-import {formatNames, recordTextLine, supervisorJsonLine, type FormatName} from './formats.js';
+import {createFormatter, formatNames, supervisorJsonLine, type FormatName} from './formats.js';
 import {createLogger, type LogFormat} from './log.js';
 import {defaultLoaderPath} from './loader-path.js';
+import {Metrics} from './metrics.js';
 import {WhoDataMonitor, type Logger, type MonitorBatchItem} from './monitor.js';
 import {normalizeWatchPaths} from './paths.js';
-import {createStdoutSink} from './sinks.js';
+import {Pipeline} from './pipeline.js';
+import {sinkFromUrl} from './sink-url.js';
+import type {SinkError} from './sinks.js';
+import {createStdoutSink} from './stream-sink.js';
+import {describePipeline, pipelineWarnings} from './validate.js';
 import {defaultStateDirectory, prepareStateDirectory} from './state-dir.js';
 import type {KernelEventFields} from './types.js';
 
@@ -30,6 +37,8 @@ type StartArgs = GlobalArgs & {
 	paths: string[];
 	config?: string;
 	format?: FormatName;
+	sink?: string[];
+	metrics?: string;
 	exclude?: string[];
 	include?: string[];
 	ops?: string;
@@ -63,10 +72,19 @@ export async function main(argv: string[]): Promise<number> {
 		.usage('$0 <command> [options]\n\nReal-time file integrity monitoring: who changed which file.')
 		.option('verbose', {alias: 'v', type: 'boolean', default: false, describe: 'Debug diagnostics on stderr'})
 		.option('log-format', {choices: ['text', 'json'] as const, default: 'text' as LogFormat, describe: 'Format of the diagnostics on stderr'})
-		.command('start [paths..]', 'Watch paths and print one event per change on stdout', startOptions, args => {
+		.command('start [paths..]', 'Watch paths and send one event per change to stdout, or to the sinks named', startOptions, args => {
 			logFormat = args['log-format'] as LogFormat;
 			verbose = Boolean(args.verbose);
 			outcome = start(args as unknown as StartArgs);
+		})
+		.command('validate', 'Check a config file (and --sink flags) and print the pipeline it describes', (y: Argv) => y
+			.option('config', {alias: 'c', type: 'string', demandOption: true, describe: 'Config file (YAML or JSON)'})
+			.option('sink', {type: 'string', array: true, describe: 'Sinks as for start'})
+			.option('format', {alias: 'f', choices: formatNames, describe: 'Format of the sinks that name none'})
+			.example('$0 validate --config /etc/fim-whodata/config.yaml', 'Exit 0 and the pipeline if valid, 2 and one line if not'), args => {
+			logFormat = args['log-format'] as LogFormat;
+			verbose = Boolean(args.verbose);
+			outcome = validate(args as unknown as StartArgs);
 		})
 		.command('check', 'Check that the sensor can run on this system (exit 0 if it can)', (y: Argv) => y
 			.option('loader', {type: 'string', describe: 'Loader binary (default: $FIM_LOADER or build/fim-loader)'}), args => {
@@ -84,7 +102,7 @@ export async function main(argv: string[]): Promise<number> {
 			.option('loader', {type: 'string', describe: 'Loader binary'}), args => {
 			outcome = version((args as unknown as CheckArgs).loader);
 		})
-		.demandCommand(1, 'give a command: start, status, check or version')
+		.demandCommand(1, 'give a command: start, validate, status, check or version')
 		.strict()
 		.recommendCommands()
 		.version(packageVersion)
@@ -109,7 +127,8 @@ function startOptions(y: Argv): Argv {
 	return y
 		.positional('paths', {type: 'string', array: true, describe: 'Directories (watched recursively) or files'})
 		.option('config', {alias: 'c', type: 'string', describe: 'Config file (YAML or JSON: sources, transforms, sinks)'})
-		.option('format', {alias: 'f', choices: formatNames, describe: 'Output format (default json)'})
+		.option('format', {alias: 'f', choices: formatNames, describe: 'Format of the sinks that name none (default json; docs/formats.md)'})
+		.option('sink', {type: 'string', array: true, describe: 'Send events there (repeatable; replaces stdout): stdout, file:///PATH, syslog[+tcp|+unix]://HOST:PORT, http(s)://URL, fluent[+tls]://HOST:PORT; options as ?key=value (docs/sinks.md)'})
 		.option('exclude', {type: 'string', array: true, describe: 'Drop events whose path matches this glob'})
 		.option('include', {type: 'string', array: true, describe: 'Keep only events whose path matches this glob'})
 		.option('ops', {type: 'string', describe: 'Keep only these operations: add,modify,delete,rename,attrib'})
@@ -121,6 +140,7 @@ function startOptions(y: Argv): Argv {
 		.option('exclude-uid', {type: 'string', array: true, describe: 'Drop these uids (comma list)'})
 		.option('include-auid', {type: 'string', array: true, describe: 'Keep only these login uids (comma list)'})
 		.option('exclude-auid', {type: 'string', array: true, describe: 'Drop these login uids (comma list)'})
+		.option('metrics', {type: 'string', describe: 'Serve Prometheus metrics at HOST:PORT/metrics (e.g. 127.0.0.1:9464); off by default'})
 		.option('loader', {type: 'string', describe: 'Loader binary (default: $FIM_LOADER or build/fim-loader)'})
 		.option('coalesce-ms', {type: 'number', describe: 'Modify coalescing window in ms (loader default 1000)'})
 		.option('ringbuf-mb', {type: 'number', describe: 'Ring buffer size in MiB, a power of two (loader default 16)'})
@@ -132,7 +152,10 @@ function startOptions(y: Argv): Argv {
 		.example('$0 start --format text /etc', 'One readable line per change')
 		.example('$0 start --exclude \'**/*.swp\' --ops add,delete /srv', 'Filter in the supervisor')
 		.example('$0 start /etc | fluent-bit -i stdin -o stdout', 'Feed Fluent Bit')
-		.example('$0 start --config fim.yaml', 'Paths, filters and sink from a config file');
+		.example('$0 start /etc --sink fluent://127.0.0.1:24224', 'To a Fluent Bit or Fluentd forward input, with acknowledgements')
+		.example('$0 start /etc --sink \'file:///var/log/fim/wazuh.json?format=wazuh&rotate.max_bytes=100M\'', 'A rotating file a Wazuh agent reads')
+		.example('$0 start /etc --sink stdout --sink syslog+tcp://127.0.0.1:601', 'Several sinks at once')
+		.example('$0 start --config fim.yaml --metrics 127.0.0.1:9464', 'Paths, filters and sinks from a config file; Prometheus metrics');
 }
 
 /** How long stopping waits for a slow reader before keeping the rest in the spool. */
@@ -185,16 +208,41 @@ function nonNegativeInteger(value: number | undefined, flag: string): number | u
 	return value;
 }
 
+/** The pipeline that `start` and `validate` run: the config file, plus `--sink` flags. */
+function pipelineFromArgs(args: StartArgs): PipelineConfig {
+	const config = args.config ? loadConfigFile(args.config) : parseConfigDefaults();
+	const flagSinks = (args.sink ?? []).map((url, index) => sinkFromUrl(url, index + 1, [config.transforms.at(-1)?.id ?? config.source.id]));
+	if (flagSinks.length > 0) {
+		// Sinks named on the command line replace the implicit stdout, and join the file's.
+		const sinks = [...config.sinks.filter(sink => !sink.implicit), ...flagSinks];
+		const ids = new Set<string>();
+		for (const sink of sinks) {
+			if (ids.has(sink.id)) {
+				throw new UsageError(`two sinks have the id '${sink.id}' (give --sink URLs an id with ?id=NAME)`);
+			}
+
+			ids.add(sink.id);
+		}
+
+		config.sinks = sinks;
+		config.sink = sinks[0]!;
+	}
+
+	return config;
+}
+
 async function start(args: StartArgs): Promise<number> {
 	const logger = createLogger({verbose: args.verbose, format: args['log-format']});
-	const config: PipelineConfig = args.config
-		? loadConfigFile(args.config)
-		: parseConfigDefaults();
+	const config = pipelineFromArgs(args);
 	const route = compileRoute(config);
 	const flagFilter = compileFilter(filterFromFlags(args), 'flags');
 	const accept = (event: KernelEventFields): boolean => flagFilter(event) && route(event);
 	const paths = [...config.source.paths, ...(args.paths ?? [])];
-	const format = args.format ?? config.sink.format;
+	const stdoutSink = config.sinks.find(sink => sink.type === 'stdout');
+	const format = stdoutSink?.format ?? args.format ?? 'json';
+	// With several sinks each checks its own route; the monitor's filter lets through what any wants.
+	const routed = config.sinks.length > 1;
+	const stdoutRoute = stdoutSink ? compileRoutes(config).get(stdoutSink.id)! : undefined;
 	const loaderPath = args.loader ?? config.source.loader ?? defaultLoaderPath();
 	try {
 		accessSync(loaderPath, constants.X_OK);
@@ -224,33 +272,51 @@ async function start(args: StartArgs): Promise<number> {
 	// Claimed first: a second fimctl on the same state directory is refused before it touches anything.
 	let describe: () => Record<string, unknown> = () => ({starting: true});
 	const control = await ControlServer.listen(stateDirectory, () => describe());
+	const host = hostname();
+	let pipeline: Pipeline | undefined;
 	let monitor: WhoDataMonitor;
+	let metrics: Metrics | undefined;
+	let metricsServer: Server | undefined;
 	try {
-		monitor = await WhoDataMonitor.create(options);
+		// Sinks other than stdout, opened before the loader runs (a file that cannot be opened fails here).
+		pipeline = await Pipeline.create(config, {logger, host, defaultFormat: args.format, stateDirectory});
+		if (args.metrics !== undefined) {
+			metrics = new Metrics(pipeline, config.source.id);
+			metricsServer = await metrics.serve(args.metrics);
+			logger.info(`metrics on http://${args.metrics}/metrics`);
+		}
+
+		monitor = await WhoDataMonitor.create({...options, host});
 	} catch (error) {
+		metricsServer?.close();
+		await pipeline?.close();
 		await control.close();
 		throw error;
 	}
 
+	const sinks = pipeline;
+	metrics?.watch(monitor);
 	logger.info(`watching ${monitor.paths.join(', ')}`);
+	sinks.attach(monitor, routed);
 
 	const sink = createStdoutSink();
-	const render = format === 'text'
-		? (item: MonitorBatchItem) => recordTextLine(item.record)
-		: (item: MonitorBatchItem) => item.json;
+	const render = createFormatter(format);
+	const renderLine = format === 'json'
+		? (item: MonitorBatchItem) => `${item.json}\n`
+		: (item: MonitorBatchItem) => `${render(item).join('\n')}\n`;
 	// A slow reader never holds up the loader: records wait in the sink's buffer (memory, then
 	// the spool), and only `when_full: block` pauses the loader once both are full.
-	const buffer = SinkBuffer.open(sink, {
-		id: config.sink.id,
-		...config.sink.buffer,
-		spoolDirectory: join(stateDirectory, 'spool', config.sink.id),
-		renderGap: record => `${format === 'text' ? recordTextLine(record) : supervisorJsonLine(record)}\n`,
+	const buffer = stdoutSink && SinkBuffer.open(sink, {
+		id: stdoutSink.id,
+		...stdoutSink.buffer,
+		spoolDirectory: join(stateDirectory, 'spool', stdoutSink.id),
+		renderGap: record => renderLine({record, json: supervisorJsonLine(record)}),
 		onWarning: message => {
 			logger.warn(message);
 		},
 	});
 	const rate = new EventRate(monitor);
-	describe = () => statusOf(monitor, buffer, config, stateDirectory, rate);
+	describe = () => statusOf(monitor, buffer, sinks, config, stateDirectory, rate);
 	// Pacing: while the reader keeps up, reading the loader waits for stdout to drain (the
 	// loader's pipe and the kernel's ring buffer hold events meanwhile), so fimctl writes as it
 	// reads. A reader that has not drained within pacingMs is stalled: the loader is read again
@@ -268,11 +334,11 @@ async function start(args: StartArgs): Promise<number> {
 		}
 	};
 
-	buffer.on('idle', () => {
+	buffer?.on('idle', () => {
 		stalled = false;
 		resumeReading();
 	});
-	buffer.on('drain', () => {
+	buffer?.on('drain', () => {
 		if (blocked) {
 			blocked = false;
 			if (!paced) {
@@ -281,7 +347,12 @@ async function start(args: StartArgs): Promise<number> {
 		}
 	});
 	monitor.on('batch', (items: MonitorBatchItem[]) => {
-		const entries = items.map(item => ({line: `${render(item)}\n`, path: item.path, old_path: item.old_path}));
+		if (!buffer) {
+			return;
+		}
+
+		const mine = routed ? items.filter(item => item.timestamp === undefined || stdoutRoute!(item.record as KernelEventFields)) : items;
+		const entries = mine.map(item => ({line: renderLine(item), path: item.path, old_path: item.old_path}));
 		if (!buffer.push(entries) && !blocked) {
 			blocked = true;
 			monitor.pause();
@@ -312,7 +383,10 @@ async function start(args: StartArgs): Promise<number> {
 			clearTimeout(paced);
 			await monitor.close();
 			await control.close();
-			const left = await buffer.close(flushTimeoutMs);
+			await sinks.close();
+			metricsServer?.close();
+			metricsServer?.closeAllConnections();
+			const left = buffer ? await buffer.close(flushTimeoutMs) : {spooled: 0, discarded: 0};
 			if (left.spooled > 0) {
 				logger.warn(`${left.spooled} record(s) the reader did not take within ${flushTimeoutMs / 1000} s are kept in the spool under ${stateDirectory}; they are written first at the next start`);
 			}
@@ -333,10 +407,21 @@ async function start(args: StartArgs): Promise<number> {
 		// which would kill us mid-shutdown; a second signal during shutdown is simply ignored.
 		process.on('SIGINT', () => void stop(0, 'interrupted; stopping'));
 		process.on('SIGTERM', () => void stop(0, 'terminated; stopping'));
-		sink.on('closed', (reason: string) => void stop(0, `${reason}; stopping`));
-		sink.on('error', (error: FimError) => {
+		process.on('SIGHUP', () => {
+			logger.info('SIGHUP: reopening files');
+			sinks.reopen();
+		});
+		if (buffer) {
+			sink.on('closed', (reason: string) => void stop(0, `${reason}; stopping`));
+			sink.on('error', (error: FimError) => {
+				monitor.counters.errors_total.sending++;
+				void stop(error.exitCode, error.message, 'error');
+			});
+		}
+
+		sinks.on('fatal', (error: SinkError, id: string) => {
 			monitor.counters.errors_total.sending++;
-			void stop(error.exitCode, error.message, 'error');
+			void stop(error.exitCode, `sink ${id}: ${error.message}`, 'error');
 		});
 		monitor.on('error', (error: FimError) => {
 			void stop(error.exitCode, error.message, 'error');
@@ -380,10 +465,20 @@ class EventRate {
 	}
 }
 
-function statusOf(monitor: WhoDataMonitor, buffer: SinkBuffer, config: PipelineConfig, stateDirectory: string, rate: EventRate): Record<string, unknown> {
+function statusOf(monitor: WhoDataMonitor, buffer: SinkBuffer | undefined, pipeline: Pipeline, config: PipelineConfig, stateDirectory: string, rate: EventRate): Record<string, unknown> {
 	const {counters} = monitor;
 	const last = monitor.lastReconcile;
-	const bufferStats = buffer.stats();
+	const stdoutSink = config.sinks.find(sink => sink.type === 'stdout');
+	const bufferStats = buffer?.stats() ?? {sent_total: counters.events_sent_total, discarded_total: 0, spool_bytes: 0};
+	const others = pipeline.sinks.map(({config: sink, sink: destination, queue}) => {
+		const {events_sent_total: sent, events_discarded_total: discarded, retries_total: retries} = queue.counters;
+		return {
+			id: sink.id,
+			type: sink.type,
+			target: destination.target,
+			buffer: {...sink.buffer, memory_events: queue.size, spool_bytes: queue.spoolBytes, sent_total: sent, discarded_total: discarded, retries_total: retries},
+		};
+	});
 	return {
 		pid: process.pid,
 		version: packageVersion,
@@ -399,8 +494,8 @@ function statusOf(monitor: WhoDataMonitor, buffer: SinkBuffer, config: PipelineC
 		events_lost_total: counters.events_lost_total,
 		loader_restarts_total: counters.loader_restarts_total,
 		errors_total: counters.errors_total,
-		spool_bytes: bufferStats.spool_bytes,
-		sinks: [{id: config.sink.id, type: config.sink.type, buffer: {...config.sink.buffer, ...bufferStats}}],
+		spool_bytes: bufferStats.spool_bytes + others.reduce((sum, sink) => sum + sink.buffer.spool_bytes, 0),
+		sinks: [...(stdoutSink && buffer ? [{id: stdoutSink.id, type: stdoutSink.type, buffer: {...stdoutSink.buffer, ...buffer.stats()}}] : []), ...others],
 		reconcile: {
 			running: monitor.reconcileRunning,
 			last: last === undefined ? null : {
@@ -439,6 +534,17 @@ function formatStatus(status: Record<string, unknown>): string {
 	const last = reconcile?.last;
 	lines.push(['reconcile', `${last ? `last after ${String(last['trigger'])} at ${String(last['finished_at'])}: ${number(last['scanned'])} entries in ${number(last['duration_ms'])} ms, ${number(last['changes'])} change(s)` : 'none finished yet'}${reconcile?.running ? '; one running now' : ''}`]);
 	return lines.map(([key, value]) => `${key.padEnd(12)} ${value}\n`).join('');
+}
+
+async function validate(args: StartArgs): Promise<number> {
+	const config = pipelineFromArgs(args);
+	for (const warning of pipelineWarnings(config)) {
+		process.stderr.write(`fimctl: warn: ${warning}\n`);
+	}
+
+	process.stdout.write(`config ${args.config!}: valid\n${describePipeline(config, args.format)}\n`);
+
+	return 0;
 }
 
 async function check(args: CheckArgs): Promise<number> {

@@ -2,9 +2,8 @@ import {readFileSync} from 'node:fs';
 import {extname} from 'node:path';
 import YAML from 'yaml';
 import {ConfigError} from './errors.js';
-import {parseBufferConfig, type BufferConfig} from './buffer.js';
 import {compileFilter, filterKeys, type EventPredicate, type FilterSpec} from './filters.js';
-import {formatNames, type FormatName} from './formats.js';
+import {parseSinkConfig, suggest, type SinkConfig} from './sink-config.js';
 import type {RestartPolicyOptions} from './restart-policy.js';
 import type {KernelEventFields} from './types.js';
 
@@ -36,11 +35,12 @@ export type SourceConfig = {
 
 export type TransformConfig = {id: string; type: 'filter'; inputs: string[]; filter: FilterSpec};
 
-export type SinkConfig = {id: string; type: 'stdout'; inputs: string[]; format: FormatName; buffer: BufferConfig};
-
 export type PipelineConfig = {
 	source: SourceConfig;
 	transforms: TransformConfig[];
+	/** Every sink, in the order given; stdout alone when none is. */
+	sinks: SinkConfig[];
+	/** The first sink (kept for code written when there was only one). */
 	sink: SinkConfig;
 	data_dir?: string;
 };
@@ -50,7 +50,6 @@ const sourceKeys = ['type', 'paths', 'loader', 'coalesce_ms', 'ringbuf_mb', 'sta
 const restartKeys = ['initial_ms', 'max_ms', 'stable_ms', 'max_crashes', 'window_ms'] as const;
 const restartOption = {initial_ms: 'initialMs', max_ms: 'maxMs', stable_ms: 'stableMs', max_crashes: 'maxCrashes', window_ms: 'windowMs'} as const;
 const transformKeys = ['type', 'inputs', ...filterKeys];
-const sinkKeys = ['type', 'inputs', 'format', 'buffer'];
 
 export function loadConfigFile(file: string): PipelineConfig {
 	let text: string;
@@ -128,42 +127,38 @@ export function parseConfig(data: unknown, file = 'config'): PipelineConfig {
 		return {id, type: 'filter' as const, inputs: parseInputs(fields['inputs'], where, fail), filter};
 	});
 
-	const sinkEntries = Object.entries(sections['sinks'] ?? {});
-	if (sinkEntries.length > 1) {
-		fail('only one sink is supported for now', 'sinks');
-	}
-
-	let sink: SinkConfig = {id: 'stdout', type: 'stdout', inputs: [transforms.at(-1)?.id ?? sourceId], format: 'json', buffer: parseBufferConfig(undefined, 'sinks.stdout.buffer')};
-	if (sinkEntries.length === 1) {
-		const [id, raw] = sinkEntries[0]!;
+	const sinks = Object.entries(sections['sinks'] ?? {}).map(([id, raw]) => {
 		const where = `sinks.${id}`;
-		const fields = checkKeys(asObject(raw, where, fail), sinkKeys, where, fail);
-		if (fields['type'] !== 'stdout') {
-			fail(`${where}.type: unsupported sink type ${JSON.stringify(fields['type'])} (supported: stdout)`, `${where}.type`);
-		}
-
-		const format = fields['format'] ?? 'json';
-		if (!(formatNames as readonly unknown[]).includes(format)) {
-			fail(`${where}.format: unknown format ${JSON.stringify(format)} (expected ${formatNames.join(' or ')})`, `${where}.format`);
-		}
-
-		let buffer: BufferConfig;
-		try {
-			buffer = parseBufferConfig(fields['buffer'], `${where}.buffer`);
-		} catch (error) {
-			return fail((error as Error).message, (error as ConfigError).key);
-		}
-
-		sink = {id, type: 'stdout', inputs: parseInputs(fields['inputs'], where, fail), format: format as FormatName, buffer};
+		const sink = parseSinkConfig(id, asObject(raw, where, fail), where, fail);
+		parseInputs(sink.inputs.length > 0 ? sink.inputs : undefined, where, fail);
+		return sink;
+	});
+	if (sinks.length === 0) {
+		sinks.push(defaultSink([transforms.at(-1)?.id ?? sourceId]));
 	}
 
-	const config: PipelineConfig = {source, transforms, sink};
+	const config: PipelineConfig = {source, transforms, sinks, sink: sinks[0]!};
 	if (dataDirectory !== undefined) {
 		config.data_dir = dataDirectory;
 	}
 
-	compileRoute(config, fail);
+	compileRoutes(config, fail);
 	return config;
+}
+
+/** What runs when no sink is named: JSON lines on stdout. */
+export function defaultSink(inputs: string[]): SinkConfig {
+	const sink = parseSinkConfig('stdout', {type: 'stdout', inputs}, 'sinks.stdout', message => {
+		throw new ConfigError(message);
+	});
+	sink.implicit = true;
+	return sink;
+}
+
+/** The pipeline of `fimctl start PATH…` without a config file. */
+export function flagsOnlyConfig(): PipelineConfig {
+	const sink = defaultSink(['whodata']);
+	return {source: {id: 'whodata', type: 'whodata', paths: [], enrich: true}, transforms: [], sinks: [sink], sink};
 }
 
 function parseSource(id: string, raw: Record<string, unknown>, fail: (message: string, key?: string) => never): SourceConfig {
@@ -225,12 +220,13 @@ function parseSource(id: string, raw: Record<string, unknown>, fail: (message: s
 }
 
 /**
- * The predicate deciding whether an event reaches the sink: it must pass every filter on at
- * least one path of `inputs` back to the source.
+ * For each sink, the predicate deciding whether an event reaches it: the event must pass every
+ * filter on at least one path of its `inputs` back to the source (and a `--sink` URL's own
+ * filters).
  */
-export function compileRoute(config: PipelineConfig, fail: (message: string, key?: string) => never = message => {
+export function compileRoutes(config: PipelineConfig, fail: (message: string, key?: string) => never = message => {
 	throw new ConfigError(message);
-}): EventPredicate {
+}): Map<string, EventPredicate> {
 	const transforms = new Map(config.transforms.map(transform => [transform.id, transform]));
 	const compiled = new Map<string, EventPredicate>();
 	const visiting = new Set<string>();
@@ -265,8 +261,21 @@ export function compileRoute(config: PipelineConfig, fail: (message: string, key
 		return predicate;
 	};
 
-	const inputs = config.sink.inputs.map(input => build(input, `sinks.${config.sink.id}`));
-	return inputs.length === 1 ? inputs[0]! : (event: KernelEventFields) => inputs.some(accept => accept(event));
+	const routes = new Map<string, EventPredicate>();
+	for (const sink of config.sinks) {
+		const inputs = sink.inputs.map(input => build(input, `sinks.${sink.id}`));
+		const fromInputs = inputs.length === 1 ? inputs[0]! : (event: KernelEventFields) => inputs.some(accept => accept(event));
+		const own = sink.filter ? compileFilter(sink.filter, `sinks.${sink.id}`) : undefined;
+		routes.set(sink.id, own ? event => own(event) && fromInputs(event) : fromInputs);
+	}
+
+	return routes;
+}
+
+/** Whether an event reaches any sink: events no sink wants are dropped before enrichment. */
+export function compileRoute(config: PipelineConfig, fail?: (message: string, key?: string) => never): EventPredicate {
+	const routes = [...compileRoutes(config, fail).values()];
+	return routes.length === 1 ? routes[0]! : event => routes.some(accept => accept(event));
 }
 
 function asObject(value: unknown, where: string, fail: (message: string, key?: string) => never): Record<string, unknown> {
@@ -293,33 +302,4 @@ function parseInputs(value: unknown, where: string, fail: (message: string, key?
 	}
 
 	return value as string[];
-}
-
-/** A nearby allowed key, for the error message. */
-function suggest(key: string, allowed: readonly string[]): string {
-	let best: string | undefined;
-	let bestDistance = 3;
-	for (const candidate of allowed) {
-		const distance = editDistance(key, candidate);
-		if (distance < bestDistance) {
-			best = candidate;
-			bestDistance = distance;
-		}
-	}
-
-	return best ? ` (did you mean '${best}'?)` : ` (allowed: ${allowed.join(', ')})`;
-}
-
-function editDistance(a: string, b: string): number {
-	let previous = Array.from({length: b.length + 1}, (_, index) => index);
-	for (let i = 1; i <= a.length; i++) {
-		const current = [i];
-		for (let j = 1; j <= b.length; j++) {
-			current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-		}
-
-		previous = current;
-	}
-
-	return previous[b.length]!;
 }

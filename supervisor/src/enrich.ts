@@ -2,7 +2,7 @@ import {hostname} from 'node:os';
 import {readFileSync} from 'node:fs';
 import {ProcCache, type ProcCacheOptions, type ProcClock, type ProcessInfo} from './proc-cache.js';
 import {UserDb, type Name, type UserDbOptions} from './user-db.js';
-import type {EnrichmentFields, KernelEventFields} from './types.js';
+import type {EnrichmentFields, KernelEventFields, ProcessContext} from './types.js';
 
 /**
  * Adds what the kernel does not know to an event (DESIGN.md §2): cmdline, cwd, parent_name,
@@ -29,8 +29,14 @@ export class Enrichment {
 		/** The fields as JSON members, without braces, starting with a comma. */
 		readonly json: string,
 		readonly cmdlineTruncated: boolean,
-		private readonly parts: {proc?: ProcessInfo; parent?: ProcessInfo; user?: Name; group?: Name; login?: Name; host: string},
+		private readonly parts: {proc?: ProcessInfo; parent?: ProcessInfo; user?: Name; effective?: Name; group?: Name; login?: Name; host: string},
 	) {}
+
+	/** What some output formats want beyond the JSON record (Wazuh's parent_cwd, for one). */
+	get context(): ProcessContext {
+		const {parent, effective} = this.parts;
+		return {parent_exe: parent?.exe ?? null, parent_cwd: parent?.cwd ?? null, effective_user_name: effective?.name ?? null};
+	}
 
 	get fields(): EnrichmentFields {
 		const {proc, parent, user, group, login, host} = this.parts;
@@ -51,6 +57,7 @@ export class Enrichment {
 type EnrichmentMemo = {
 	parent: ProcessInfo | undefined;
 	uid: number;
+	euid: number;
 	gid: number;
 	auid: number | null;
 	generation: number;
@@ -91,17 +98,18 @@ export class Enricher {
 		const generation = this.userDb.refreshIfDue();
 		// A busy process repeats the same parent and ids: reuse its last enrichment whole.
 		const memo = proc ? this.memos.get(proc) : undefined;
-		if (memo && memo.parent === parent && memo.uid === event.uid && memo.gid === event.gid && memo.auid === event.auid && memo.generation === generation) {
+		if (memo && memo.parent === parent && memo.uid === event.uid && memo.euid === event.euid && memo.gid === event.gid && memo.auid === event.auid && memo.generation === generation) {
 			return memo.enrichment;
 		}
 
 		const user = this.userDb.user(event.uid);
+		const effective = event.euid === event.uid ? user : this.userDb.user(event.euid);
 		const group = this.userDb.group(event.gid);
 		const login = this.userDb.user(event.auid);
 		const json = `,${proc?.json ?? nullProcessJson},"parent_name":${parent?.commJson ?? 'null'},"user_name":${user?.json ?? 'null'},"group_name":${group?.json ?? 'null'},"login_user":${login?.json ?? 'null'},"host":${this.hostJson}`;
-		const enrichment = new Enrichment(json, proc?.cmdlineTruncated ?? false, {proc, parent, user, group, login, host: this.host});
+		const enrichment = new Enrichment(json, proc?.cmdlineTruncated ?? false, {proc, parent, user, effective, group, login, host: this.host});
 		if (proc) {
-			this.memos.set(proc, {parent, uid: event.uid, gid: event.gid, auid: event.auid, generation, enrichment});
+			this.memos.set(proc, {parent, uid: event.uid, euid: event.euid, gid: event.gid, auid: event.auid, generation, enrichment});
 		}
 
 		return enrichment;

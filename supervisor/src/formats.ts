@@ -1,13 +1,40 @@
 import {randomBytes} from 'node:crypto';
-import {isSupervisorRecord, type EnrichmentFields, type KernelEventFields, type MonitorRecord, type ReconcileEvent, type SupervisorRecord, type WhoDataEvent} from './types.js';
+import {ecsLine} from './format-ecs.js';
+import {wazuhLines} from './format-wazuh.js';
+import type {MonitorBatchItem} from './monitor.js';
+import {isSupervisorRecord, type EnrichmentFields, type KernelEventFields, type ProcessContext, type MonitorRecord, type ReconcileEvent, type SupervisorRecord, type WhoDataEvent} from './types.js';
 
 /**
  * The output formats. `json` is the event record of DESIGN.md §2, one object per line; `text` is
- * a line for a person at a terminal. Both are views of the same record.
+ * a line for a person at a terminal; `wazuh` and `ecs` (format-wazuh.ts, format-ecs.ts) are the
+ * shapes Wazuh and Elastic expect. All are views of the same record; docs/formats.md maps them.
  */
 
-export const formatNames = ['json', 'text'] as const;
+export const formatNames = ['json', 'text', 'wazuh', 'ecs'] as const;
 export type FormatName = typeof formatNames[number];
+
+/** Turns a record into its output lines (without newlines): one, or two for a Wazuh rename. */
+export type Formatter = (item: MonitorBatchItem) => string[];
+
+export function createFormatter(name: FormatName): Formatter {
+	switch (name) {
+		case 'json': {
+			return item => [item.json];
+		}
+
+		case 'text': {
+			return item => [recordTextLine(item.record)];
+		}
+
+		case 'wazuh': {
+			return wazuhLines;
+		}
+
+		case 'ecs': {
+			return item => [ecsLine(item)];
+		}
+	}
+}
 
 /**
  * Longest JSON line, in bytes, without its newline: Fluent Bit's stdin input reads 16,000-byte
@@ -19,7 +46,7 @@ export const maxLineBytes = 15_999;
 const shrinkOrder = ['cmdline', 'cwd', 'exe_b64', 'exe', 'old_path_b64', 'old_path', 'path_b64', 'path'] as const;
 
 /** What the JSON line needs of an enrichment (enrich.ts builds it). */
-export type EnrichmentView = {readonly json: string; readonly cmdlineTruncated: boolean; readonly fields: EnrichmentFields};
+export type EnrichmentView = {readonly json: string; readonly cmdlineTruncated: boolean; readonly fields: EnrichmentFields; readonly context?: ProcessContext};
 
 const enrichmentKeys = ['cmdline', 'cwd', 'parent_name', 'user_name', 'group_name', 'login_user', 'container_id', 'host'];
 

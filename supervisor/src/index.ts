@@ -19,11 +19,15 @@ export {
 	type Operation,
 	type FileType,
 	type HelloRecord,
+	type ProcessContext,
 	type StatsRecord,
 } from './types.js';
 export {compileFilter, type FilterSpec, type EventPredicate} from './filters.js';
 export {loadConfigFile, parseConfig, type PipelineConfig} from './config.js';
-export {eventTextLine, recordTextLine, type FormatName} from './formats.js';
+export {eventTextLine, recordTextLine, createFormatter, formatNames, type FormatName, type Formatter} from './formats.js';
+export {Pipeline, type PipelineOptions, type SinkRuntime} from './pipeline.js';
+export type {SinkConfig, SinkType} from './sink-config.js';
+export {SinkError, type Sink, type SinkEntry, type SendOutcome} from './sinks.js';
 export type {LoaderTuning} from './supervise.js';
 export type {RestartPolicyOptions} from './restart-policy.js';
 export {systemClock, ManualClock, type Clock} from './clock.js';

@@ -15,7 +15,7 @@ import type {RestartPolicyOptions} from './restart-policy.js';
 import {Baseline, reconcileRecord, type ReconcileSummary} from './reconcile.js';
 import {StateStore} from './state-store.js';
 import {Supervisor, type LoaderTuning} from './supervise.js';
-import type {HelloRecord, KernelEventFields, MonitorRecord, ReconcileEvent, SupervisorRecord, WhoDataEvent} from './types.js';
+import type {HelloRecord, KernelEventFields, MonitorRecord, ProcessContext, ReconcileEvent, StatsRecord, SupervisorRecord, WhoDataEvent} from './types.js';
 
 export type Logger = {
 	error(message: string): void;
@@ -57,10 +57,20 @@ export type WhoDataMonitorOptions = {
 };
 
 /**
+/**
  * A record and its JSON line (exact to the nanosecond, under the line limit). Events also give
- * their paths without building the record (a sink's buffer names them if it must discard).
+ * their paths and kernel timestamp without building the record (a sink's buffer names the paths
+ * if it must discard), and, when enriched, the process facts only some output formats use.
  */
-export type MonitorBatchItem = {readonly record: MonitorRecord; readonly json: string; readonly path?: string; readonly old_path?: string | null};
+export type MonitorBatchItem = {
+	readonly record: MonitorRecord;
+	readonly json: string;
+	readonly path?: string;
+	readonly old_path?: string | null;
+	readonly context?: ProcessContext;
+	/** Events only: the kernel timestamp (ns). */
+	readonly timestamp?: number;
+};
 
 /**
  * An event of a batch. The user-facing object (loader fields without `type`, plus enrichment)
@@ -70,6 +80,14 @@ class EventItem implements MonitorBatchItem {
 	private done = false;
 
 	constructor(private readonly event: KernelEventFields, private readonly enrichment: EnrichmentView | undefined, readonly json: string) {}
+
+	get context(): ProcessContext | undefined {
+		return this.enrichment?.context;
+	}
+
+	get timestamp(): number {
+		return this.event.timestamp;
+	}
 
 	get path(): string {
 		return this.event.path;
@@ -129,7 +147,8 @@ type Waiter = {resolve: (result: IteratorResult<MonitorRecord>) => void; reject:
  * listener, or 'batch' (one array per loader read, with JSON lines, which the CLI writes).
  *
  * Events: 'event' (WhoDataEvent), 'supervisor' (SupervisorRecord), 'batch' (MonitorBatchItem[]),
- * 'hello' (HelloRecord), 'error' (FimError: the monitor has stopped), 'close'.
+ * 'hello' (HelloRecord), 'stats' (StatsRecord, the loader's periodic counters), 'error' (FimError:
+ * the monitor has stopped), 'close'.
  */
 export class WhoDataMonitor extends EventEmitter implements AsyncIterable<MonitorRecord> {
 	readonly counters: MonitorCounters = {
@@ -141,6 +160,9 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 		loader_restarts_total: 0,
 		errors_total: {receiving: 0, processing: 0, sending: 0},
 	};
+
+	/** The loader's latest hello record (again after each restart). */
+	hello: HelloRecord | undefined;
 
 	/** Settles when the monitor has stopped: resolves after close(), rejects on a fatal error. */
 	readonly closed: Promise<void>;
@@ -208,6 +230,7 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 			this.onSupervisorRecord(record);
 		});
 		this.supervisor.on('hello', (hello: HelloRecord) => {
+			this.hello = hello;
 			if (typeof hello.boot_time_ns === 'number' && this.enricher) {
 				this.enricher.setBootTimeMs(hello.boot_time_ns / 1e6);
 			}
@@ -218,6 +241,9 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 
 			this.logger.debug(`loader ready: backend ${hello.backend ?? '?'}, ${hello.hooks?.length ?? 0} hooks, watching ${(hello.paths ?? []).join(', ')}`);
 			this.emit('hello', hello);
+		});
+		this.supervisor.on('stats', (stats: StatsRecord) => {
+			this.emit('stats', stats);
 		});
 		this.supervisor.on('malformed', (malformed: MalformedLine) => {
 			this.counters.errors_total.receiving++;

@@ -358,6 +358,7 @@ export class Supervisor extends EventEmitter {
 	}
 
 	private onStats(stats: StatsRecord): void {
+		this.emit('stats', stats);
 		const lost = typeof stats.lost === 'number' ? stats.lost : 0;
 		const countedAt = typeof stats.timestamp === 'number' ? stats.timestamp : this.clock.now() * 1e6;
 		if (lost > this.lostSoFar) {

@@ -52,6 +52,16 @@ export type EnrichmentFields = {
 	host: string;
 };
 
+/**
+ * Facts about the acting process that the JSON record does not carry but some output formats
+ * name (Wazuh's `parent_cwd`, ECS's `user.effective.name`); null when not known.
+ */
+export type ProcessContext = {
+	parent_exe: string | null;
+	parent_cwd: string | null;
+	effective_user_name: string | null;
+};
+
 /** One change as users see it (DESIGN.md §2). */
 export type WhoDataEvent = KernelEventFields & Partial<EnrichmentFields>;
 

@@ -1,9 +1,10 @@
 import {spawn} from 'node:child_process';
-import {readFileSync, realpathSync, rmSync, writeFileSync} from 'node:fs';
+import {mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync} from 'node:fs';
+import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import test from 'ava';
 import {execa} from 'execa';
-import {e2e, Fimctl, fimctl, killLeftoverLoaders, loader, loaderPid, root, workDirectory} from './fimctl-harness.js';
+import {e2e, Fimctl, fimctl, killLeftoverLoaders, loader, loaderPid, root, workDirectory, type Json} from './fimctl-harness.js';
 
 function loginUid(pid: number): number | null {
 	const value = Number(readFileSync(`/proc/${pid}/loginuid`, 'latin1'));
@@ -55,6 +56,47 @@ e2e('fimctl start reports add, modify, rename and delete with who did them', asy
 		fim.process.kill('SIGKILL');
 		rmSync(directory, {recursive: true, force: true});
 		rmSync(fim.stateDirectory, {recursive: true, force: true});
+	}
+});
+
+e2e('the same real changes as Wazuh alerts and ECS documents, in files next to stdout', async t => {
+	const directory = workDirectory();
+	const output = realpathSync(mkdtempSync(join(tmpdir(), 'fim-e2e-out-')));
+	const fim = new Fimctl([directory, '--sink', 'stdout', '--sink', `file://${output}/wazuh.json?format=wazuh`, '--sink', `file://${output}/ecs.json?format=ecs`]);
+	try {
+		await fim.ready();
+		const actor = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, join(root, 'test/fixtures/e2e-actor.mjs'), directory], {stdio: ['pipe', 'pipe', 'inherit']});
+		const pid = actor.pid!;
+		await fim.until(() => (fim.records.some(record => record['pid'] === pid && record['operation'] === 'delete') ? true : undefined), 'the actor\'s delete');
+		t.is(await fim.stop(), 0);
+		actor.stdin!.end();
+		const execPath = realpathSync(process.execPath);
+
+		const alerts = readFileSync(join(output, 'wazuh.json'), 'utf8').trim().split('\n').map(line => JSON.parse(line) as {syscheck: Json & {audit: Json}})
+			.filter(alert => (alert.syscheck.audit?.['process'] as Json | undefined)?.['id'] === String(pid));
+		const changes = alerts.map(alert => `${String(alert.syscheck['event'])} ${String(alert.syscheck['path'])}`);
+		// attrib events are `modified` too: compare the first of each.
+		const sequence = changes.filter((change, index) => changes.indexOf(change) === index);
+		t.deepEqual(sequence, [`added ${directory}/a.txt`, `modified ${directory}/a.txt`, `deleted ${directory}/a.txt`, `added ${directory}/b.txt`, `deleted ${directory}/b.txt`]);
+		for (const alert of alerts) {
+			t.is(alert.syscheck['mode'], 'whodata');
+			t.deepEqual(alert.syscheck.audit['user'], {id: '65534', name: 'nobody'});
+			t.like(alert.syscheck.audit['process'] as Json, {id: String(pid), name: execPath});
+		}
+
+		const documents = readFileSync(join(output, 'ecs.json'), 'utf8').trim().split('\n').map(line => JSON.parse(line) as Json & {event: Json; process?: Json; user?: Json; file: Json})
+			.filter(document => document.process?.['pid'] === pid);
+		// Writes through two opens are two modify events: compare the first of each action.
+		const actions = documents.map(document => document.event['action']).filter(action => action !== 'attributes_modified');
+		t.deepEqual(actions.filter((action, index) => actions.indexOf(action) === index), ['created', 'updated', 'moved', 'deleted']);
+		for (const document of documents) {
+			t.like(document, {event: {kind: 'event', category: ['file']}, process: {pid, executable: execPath, name: 'node'}, user: {id: '65534', name: 'nobody'}});
+			t.regex(String(document['@timestamp']), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
+		}
+	} finally {
+		fim.process.kill('SIGKILL');
+		rmSync(directory, {recursive: true, force: true});
+		rmSync(output, {recursive: true, force: true});
 	}
 });
 

@@ -5,7 +5,7 @@ import {PassThrough} from 'node:stream';
 import test from 'ava';
 import {parseBufferConfig, SinkBuffer, SpoolQueue, type BufferEntry, type SinkBufferOptions} from '../../supervisor/src/buffer.js';
 import {ConfigError} from '../../supervisor/src/errors.js';
-import {createStreamSink, type Sink} from '../../supervisor/src/sinks.js';
+import {createStreamSink, type StreamSink as Sink} from '../../supervisor/src/stream-sink.js';
 import {temporaryDirectory} from './helpers.js';
 
 /** A sink that takes what it is told to, and remembers every write. */

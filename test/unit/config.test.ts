@@ -1,7 +1,7 @@
 import {writeFileSync} from 'node:fs';
 import {join} from 'node:path';
 import test from 'ava';
-import {compileRoute, loadConfigFile, parseConfig} from '../../supervisor/src/config.js';
+import {compileRoute, compileRoutes, loadConfigFile, parseConfig} from '../../supervisor/src/config.js';
 import {ConfigError} from '../../supervisor/src/errors.js';
 import type {KernelEventFields} from '../../supervisor/src/types.js';
 import {temporaryDirectory} from './helpers.js';
@@ -48,7 +48,9 @@ sinks:
 test('Fluent Bit names are accepted at the top level', t => {
 	const config = parseConfig({inputs: {src: {type: 'whodata', paths: ['/etc']}}, filters: {}, outputs: {o: {type: 'stdout', inputs: ['src']}}});
 	t.is(config.source.id, 'src');
-	t.is(config.sink.format, 'json');
+	t.is(config.sink.type, 'stdout');
+	// No format named: the --format flag's, else json.
+	t.is(config.sink.format, undefined);
 });
 
 test('unknown keys are rejected with their full name', t => {
@@ -66,7 +68,7 @@ test('structural mistakes are usage errors', t => {
 	t.throws(() => parseConfig({sources: {s: {type: 'whodata'}}, transforms: {a: {type: 'filter', inputs: ['s'], exclude_paths: ['[']}}}), {message: /bad glob/});
 	t.throws(() => parseConfig({sources: {s: {type: 'kafka'}}}), {message: /unsupported source type "kafka"/});
 	t.throws(() => parseConfig({sources: {s: {type: 'whodata', coalesce_ms: -1}}}), {message: /coalesce_ms/});
-	t.throws(() => parseConfig({sources: {s: {type: 'whodata'}}, sinks: {o: {type: 'stdout', inputs: ['s'], format: 'xml'}}}), {message: /unknown format "xml"/});
+	t.throws(() => parseConfig({sources: {s: {type: 'whodata'}}, sinks: {o: {type: 'stdout', inputs: ['s'], format: 'xml'}}}), {message: /sinks\.o\.format: expected one of json, text, wazuh, ecs, got "xml"/});
 });
 
 test('files that cannot be read or parsed say so in one line', t => {
@@ -81,6 +83,44 @@ test('files that cannot be read or parsed say so in one line', t => {
 	t.false(error?.message.includes('\n'));
 });
 
+test('several sinks, each with its own route, format and options', t => {
+	const config = parseConfig({
+		sources: {files: {type: 'whodata', paths: ['/etc']}},
+		transforms: {deletes: {type: 'filter', inputs: ['files'], operations: ['delete']}},
+		sinks: {
+			everything: {type: 'stdout', inputs: ['files']},
+			wazuh: {type: 'file', inputs: ['deletes'], format: 'wazuh', path: '/var/log/fim/wazuh.json', rotate: {max_bytes: '10M', keep: 3, compress: true}},
+			collector: {type: 'fluent', inputs: ['files'], address: '127.0.0.1:24224', buffer: {max_events: 500, when_full: 'block'}},
+			elastic: {type: 'http', inputs: ['files'], format: 'ecs', uri: 'https://es:9200/_bulk', mode: 'elasticsearch', compression: 'gzip', request: {headers: {Authorization: 'ApiKey x'}}},
+			siem: {type: 'syslog', inputs: ['files'], mode: 'tcp', address: '[::1]:601', rfc: 3164, facility: 'auth'},
+		},
+	});
+	t.deepEqual(config.sinks.map(sink => sink.id), ['everything', 'wazuh', 'collector', 'elastic', 'siem']);
+	t.like(config.sinks[1], {type: 'file', format: 'wazuh', path: '/var/log/fim/wazuh.json', rotate: {max_bytes: 10 * 1024 * 1024, keep: 3, compress: true}, buffer: {when_full: 'drop_newest'}});
+	t.like(config.sinks[2], {type: 'fluent', tag: 'fim.whodata', ack: true, buffer: {max_events: 500, when_full: 'block'}});
+	t.like(config.sinks[3], {type: 'http', mode: 'elasticsearch', compression: 'gzip', request: {headers: {Authorization: 'ApiKey x'}}, batch: {timeout_secs: 1}});
+	t.like(config.sinks[4], {type: 'syslog', mode: 'tcp', rfc: '3164', facility: 'auth', severity: 'notice', framing: 'octet_counting'});
+	t.like(config.sinks[0], {buffer: {type: 'disk', when_full: 'drop_newest'}});
+	const routes = compileRoutes(config);
+	t.true(routes.get('everything')!(event({})));
+	t.false(routes.get('wazuh')!(event({})));
+	t.true(routes.get('wazuh')!(event({operation: 'delete'})));
+	t.true(compileRoute(config)(event({})));
+});
+
+test('sink options are checked: unknown keys, missing addresses, bad sizes and values', t => {
+	const sink = (fields: Record<string, unknown>) => () => parseConfig({sources: {s: {type: 'whodata'}}, sinks: {o: {inputs: ['s'], ...fields}}});
+	t.throws(sink({type: 'kafka'}), {message: /sinks\.o\.type: unsupported sink type "kafka" \(supported: stdout, file, syslog, http, fluent\)/});
+	t.throws(sink({type: 'file'}), {message: /a file sink needs 'path'/});
+	t.throws(sink({type: 'fluent', address: 'localhost'}), {message: /sinks\.o\.address: expected host:port/});
+	t.throws(sink({type: 'file', path: '/x', rotate: {max_bytes: 'lots'}}), {message: /rotate\.max_bytes: expected a size/});
+	t.throws(sink({type: 'file', path: '/x', rotate: {keep: 2}}), {message: /give max_bytes, max_age_secs or both/});
+	t.throws(sink({type: 'http', uri: 'ftp://x'}), {message: /expected an http:\/\/ or https:\/\/ URL/});
+	t.throws(sink({type: 'stdout', buffer: {max_event: 5}}), {message: /unknown key 'sinks\.o\.buffer\.max_event' \(did you mean 'buffer\.max_events'\?\)/});
+	t.throws(sink({type: 'stdout', buffer: {when_full: 'drop_oldest'}}), {message: /expected one of block, drop_newest/});
+	t.throws(sink({type: 'syslog', address: '127.0.0.1:514', severity: 'loud'}), {message: /severity: expected one of/});
+});
+
 test('a sink\'s buffer and the data_dir use Vector\'s words', t => {
 	const config = parseConfig({
 		data_dir: '/srv/fim-state',
@@ -91,6 +131,6 @@ test('a sink\'s buffer and the data_dir use Vector\'s words', t => {
 	t.deepEqual(config.sink.buffer, {type: 'disk', max_events: 500, max_size: 1_048_576, when_full: 'block'});
 	t.like(parseConfig({sources: {s: {type: 'whodata'}}}).sink.buffer, {type: 'disk', max_events: 10_000, when_full: 'drop_newest'});
 	t.throws(() => parseConfig({sources: {s: {type: 'whodata'}}, sinks: {out: {type: 'stdout', inputs: ['s'], buffer: {max_events: -1}}}}),
-		{instanceOf: ConfigError, message: /config config: sinks\.out\.buffer\.max_events: expected a positive integer/});
+		{instanceOf: ConfigError, message: /config config: sinks\.out\.buffer\.max_events: expected an integer of at least 1, got -1/});
 	t.throws(() => parseConfig({sources: {s: {type: 'whodata'}}, data_dir: 7}), {message: /data_dir: expected a directory path/});
 });

@@ -1,6 +1,12 @@
+import {createSocket} from 'node:dgram';
 import {once, type EventEmitter} from 'node:events';
 import {mkdtempSync} from 'node:fs';
 import {tmpdir} from 'node:os';
+import {createServer} from 'node:net';
+import {SpoolQueue, type WhenFull} from '../../supervisor/src/buffer.js';
+import type {Clock} from '../../supervisor/src/clock.js';
+import {DeliveryQueue, type DeliveryQueueOptions} from '../../supervisor/src/delivery-queue.js';
+import type {Sink} from '../../supervisor/src/sinks.js';
 import {join, resolve} from 'node:path';
 
 /** ava runs with the repository root as the working directory. */
@@ -32,4 +38,37 @@ export async function waitUntil(condition: () => boolean, ms = 10_000): Promise<
 			setTimeout(resolve, 10);
 		});
 	}
+}
+
+/** A loopback port nothing listens on (just now): for receivers started later, or never. */
+export async function freePort(kind: 'tcp' | 'udp' = 'tcp'): Promise<number> {
+	if (kind === 'udp') {
+		const socket = createSocket('udp4');
+		await new Promise<void>(done => {
+			socket.bind(0, '127.0.0.1', done);
+		});
+		const {port} = socket.address();
+		socket.close();
+		return port;
+	}
+
+	const server = createServer();
+	await new Promise<void>(done => {
+		server.listen(0, '127.0.0.1', done);
+	});
+	const {port} = server.address() as {port: number};
+	await new Promise(done => {
+		server.close(done);
+	});
+	return port;
+}
+
+/**
+ * A DeliveryQueue over a memory-only buffer, for sink tests: `maxEvents` and `whenFull` are the
+ * buffer's; gap records come out as their JSON.
+ */
+export function memoryDeliveryQueue(sink: Sink, options: Partial<DeliveryQueueOptions> & {maxEvents?: number; whenFull?: WhenFull; clock?: Clock} = {}): DeliveryQueue {
+	const {maxEvents = 10_000, whenFull = 'drop_newest', ...rest} = options;
+	const storage = SpoolQueue.open({id: sink.id, type: 'memory', max_events: maxEvents, max_size: 1 << 20, when_full: whenFull, renderGap: record => JSON.stringify(record), ...(rest.clock ? {clock: rest.clock} : {})});
+	return new DeliveryQueue(sink, storage, {batchMaxEvents: 100, batchMaxBytes: 1 << 20, batchTimeoutMs: 0, retryInitialMs: 10, retryMaxMs: 100, ...rest});
 }

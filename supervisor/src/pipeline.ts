@@ -1,0 +1,263 @@
+import {EventEmitter} from 'node:events';
+import {systemClock, type Clock} from './clock.js';
+import {compileRoutes, type PipelineConfig} from './config.js';
+import {join} from 'node:path';
+import {SpoolQueue} from './buffer.js';
+import {DeliveryQueue, type DeliveryCounters} from './delivery-queue.js';
+import type {EventPredicate} from './filters.js';
+import {createFormatter, supervisorJsonLine, type FormatName, type Formatter} from './formats.js';
+import type {Logger, MonitorBatchItem, WhoDataMonitor} from './monitor.js';
+import {RateLimitedLog} from './rate-limit.js';
+import type {SinkConfig} from './sink-config.js';
+import {createFileSink} from './sink-file.js';
+import {createFluentSink} from './sink-fluent.js';
+import {createHttpSink} from './sink-http.js';
+import {createSyslogSink} from './sink-syslog.js';
+import type {BufferEntry} from './buffer.js';
+import type {Sink, SinkEntry, SinkError} from './sinks.js';
+import type {KernelEventFields, SupervisorRecord} from './types.js';
+
+/**
+ * The sinks of a pipeline but stdout (which cli.ts paces to its reader through a SinkBuffer),
+ * and what feeds them. Each has its own route (the filters on its inputs), its own format, its
+ * own buffer (buffer.ts: memory, then a spool under the state directory) and DeliveryQueue, so
+ * one that is slow or down holds only its own events:
+ *
+ *                    ┌─ route ─ format ─ buffer ─ queue ─► file
+ *   monitor 'batch' ─┼─ route ─ format ─ buffer ─ queue ─► syslog
+ *                    └─ route ─ format ─ buffer ─ queue ─► fluent  (down: retries; its events wait
+ *                                                                   in memory, then the spool,
+ *                                                                   then are discarded with a
+ *                                                                   count and a gap record)
+ *
+ * Events: 'fatal' (SinkError, sink id): a sink cannot go on (stdout's reader went away);
+ * 'delivered' (sink id, entries): the destination has them (for the latency histogram).
+ */
+
+export type PipelineOptions = {
+	logger: Logger;
+	host: string;
+	/** The format of sinks that name none (`--format`). */
+	defaultFormat?: FormatName;
+	clock?: Clock;
+	/** Spools go to `<stateDirectory>/spool/<sink id>`; without it buffers stay in memory. */
+	stateDirectory?: string;
+	/** How long close() waits for the queues to empty. */
+	flushTimeoutMs?: number;
+};
+
+export type SinkRuntime = {
+	readonly config: SinkConfig;
+	readonly sink: Sink;
+	readonly queue: DeliveryQueue;
+	readonly format: FormatName;
+};
+
+type Stage = SinkRuntime & {route: EventPredicate; render: Formatter};
+
+export class Pipeline extends EventEmitter {
+	readonly sinks: SinkRuntime[];
+	private readonly stages: Stage[];
+	private readonly blocked = new Set<string>();
+	/** Sinks whose reader went away (`| head`): what they dropped after that is no news. */
+	private readonly closedByReader = new Set<string>();
+	private monitor: WhoDataMonitor | undefined;
+	private closing = false;
+
+	private constructor(stages: Stage[], private readonly options: PipelineOptions) {
+		super();
+		this.stages = stages;
+		this.sinks = stages;
+		for (const stage of stages) {
+			this.watch(stage);
+		}
+	}
+
+	/** Opens every sink (a file that cannot be opened fails here, before the loader starts). */
+	static async create(config: PipelineConfig, options: PipelineOptions): Promise<Pipeline> {
+		const routes = compileRoutes(config);
+		const clock = options.clock ?? systemClock;
+		const stages: Stage[] = [];
+		try {
+			for (const sinkConfig of config.sinks.filter(sink => sink.type !== 'stdout')) {
+				// eslint-disable-next-line no-await-in-loop
+				const sink = await createSink(sinkConfig, options, clock);
+				const format = sinkConfig.format ?? options.defaultFormat ?? 'json';
+				const render = createFormatter(format);
+				const storage = SpoolQueue.open({
+					id: sinkConfig.id,
+					...sinkConfig.buffer,
+					...(options.stateDirectory === undefined ? {} : {spoolDirectory: join(options.stateDirectory, 'spool', sinkConfig.id)}),
+					// Gap records in the sink's own format, so that its reader sees them.
+					renderGap: record => render({record, json: supervisorJsonLine(record)})[0]!,
+					host: options.host,
+					clock,
+					onWarning: message => {
+						options.logger.warn(message);
+					},
+				});
+				const queue = new DeliveryQueue(sink, storage, {
+					batchMaxEvents: sinkConfig.batch.max_events,
+					batchMaxBytes: sinkConfig.batch.max_bytes,
+					batchTimeoutMs: sinkConfig.batch.timeout_secs * 1000,
+					retryInitialMs: sinkConfig.request.retry_initial_backoff_secs * 1000,
+					retryMaxMs: sinkConfig.request.retry_max_backoff_secs * 1000,
+					clock,
+				});
+				stages.push({config: sinkConfig, sink, queue, format, route: routes.get(sinkConfig.id)!, render});
+			}
+		} catch (error) {
+			await Promise.all(stages.map(async stage => stage.sink.close()));
+			throw error;
+		}
+
+		return new Pipeline(stages, options);
+	}
+
+	/**
+	 * Feeds the monitor's batches to the sinks, and pauses it while a `block` sink is full.
+	 * `routed`: each sink checks its own route (the monitor's filter is not that of every sink).
+	 */
+	attach(monitor: WhoDataMonitor, routed: boolean): void {
+		this.monitor = monitor;
+		monitor.on('batch', (items: MonitorBatchItem[]) => {
+			this.write(items, routed);
+		});
+	}
+
+	write(items: readonly MonitorBatchItem[], routed = true): void {
+		for (const stage of this.stages) {
+			const entries: BufferEntry[] = [];
+			// The common case, JSON lines, never builds the event object.
+			const plainJson = stage.format === 'json';
+			for (const item of items) {
+				// Supervisor records have no kernel timestamp, and go to every sink.
+				const {timestamp, path, old_path} = item;
+				if (routed && timestamp !== undefined && !stage.route(item.record as KernelEventFields)) {
+					continue;
+				}
+
+				const lines = plainJson ? [item.json] : stage.render(item);
+				for (const line of lines) {
+					entries.push(timestamp === undefined ? {line} : {line, timestamp, path, old_path});
+				}
+			}
+
+			if (entries.length > 0) {
+				stage.queue.enqueue(entries);
+			}
+		}
+	}
+
+	/** SIGHUP: files are reopened (external logrotate). */
+	reopen(): void {
+		for (const stage of this.stages) {
+			stage.sink.reopen?.();
+		}
+	}
+
+	/** Waits for the queues to empty (up to the flush timeout), then closes every sink. */
+	async close(): Promise<void> {
+		if (this.closing) {
+			return;
+		}
+
+		this.closing = true;
+		const timeoutMs = this.options.flushTimeoutMs ?? 5000;
+		await Promise.all(this.stages.map(async stage => {
+			await stage.queue.drain(timeoutMs);
+			const left = stage.queue.stop();
+			if (left.spooled > 0) {
+				this.options.logger.warn(`sink ${stage.config.id}: ${left.spooled} event(s) not delivered to ${stage.sink.target} before shutdown are kept in its spool for the next start`);
+			}
+
+			if (left.discarded > 0) {
+				this.options.logger.warn(`sink ${stage.config.id}: ${left.discarded} event(s) not delivered to ${stage.sink.target} before shutdown are lost`);
+			}
+
+			const {events_sent_total: sent, events_discarded_total: discarded} = stage.queue.counters;
+			const level = discarded > 0 && !this.closedByReader.has(stage.config.id) ? 'warn' : 'debug';
+			this.options.logger[level](`sink ${stage.config.id}: ${sent} event(s) delivered, ${discarded} discarded`);
+
+			await stage.sink.close().catch(() => {});
+		}));
+	}
+
+	private watch(stage: Stage): void {
+		const {logger} = this.options;
+		const {id} = stage.config;
+		const rejectedLog = new RateLimitedLog(this.options.clock ?? systemClock, 10_000, message => {
+			logger.warn(message);
+		});
+		stage.queue.on('full', () => {
+			this.blocked.add(id);
+			this.monitor?.pause();
+		});
+		stage.queue.on('space', () => {
+			this.blocked.delete(id);
+			if (this.blocked.size === 0) {
+				this.monitor?.resume();
+			}
+		});
+		stage.queue.on('failing', (message: string) => {
+			logger.warn(`sink ${id}: ${message}; retrying with backoff while its buffer holds the events`);
+		});
+		stage.queue.on('recovered', (failures: number) => {
+			logger.info(`sink ${id}: delivering again after ${failures} failed attempt(s)`);
+		});
+		stage.queue.on('rejected', (count: number, reason: string) => {
+			rejectedLog.log(`sink ${id}: ${count} event(s) refused by ${stage.sink.target}: ${reason}`);
+		});
+		stage.queue.on('delivered', (entries: readonly SinkEntry[]) => {
+			this.emit('delivered', id, entries);
+		});
+		stage.queue.on('fatal', (error: SinkError) => {
+			if (error.closedByReader) {
+				this.closedByReader.add(id);
+			}
+
+			this.emit('fatal', error, id);
+		});
+	}
+}
+
+async function createSink(config: SinkConfig, options: PipelineOptions, clock: Clock): Promise<Sink> {
+	const warn = (message: string): void => {
+		options.logger.warn(message);
+	};
+
+	switch (config.type) {
+		case 'stdout': {
+			throw new Error('stdout is written by the command line, not the pipeline');
+		}
+
+		case 'file': {
+			const {rotate} = config;
+			return createFileSink({
+				id: config.id,
+				path: config.path,
+				mode: 0o640,
+				rotate: rotate && {
+					keep: rotate.keep,
+					compress: rotate.compress,
+					...(rotate.max_bytes === undefined ? {} : {maxBytes: rotate.max_bytes}),
+					...(rotate.max_age_secs === undefined ? {} : {maxAgeMs: rotate.max_age_secs * 1000}),
+				},
+				clock,
+				warn,
+			});
+		}
+
+		case 'syslog': {
+			return createSyslogSink(config, {host: options.host, clock});
+		}
+
+		case 'http': {
+			return createHttpSink(config);
+		}
+
+		case 'fluent': {
+			return createFluentSink(config, {warn});
+		}
+	}
+}

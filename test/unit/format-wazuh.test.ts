@@ -1,0 +1,124 @@
+import {chmodSync, statSync, writeFileSync} from 'node:fs';
+import {join} from 'node:path';
+import test from 'ava';
+import {createFormatter} from '../../supervisor/src/formats.js';
+import {permissionString} from '../../supervisor/src/format-wazuh.js';
+import type {MonitorBatchItem} from '../../supervisor/src/monitor.js';
+import type {SupervisorRecord, WhoDataEvent} from '../../supervisor/src/types.js';
+import {temporaryDirectory} from './helpers.js';
+
+const wazuh = createFormatter('wazuh');
+
+/**
+ * The `syscheck` part of the whodata alert in Wazuh's documentation (auditing who-data on Linux,
+ * and the 4.x FIM advanced settings page for cwd/parent_name/parent_cwd and mode), less the
+ * hashes, `*_before` and `diff`, which need a baseline of contents that we do not keep.
+ */
+const documented = {
+	path: '/etc/hosts.allow',
+	mode: 'whodata',
+	size_after: '433',
+	perm_after: 'rw-r--r--',
+	uid_after: '0',
+	gid_after: '0',
+	mtime_after: '2018-07-10T14:05:28',
+	inode_after: 268_234,
+	event: 'modified',
+	audit: {
+		user: {id: '0', name: 'root'},
+		group: {id: '0', name: 'root'},
+		process: {id: '82845', name: '/bin/nano', ppid: '3195', cwd: '/root', parent_name: '/usr/bin/bash', parent_cwd: '/root'},
+		login_user: {id: '1000', name: 'smith'},
+		effective_user: {id: '0', name: 'root'},
+	},
+};
+
+function eventItem(fields: Partial<WhoDataEvent>, digits = '1531224328452000001'): MonitorBatchItem {
+	const record = {
+		timestamp: Number(digits), operation: 'modify', path: '/etc/hosts.allow', old_path: null, file_type: 'file', inode: 268_234, dev: '254:0',
+		pid: 82_845, tid: 82_845, ppid: 3195, uid: 0, gid: 0, euid: 0, egid: 0, auid: 1000, session_id: 3, process_name: 'nano', exe: '/bin/nano',
+		syscall: 'write', cgroup_id: 1, source: 'kernel', cmdline: 'nano /etc/hosts.allow', cwd: '/root', parent_name: 'bash', user_name: 'root',
+		group_name: 'root', login_user: 'smith', container_id: null, host: 'vpc-agent-debian', ...fields,
+	} as WhoDataEvent;
+	return {record, json: `{"timestamp":${digits},"operation":"${record.operation}"}`, context: {parent_exe: '/usr/bin/bash', parent_cwd: '/root', effective_user_name: 'root'}};
+}
+
+/** Every member of `sample` is in `actual` with the same JSON type, recursively. */
+function sameShape(t: {is(a: unknown, b: unknown, message?: string): void; true(value: boolean, message?: string): void}, actual: unknown, sample: unknown, where = 'syscheck'): void {
+	if (typeof sample === 'object' && sample !== null) {
+		t.true(typeof actual === 'object' && actual !== null, `${where} is an object`);
+		for (const [key, value] of Object.entries(sample)) {
+			t.true(key in (actual as object), `${where}.${key} present`);
+			sameShape(t, (actual as Record<string, unknown>)[key], value, `${where}.${key}`);
+		}
+	} else {
+		t.is(typeof actual, typeof sample, `${where} type`);
+	}
+}
+
+test('a whodata modify has every field of Wazuh\'s documented alert, with Wazuh\'s types', t => {
+	const directory = temporaryDirectory();
+	const file = join(directory, 'hosts.allow');
+	writeFileSync(file, 'x'.repeat(433));
+	chmodSync(file, 0o644);
+	const {ino, uid, gid} = statSync(file);
+	const lines = wazuh(eventItem({path: file, inode: ino}));
+	t.is(lines.length, 1);
+	const alert = JSON.parse(lines[0]!) as {timestamp: string; syscheck: Record<string, unknown>; fim_whodata: Record<string, unknown>};
+	sameShape(t, alert.syscheck, {...documented, path: file, inode_after: ino});
+	t.like(alert.syscheck, {path: file, mode: 'whodata', event: 'modified', size_after: '433', perm_after: 'rw-r--r--', uid_after: String(uid), gid_after: String(gid), inode_after: ino});
+	t.regex(alert.syscheck['mtime_after'] as string, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$/);
+	t.deepEqual(alert.syscheck['audit'], documented.audit);
+	t.is(alert.timestamp, '2018-07-10T12:05:28.452+0000');
+	t.like(alert.fim_whodata, {operation: 'modify', syscall: 'write', source: 'kernel', timestamp_ns: '1531224328452000001', host: 'vpc-agent-debian'});
+});
+
+test('a rename is deleted for the old path then added for the new one, both with whodata', t => {
+	const lines = wazuh(eventItem({operation: 'rename', old_path: '/etc/old.conf', path: '/nonexistent/new.conf', syscall: 'renameat2'}));
+	t.is(lines.length, 2);
+	const [deleted, added] = lines.map(line => JSON.parse(line) as {syscheck: Record<string, unknown> & {audit: unknown}; fim_whodata: Record<string, unknown>});
+	t.like(deleted!.syscheck, {path: '/etc/old.conf', event: 'deleted', mode: 'whodata'});
+	t.like(added!.syscheck, {path: '/nonexistent/new.conf', event: 'added', mode: 'whodata', inode_after: 268_234});
+	t.deepEqual(deleted!.syscheck.audit, documented.audit);
+	t.deepEqual(added!.syscheck.audit, documented.audit);
+	t.false('size_after' in deleted!.syscheck);
+	t.false('inode_after' in deleted!.syscheck);
+	t.deepEqual(added!.fim_whodata['rename'], {old_path: '/etc/old.conf', new_path: '/nonexistent/new.conf'});
+});
+
+test('operations map to Wazuh events; attributes of another file at the path are not reported', t => {
+	const cases: Array<[WhoDataEvent['operation'], string]> = [['add', 'added'], ['modify', 'modified'], ['attrib', 'modified'], ['delete', 'deleted']];
+	for (const [operation, event] of cases) {
+		const alert = JSON.parse(wazuh(eventItem({operation, path: '/etc/hostname', inode: 1}))[0]!) as {syscheck: Record<string, unknown>};
+		t.is(alert.syscheck['event'], event);
+		// /etc/hostname exists but is not inode 1: its size is not this event's.
+		t.false('size_after' in alert.syscheck);
+	}
+});
+
+test('unknown whodata is left out, never guessed; a reconcile event is "scheduled" without audit', t => {
+	const alert = JSON.parse(wazuh(eventItem({auid: null, login_user: null, user_name: null, cwd: null, euid: 1000}))[0]!) as {syscheck: {audit: Record<string, unknown>}};
+	t.false('login_user' in alert.syscheck.audit);
+	t.deepEqual(alert.syscheck.audit['user'], {id: '0'});
+	t.deepEqual(alert.syscheck.audit['effective_user'], {id: '1000', name: 'root'});
+	t.false('cwd' in (alert.syscheck.audit['process'] as object));
+
+	const scan = JSON.parse(wazuh(eventItem({source: 'reconcile'}))[0]!) as {syscheck: Record<string, unknown>};
+	t.is(scan.syscheck['mode'], 'scheduled');
+	t.false('audit' in scan.syscheck);
+});
+
+test('supervisor records keep their fields under fim_whodata', t => {
+	const record: SupervisorRecord = {type: 'supervisor', kind: 'loss', timestamp: 1_764_090_012_000_000_000, host: 'h', message: '3 records lost', lost: 3};
+	const line = JSON.parse(wazuh({record, json: JSON.stringify(record)})[0]!) as Record<string, unknown>;
+	t.is(line['timestamp'], '2025-11-25T17:00:12.000+0000');
+	t.deepEqual(line['fim_whodata'], record);
+});
+
+test('permission strings as ls writes them', t => {
+	t.is(permissionString(0o100644), 'rw-r--r--');
+	t.is(permissionString(0o4755), 'rwsr-xr-x');
+	t.is(permissionString(0o2640), 'rw-r-S---');
+	t.is(permissionString(0o1777), 'rwxrwxrwt');
+	t.is(permissionString(0o1776), 'rwxrwxrwT');
+});
