@@ -88,7 +88,7 @@ __noinline int inode_watched(__u64 inode)
 	struct ancestry *a = bpf_map_lookup_elem(&ancestry_cache, &inode);
 	struct ancestry fresh = { .generation = watch_generation };
 	struct hlist_node *first;
-	struct fwalk w = {};
+	struct walk w = {};
 
 	if (a && a->generation == fresh.generation)
 		return a->watched;
@@ -96,7 +96,8 @@ __noinline int inode_watched(__u64 inode)
 	if (first) {
 		/* no mount to cross from an inode alone: the walk stays in its filesystem */
 		w.p.d = (struct dentry *)((void *)first - bpf_core_field_offset(struct dentry, d_u.d_alias));
-		bpf_loop(FIM_MAX_PATH_COMPONENTS, filter_step, &w, 0);
+		w.look = 1;
+		bpf_loop(FIM_MAX_PATH_COMPONENTS, walk_step, &w, 0);
 	}
 	fresh.watched = w.hit != 0;
 	bpf_map_update_elem(&ancestry_cache, &inode, &fresh, BPF_ANY);
@@ -219,11 +220,15 @@ static __always_inline __u32 put_name_path(struct scratch *s, __u32 off, struct 
 	if (!uname || bpf_probe_read_user(&c0, 1, uname))
 		return 0;
 	if (c0 == '/') {
-		d = BPF_CORE_READ(t, fs, root.dentry);
-		vm = BPF_CORE_READ(t, fs, root.mnt);
+		struct fs_struct *fs = KREAD(struct task_struct, t, fs);
+
+		d = KREAD(struct fs_struct, fs, root.dentry);
+		vm = KREAD(struct fs_struct, fs, root.mnt);
 	} else if ((int)dirfd == AT_FDCWD) {
-		d = BPF_CORE_READ(t, fs, pwd.dentry);
-		vm = BPF_CORE_READ(t, fs, pwd.mnt);
+		struct fs_struct *fs = KREAD(struct task_struct, t, fs);
+
+		d = KREAD(struct fs_struct, fs, pwd.dentry);
+		vm = KREAD(struct fs_struct, fs, pwd.mnt);
 	} else {
 		struct file *f = fd_to_file(t, (int)dirfd);
 
@@ -339,7 +344,7 @@ static __always_inline bool snap_changed(const struct inode_snap *a, const struc
 }
 
 /* dirty: already changed at open (O_TRUNC), so its close reports a modify in any case */
-static __always_inline void track_writable(struct task_struct *t, struct file *f, bool dirty)
+static __always_inline void track_writable(const struct who *who, struct file *f, bool dirty)
 {
 	struct inode *ino = KREAD(struct file, f, f_inode);
 	__u64 key = (__u64)f;
@@ -359,9 +364,11 @@ static __always_inline void track_writable(struct task_struct *t, struct file *f
 	read_snap(&v.snap, ino, v.pos_tracked ? f : NULL);
 	if (dirty)
 		v.snap.size = -1;
-	fill_who(&v.who, t);
+	v.who = *who;
 	bpf_map_update_elem(&wfiles, &key, &v, BPF_ANY);
-	bpf_map_update_elem(&writer_tgids, &v.who.pid, &v.dead, BPF_ANY);
+	/* a lookup is cheaper than an update, and a writer mostly opens more than one file */
+	if (!bpf_map_lookup_elem(&writer_tgids, &v.who.pid))
+		bpf_map_update_elem(&writer_tgids, &v.who.pid, &v.dead, BPF_ANY);
 	stat_inc(FIM_STAT_TRACKED);
 }
 
@@ -417,6 +424,9 @@ static __always_inline void register_watch(struct task_struct *t, long fd)
 
 static __always_inline int on_open_exit(long ret, __u16 sc)
 {
+	struct scratch *s;
+	struct walk w;
+	struct who who;
 	struct task_struct *t;
 	struct pt_regs *regs;
 	struct file *f;
@@ -465,17 +475,17 @@ static __always_inline int on_open_exit(long ret, __u16 sc)
 	created = fmode & FMODE_CREATED;
 	if (!created && !(fmode & FMODE_WRITE) && !(flags & O_TRUNC))
 		return 0;
-	if (!file_watched(f))
+	s = get_scratch();
+	if (!s || !file_walk_watched(s, f, &w))
 		return 0;
+	fill_who(&who, t);
 	if (created)
-		emit_file(t, f, FIM_OP_ADD, sc);
-	if (!(fmode & FMODE_WRITE)) {
-		if (!created) /* O_RDONLY|O_TRUNC still truncates */
-			emit_file(t, f, FIM_OP_MODIFY, sc);
-		return 0;
-	}
+		emit_walked(s, t, f, &w, &who, FIM_OP_ADD, sc);
+	else if (!(fmode & FMODE_WRITE)) /* O_RDONLY|O_TRUNC still truncates */
+		emit_walked(s, t, f, &w, &who, FIM_OP_MODIFY, sc);
 	/* the truncation and what is written after it are one modify, at close */
-	track_writable(t, f, !created && (flags & O_TRUNC));
+	if (fmode & FMODE_WRITE)
+		track_writable(&who, f, !created && (flags & O_TRUNC));
 	return 0;
 }
 
@@ -542,6 +552,9 @@ int enter_dup3(struct trace_event_raw_sys_enter *ctx) { return on_fd_closing((lo
 
 static __always_inline int on_fd_change(long ret, long fd, __u16 op, __u16 sc)
 {
+	struct scratch *s;
+	struct walk w;
+	struct who who;
 	struct task_struct *t;
 	struct file *f;
 
@@ -549,9 +562,11 @@ static __always_inline int on_fd_change(long ret, long fd, __u16 op, __u16 sc)
 		return 0;
 	t = bpf_get_current_task_btf();
 	f = fd_to_file(t, fd);
-	if (!file_watched(f))
+	s = get_scratch();
+	if (!s || !file_walk_watched(s, f, &w))
 		return 0;
-	emit_file(t, f, op, sc);
+	fill_who(&who, t);
+	emit_walked(s, t, f, &w, &who, op, sc);
 	if (op == FIM_OP_MODIFY) { /* said now: the open file's close need not say it again */
 		__u64 key = (__u64)f;
 		struct wfile *v = bpf_map_lookup_elem(&wfiles, &key);
@@ -968,6 +983,7 @@ int seed_open_writers(struct bpf_iter__task_file *ctx)
 	struct task_struct *task = ctx->task;
 	struct file *f = ctx->file;
 	__u64 key = (__u64)f;
+	struct who who;
 	__u32 fmode;
 
 	if (!task || !f)
@@ -979,6 +995,7 @@ int seed_open_writers(struct bpf_iter__task_file *ctx)
 		return 0;
 	if (bpf_map_lookup_elem(&wfiles, &key) || !file_watched(f))
 		return 0;
-	track_writable(task, f, false);
+	fill_who(&who, task);
+	track_writable(&who, f, false);
 	return 0;
 }
