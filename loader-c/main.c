@@ -204,6 +204,27 @@ static const char *file_type_name(unsigned mode)
 	}
 }
 
+/* "major:minor" without printf, which showed in the loader's profile: the kernel's encoding is
+ * major << 20 | minor */
+static void put_dev(struct jw *w, __u32 dev)
+{
+	char buf[24], *p = buf + sizeof(buf);
+	unsigned v = dev & 0xfffff;
+
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	*--p = ':';
+	v = dev >> 20;
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	jw__key(w, "dev", 3);
+	jw__str_value(w, p, (size_t)(buf + sizeof(buf) - p));
+}
+
 static void put_id(struct jw *w, const char *key, __u32 v)
 {
 	if (v == FIM_UNSET_ID)
@@ -253,11 +274,8 @@ static void format_event(const struct fim_event *e, const char *path, size_t ple
 	else
 		jw_null(&w, "file_type");
 	if (e->flags & FIM_F_INODE) {
-		char dev[32];
-
 		jw_u64(&w, "inode", e->ino);
-		snprintf(dev, sizeof(dev), "%u:%u", e->dev >> 20, e->dev & 0xfffff);
-		jw_str(&w, "dev", dev);
+		put_dev(&w, e->dev);
 	} else {
 		jw_null(&w, "inode");
 		jw_null(&w, "dev");
