@@ -67,6 +67,9 @@ const volatile __u64 targ_wakeup_gap_ns = 100000ull;
 const volatile __u64 targ_wakeup_bytes = 2 << 20;
 
 __u64 last_wake_ns; /* shared by all CPUs, racy on purpose: it only paces wake-ups */
+/* the most bytes seen waiting in the ring buffer (this record included) since the loader last
+ * took the figure for its stats record; racy like last_wake_ns, it is a gauge */
+__u64 ringbuf_used_max;
 
 /*
  * Per-CPU scratch: the record being built, and the dentry chain of the last walk up the tree:
@@ -584,6 +587,8 @@ static __always_inline void submit(struct scratch *s)
 		last_wake_ns = e->ts_boot_ns;
 	}
 
+	if (pending + size > ringbuf_used_max)
+		ringbuf_used_max = pending + size;
 	if (e->flags & (FIM_F_PATH_TRUNC | FIM_F_OLD_PATH_TRUNC | FIM_F_EXE_TRUNC))
 		stat_inc(FIM_STAT_TRUNCATED);
 	if (size > REC_MAX)
