@@ -503,7 +503,7 @@ int exit_creat(struct trace_event_raw_sys_exit *ctx) { return on_open_exit(ctx->
 static __always_inline bool last_reference(struct file *f)
 {
 	if (bpf_core_field_exists(f->f_ref)) /* 6.13+: file_ref_t counts references - 1 */
-		return BPF_CORE_READ(f, f_ref.refcnt.counter) == 0;
+		return KREAD(struct file, f, f_ref.refcnt.counter) == 0;
 	return true; /* older kernels: treat every close as the last; the check repeats at worst */
 }
 
