@@ -1117,6 +1117,26 @@ static void check_paths_exist(void)
 }
 
 /*
+ * Reads the ring buffer; returns whether there were records. After records the loader reads
+ * again one max delay later whatever happens, so it tells the kernel, through the clock its
+ * programs pace wake-ups with, that it was just "woken": a stream then wakes nobody (a wake-up
+ * costs ~10 us of irq_work to the task making the change), and the kernel wakes the loader
+ * only once it has gone back to waiting for one.
+ */
+static bool read_records(void)
+{
+	__u64 now;
+
+	if (ring_buffer__consume(L.rb) <= 0)
+		return false;
+	now = clock_ns(CLOCK_BOOTTIME);
+	__atomic_store_n(&L.skel->bss->last_wake_ns, now, __ATOMIC_RELAXED);
+	if (L.vfs)
+		__atomic_store_n(&L.vfs->bss->last_wake_ns, now, __ATOMIC_RELAXED);
+	return true;
+}
+
+/*
  * Waits for the next wake-up; while draining, for one max delay at most. Microsecond timeouts
  * need epoll_pwait2 (Linux 5.11+); older kernels get the delay rounded up to a millisecond.
  */
@@ -1241,7 +1261,7 @@ int main(int argc, char **argv)
 		 * more may be waiting that did not wake us. After a period with nothing, wait for the
 		 * next wake-up (or the idle bound). */
 		if (n == 0)
-			draining = ring_buffer__consume(L.rb) > 0;
+			draining = read_records();
 
 		if (n < 0 && errno != EINTR)
 			die(EXIT_RUNTIME, "epoll_wait: %s", strerror(errno));
@@ -1250,7 +1270,7 @@ int main(int argc, char **argv)
 			__u64 ticks;
 
 			if (fd == ring_buffer__epoll_fd(L.rb)) {
-				if (ring_buffer__consume(L.rb) > 0)
+				if (read_records())
 					draining = true;
 			} else if (fd == STDIN_FILENO) {
 				if (!read_commands()) {
@@ -1266,7 +1286,7 @@ int main(int argc, char **argv)
 				/* A record whose program read the wake-up clock just before our last
 				 * empty read, and committed just after it, woke nobody: the check's
 				 * tick bounds how long such a rare record can wait. */
-				if (ring_buffer__consume(L.rb) > 0)
+				if (read_records())
 					draining = true;
 			} else if (fd == stats_tfd) {
 				if (read(fd, &ticks, sizeof(ticks)) > 0)
