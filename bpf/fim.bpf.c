@@ -133,6 +133,15 @@ static __always_inline bool touched_watched(const struct touched *tc)
 	return false;
 }
 
+/* touched_watched(tc), asked at most once per syscall (a rename has two names): *memo is -1
+ * until then */
+static __always_inline bool touched_watched_once(const struct touched *tc, int *memo)
+{
+	if (*memo < 0)
+		*memo = touched_watched(tc);
+	return *memo;
+}
+
 /* At every hooked name-based exit, success or not: the notes are this syscall's only. */
 static __always_inline void take_touched(struct touched *tc)
 {
@@ -620,7 +629,7 @@ static __always_inline void read_args(struct task_struct *t, struct sysargs *a)
  */
 static __always_inline __u32 name_path(struct scratch *s, __u32 off, struct task_struct *t,
 				       long dirfd, const char *uname, __u32 trunc_flag, __u32 lex_flag,
-				       const struct touched *tc, bool *watched)
+				       const struct touched *tc, int *touched_memo, bool *watched)
 {
 	struct fim_event *e = EV(s);
 	bool trunc = false;
@@ -634,7 +643,7 @@ static __always_inline __u32 name_path(struct scratch *s, __u32 off, struct task
 	e->flags |= lex_flag;
 	if (prefix_watched(s, off, len)) {
 		*watched = true;
-	} else if (has_dotdot(s, off, len) || touched_watched(tc)) {
+	} else if (has_dotdot(s, off, len) || touched_watched_once(tc, touched_memo)) {
 		/* ".." or a symlink may lead into the tree: the loader, which makes the path
 		 * canonical, decides */
 		*watched = true;
@@ -649,6 +658,7 @@ static __always_inline int on_name_change(long ret, long dirfd, const char *unam
 	struct scratch *s;
 	struct fim_event *e;
 	struct who w;
+	int touched_memo = -1;
 	__u32 len;
 	bool watched;
 
@@ -659,7 +669,7 @@ static __always_inline int on_name_change(long ret, long dirfd, const char *unam
 		return 0;
 	t = bpf_get_current_task_btf();
 	e = begin_event(s, op, sc);
-	len = name_path(s, 0, t, dirfd, uname, FIM_F_PATH_TRUNC, FIM_F_LEXICAL, tc, &watched);
+	len = name_path(s, 0, t, dirfd, uname, FIM_F_PATH_TRUNC, FIM_F_LEXICAL, tc, &touched_memo, &watched);
 	if (!watched)
 		return 0;
 	e->path_len = len;
@@ -678,6 +688,7 @@ static __always_inline int on_rename(long ret, long olddir, const char *oldname,
 	struct scratch *s;
 	struct fim_event *e;
 	struct who w;
+	int touched_memo = -1;
 	__u32 nlen, olen;
 	bool new_watched, old_watched;
 
@@ -689,11 +700,11 @@ static __always_inline int on_rename(long ret, long olddir, const char *oldname,
 	t = bpf_get_current_task_btf();
 	e = begin_event(s, FIM_OP_RENAME, sc);
 	/* one event when either end is watched: a move into or out of the tree has both paths */
-	nlen = name_path(s, 0, t, newdir, newname, FIM_F_PATH_TRUNC, FIM_F_LEXICAL, tc, &new_watched);
+	nlen = name_path(s, 0, t, newdir, newname, FIM_F_PATH_TRUNC, FIM_F_LEXICAL, tc, &touched_memo, &new_watched);
 	if (!nlen)
 		return 0;
 	olen = name_path(s, nlen & PATH_MASK, t, olddir, oldname, FIM_F_OLD_PATH_TRUNC,
-			 FIM_F_OLD_LEXICAL, tc, &old_watched);
+			 FIM_F_OLD_LEXICAL, tc, &touched_memo, &old_watched);
 	if (!olen || (!new_watched && !old_watched))
 		return 0;
 	e->path_len = nlen & PATH_MASK;
