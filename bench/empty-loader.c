@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * empty-loader: attaches the generated do-nothing programs (build/bench/empty.bpf.c) to the
- * sensor's tracepoints and holds them until stdin closes or a signal arrives.
+ * sensor's tracepoints (syscall and typed ones) and holds them until stdin closes or a signal arrives.
  *
  * It is the benchmark's middle configuration: the cost of the tracepoints themselves, which no
  * sensor on this backend can avoid, against which the sensor's own work is judged. It follows
@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "empty.skel.h"
@@ -32,11 +33,17 @@ static int quiet_print(enum libbpf_print_level level, const char *fmt, va_list a
 	return level == LIBBPF_WARN ? vfprintf(stderr, fmt, ap) : 0;
 }
 
-static int tracepoint_exists(const char *sec)
+/* sec is "tracepoint/<category>/<name>" or "tp_btf/<name>", the sensor's two kinds of hook */
+static int tracepoint_exists(const char *sec, const struct btf *vmlinux)
 {
 	char p[512];
 
-	/* sec is "tracepoint/<category>/<name>", the same layout as tracefs' events/ */
+	/* a typed tracepoint exists when the kernel's BTF has its btf_trace_ typedef */
+	if (!strncmp(sec, "tp_btf/", 7)) {
+		snprintf(p, sizeof(p), "btf_trace_%s", sec + 7);
+		return vmlinux && btf__find_by_name_kind(vmlinux, p, BTF_KIND_TYPEDEF) >= 0;
+	}
+	/* the same layout as tracefs' events/ */
 	snprintf(p, sizeof(p), "/sys/kernel/tracing/events/%s", sec + strlen("tracepoint/"));
 	if (access(p, F_OK) == 0)
 		return 1;
@@ -49,6 +56,7 @@ int main(void)
 	struct bpf_link *links[MAX_LINKS];
 	struct bpf_program *prog;
 	struct empty_bpf *skel;
+	struct btf *vmlinux;
 	int n_links = 0, rc = 1;
 	const char *sep = "";
 	char hooks[8192] = "";
@@ -64,9 +72,11 @@ int main(void)
 		fprintf(stderr, "empty-loader: error: open: %s\n", strerror(errno));
 		return 1;
 	}
+	vmlinux = btf__load_vmlinux_btf();
 	bpf_object__for_each_program(prog, skel->obj)
-		if (!tracepoint_exists(bpf_program__section_name(prog)))
+		if (!tracepoint_exists(bpf_program__section_name(prog), vmlinux))
 			bpf_program__set_autoload(prog, false);
+	btf__free(vmlinux);
 	if (empty_bpf__load(skel)) {
 		fprintf(stderr, "empty-loader: error: load: %s\n", strerror(errno));
 		goto cleanup;

@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# Writes a BPF C source with one `return 0` program per tracepoint section of the compiled
-# sensor object. The benchmark's "empty program" configuration must sit on exactly the hooks
-# the sensor attaches, so the list is read from the object itself rather than kept by hand:
-# a hook added to bpf/fim.bpf.c shows up here on the next build.
+# Writes a BPF C source with one `return 0` program per tracepoint section (tracepoint/ and
+# tp_btf/) of the compiled sensor object. The benchmark's "empty program" configuration must sit
+# on exactly the hooks the sensor attaches, so the list is read from the object itself rather
+# than kept by hand: a hook added to bpf/fim.bpf.c shows up here on the next build.
 #
 # usage: gen-empty-bpf.sh build/fim.bpf.o > build/bench/empty.bpf.c
 set -euo pipefail
 obj=${1:?usage: gen-empty-bpf.sh SENSOR_OBJECT}
 READELF=${READELF:-readelf}
 
-sections=$("$READELF" -SW "$obj" | grep -oE '\btracepoint/[A-Za-z0-9_]+/[A-Za-z0-9_]+' | sort -u)
+sections=$("$READELF" -SW "$obj" | grep -oE '\b(tracepoint/[A-Za-z0-9_]+/[A-Za-z0-9_]+|tp_btf/[A-Za-z0-9_]+)' | sort -u)
 if [[ -z $sections ]]; then
 	echo "gen-empty-bpf: no tracepoint sections in $obj" >&2
 	exit 1

@@ -67,13 +67,17 @@ const volatile __u64 targ_wakeup_gap_ns = 100000ull;
 const volatile __u64 targ_wakeup_bytes = 2 << 20;
 
 __u64 last_wake_ns; /* shared by all CPUs, racy on purpose: it only paces wake-ups */
+/* the most bytes seen waiting in the ring buffer (this record included) since the loader last
+ * took the figure for its stats record; racy like last_wake_ns, it is a gauge */
+__u64 ringbuf_used_max;
 
 /*
- * Per-CPU scratch: the record being built and the buffer a dentry chain is written into,
- * backwards from its end, before it is copied into the record.
+ * Per-CPU scratch: the record being built, and the dentry chain of the last walk up the tree:
+ * each component's name pointer and length, leaf first. The names are read only once the walk
+ * has decided the file is watched, straight into their place in the record.
  *
- *   rec:  [ fim_event | path ... | old_path ... | exe ... |  slack for masked writes ]
- *   tmp:  [ ..........   /var/log/app.log ]   <- pos walks leftwards, one component a step
+ *   rec:   [ fim_event | path ... | old_path ... | exe ... |  slack for masked writes ]
+ *   links: [ app.log | log | var ]   ->   "/var/log/app.log", written from its end leftwards
  */
 /* Executable path of a process, for put_exe(); paths of 256 bytes or more are not cached. */
 struct exe_cached {
@@ -83,11 +87,20 @@ struct exe_cached {
 	char path[256];
 };
 
+struct chain_link {
+	const unsigned char *name;
+	__u32 len; /* at most 255 */
+	__u32 _pad;
+};
+
 struct scratch {
 	struct exe_cached exe; /* staging for an exe_cache update (too big for the stack) */
 	__u8 rec[sizeof(struct fim_event) + DATA_AREA];
-	char tmp[FIM_PATH_MAX + 256];
-	__u32 pos; /* kept in map memory so the verifier treats it as a bounded unknown */
+	struct chain_link links[FIM_MAX_PATH_COMPONENTS];
+	/* the last walk's counts (see struct walk), in map memory so that the verifier treats
+	 * them as bounded unknowns instead of following every value through the loop */
+	__u32 n, fit, bytes, trunc;
+	__u32 end; /* copy_step's position */
 	__u32 _pad;
 	struct fim_prefix_key key;
 };
@@ -222,7 +235,7 @@ static __always_inline struct file *fd_to_file(struct task_struct *t, long fd)
 	return f;
 }
 
-/* ---- filter: is this dentry under a watched inode? ------------------------------------ */
+/* ---- walking a dentry up to the root: is it watched, and what is its name ---------------- */
 
 /*
  * Where a walk up the dentry tree stands. m is NULL for a walk that knows no mount (it stops
@@ -259,104 +272,156 @@ static __always_inline bool at_mount_root(const struct walk_pos *p, struct dentr
 	return p->d == parent || (p->m && p->d == p->mroot);
 }
 
-struct fwalk {
-	struct walk_pos p;
-	__u32 hit;
-};
-
-static long filter_step(__u32 i, void *ctx)
-{
-	struct fwalk *w = ctx;
-	__u64 key = (__u64)KREAD(struct dentry, w->p.d, d_inode);
-	__u32 *id = bpf_map_lookup_elem(&watch_inodes, &key);
-	struct dentry *parent;
-
-	if (id) {
-		w->hit = *id;
-		return 1;
-	}
-	parent = KREAD(struct dentry, w->p.d, d_parent);
-	if (at_mount_root(&w->p, parent))
-		return cross_mount(&w->p, parent) ? 0 : 1;
-	w->p.d = parent;
-	return 0;
-}
-
-static __always_inline bool dentry_watched(struct dentry *d, struct vfsmount *vm)
-{
-	struct fwalk w = { .p = { .d = d, .m = real_mount(vm) } };
-
-	if (!d || !vm)
-		return false;
-	w.p.mroot = KREAD(struct vfsmount, vm, mnt_root);
-	bpf_loop(FIM_MAX_PATH_COMPONENTS, filter_step, &w, 0);
-	return w.hit != 0;
-}
-
-/* ---- path building -------------------------------------------------------------------- */
-
-struct pwalk {
+/*
+ * One walk serves both questions an fd event asks: each ancestor's inode is looked up in
+ * watch_inodes until one matches (only while `look` is set: a walk that only names skips it),
+ * and each component's name is noted in s->links (unless s is NULL: a walk that only looks
+ * stops at the match). The bytes a path slot can hold are counted on the way: s->fit links
+ * from the leaf make s->bytes bytes, a '/' each included; s->n links were noted in all.
+ */
+struct walk {
 	struct walk_pos p;
 	struct scratch *s;
-	__u32 done;
-	__u32 trunc;
+	__u32 look; /* still looking for a watched ancestor */
+	__u32 hit;  /* the watch id found, 0 when none */
+	__u32 done; /* reached the top */
 };
 
-static long path_step(__u32 i, void *ctx)
+static long walk_step(__u32 i, void *ctx)
 {
-	struct pwalk *w = ctx;
+	struct walk *w = ctx;
 	struct scratch *s = w->s;
-	struct dentry *parent = KREAD(struct dentry, w->p.d, d_parent);
-	const unsigned char *name;
-	__u32 len, pos;
+	struct dentry *parent;
+	struct chain_link *l;
+	__u32 n, len;
 
+	if (w->look) {
+		__u64 key = (__u64)KREAD(struct dentry, w->p.d, d_inode);
+		__u32 *id = bpf_map_lookup_elem(&watch_inodes, &key);
+
+		if (id) {
+			w->hit = *id;
+			w->look = 0;
+			if (!s)
+				return 1;
+		}
+	}
+	parent = KREAD(struct dentry, w->p.d, d_parent);
 	if (at_mount_root(&w->p, parent)) {
 		if (cross_mount(&w->p, parent))
 			return 0;
 		w->done = 1;
 		return 1;
 	}
+	if (!s) {
+		w->p.d = parent;
+		return 0;
+	}
+	n = s->n;
+	if (n >= FIM_MAX_PATH_COMPONENTS)
+		return 1;
 	len = KREAD(struct dentry, w->p.d, d_name.len);
-	name = KREAD(struct dentry, w->p.d, d_name.name);
 	if (len > 255)
 		len = 255;
-	pos = s->pos;
-	if (pos < len + 2) { /* keep pos >= 1: a path is at most FIM_PATH_MAX - 1 bytes */
-		w->trunc = 1;
-		return 1;
+	/* a path is at most FIM_PATH_MAX - 1 bytes; only the leaf side of a longer one is kept */
+	if (!s->trunc && s->bytes + len + 1 <= FIM_PATH_MAX - 1) {
+		s->bytes += len + 1;
+		s->fit = n + 1;
+	} else {
+		s->trunc = 1;
+		if (!w->look)
+			return 1; /* nothing more to learn: the name is cut here */
 	}
-	pos -= len;
-	bpf_probe_read_kernel(&s->tmp[pos & PATH_MASK], len & 255, name);
-	pos--;
-	s->tmp[pos & PATH_MASK] = '/';
-	s->pos = pos;
+	l = &s->links[n];
+	l->name = KREAD(struct dentry, w->p.d, d_name.name);
+	l->len = len;
+	s->n = n + 1;
 	w->p.d = parent;
 	return 0;
 }
 
+/* Walks (d, vm) up to the root; returns the watch id of its nearest watched ancestor (look). */
+static __always_inline __u32 walk_up(struct walk *w, struct scratch *s, struct dentry *d,
+				     struct vfsmount *vm, bool look)
+{
+	__builtin_memset(w, 0, sizeof(*w));
+	if (s) {
+		s->n = 0;
+		s->fit = 0;
+		s->bytes = 0;
+		s->trunc = 0;
+	}
+	if (!d || !vm)
+		return 0;
+	w->p.d = d;
+	w->p.m = real_mount(vm);
+	w->p.mroot = KREAD(struct vfsmount, vm, mnt_root);
+	w->s = s;
+	w->look = look;
+	bpf_loop(FIM_MAX_PATH_COMPONENTS, walk_step, w, 0);
+	return w->hit;
+}
+
+static __always_inline bool dentry_watched(struct dentry *d, struct vfsmount *vm)
+{
+	struct walk w;
+
+	return walk_up(&w, NULL, d, vm, true) != 0;
+}
+
+struct name_copy {
+	struct scratch *s;
+	__u32 off; /* where the path starts in DATA(s) */
+};
+
+/* Component i, leaf first, ends at s->end (relative to off); the '/' before it is written too. */
+static long copy_step(__u32 i, void *ctx)
+{
+	struct name_copy *c = ctx;
+	struct scratch *s = c->s;
+	struct chain_link *l;
+	__u32 len, end = s->end;
+
+	if (i >= FIM_MAX_PATH_COMPONENTS)
+		return 1;
+	l = &s->links[i];
+	len = l->len & 255;
+	if (end < len + 1 || end > FIM_PATH_MAX)
+		return 1;
+	end -= len;
+	bpf_probe_read_kernel(DATA(s) + ((c->off + end) & DATA_MASK), len, l->name);
+	end--;
+	DATA(s)[(c->off + end) & DATA_MASK] = '/';
+	s->end = end;
+	return 0;
+}
+
 /*
- * Writes the absolute path of (d, vm) at DATA(s)[off] and returns its length; the root
- * directory itself yields length 0 (callers print it as "/"). Sets *trunc when cut.
+ * Writes the path the last walk_up() with s found at DATA(s)[off] and returns its length; the
+ * root directory itself yields length 0 (callers print it as "/"). Sets *trunc when cut.
  */
+static __always_inline __u32 put_walked_path(struct scratch *s, __u32 off, const struct walk *w,
+					     bool *trunc)
+{
+	struct name_copy c = { .s = s, .off = off };
+	__u32 fit = s->fit;
+
+	if (s->trunc || (!w->done && s->n))
+		*trunc = true;
+	s->end = s->bytes;
+	if (fit > FIM_MAX_PATH_COMPONENTS)
+		fit = FIM_MAX_PATH_COMPONENTS;
+	bpf_loop(fit, copy_step, &c, 0);
+	return s->bytes & PATH_MASK;
+}
+
 static __always_inline __u32 put_path(struct scratch *s, __u32 off, struct dentry *d,
 				      struct vfsmount *vm, bool *trunc)
 {
-	struct pwalk w = { .p = { .d = d, .m = real_mount(vm) }, .s = s };
-	__u32 pos, len;
+	struct walk w;
 
-	if (!d || !vm)
-		return 0;
-	w.p.mroot = KREAD(struct vfsmount, vm, mnt_root);
-	s->pos = FIM_PATH_MAX;
-	bpf_loop(FIM_MAX_PATH_COMPONENTS, path_step, &w, 0);
-	if (w.trunc || !w.done)
-		*trunc = true;
-	pos = s->pos;
-	if (pos > FIM_PATH_MAX)
-		return 0;
-	len = FIM_PATH_MAX - pos;
-	bpf_probe_read_kernel(DATA(s) + (off & DATA_MASK), len & PATH_MASK, &s->tmp[pos & PATH_MASK]);
-	return len & PATH_MASK;
+	walk_up(&w, s, d, vm, false);
+	return put_walked_path(s, off, &w, trunc);
 }
 
 /* ---- record assembly ------------------------------------------------------------------ */
@@ -385,7 +450,12 @@ static __always_inline void fill_who(struct who *w, struct task_struct *t)
 	}
 	w->cgroup_id = KREAD(struct kernfs_node, kn, id);
 	w->start_time = KREAD(struct task_struct, t, start_time);
+#ifdef FIM_COMPAT
 	bpf_probe_read_kernel_str(w->comm, sizeof(w->comm), &t->comm);
+#else
+	/* two loads rather than a helper call; the kernel keeps comm NUL-terminated */
+	__builtin_memcpy(w->comm, KREAD(struct task_struct, t, comm), sizeof(w->comm));
+#endif
 }
 
 static __always_inline void who_to_event(struct fim_event *e, const struct who *w)
@@ -517,6 +587,8 @@ static __always_inline void submit(struct scratch *s)
 		last_wake_ns = e->ts_boot_ns;
 	}
 
+	if (pending + size > ringbuf_used_max)
+		ringbuf_used_max = pending + size;
 	if (e->flags & (FIM_F_PATH_TRUNC | FIM_F_OLD_PATH_TRUNC | FIM_F_EXE_TRUNC))
 		stat_inc(FIM_STAT_TRUNCATED);
 	if (size > REC_MAX)
@@ -527,25 +599,43 @@ static __always_inline void submit(struct scratch *s)
 		stat_inc(FIM_STAT_EVENTS);
 }
 
-/* Emit an event about an open struct file (already known to be watched). */
-static __always_inline void emit_file(struct task_struct *t, struct file *f, __u16 op, __u16 sc)
+/*
+ * Sends an event about an open file by task t (identity who), named by the walk w that
+ * walk_up() made of it. Read the names before put_exe(): naming the exe walks again.
+ */
+static __always_inline void emit_walked(struct scratch *s, struct task_struct *t, struct file *f,
+					const struct walk *w, const struct who *who, __u16 op, __u16 sc)
 {
-	struct scratch *s = get_scratch();
-	struct fim_event *e;
-	struct who w;
+	struct fim_event *e = begin_event(s, op, sc);
 	bool trunc = false;
 
-	if (!s)
-		return;
-	e = begin_event(s, op, sc);
-	fill_who(&w, t);
-	who_to_event(e, &w);
+	who_to_event(e, who);
 	set_inode(e, KREAD(struct file, f, f_inode));
-	e->path_len = put_path(s, 0, KREAD(struct file, f, f_path.dentry), KREAD(struct file, f, f_path.mnt), &trunc);
+	e->path_len = put_walked_path(s, 0, w, &trunc);
 	if (trunc)
 		e->flags |= FIM_F_PATH_TRUNC;
 	put_exe(s, t);
 	submit(s);
+}
+
+/* Emit an event about an open struct file (already known to be watched). */
+static __always_inline void emit_file(struct task_struct *t, struct file *f, __u16 op, __u16 sc)
+{
+	struct scratch *s = get_scratch();
+	struct walk w;
+	struct who who;
+
+	if (!s)
+		return;
+	walk_up(&w, s, KREAD(struct file, f, f_path.dentry), KREAD(struct file, f, f_path.mnt), false);
+	fill_who(&who, t);
+	emit_walked(s, t, f, &w, &who, op, sc);
+}
+
+/* Is f under a watched path? The walk is left in *w, for emit_walked() to name f without a second one. */
+static __always_inline bool file_walk_watched(struct scratch *s, struct file *f, struct walk *w)
+{
+	return f && walk_up(w, s, KREAD(struct file, f, f_path.dentry), KREAD(struct file, f, f_path.mnt), true);
 }
 
 static __always_inline bool file_watched(struct file *f)

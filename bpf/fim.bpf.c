@@ -88,7 +88,7 @@ __noinline int inode_watched(__u64 inode)
 	struct ancestry *a = bpf_map_lookup_elem(&ancestry_cache, &inode);
 	struct ancestry fresh = { .generation = watch_generation };
 	struct hlist_node *first;
-	struct fwalk w = {};
+	struct walk w = {};
 
 	if (a && a->generation == fresh.generation)
 		return a->watched;
@@ -96,7 +96,8 @@ __noinline int inode_watched(__u64 inode)
 	if (first) {
 		/* no mount to cross from an inode alone: the walk stays in its filesystem */
 		w.p.d = (struct dentry *)((void *)first - bpf_core_field_offset(struct dentry, d_u.d_alias));
-		bpf_loop(FIM_MAX_PATH_COMPONENTS, filter_step, &w, 0);
+		w.look = 1;
+		bpf_loop(FIM_MAX_PATH_COMPONENTS, walk_step, &w, 0);
 	}
 	fresh.watched = w.hit != 0;
 	bpf_map_update_elem(&ancestry_cache, &inode, &fresh, BPF_ANY);
@@ -130,6 +131,15 @@ static __always_inline bool touched_watched(const struct touched *tc)
 			return true;
 	}
 	return false;
+}
+
+/* touched_watched(tc), asked at most once per syscall (a rename has two names): *memo is -1
+ * until then */
+static __always_inline bool touched_watched_once(const struct touched *tc, int *memo)
+{
+	if (*memo < 0)
+		*memo = touched_watched(tc);
+	return *memo;
 }
 
 /* At every hooked name-based exit, success or not: the notes are this syscall's only. */
@@ -219,11 +229,15 @@ static __always_inline __u32 put_name_path(struct scratch *s, __u32 off, struct 
 	if (!uname || bpf_probe_read_user(&c0, 1, uname))
 		return 0;
 	if (c0 == '/') {
-		d = BPF_CORE_READ(t, fs, root.dentry);
-		vm = BPF_CORE_READ(t, fs, root.mnt);
+		struct fs_struct *fs = KREAD(struct task_struct, t, fs);
+
+		d = KREAD(struct fs_struct, fs, root.dentry);
+		vm = KREAD(struct fs_struct, fs, root.mnt);
 	} else if ((int)dirfd == AT_FDCWD) {
-		d = BPF_CORE_READ(t, fs, pwd.dentry);
-		vm = BPF_CORE_READ(t, fs, pwd.mnt);
+		struct fs_struct *fs = KREAD(struct task_struct, t, fs);
+
+		d = KREAD(struct fs_struct, fs, pwd.dentry);
+		vm = KREAD(struct fs_struct, fs, pwd.mnt);
 	} else {
 		struct file *f = fd_to_file(t, (int)dirfd);
 
@@ -339,7 +353,7 @@ static __always_inline bool snap_changed(const struct inode_snap *a, const struc
 }
 
 /* dirty: already changed at open (O_TRUNC), so its close reports a modify in any case */
-static __always_inline void track_writable(struct task_struct *t, struct file *f, bool dirty)
+static __always_inline void track_writable(const struct who *who, struct file *f, bool dirty)
 {
 	struct inode *ino = KREAD(struct file, f, f_inode);
 	__u64 key = (__u64)f;
@@ -359,9 +373,11 @@ static __always_inline void track_writable(struct task_struct *t, struct file *f
 	read_snap(&v.snap, ino, v.pos_tracked ? f : NULL);
 	if (dirty)
 		v.snap.size = -1;
-	fill_who(&v.who, t);
+	v.who = *who;
 	bpf_map_update_elem(&wfiles, &key, &v, BPF_ANY);
-	bpf_map_update_elem(&writer_tgids, &v.who.pid, &v.dead, BPF_ANY);
+	/* a lookup is cheaper than an update, and a writer mostly opens more than one file */
+	if (!bpf_map_lookup_elem(&writer_tgids, &v.who.pid))
+		bpf_map_update_elem(&writer_tgids, &v.who.pid, &v.dead, BPF_ANY);
 	stat_inc(FIM_STAT_TRACKED);
 }
 
@@ -417,6 +433,9 @@ static __always_inline void register_watch(struct task_struct *t, long fd)
 
 static __always_inline int on_open_exit(long ret, __u16 sc)
 {
+	struct scratch *s;
+	struct walk w;
+	struct who who;
 	struct task_struct *t;
 	struct pt_regs *regs;
 	struct file *f;
@@ -465,17 +484,17 @@ static __always_inline int on_open_exit(long ret, __u16 sc)
 	created = fmode & FMODE_CREATED;
 	if (!created && !(fmode & FMODE_WRITE) && !(flags & O_TRUNC))
 		return 0;
-	if (!file_watched(f))
+	s = get_scratch();
+	if (!s || !file_walk_watched(s, f, &w))
 		return 0;
+	fill_who(&who, t);
 	if (created)
-		emit_file(t, f, FIM_OP_ADD, sc);
-	if (!(fmode & FMODE_WRITE)) {
-		if (!created) /* O_RDONLY|O_TRUNC still truncates */
-			emit_file(t, f, FIM_OP_MODIFY, sc);
-		return 0;
-	}
+		emit_walked(s, t, f, &w, &who, FIM_OP_ADD, sc);
+	else if (!(fmode & FMODE_WRITE)) /* O_RDONLY|O_TRUNC still truncates */
+		emit_walked(s, t, f, &w, &who, FIM_OP_MODIFY, sc);
 	/* the truncation and what is written after it are one modify, at close */
-	track_writable(t, f, !created && (flags & O_TRUNC));
+	if (fmode & FMODE_WRITE)
+		track_writable(&who, f, !created && (flags & O_TRUNC));
 	return 0;
 }
 
@@ -493,7 +512,7 @@ int exit_creat(struct trace_event_raw_sys_exit *ctx) { return on_open_exit(ctx->
 static __always_inline bool last_reference(struct file *f)
 {
 	if (bpf_core_field_exists(f->f_ref)) /* 6.13+: file_ref_t counts references - 1 */
-		return BPF_CORE_READ(f, f_ref.refcnt.counter) == 0;
+		return KREAD(struct file, f, f_ref.refcnt.counter) == 0;
 	return true; /* older kernels: treat every close as the last; the check repeats at worst */
 }
 
@@ -542,6 +561,9 @@ int enter_dup3(struct trace_event_raw_sys_enter *ctx) { return on_fd_closing((lo
 
 static __always_inline int on_fd_change(long ret, long fd, __u16 op, __u16 sc)
 {
+	struct scratch *s;
+	struct walk w;
+	struct who who;
 	struct task_struct *t;
 	struct file *f;
 
@@ -549,9 +571,11 @@ static __always_inline int on_fd_change(long ret, long fd, __u16 op, __u16 sc)
 		return 0;
 	t = bpf_get_current_task_btf();
 	f = fd_to_file(t, fd);
-	if (!file_watched(f))
+	s = get_scratch();
+	if (!s || !file_walk_watched(s, f, &w))
 		return 0;
-	emit_file(t, f, op, sc);
+	fill_who(&who, t);
+	emit_walked(s, t, f, &w, &who, op, sc);
 	if (op == FIM_OP_MODIFY) { /* said now: the open file's close need not say it again */
 		__u64 key = (__u64)f;
 		struct wfile *v = bpf_map_lookup_elem(&wfiles, &key);
@@ -605,7 +629,7 @@ static __always_inline void read_args(struct task_struct *t, struct sysargs *a)
  */
 static __always_inline __u32 name_path(struct scratch *s, __u32 off, struct task_struct *t,
 				       long dirfd, const char *uname, __u32 trunc_flag, __u32 lex_flag,
-				       const struct touched *tc, bool *watched)
+				       const struct touched *tc, int *touched_memo, bool *watched)
 {
 	struct fim_event *e = EV(s);
 	bool trunc = false;
@@ -619,7 +643,7 @@ static __always_inline __u32 name_path(struct scratch *s, __u32 off, struct task
 	e->flags |= lex_flag;
 	if (prefix_watched(s, off, len)) {
 		*watched = true;
-	} else if (has_dotdot(s, off, len) || touched_watched(tc)) {
+	} else if (has_dotdot(s, off, len) || touched_watched_once(tc, touched_memo)) {
 		/* ".." or a symlink may lead into the tree: the loader, which makes the path
 		 * canonical, decides */
 		*watched = true;
@@ -634,6 +658,7 @@ static __always_inline int on_name_change(long ret, long dirfd, const char *unam
 	struct scratch *s;
 	struct fim_event *e;
 	struct who w;
+	int touched_memo = -1;
 	__u32 len;
 	bool watched;
 
@@ -644,7 +669,7 @@ static __always_inline int on_name_change(long ret, long dirfd, const char *unam
 		return 0;
 	t = bpf_get_current_task_btf();
 	e = begin_event(s, op, sc);
-	len = name_path(s, 0, t, dirfd, uname, FIM_F_PATH_TRUNC, FIM_F_LEXICAL, tc, &watched);
+	len = name_path(s, 0, t, dirfd, uname, FIM_F_PATH_TRUNC, FIM_F_LEXICAL, tc, &touched_memo, &watched);
 	if (!watched)
 		return 0;
 	e->path_len = len;
@@ -663,6 +688,7 @@ static __always_inline int on_rename(long ret, long olddir, const char *oldname,
 	struct scratch *s;
 	struct fim_event *e;
 	struct who w;
+	int touched_memo = -1;
 	__u32 nlen, olen;
 	bool new_watched, old_watched;
 
@@ -674,11 +700,11 @@ static __always_inline int on_rename(long ret, long olddir, const char *oldname,
 	t = bpf_get_current_task_btf();
 	e = begin_event(s, FIM_OP_RENAME, sc);
 	/* one event when either end is watched: a move into or out of the tree has both paths */
-	nlen = name_path(s, 0, t, newdir, newname, FIM_F_PATH_TRUNC, FIM_F_LEXICAL, tc, &new_watched);
+	nlen = name_path(s, 0, t, newdir, newname, FIM_F_PATH_TRUNC, FIM_F_LEXICAL, tc, &touched_memo, &new_watched);
 	if (!nlen)
 		return 0;
 	olen = name_path(s, nlen & PATH_MASK, t, olddir, oldname, FIM_F_OLD_PATH_TRUNC,
-			 FIM_F_OLD_LEXICAL, tc, &old_watched);
+			 FIM_F_OLD_LEXICAL, tc, &touched_memo, &old_watched);
 	if (!olen || (!new_watched && !old_watched))
 		return 0;
 	e->path_len = nlen & PATH_MASK;
@@ -968,6 +994,7 @@ int seed_open_writers(struct bpf_iter__task_file *ctx)
 	struct task_struct *task = ctx->task;
 	struct file *f = ctx->file;
 	__u64 key = (__u64)f;
+	struct who who;
 	__u32 fmode;
 
 	if (!task || !f)
@@ -979,6 +1006,7 @@ int seed_open_writers(struct bpf_iter__task_file *ctx)
 		return 0;
 	if (bpf_map_lookup_elem(&wfiles, &key) || !file_watched(f))
 		return 0;
-	track_writable(task, f, false);
+	fill_who(&who, task);
+	track_writable(&who, f, false);
 	return 0;
 }

@@ -136,23 +136,6 @@ static void put_c(struct jw *w, char c)
 	w->buf[w->len++] = c;
 }
 
-/* ,"key": with the comma only after a sibling */
-static void put_key(struct jw *w, const char *key)
-{
-	size_t klen = strlen(key);
-
-	if (!reserve(w, klen + 4))
-		return;
-	if (!w->first)
-		w->buf[w->len++] = ',';
-	w->first = 0;
-	w->buf[w->len++] = '"';
-	memcpy(w->buf + w->len, key, klen);
-	w->len += klen;
-	w->buf[w->len++] = '"';
-	w->buf[w->len++] = ':';
-}
-
 /* The string body, without quotes. Returns whether any byte had to be
  * replaced by U+FFFD. */
 static int put_escaped(struct jw *w, const unsigned char *b, size_t n)
@@ -202,10 +185,9 @@ static int put_escaped(struct jw *w, const unsigned char *b, size_t n)
 	return replaced;
 }
 
-static void put_b64_sibling(struct jw *w, const char *key,
+static void put_b64_sibling(struct jw *w, const char *key, size_t klen,
 			    const unsigned char *b, size_t n)
 {
-	size_t klen = strlen(key);
 	size_t blen = JW_B64_LEN(n);
 
 	/* ,"key_b64":"...." */
@@ -239,30 +221,33 @@ void jw_end(struct jw *w)
 	put(w, "}\n", 2);
 }
 
-void jw_str(struct jw *w, const char *key, const char *s)
+void jw__raw(struct jw *w, const char *s, size_t n)
 {
-	put_key(w, key);
+	put(w, s, n);
+}
+
+void jw__str_value(struct jw *w, const char *s, size_t n)
+{
 	put_c(w, '"');
-	put_escaped(w, (const unsigned char *)s, strlen(s));
+	put_escaped(w, (const unsigned char *)s, n);
 	put_c(w, '"');
 }
 
-void jw_bytes(struct jw *w, const char *key, const unsigned char *b, size_t n)
+/* The value of the member whose key was just written, and its _b64 sibling when needed. */
+void jw__bytes_value(struct jw *w, const char *key, size_t klen, const unsigned char *b, size_t n)
 {
 	int replaced;
 
-	put_key(w, key);
 	put_c(w, '"');
 	replaced = put_escaped(w, b, n);
 	put_c(w, '"');
 	if (replaced)
-		put_b64_sibling(w, key, b, n);
+		put_b64_sibling(w, key, klen, b, n);
 }
 
-size_t jw_bytes_cut(struct jw *w, const char *key, const unsigned char *b,
-		    size_t n, size_t max_out)
+size_t jw__bytes_cut(struct jw *w, const char *key, size_t klen, const unsigned char *b,
+		     size_t n, size_t max_out)
 {
-	size_t klen = strlen(key);
 	size_t base = (w->first ? 0 : 1) + klen + 5; /* ,"key":"" */
 	size_t sibling = klen + 10;                   /* ,"key_b64":"" */
 	size_t cost = base, k = 0;
@@ -271,7 +256,8 @@ size_t jw_bytes_cut(struct jw *w, const char *key, const unsigned char *b,
 	/* Worst case is 6 output bytes per input byte plus the sibling:
 	 * when that fits, no need to measure. */
 	if (n <= (max_out / 8) && base + sibling + 6 * n + JW_B64_LEN(n) <= max_out) {
-		jw_bytes(w, key, b, n);
+		jw__key(w, key, klen);
+		jw__bytes_value(w, key, klen, b, n);
 		return n;
 	}
 	while (k < n) {
@@ -303,31 +289,48 @@ size_t jw_bytes_cut(struct jw *w, const char *key, const unsigned char *b,
 		replaced |= urepl;
 		k += ulen;
 	}
-	jw_bytes(w, key, b, k);
+	jw__key(w, key, klen);
+	jw__bytes_value(w, key, klen, b, k);
 	return k;
 }
 
+/* Two digits a step, straight into the buffer: a timestamp has 19 of them. */
+static const char digit_pairs[201] =
+	"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+	"8081828384858687888990919293949596979899";
+
 static void put_u64_digits(struct jw *w, uint64_t v)
 {
-	char tmp[20];
-	size_t i = sizeof tmp;
+	size_t n = 1;
+	char *end;
 
-	do {
-		tmp[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	put(w, tmp + i, sizeof tmp - i);
+	for (uint64_t t = v; t >= 10; t /= 10)
+		n++;
+	if (!reserve(w, n))
+		return;
+	end = w->buf + w->len + n;
+	while (v >= 100) {
+		unsigned d = (unsigned)(v % 100);
+
+		v /= 100;
+		end -= 2;
+		memcpy(end, digit_pairs + 2 * d, 2);
+	}
+	if (v >= 10)
+		memcpy(end - 2, digit_pairs + 2 * v, 2);
+	else
+		end[-1] = (char)('0' + v);
+	w->len += n;
 }
 
-void jw_u64(struct jw *w, const char *key, uint64_t v)
+void jw__u64_value(struct jw *w, uint64_t v)
 {
-	put_key(w, key);
 	put_u64_digits(w, v);
 }
 
-void jw_i64(struct jw *w, const char *key, int64_t v)
+void jw__i64_value(struct jw *w, int64_t v)
 {
-	put_key(w, key);
 	if (v < 0) {
 		put_c(w, '-');
 		/* negate in unsigned arithmetic: -INT64_MIN does not exist */
@@ -335,28 +338,6 @@ void jw_i64(struct jw *w, const char *key, int64_t v)
 	} else {
 		put_u64_digits(w, (uint64_t)v);
 	}
-}
-
-void jw_bool(struct jw *w, const char *key, int v)
-{
-	put_key(w, key);
-	if (v)
-		put(w, "true", 4);
-	else
-		put(w, "false", 5);
-}
-
-void jw_null(struct jw *w, const char *key)
-{
-	put_key(w, key);
-	put(w, "null", 4);
-}
-
-void jw_array_begin(struct jw *w, const char *key)
-{
-	put_key(w, key);
-	put_c(w, '[');
-	w->first = 1;
 }
 
 static void array_sep(struct jw *w)

@@ -46,6 +46,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct jw {
 	char *buf;
@@ -61,8 +62,53 @@ void jw_init(struct jw *w, char *buf, size_t cap);
 void jw_begin(struct jw *w);
 void jw_end(struct jw *w);
 
-void jw_str(struct jw *w, const char *key, const char *s);
-void jw_bytes(struct jw *w, const char *key, const unsigned char *b, size_t n);
+/*
+ * The functions that take a key are inline: a literal key is then a
+ * fixed-size copy (its length known at compile time) instead of a strlen
+ * and a memcpy call per field, which were most of the cost of a record.
+ * The jw__ functions are their out-of-line halves; use the ones below.
+ */
+static inline void jw__key(struct jw *w, const char *key, size_t klen)
+{
+	char *p;
+
+	if (w->overflow || w->cap - w->len < klen + 4) { /* ,"key": */
+		w->overflow = 1;
+		return;
+	}
+	p = w->buf + w->len;
+	if (!w->first)
+		*p++ = ',';
+	w->first = 0;
+	*p++ = '"';
+	memcpy(p, key, klen);
+	p += klen;
+	*p++ = '"';
+	*p++ = ':';
+	w->len = (size_t)(p - w->buf);
+}
+
+void jw__raw(struct jw *w, const char *s, size_t n);
+void jw__str_value(struct jw *w, const char *s, size_t n);
+void jw__bytes_value(struct jw *w, const char *key, size_t klen, const unsigned char *b, size_t n);
+void jw__u64_value(struct jw *w, uint64_t v);
+void jw__i64_value(struct jw *w, int64_t v);
+size_t jw__bytes_cut(struct jw *w, const char *key, size_t klen, const unsigned char *b,
+		     size_t n, size_t max_out);
+
+static inline void jw_str(struct jw *w, const char *key, const char *s)
+{
+	jw__key(w, key, strlen(key));
+	jw__str_value(w, s, strlen(s));
+}
+
+static inline void jw_bytes(struct jw *w, const char *key, const unsigned char *b, size_t n)
+{
+	size_t klen = strlen(key);
+
+	jw__key(w, key, klen);
+	jw__bytes_value(w, key, klen, b, n);
+}
 
 /* Like jw_bytes() for the longest prefix of b, cut only between UTF-8
  * sequences, whose members (the leading comma, key, value and any _b64
@@ -70,15 +116,43 @@ void jw_bytes(struct jw *w, const char *key, const unsigned char *b, size_t n);
  * written: less than n means the field was cut and the caller should say
  * so (the "truncated" array). When even an empty value does not fit in
  * max_out, "" is written anyway so the record keeps the field. */
-size_t jw_bytes_cut(struct jw *w, const char *key, const unsigned char *b,
-		    size_t n, size_t max_out);
+static inline size_t jw_bytes_cut(struct jw *w, const char *key, const unsigned char *b,
+				  size_t n, size_t max_out)
+{
+	return jw__bytes_cut(w, key, strlen(key), b, n, max_out);
+}
 
-void jw_u64(struct jw *w, const char *key, uint64_t v);
-void jw_i64(struct jw *w, const char *key, int64_t v);
-void jw_bool(struct jw *w, const char *key, int v);
-void jw_null(struct jw *w, const char *key);
+static inline void jw_u64(struct jw *w, const char *key, uint64_t v)
+{
+	jw__key(w, key, strlen(key));
+	jw__u64_value(w, v);
+}
 
-void jw_array_begin(struct jw *w, const char *key);
+static inline void jw_i64(struct jw *w, const char *key, int64_t v)
+{
+	jw__key(w, key, strlen(key));
+	jw__i64_value(w, v);
+}
+
+static inline void jw_bool(struct jw *w, const char *key, int v)
+{
+	jw__key(w, key, strlen(key));
+	jw__raw(w, v ? "true" : "false", v ? 4 : 5);
+}
+
+static inline void jw_null(struct jw *w, const char *key)
+{
+	jw__key(w, key, strlen(key));
+	jw__raw(w, "null", 4);
+}
+
+static inline void jw_array_begin(struct jw *w, const char *key)
+{
+	jw__key(w, key, strlen(key));
+	jw__raw(w, "[", 1);
+	w->first = 1;
+}
+
 void jw_array_str(struct jw *w, const char *s);
 void jw_array_u64(struct jw *w, uint64_t v);
 void jw_array_end(struct jw *w);

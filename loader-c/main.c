@@ -204,6 +204,27 @@ static const char *file_type_name(unsigned mode)
 	}
 }
 
+/* "major:minor" without printf, which showed in the loader's profile: the kernel's encoding is
+ * major << 20 | minor */
+static void put_dev(struct jw *w, __u32 dev)
+{
+	char buf[24], *p = buf + sizeof(buf);
+	unsigned v = dev & 0xfffff;
+
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	*--p = ':';
+	v = dev >> 20;
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	jw__key(w, "dev", 3);
+	jw__str_value(w, p, (size_t)(buf + sizeof(buf) - p));
+}
+
 static void put_id(struct jw *w, const char *key, __u32 v)
 {
 	if (v == FIM_UNSET_ID)
@@ -253,11 +274,8 @@ static void format_event(const struct fim_event *e, const char *path, size_t ple
 	else
 		jw_null(&w, "file_type");
 	if (e->flags & FIM_F_INODE) {
-		char dev[32];
-
 		jw_u64(&w, "inode", e->ino);
-		snprintf(dev, sizeof(dev), "%u:%u", e->dev >> 20, e->dev & 0xfffff);
-		jw_str(&w, "dev", dev);
+		put_dev(&w, e->dev);
 	} else {
 		jw_null(&w, "inode");
 		jw_null(&w, "dev");
@@ -430,6 +448,21 @@ static int handle_event(void *ctx, void *data, size_t size)
 
 /* ---- stats ------------------------------------------------------------------------------- */
 
+/* The most bytes the kernel saw waiting in the ring buffer since the last stats record: each
+ * object that sends records keeps its own mark, and taking it starts the next interval. */
+static __u64 take_ringbuf_used_max(void)
+{
+	__u64 m = __atomic_exchange_n(&L.skel->bss->ringbuf_used_max, 0, __ATOMIC_RELAXED);
+
+	if (L.vfs) {
+		__u64 v = __atomic_exchange_n(&L.vfs->bss->ringbuf_used_max, 0, __ATOMIC_RELAXED);
+
+		if (v > m)
+			m = v;
+	}
+	return m;
+}
+
 static void emit_stats(void)
 {
 	struct fim_stats per[256];
@@ -458,6 +491,7 @@ static void emit_stats(void)
 	jw_u64(&w, "truncated", tot[FIM_STAT_TRUNCATED]);
 	jw_u64(&w, "tracked_files", tot[FIM_STAT_TRACKED]);
 	jw_u64(&w, "ringbuf_bytes", (__u64)L.opts.ringbuf_mb << 20);
+	jw_u64(&w, "ringbuf_used_max_bytes", take_ringbuf_used_max());
 	jw_u64(&w, "outside_watch_dropped", L.outside_watch_dropped);
 	jw_u64(&w, "lines_written", L.lines_written);
 	jw_u64(&w, "commands", L.commands);
@@ -856,6 +890,7 @@ static void emit_hello(void)
 			jw_array_str(&w, L.watches[i].path);
 	jw_array_end(&w);
 	jw_u64(&w, "ringbuf_bytes", (__u64)L.opts.ringbuf_mb << 20);
+	jw_u64(&w, "ringbuf_used_max_bytes", take_ringbuf_used_max());
 	jw_u64(&w, "coalesce_ms", L.opts.coalesce_ms);
 	jw_u64(&w, "max_delay_us", L.opts.max_delay_us);
 	jw_u64(&w, "boot_time_ns", L.boot_wall_ns);
@@ -1082,6 +1117,26 @@ static void check_paths_exist(void)
 }
 
 /*
+ * Reads the ring buffer; returns whether there were records. After records the loader reads
+ * again one max delay later whatever happens, so it tells the kernel, through the clock its
+ * programs pace wake-ups with, that it was just "woken": a stream then wakes nobody (a wake-up
+ * costs ~10 us of irq_work to the task making the change), and the kernel wakes the loader
+ * only once it has gone back to waiting for one.
+ */
+static bool read_records(void)
+{
+	__u64 now;
+
+	if (ring_buffer__consume(L.rb) <= 0)
+		return false;
+	now = clock_ns(CLOCK_BOOTTIME);
+	__atomic_store_n(&L.skel->bss->last_wake_ns, now, __ATOMIC_RELAXED);
+	if (L.vfs)
+		__atomic_store_n(&L.vfs->bss->last_wake_ns, now, __ATOMIC_RELAXED);
+	return true;
+}
+
+/*
  * Waits for the next wake-up; while draining, for one max delay at most. Microsecond timeouts
  * need epoll_pwait2 (Linux 5.11+); older kernels get the delay rounded up to a millisecond.
  */
@@ -1206,7 +1261,7 @@ int main(int argc, char **argv)
 		 * more may be waiting that did not wake us. After a period with nothing, wait for the
 		 * next wake-up (or the idle bound). */
 		if (n == 0)
-			draining = ring_buffer__consume(L.rb) > 0;
+			draining = read_records();
 
 		if (n < 0 && errno != EINTR)
 			die(EXIT_RUNTIME, "epoll_wait: %s", strerror(errno));
@@ -1215,7 +1270,7 @@ int main(int argc, char **argv)
 			__u64 ticks;
 
 			if (fd == ring_buffer__epoll_fd(L.rb)) {
-				if (ring_buffer__consume(L.rb) > 0)
+				if (read_records())
 					draining = true;
 			} else if (fd == STDIN_FILENO) {
 				if (!read_commands()) {
@@ -1231,7 +1286,7 @@ int main(int argc, char **argv)
 				/* A record whose program read the wake-up clock just before our last
 				 * empty read, and committed just after it, woke nobody: the check's
 				 * tick bounds how long such a rare record can wait. */
-				if (ring_buffer__consume(L.rb) > 0)
+				if (read_records())
 					draining = true;
 			} else if (fd == stats_tfd) {
 				if (read(fd, &ticks, sizeof(ticks)) > 0)

@@ -483,3 +483,14 @@ export function updateReadme(name, body, readme = path.join(ROOT, 'README.md')) 
   fs.writeFileSync(readme, `${text.slice(0, i + start.length)}\n${body}${text.slice(j)}`);
   return true;
 }
+
+// Whether a run delivered the `modify` records it should: `want` closes of a written file, each
+// one `modify` at close. The periodic check (syscall "check", every --coalesce-ms) may find such a
+// file changed while still open; its `modify` then stands in for the close's (nothing written
+// after the check, so the close has nothing to report) or comes on top of it (written again).
+// So the total lies between want and want + byCheck; a close that lost its modify with no check
+// to cover it falls below. Counts only: a loss exactly offset by a check's extra on another
+// file of the same run would pass.
+export function modifiesOk(want, total, byCheck) {
+  return want <= total && total <= want + byCheck;
+}

@@ -19,6 +19,7 @@ import type {HelloRecord, StatsRecord} from './types.js';
  *   fim_sink_buffer_events / _bytes / _max_events                 per sink
  *   fim_event_latency_seconds      kernel timestamp → delivered to the sink, per sink
  *   fim_ringbuf_size_bytes         the loader's ring buffer
+ *   fim_ringbuf_used_bytes         the most of it in use during the loader's last stats interval
  *   fim_loader_*                   the loader's own stats counters
  *   fim_process_*, fim_nodejs_*    fimctl's memory, CPU, event loop (prom-client defaults)
  */
@@ -82,6 +83,7 @@ export class Metrics {
 		scalar('fim_events_reconciled_total', 'Changes found by reconciliation scans (source reconcile)', () => this.counters.events_reconciled_total);
 		scalar('fim_loader_restarts_total', 'Times the loader died and was restarted', () => this.counters.loader_restarts_total);
 		scalar('fim_ringbuf_size_bytes', 'Size of the loader\'s ring buffer', () => this.ringbufBytes, 'gauge');
+		scalar('fim_ringbuf_used_bytes', 'Most bytes waiting in the loader\'s ring buffer during its last stats interval (last stats record)', () => Number(this.loaderStats?.['ringbuf_used_max_bytes'] ?? 0), 'gauge');
 		scalar('fim_loader_events_total', 'Events the loader reported in its last stats record', () => Number(this.loaderStats?.events ?? 0));
 		scalar('fim_loader_tracked_files', 'Open files the sensor tracks for modify coalescing (last stats record)', () => Number(this.loaderStats?.['tracked_files'] ?? 0), 'gauge');
 		new Counter({

@@ -1,7 +1,9 @@
 #include "json_out.h"
 #include "test.h"
 
+#include <inttypes.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 /* {"p":<value of b>}\n as a NUL-terminated string */
@@ -257,6 +259,49 @@ static void test_scalars_and_commas(void)
 	CHECK_STR(line, "{}\n");
 }
 
+/* The digits are written two at a time from the end: every length, each side of every power
+ * of ten, and a spread of values against printf; a key given at run time as well. */
+static void check_int(uint64_t u, int64_t i)
+{
+	char line[128], want[128];
+	char key[8] = "k";
+	struct jw w;
+
+	jw_init(&w, line, sizeof line - 1);
+	jw_begin(&w);
+	jw_u64(&w, key, u);
+	jw_i64(&w, "i", i);
+	jw_array_begin(&w, "a");
+	jw_array_u64(&w, u);
+	jw_array_end(&w);
+	jw_end(&w);
+	CHECK(!w.overflow);
+	line[w.len] = 0;
+	snprintf(want, sizeof want, "{\"k\":%" PRIu64 ",\"i\":%" PRId64 ",\"a\":[%" PRIu64 "]}\n", u, i, u);
+	CHECK_STR(line, want);
+}
+
+static void test_integers(void)
+{
+	uint64_t p = 1, x = 0x9e3779b97f4a7c15u;
+
+	for (int k = 0; k < 20; k++) {
+		check_int(p - 1, -(int64_t)(p - 1));
+		check_int(p, (int64_t)p);
+		check_int(p + 1, -(int64_t)p);
+		if (k < 19)
+			p *= 10;
+	}
+	check_int(UINT64_MAX, INT64_MIN);
+	check_int(UINT64_MAX - 1, INT64_MAX);
+	for (int k = 0; k < 10000; k++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		check_int(x >> (k % 64), (int64_t)x >> (k % 64));
+	}
+}
+
 /* One record with every kind of member, built into a buffer of exactly
  * cap bytes on the heap (so ASan sees any write past it). */
 static size_t build_sample(char *buf, size_t cap, int *overflow)
@@ -421,6 +466,7 @@ int main(void)
 	test_str_and_array_replace_without_sibling();
 	test_base64();
 	test_scalars_and_commas();
+	test_integers();
 	test_overflow();
 	test_bytes_cut();
 	return t_done("test_json_out");
