@@ -672,6 +672,7 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 
 		this.finished = true;
 		this.failure = error;
+		this.enricher?.close();
 		void this.stopReconciling();
 		for (const waiter of this.waiters.splice(0)) {
 			if (error) {
