@@ -76,7 +76,11 @@ export class ProcCache {
 	private readonly maxEntries: number;
 	private readonly ticksPerSecond: number;
 	private readonly maxCmdlineLength: number;
-	/** Descriptors on /proc/PID/comm of cached processes, the least recently checked first. */
+	/**
+	 * Descriptors on /proc/PID/comm of cached processes, oldest first. Not reordered on use
+	 * (that churns the map at every check): a busy process let go for newer ones costs one
+	 * stat read, after which it is held again.
+	 */
 	private readonly held = new Map<ProcessInfo, number>();
 	private readonly maxOpen: number;
 	/** Times the cache had to read /proc (for tests and metrics). */
@@ -203,8 +207,6 @@ export class ProcCache {
 			return false;
 		}
 
-		this.held.delete(entry);
-		this.held.set(entry, fd);
 		return true;
 	}
 
