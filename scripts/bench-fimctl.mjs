@@ -10,8 +10,9 @@
 //    (default 2,000 ops/s for 20 s), each op stamped; fimctl's stdout read and stamped by
 //    `workload harness`: latency p50 / p99 / max; CPU (utime + stime) of node and of the loader
 //    over the window, as % of one core; VmRSS / VmHWM of both.
-// 2. With --burst S: `workload attrib --procs 2` unpaced for S seconds (the throughput end of the
-//    bench), then VmHWM again: how far the supervisor's memory grows under load.
+// 2. With --burst S: `workload attrib --procs 2` unpaced for S seconds while the consumer stops
+//    reading (the burst of `make bench`), then VmHWM again: how far the supervisor's memory
+//    grows when its reader stalls under load.
 // --node-flags runs bin/fimctl through `node FLAGS` (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"),
 // replacing the V8 flags of its interpreter line. Root only (it loads BPF programs).
 
@@ -94,9 +95,15 @@ try {
   log(`memory (VmRSS / VmHWM): ${mem()}`);
   if (o.burst > 0) {
     await h.cmd('mark', 'marked');
-    const b = await workload('attrib', ['--procs', '2', '--ms', String(o.burst * 1000), '--dir', watched, '--tag', 'burst'], { timeoutMs: 300000 });
+    await h.cmd('pause', 'paused');
+    let b;
+    try {
+      b = await workload('attrib', ['--procs', '2', '--ms', String(o.burst * 1000), '--dir', watched, '--tag', 'burst'], { timeoutMs: 300000 });
+    } finally {
+      await h.cmd('resume', 'resumed');
+    }
     const fb = await h.fence(watched, 180000);
-    log(`burst: ${b.ops} chmods at ${fmt(b.ops_per_s)}/s, ${fb.window_by_op.attrib} delivered`);
+    log(`burst, consumer stalled: ${b.ops} chmods at ${fmt(b.ops_per_s)}/s, ${fb.window_by_op.attrib} delivered, ${fb.reported_lost ?? '?'} reported lost`);
     log(`memory after it (VmRSS / VmHWM): ${mem()}`);
   }
   await h.quit();
