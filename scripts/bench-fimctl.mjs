@@ -108,6 +108,9 @@ try {
   }
   await h.quit();
   h = null;
+  // fimctl's own warnings (a loss, a buffer that discarded) say what the figures above cannot
+  const warnings = fs.readFileSync(path.join(logs, 'fimctl.stderr'), 'utf8').split('\n').filter((line) => / (warn|error): /.test(line));
+  for (const line of warnings.slice(0, 10)) log(`  ${line}`);
 } finally {
   h?.kill();
   unmountTmpfs(dir);
