@@ -91,6 +91,11 @@ export class Enricher {
 		this.procClock.bootTimeMs = bootTimeMs;
 	}
 
+	/** Lets go of the processes the cache holds open. */
+	close(): void {
+		this.procCache.close();
+	}
+
 	enrich(event: KernelEventFields): Enrichment {
 		const eventMs = event.timestamp / 1e6;
 		const proc = this.procCache.lookup(event.pid, eventMs, event.exe);

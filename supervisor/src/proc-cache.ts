@@ -1,4 +1,4 @@
-import {readFileSync, readlinkSync} from 'node:fs';
+import {closeSync, openSync, readlinkSync, readSync} from 'node:fs';
 
 /**
  * What /proc tells about a process, read once per process (keyed by pid and start time) and
@@ -10,11 +10,17 @@ import {readFileSync, readlinkSync} from 'node:fs';
  *   /proc/PID/stat, in the loader's clock frame: boot time + ticks);
  * - it must have been alive at or after the event: an entry records `verifiedAt`, a moment at
  *   which /proc still showed it. Between start and verifiedAt the pid belonged to it alone, so
- *   an event inside that interval is its own. A later event re-reads /proc/PID/stat once (one
- *   read per pid per batch in practice) to move verifiedAt forward.
+ *   an event inside that interval is its own. A later event checks the process again (once per
+ *   pid per batch in practice) to move verifiedAt forward.
  * - the executable must match the one the kernel reported, else the process has exec'd since
  *   and its command line is another program's.
  * Whatever cannot be proven is null, never a guess.
+ *
+ * That check is the enrichment's main cost at moderate rates, where batches hold an event or
+ * two: a path lookup and a read of /proc/PID/stat each time. So the processes checked most
+ * recently are held open: a descriptor on /proc/PID/comm is bound to the process it was opened
+ * for, not to its pid, and reading it fails (ESRCH) once that process has been reaped, even if
+ * the pid has a new owner. One read of it proves the process is still there.
  *
  *   start ───────────── event ──────── verifiedAt ───── now
  *     |  pid is this process's alone, /proc read here |
@@ -48,6 +54,11 @@ export type ProcCacheOptions = {
 	ticksPerSecond?: number;
 	/** Longest cmdline kept, in UTF-16 units; longer ones are cut and flagged. */
 	maxCmdlineLength?: number;
+	/**
+	 * How many processes are held open (one descriptor each) to check them cheaply; default
+	 * 128. Only under the real /proc, whose files behave as described above.
+	 */
+	maxOpen?: number;
 };
 
 export type ProcClock = {
@@ -65,6 +76,13 @@ export class ProcCache {
 	private readonly maxEntries: number;
 	private readonly ticksPerSecond: number;
 	private readonly maxCmdlineLength: number;
+	/**
+	 * Descriptors on /proc/PID/comm of cached processes, oldest first. Not reordered on use
+	 * (that churns the map at every check): a busy process let go for newer ones costs one
+	 * stat read, after which it is held again.
+	 */
+	private readonly held = new Map<ProcessInfo, number>();
+	private readonly maxOpen: number;
 	/** Times the cache had to read /proc (for tests and metrics). */
 	reads = 0;
 
@@ -73,10 +91,25 @@ export class ProcCache {
 		this.maxEntries = options.maxEntries ?? 4096;
 		this.ticksPerSecond = options.ticksPerSecond ?? 100;
 		this.maxCmdlineLength = options.maxCmdlineLength ?? 2048;
+		this.maxOpen = this.procRoot === '/proc' ? options.maxOpen ?? 128 : 0;
 	}
 
 	get size(): number {
 		return this.entries.size;
+	}
+
+	/** How many processes are held open now. */
+	get openCount(): number {
+		return this.held.size;
+	}
+
+	/** Closes the descriptors it holds (when the monitor stops). */
+	close(): void {
+		for (const fd of this.held.values()) {
+			closeQuietly(fd);
+		}
+
+		this.held.clear();
 	}
 
 	/**
@@ -106,6 +139,10 @@ export class ProcCache {
 			// Maybe we cached it before an exec the event already reflects: look once more.
 			const fresh = this.read(pid);
 			if (fresh === undefined || fresh.startTicks !== entry.startTicks) {
+				if (fresh !== undefined) {
+					this.release(fresh);
+				}
+
 				return undefined;
 			}
 
@@ -126,18 +163,28 @@ export class ProcCache {
 
 	private revalidate(pid: number, entry: ProcessInfo | undefined): ProcessInfo | undefined {
 		const verifiedAt = this.clock.nowMs();
+		if (entry !== undefined && this.stillThere(entry)) {
+			entry.verifiedAt = verifiedAt;
+			return entry;
+		}
+
+		// Opened before the stat line is read: if that line shows the cached process, the
+		// descriptor is bound to it too.
+		const fd = this.openComm(pid);
 		const stat = this.readStat(pid);
 		if (stat === undefined) {
-			this.entries.delete(pid);
+			closeQuietly(fd);
+			this.forget(pid);
 			return undefined;
 		}
 
 		if (entry !== undefined && entry.startTicks === stat.startTicks) {
 			entry.verifiedAt = verifiedAt;
+			this.hold(entry, fd);
 			return entry;
 		}
 
-		const fresh = this.read(pid, verifiedAt);
+		const fresh = this.read(pid, verifiedAt, fd, stat);
 		if (fresh !== undefined) {
 			this.store(fresh);
 		}
@@ -145,21 +192,91 @@ export class ProcCache {
 		return fresh;
 	}
 
+	/** Whether the process of a held descriptor is still there (alive or not yet reaped). */
+	private stillThere(entry: ProcessInfo): boolean {
+		const fd = this.held.get(entry);
+		if (fd === undefined) {
+			return false;
+		}
+
+		this.reads++;
+		try {
+			readSync(fd, scratch, 0, scratch.length, 0);
+		} catch {
+			this.release(entry);
+			return false;
+		}
+
+		return true;
+	}
+
+	private openComm(pid: number): number | undefined {
+		if (this.maxOpen === 0) {
+			return undefined;
+		}
+
+		try {
+			return openSync(`${this.procRoot}/${pid}/comm`, 'r');
+		} catch {
+			return undefined;
+		}
+	}
+
+	private hold(entry: ProcessInfo, fd: number | undefined): void {
+		if (fd === undefined) {
+			return;
+		}
+
+		this.release(entry);
+		this.held.set(entry, fd);
+		if (this.held.size > this.maxOpen) {
+			const oldest = this.held.keys().next().value;
+			if (oldest !== undefined) {
+				this.release(oldest);
+			}
+		}
+	}
+
+	private release(entry: ProcessInfo): void {
+		const fd = this.held.get(entry);
+		if (fd !== undefined) {
+			this.held.delete(entry);
+			closeQuietly(fd);
+		}
+	}
+
+	private forget(pid: number): void {
+		const entry = this.entries.get(pid);
+		if (entry !== undefined) {
+			this.release(entry);
+			this.entries.delete(pid);
+		}
+	}
+
 	private store(entry: ProcessInfo): void {
+		const replaced = this.entries.get(entry.pid);
+		if (replaced !== undefined && replaced !== entry) {
+			this.release(replaced);
+		}
+
 		this.entries.delete(entry.pid);
 		this.entries.set(entry.pid, entry);
 		if (this.entries.size > this.maxEntries) {
 			// Maps iterate in insertion order: the first key is the least recently (re)read.
 			const oldest = this.entries.keys().next().value;
 			if (oldest !== undefined) {
-				this.entries.delete(oldest);
+				this.forget(oldest);
 			}
 		}
 	}
 
-	private read(pid: number, verifiedAt = this.clock.nowMs()): ProcessInfo | undefined {
-		const stat = this.readStat(pid);
+	/**
+	 * Everything /proc says about the process that has `pid` now. `fd` (/proc/PID/comm, opened
+	 * before `stat` was read) is kept with the entry; without one, it is opened here.
+	 */
+	private read(pid: number, verifiedAt = this.clock.nowMs(), fd = this.openComm(pid), stat = this.readStat(pid)): ProcessInfo | undefined {
 		if (stat === undefined) {
+			closeQuietly(fd);
 			return undefined;
 		}
 
@@ -176,13 +293,24 @@ export class ProcCache {
 
 		const cwd = readLink(`${base}/cwd`);
 		const containerId = readContainerId(`${base}/cgroup`);
-		// A second stat read guards against the pid dying and being reused while we read.
-		const after = this.readStat(pid);
-		if (after === undefined || after.startTicks !== stat.startTicks) {
-			return undefined;
+		// The pid must not have died and been reused while we read: the process the descriptor
+		// was opened for still being there proves it, else a second stat line with the same start.
+		if (fd === undefined) {
+			const after = this.readStat(pid);
+			if (after === undefined || after.startTicks !== stat.startTicks) {
+				return undefined;
+			}
+		} else {
+			this.reads++;
+			try {
+				readSync(fd, scratch, 0, scratch.length, 0);
+			} catch {
+				closeQuietly(fd);
+				return undefined;
+			}
 		}
 
-		return {
+		const entry: ProcessInfo = {
 			pid,
 			startTicks: stat.startTicks,
 			startMs: this.clock.bootTimeMs + (stat.startTicks * 1000 / this.ticksPerSecond),
@@ -197,14 +325,14 @@ export class ProcCache {
 			json: `"cmdline":${JSON.stringify(cmdline)},"cwd":${JSON.stringify(cwd)},"container_id":${JSON.stringify(containerId)}`,
 			commJson: JSON.stringify(stat.comm),
 		};
+		this.hold(entry, fd);
+		return entry;
 	}
 
 	private readStat(pid: number): {startTicks: number; comm: string; ppid: number} | undefined {
 		this.reads++;
-		let text: string;
-		try {
-			text = readFileSync(`${this.procRoot}/${pid}/stat`, 'latin1');
-		} catch {
+		const text = readProcFile(`${this.procRoot}/${pid}/stat`)?.toString('latin1');
+		if (text === undefined) {
 			return undefined;
 		}
 
@@ -227,6 +355,53 @@ export class ProcCache {
 	}
 }
 
+/**
+ * One buffer for the reads of /proc: readFileSync allocates 64 KiB twice for a file whose size
+ * stat shows as 0, as /proc's do, and at a few thousand reads a second that is most of the garbage.
+ */
+const scratch = Buffer.allocUnsafe(16 * 1024);
+
+/** The whole file, in `scratch` when it fits (valid until the next read); undefined if unreadable. */
+function readProcFile(path: string): Buffer | undefined {
+	let fd: number;
+	try {
+		fd = openSync(path, 'r');
+	} catch {
+		return undefined;
+	}
+
+	try {
+		let buffer = scratch;
+		let length = 0;
+		for (;;) {
+			if (length === buffer.length) {
+				const bigger = Buffer.allocUnsafe(buffer.length * 4);
+				buffer.copy(bigger);
+				buffer = bigger;
+			}
+
+			const count = readSync(fd, buffer, length, buffer.length - length, null);
+			if (count === 0) {
+				return buffer.subarray(0, length);
+			}
+
+			length += count;
+		}
+	} catch {
+		return undefined;
+	} finally {
+		closeSync(fd);
+	}
+}
+
+function closeQuietly(fd: number | undefined): void {
+	if (fd !== undefined) {
+		try {
+			closeSync(fd);
+		} catch {}
+	}
+}
+
 function readLink(path: string): string | null {
 	try {
 		return readlinkSync(path);
@@ -237,10 +412,8 @@ function readLink(path: string): string | null {
 
 /** Arguments joined by spaces; null for kernel threads and zombies, whose cmdline is empty. */
 function readCmdline(path: string): string | null {
-	let raw: Buffer;
-	try {
-		raw = readFileSync(path);
-	} catch {
+	const raw = readProcFile(path);
+	if (raw === undefined) {
 		return null;
 	}
 
@@ -276,9 +449,6 @@ export function containerIdFromCgroup(text: string): string | null {
 }
 
 function readContainerId(path: string): string | null {
-	try {
-		return containerIdFromCgroup(readFileSync(path, 'utf8'));
-	} catch {
-		return null;
-	}
+	const text = readProcFile(path)?.toString('utf8');
+	return text === undefined ? null : containerIdFromCgroup(text);
 }

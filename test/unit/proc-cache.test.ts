@@ -1,4 +1,6 @@
-import {mkdirSync, rmSync, symlinkSync, writeFileSync} from 'node:fs';
+import {spawn as spawnChild} from 'node:child_process';
+import {once} from 'node:events';
+import {mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
 import test from 'ava';
 import {containerIdFromCgroup, ProcCache} from '../../supervisor/src/proc-cache.js';
@@ -109,6 +111,62 @@ test('the real /proc: this process', t => {
 	t.is(info?.exe, process.execPath);
 	t.is(info?.cwd, process.cwd());
 	t.true(info?.cmdline?.includes('node') ?? false);
+});
+
+/** The real /proc with the kernel's clock frame (boot time rounded down, as the loader's is not). */
+function realProcCache(options: {maxOpen?: number} = {}) {
+	const uptimeMs = Number(readFileSync('/proc/uptime', 'latin1').split(' ')[0]) * 1000;
+	const clock = {bootTimeMs: Date.now() - uptimeMs - 1000, nowMs: () => Date.now()};
+	return new ProcCache(clock, options);
+}
+
+async function sleeper() {
+	const child = spawnChild('sleep', ['60'], {stdio: 'ignore'});
+	await once(child, 'spawn');
+	return child;
+}
+
+test('the real /proc: a cached process is held open, checked again, and let go once reaped', async t => {
+	const cache = realProcCache();
+	const child = await sleeper();
+	const pid = child.pid!;
+	t.teardown(() => child.kill('SIGKILL'));
+	t.like(cache.lookup(pid, Date.now(), '/usr/bin/sleep'), {pid, comm: 'sleep'});
+	t.is(cache.openCount, 1);
+	await new Promise(resolve => {
+		setTimeout(resolve, 5);
+	});
+	t.like(cache.lookup(pid, Date.now()), {pid});
+	t.is(cache.openCount, 1);
+	child.kill('SIGKILL');
+	await once(child, 'exit');
+	t.is(cache.lookup(pid, Date.now() + 1), undefined);
+	t.is(cache.openCount, 0);
+	cache.close();
+});
+
+test('the real /proc: processes held open are bounded, and the others still checked', async t => {
+	const cache = realProcCache({maxOpen: 2});
+	const children = await Promise.all([sleeper(), sleeper(), sleeper()]);
+	t.teardown(() => {
+		for (const child of children) {
+			child.kill('SIGKILL');
+		}
+	});
+	for (const child of children) {
+		t.truthy(cache.lookup(child.pid!, Date.now()));
+	}
+
+	t.is(cache.openCount, 2);
+	const first = children[0]!;
+	await new Promise(resolve => {
+		setTimeout(resolve, 5);
+	});
+	// No longer held: checked through its stat line, and held again.
+	t.like(cache.lookup(first.pid!, Date.now()), {pid: first.pid});
+	t.is(cache.openCount, 2);
+	cache.close();
+	t.is(cache.openCount, 0);
 });
 
 test('an exe that /proc never shows costs one re-read, not one per event', t => {
