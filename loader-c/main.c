@@ -517,6 +517,9 @@ static void prefix_key_for(const char *path, size_t n, struct fim_prefix_key *k)
 static void watches_changed(void)
 {
 	L.skel->bss->watch_generation++;
+	/* the fentry programs bump theirs too (a directory renamed): atomically on both sides */
+	if (L.vfs)
+		__atomic_fetch_add(&L.vfs->bss->verdict_generation, 1, __ATOMIC_SEQ_CST);
 }
 
 /* Opens the path with O_PATH while the kernel side is armed, so it keys the inode for us. */
@@ -912,7 +915,9 @@ static void emit_bye(const char *reason)
 }
 
 /* The tracepoint programs the fentry backend replaces (bpf/fim-vfs.bpf.c says why). */
-static const char *const replaced_by_fentry[] = { "exit_unlink", "exit_unlinkat", "exit_rmdir" };
+static const char *const replaced_by_fentry[] = {
+	"exit_unlink", "exit_unlinkat", "exit_rmdir", "exit_rename", "exit_renameat", "exit_renameat2",
+};
 
 /* Both skeletons' read-only globals have the same names: what the sensor's programs are told. */
 #define SET_TARGETS(obj)                                                                       \

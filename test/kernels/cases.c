@@ -35,8 +35,9 @@
 
 static bool g_timestamp_hooks; /* the loader attached the ctime tracepoints (6.13+) */
 
-/* The fentry backend sees a delete in the kernel's own objects: inode and type known. */
-static bool fentry_deletes(void)
+/* The fentry backend sees deletes and renames in the kernel's own objects: inode and type
+ * known, paths canonical whatever name the caller used (docs/protocol.md, Backends). */
+static bool fentry_backend(void)
 {
 	return !strcmp(g_backend, "fentry");
 }
@@ -723,7 +724,7 @@ static void c_delete(struct t *t)
 	actor(t, &c2, "unlinkat", b, NULL);
 	actor(t, &c3, "rmdir", d, NULL);
 	SETTLE(m);
-	if (fentry_deletes()) {
+	if (fentry_backend()) {
 		CHECK_EVENTS(t, evs, n,
 			     { "delete", a, .file_type = STR("file"), .inode = U64(ia), .syscall = "unlink", .who = &c1 },
 			     { "delete", b, .file_type = STR("file"), .inode = U64(ib), .syscall = "unlinkat", .who = &c2 },
@@ -744,15 +745,21 @@ static void c_rename(struct t *t)
 	write_file(a, "");
 	write_file(c, "");
 	write_file(d, "");
+	uint64_t ia = ino(a), ic = ino(c);
 	size_t m = quiet_mark(t);
 	actor(t, &c1, "rename", a, b, NULL);
 	/* renameat2(RENAME_NOREPLACE) fails on the existing d (no event), then renameat replaces
 	 * it: one rename, and no delete for the old d */
 	actor(t, &c2, "mv", c, d, NULL);
 	SETTLE(m);
-	CHECK_EVENTS(t, evs, n,
-		     { "rename", b, a, NAMED, .syscall = "rename", .who = &c1 },
-		     { "rename", d, c, NAMED, .syscall = "renameat", .who = &c2 });
+	if (fentry_backend())
+		CHECK_EVENTS(t, evs, n,
+			     { "rename", b, a, .file_type = STR("file"), .inode = U64(ia), .syscall = "rename", .who = &c1 },
+			     { "rename", d, c, .file_type = STR("file"), .inode = U64(ic), .syscall = "renameat", .who = &c2 });
+	else
+		CHECK_EVENTS(t, evs, n,
+			     { "rename", b, a, NAMED, .syscall = "rename", .who = &c1 },
+			     { "rename", d, c, NAMED, .syscall = "renameat", .who = &c2 });
 }
 
 static void c_rename_exchange(struct t *t)
@@ -763,6 +770,7 @@ static void c_rename_exchange(struct t *t)
 
 	write_file(x, "x");
 	write_file(y, "y");
+	uint64_t ix = ino(x), iy = ino(y);
 	size_t m = quiet_mark(t);
 	actor(t, &c, "exchange", x, y, NULL);
 	fd = open(x, O_RDONLY);
@@ -770,9 +778,14 @@ static void c_rename_exchange(struct t *t)
 		fail(t, "the names were not swapped");
 	close(fd);
 	SETTLE(m);
-	CHECK_EVENTS(t, evs, n,
-		     { "rename", y, x, .syscall = "renameat2", .who = &c },
-		     { "rename", x, y, .syscall = "renameat2", .who = &c });
+	if (fentry_backend()) /* each record names the inode that moved */
+		CHECK_EVENTS(t, evs, n,
+			     { "rename", y, x, .inode = U64(ix), .syscall = "renameat2", .who = &c },
+			     { "rename", x, y, .inode = U64(iy), .syscall = "renameat2", .who = &c });
+	else
+		CHECK_EVENTS(t, evs, n,
+			     { "rename", y, x, .syscall = "renameat2", .who = &c },
+			     { "rename", x, y, .syscall = "renameat2", .who = &c });
 }
 
 static void c_rename_in_out(struct t *t)
@@ -951,8 +964,8 @@ static void c_symlinked_parent_open(struct t *t)
 }
 
 /* docs/protocol.md, Paths: a name reaching the watched tree only through a symlink outside it
- * is seen on kernels with the timestamp tracepoints (6.13+), and not on older ones; a delete
- * is seen on every kernel by the fentry backend (docs/protocol.md, Backends). */
+ * is seen on kernels with the timestamp tracepoints (6.13+), and not on older ones; a rename
+ * or a delete is seen on every kernel by the fentry backend (docs/protocol.md, Backends). */
 static void c_symlinked_parent_named(struct t *t)
 {
 	char *link = pj(t->l->base, "link-named");
@@ -970,38 +983,97 @@ static void c_symlinked_parent_named(struct t *t)
 			     { "rename", pj(t->dir, "g"), pj(t->dir, "f"), .who = &c },
 			     { "attrib", pj(t->dir, "g"), .who = &c },
 			     { "delete", pj(t->dir, "g"), .who = &c });
-	} else if (fentry_deletes()) {
-		diag("%s: no timestamp tracepoints on this kernel: only the delete is seen", t->name);
-		CHECK_EVENTS(t, evs, n, { "delete", pj(t->dir, "g"), .file_type = STR("file"), .who = &c });
+	} else if (fentry_backend()) {
+		diag("%s: no timestamp tracepoints on this kernel: the rename and the delete are seen", t->name);
+		CHECK_EVENTS(t, evs, n,
+			     { "rename", pj(t->dir, "g"), pj(t->dir, "f"), .file_type = STR("file"), .syscall = "rename", .who = &c },
+			     { "delete", pj(t->dir, "g"), .file_type = STR("file"), .who = &c });
 	} else {
 		diag("%s: no timestamp tracepoints on this kernel: the documented limit applies", t->name);
 		CHECK_NO_EVENTS(t, evs, n);
 	}
 }
 
-/* docs/protocol.md, Backends: a delete through a bind mount of a watched directory made outside
- * it is matched by inode on the fentry backend (as an open is on both), and missed by name on
- * the tracepoint backend. */
+/* The watched root mounted again at <sibling>/<name>, outside every watch: returns the mount
+ * point in *mnt and this case's directory as seen through it. */
+static char *bind_watched_root(struct t *t, const char *name, char **mnt)
+{
+	*mnt = pj(t->sib, name);
+	mkdirs(*mnt, 0755);
+	if (mount(t->l->w, *mnt, NULL, MS_BIND, NULL))
+		die("bind mount %s on %s: %s", t->l->w, *mnt, strerror(errno));
+	return pj(*mnt, t->name);
+}
+
+static void unbind(const char *mnt)
+{
+	if (umount2(mnt, MNT_DETACH))
+		die("umount %s: %s", mnt, strerror(errno));
+}
+
+/* docs/protocol.md, Backends: a delete or a rename through a bind mount of a watched directory
+ * made outside it is matched by inode on the fentry backend (as an open is on both), and missed
+ * by name on the tracepoint backend. */
 static void c_bind_mount_delete(struct t *t)
 {
-	char *mnt = pj(t->sib, "bind"), *f = pj(t->dir, "x");
-	char *via = pj(pj(mnt, t->name), "x"); /* mnt shows the watched root, t->l->w */
+	char *mnt, *via = pj(bind_watched_root(t, "bind", &mnt), "x"), *f = pj(t->dir, "x");
 	struct who c;
 
-	mkdirs(mnt, 0755);
-	if (mount(t->l->w, mnt, NULL, MS_BIND, NULL))
-		die("bind mount %s on %s: %s", t->l->w, mnt, strerror(errno));
 	write_file(f, "");
 	uint64_t i = ino(f);
 	size_t m = quiet_mark(t);
 	actor(t, &c, "unlink", via, NULL);
 	SETTLE(m);
-	if (umount2(mnt, MNT_DETACH))
-		die("umount %s: %s", mnt, strerror(errno));
-	if (fentry_deletes())
+	unbind(mnt);
+	if (fentry_backend())
 		CHECK_EVENTS(t, evs, n, { "delete", via, .file_type = STR("file"), .inode = U64(i), .syscall = "unlink", .who = &c });
 	else
 		CHECK_NO_EVENTS(t, evs, n);
+}
+
+static void c_bind_mount_rename(struct t *t)
+{
+	char *mnt, *via = bind_watched_root(t, "bind-rename", &mnt), *f = pj(t->dir, "r1");
+	char *from = pj(via, "r1"), *to = pj(via, "r2");
+	struct who c;
+
+	write_file(f, "");
+	uint64_t i = ino(f);
+	size_t m = quiet_mark(t);
+	actor(t, &c, "rename", from, to, NULL);
+	SETTLE(m);
+	unbind(mnt);
+	if (fentry_backend())
+		CHECK_EVENTS(t, evs, n, { "rename", to, from, .file_type = STR("file"), .inode = U64(i), .syscall = "rename", .who = &c });
+	else
+		CHECK_NO_EVENTS(t, evs, n);
+}
+
+/*
+ * A directory moved into the watched tree brings its files under watch at once, and one moved
+ * out takes them out at once: the fentry backend remembers per directory whether it is
+ * watched (the first unlink warms that), and must forget it when a directory moves.
+ */
+static void c_dir_moved_in_out(struct t *t)
+{
+	char *out = pj(t->sib, "moving-in"), *in = pj(t->dir, "moved-in"), *back = pj(t->sib, "moved-out");
+	struct who c0, c1, c2, c3, c4;
+
+	mkdirs(out, 0755);
+	write_file(pj(out, "warm"), "");
+	write_file(pj(out, "x"), "");
+	write_file(pj(out, "y"), "");
+	size_t m = quiet_mark(t);
+	actor(t, &c0, "unlink", pj(out, "warm"), NULL);
+	actor(t, &c1, "rename", out, in, NULL);
+	actor(t, &c2, "unlink", pj(in, "x"), NULL);
+	actor(t, &c3, "rename", in, back, NULL);
+	actor(t, &c4, "unlink", pj(back, "y"), NULL);
+	SETTLE(m);
+	CHECK_EVENTS(t, evs, n,
+		     { "rename", in, out, .syscall = "rename", .who = &c1 },
+		     { "delete", pj(in, "x"), .syscall = "unlink", .who = &c2 },
+		     { "rename", back, in, .syscall = "rename", .who = &c3 });
 }
 
 static void c_symlink_pointing_out(struct t *t)
@@ -1121,8 +1193,11 @@ static void c_runtime_add_remove(struct t *t)
 	const struct rec *ack;
 
 	mkdirs(extra, 0755);
+	write_file(pj(extra, "warm"), "");
 	size_t m0 = loader_mark(l);
 	actor(t, &c, "create", before, NULL);
+	/* an unlink there while it is not watched (the fentry backend remembers the verdict) */
+	actor(t, &d, "unlink", pj(extra, "warm"), NULL);
 	{
 		SETTLE(m0);
 		CHECK_NO_EVENTS(t, evs, n);
@@ -1277,6 +1352,8 @@ static const struct kcase {
 	{ "symlinked-parent-named", c_symlinked_parent_named },
 	{ "symlink-pointing-out", c_symlink_pointing_out },
 	{ "bind-mount-delete", c_bind_mount_delete },
+	{ "bind-mount-rename", c_bind_mount_rename },
+	{ "dir-moved-in-out", c_dir_moved_in_out },
 	{ "deep-path", c_deep_path },
 	{ "hostile-newline", c_hostile_0 },
 	{ "hostile-quote", c_hostile_1 },
@@ -1337,19 +1414,34 @@ static void check_hello(struct t *t, const struct rec *h)
  * the changes (the cost of the hooks lands there). Emulated CPUs are slow and noisy: only the
  * ratios to the run without a loader mean something, and each figure is the best of 3 rounds.
  */
-enum { W_CHANGE, W_UNWATCHED, W_READ, W_N };
+enum { W_CHANGE, W_UNWATCHED, W_READ, W_LINK_UNLINK, W_RENAMES, W_N };
 static const char *const WORKLOAD[W_N] = {
 	"create+write+close+unlink, watched",
 	"create+write+close+unlink, unwatched",
 	"open+read+close, watched",
+	/* the name-based calls alone, where the backends differ, outside the watched trees */
+	"link+unlink, unwatched",
+	"rename there and back, unwatched",
 };
+
+static bool unwatched_workload(int kind)
+{
+	return kind == W_UNWATCHED || kind == W_LINK_UNLINK || kind == W_RENAMES;
+}
 
 static void workload(int kind, const char *dir, int n)
 {
-	char *f = pj(dir, "bench"), buf[128] = { 0 };
+	char *f = pj(dir, "bench"), *g = pj(dir, "bench2"), buf[128] = { 0 };
 
-	if (kind == W_READ)
+	if (kind == W_READ || kind == W_LINK_UNLINK || kind == W_RENAMES)
 		write_file(f, "0123456789");
+	if (kind == W_LINK_UNLINK || kind == W_RENAMES) {
+		for (int i = 0; i < n; i++)
+			if (kind == W_LINK_UNLINK ? link(f, g) || unlink(g) : rename(f, g) || rename(g, f))
+				die("bench %s: %s", WORKLOAD[kind], strerror(errno));
+		unlink(f);
+		return;
+	}
 	for (int i = 0; i < n; i++) {
 		int fd = open(f, kind == W_READ ? O_RDONLY : O_WRONLY | O_CREAT | O_TRUNC, 0644);
 
@@ -1425,7 +1517,7 @@ static void bench(const char *loader_path, const char *tmp, int n, char *backend
 		mkdirs(pj(l.w, "bench"), 0755);
 		mkdirs(pj(l.sibling, "bench"), 0755);
 		for (int k = 0; k < W_N; k++)
-			cost[nb][k] = timed(&l, k, pj(k == W_UNWATCHED ? l.sibling : l.w, "bench"), n);
+			cost[nb][k] = timed(&l, k, pj(unwatched_workload(k) ? l.sibling : l.w, "bench"), n);
 		loader_stop(&l, &st); /* checks that nothing was lost */
 		if (st.fails)
 			die("the loader did not keep up with the bench on backend %s", b);
