@@ -4,12 +4,13 @@
  * tracepoints' name-based view of deletes and renames with the kernel's own objects.
  *
  * The loader loads this object next to the tracepoint sensor (bpf/fim.bpf.c), gives it that
- * sensor's maps (one ring buffer, one watch list) and leaves out the sensor's unlink, unlinkat,
- * rmdir and rename* programs. Everything else (opens, modify tracking, adds and attributes by
- * name) stays with the tracepoints, which already see real struct files for those or resolve
- * names well enough.
+ * sensor's maps (one ring buffer, one watch list) and leaves out the sensor's programs for the
+ * same calls (unlink*, rmdir, rename*, mkdir*, mknod*, symlink*, link*). Everything else (opens,
+ * modify tracking, attributes) stays with the tracepoints, which see real struct files for most
+ * of those.
  *
- * What a delete or a rename gains here, where a tracepoint only has the caller's strings:
+ * What a delete, a rename or an add by name gains here, where a tracepoint only has the
+ * caller's strings:
  *  - the real parents (struct path) the kernel resolved, so a name that reaches a watched
  *    directory through a symlink outside it, or through a bind mount, is matched and reported
  *    under its canonical path on every kernel (the tracepoint sensor needs 6.13+ for that);
@@ -20,7 +21,7 @@
  * tries; vfs_unlink/vfs_rmdir/vfs_rename (fexit) know whether the change happened. The first
  * notes what it was asked about, per thread; the second reports it if it is what it changed.
  *
- * Both hooks run on every delete and rename of the machine, so the first one must be cheap
+ * Both hooks run on every such call of the machine, so the first one must be cheap
  * when nothing is watched: the verdict of the parent directory's walk up to the root is kept
  * (verdicts below), and an unwatched call costs a lookup or two.
  */
@@ -31,8 +32,10 @@
 /*
  * The verdict of a directory's walk, per (dentry, mount): the same dentry seen through another
  * mount (a bind mount) walks up another way. It is stale when the watch list changes or a
- * directory moves (both bump verdict_generation), or when the dentry was freed and its memory
- * reused (the inode and parent it had are kept to tell).
+ * directory moves (both bump verdict_generation), or when the dentry or the mount was freed and
+ * its memory reused for another (what the walk started from is kept to tell: the dentry's inode
+ * and parent, where the mount is mounted). Not noticed: a mount above that one moved elsewhere
+ * (mount --move), until the watch list changes or the verdict is pushed out.
  */
 struct verdict_key {
 	__u64 dentry;
@@ -42,6 +45,8 @@ struct verdict_key {
 struct verdict {
 	__u64 inode;
 	__u64 parent;
+	__u64 mountpoint;
+	__u64 parent_mount;
 	__u32 generation;
 	__u32 watched;
 };
@@ -59,15 +64,19 @@ __u32 verdict_generation;
 static __always_inline bool dir_watched(struct dentry *dir, struct vfsmount *mnt)
 {
 	struct verdict_key k = { .dentry = (__u64)dir, .mnt = (__u64)mnt };
+	struct mount *m = real_mount(mnt);
 	/* read before the walk: a change of the watch list during it makes this verdict stale */
 	struct verdict fresh = {
 		.generation = *(volatile __u32 *)&verdict_generation,
 		.inode = (__u64)KREAD(struct dentry, dir, d_inode),
 		.parent = (__u64)KREAD(struct dentry, dir, d_parent),
+		.mountpoint = (__u64)KREAD(struct mount, m, mnt_mountpoint),
+		.parent_mount = (__u64)KREAD(struct mount, m, mnt_parent),
 	};
 	struct verdict *v = bpf_map_lookup_elem(&verdicts, &k);
 
-	if (v && v->generation == fresh.generation && v->inode == fresh.inode && v->parent == fresh.parent)
+	if (v && v->generation == fresh.generation && v->inode == fresh.inode && v->parent == fresh.parent &&
+	    v->mountpoint == fresh.mountpoint && v->parent_mount == fresh.parent_mount)
 		return v->watched;
 	fresh.watched = dentry_watched(dir, mnt);
 	bpf_map_update_elem(&verdicts, &k, &fresh, BPF_ANY);
@@ -84,8 +93,9 @@ static __always_inline bool entry_watched(const struct path *dir, struct dentry 
 	return dir_watched(KREAD(struct path, dir, dentry), KREAD(struct path, dir, mnt));
 }
 
-/* x86_64 numbers; io_uring's IORING_OP_UNLINKAT and IORING_OP_RENAMEAT have no syscall of
- * their own: they are reported as unlinkat and renameat2, whose arguments they take. */
+/* x86_64 numbers; io_uring's IORING_OP_UNLINKAT, RENAMEAT, MKDIRAT, SYMLINKAT and LINKAT have no
+ * syscall of their own: they are reported as unlinkat, renameat2, mkdirat, symlinkat and linkat,
+ * whose arguments they take (the fallback). */
 static __always_inline __u16 current_syscall(__u16 fallback)
 {
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
@@ -93,10 +103,16 @@ static __always_inline __u16 current_syscall(__u16 fallback)
 	switch (regs->orig_ax) {
 	case 82:
 		return FIM_SC_RENAME;
+	case 83:
+		return FIM_SC_MKDIR;
 	case 84:
 		return FIM_SC_RMDIR;
+	case 86:
+		return FIM_SC_LINK;
 	case 87:
 		return FIM_SC_UNLINK;
+	case 88:
+		return FIM_SC_SYMLINK;
 	case 264:
 		return FIM_SC_RENAMEAT;
 	default:
@@ -168,6 +184,15 @@ static __always_inline struct scratch *begin_change(__u16 op, __u16 sc)
 	return s;
 }
 
+/* an int return: 0 or -errno (the upper half of the register is not defined) */
+static __always_inline bool returned_zero(void *ctx)
+{
+	__u64 ret = 0;
+
+	bpf_get_func_ret(ctx, &ret);
+	return (int)ret == 0;
+}
+
 /*
  * vfs_unlink() and vfs_rmdir() take the dentry third; their argument lists differ between
  * kernels after it, so the return value is read with bpf_get_func_ret, not by position.
@@ -179,7 +204,7 @@ static __always_inline int on_deleted(void *ctx)
 	struct pending_delete p;
 	struct scratch *s;
 	struct fim_event *e;
-	__u64 dentry = 0, ret = 0;
+	__u64 dentry = 0;
 	bool trunc = false;
 
 	if (!pp)
@@ -190,8 +215,7 @@ static __always_inline int on_deleted(void *ctx)
 		return 0;
 	p = *pp;
 	bpf_map_delete_elem(&pending_deletes, &tid);
-	bpf_get_func_ret(ctx, &ret);
-	if ((int)ret != 0)
+	if (!returned_zero(ctx))
 		return 0;
 	s = begin_change(FIM_OP_DELETE, current_syscall(FIM_SC_UNLINKAT));
 	if (!s)
@@ -364,5 +388,158 @@ int BPF_PROG(renamed, struct renamedata *rd, int ret)
 		}
 	}
 	bpf_map_delete_elem(&pending_renames, &tid);
+	return 0;
+}
+
+/* ---- add by name ------------------------------------------------------------------------ */
+
+/*
+ * mkdir, mknod, symlink and link: security_path_* (fentry) gets the parent the caller's name
+ * resolved to and the new, still negative, dentry; the call that fills it (fexit) says whether
+ * it worked, and the dentry then has its inode. open(O_CREAT) stays with the open tracepoints,
+ * which see the created struct file.
+ */
+struct pending_add {
+	__u64 dentry;
+	__u64 mnt;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32); /* tid */
+	__type(value, struct pending_add);
+} pending_adds SEC(".maps");
+
+/* Linux 6.15+: vfs_mkdir() returns the dentry it made (an ERR_PTR on failure), not an int */
+const volatile bool targ_mkdir_returns_dentry = false;
+
+static __always_inline int note_add(const struct path *dir, struct dentry *dentry)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct pending_add p = { .dentry = (__u64)dentry, .mnt = (__u64)KREAD(struct path, dir, mnt) };
+
+	/* the new name has no inode yet: only its directory can be watched */
+	if (!dir_watched(KREAD(struct path, dir, dentry), (struct vfsmount *)p.mnt)) {
+		forget(&pending_adds, &tid);
+		return 0;
+	}
+	bpf_map_update_elem(&pending_adds, &tid, &p, BPF_ANY);
+	return 0;
+}
+
+SEC("fentry/security_path_mkdir")
+int BPF_PROG(note_mkdir, const struct path *dir, struct dentry *dentry)
+{
+	return note_add(dir, dentry);
+}
+
+SEC("fentry/security_path_symlink")
+int BPF_PROG(note_symlink, const struct path *dir, struct dentry *dentry)
+{
+	return note_add(dir, dentry);
+}
+
+SEC("fentry/security_path_link")
+int BPF_PROG(note_link, struct dentry *old_dentry, const struct path *new_dir, struct dentry *new_dentry)
+{
+	return note_add(new_dir, new_dentry);
+}
+
+/*
+ * open(O_CREAT) calls security_path_mknod too, then vfs_create, as mknod(S_IFREG) does: only the
+ * mknod syscalls (which io_uring does not offer) are noted, and their exit says how they went.
+ */
+SEC("fentry/security_path_mknod")
+int BPF_PROG(note_mknod, const struct path *dir, struct dentry *dentry)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+
+	if (regs->orig_ax != 133 && regs->orig_ax != 259)
+		return 0;
+	return note_add(dir, dentry);
+}
+
+/*
+ * Reports the noted add if the call was about `dentry` (0: whichever was noted) and worked;
+ * `made` names the new entry when the call handed back another dentry for it (0: the noted one).
+ */
+static __always_inline void on_added(__u64 dentry, __u64 made, bool ok, __u16 fallback)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct pending_add *pp = bpf_map_lookup_elem(&pending_adds, &tid);
+	struct pending_add p;
+	struct scratch *s;
+	struct fim_event *e;
+	bool trunc = false;
+
+	/* another entry made inside the noted call (overlayfs makes the upper one): not ours */
+	if (!pp || (dentry && pp->dentry != dentry))
+		return;
+	p = *pp;
+	bpf_map_delete_elem(&pending_adds, &tid);
+	if (!ok)
+		return;
+	s = begin_change(FIM_OP_ADD, current_syscall(fallback));
+	if (!s)
+		return;
+	e = EV(s);
+	if (made)
+		p.dentry = made;
+	set_inode(e, KREAD(struct dentry, (struct dentry *)p.dentry, d_inode));
+	e->path_len = put_path(s, 0, (struct dentry *)p.dentry, (struct vfsmount *)p.mnt, &trunc);
+	if (trunc)
+		e->flags |= FIM_F_PATH_TRUNC;
+	put_exe(s, bpf_get_current_task_btf());
+	submit(s);
+}
+
+SEC("fexit/vfs_mkdir")
+int mkdired(unsigned long long *ctx)
+{
+	__u64 dentry = 0, ret = 0;
+
+	bpf_get_func_arg(ctx, 2, &dentry);
+	if (!targ_mkdir_returns_dentry) {
+		on_added(dentry, 0, returned_zero(ctx), FIM_SC_MKDIRAT);
+		return 0;
+	}
+	/* the dentry made, maybe another one for the same name, or an ERR_PTR */
+	bpf_get_func_ret(ctx, &ret);
+	on_added(dentry, ret, ret && ret < (__u64)-4095, FIM_SC_MKDIRAT);
+	return 0;
+}
+
+SEC("fexit/vfs_symlink")
+int symlinked(unsigned long long *ctx)
+{
+	__u64 dentry = 0;
+
+	bpf_get_func_arg(ctx, 2, &dentry);
+	on_added(dentry, 0, returned_zero(ctx), FIM_SC_SYMLINKAT);
+	return 0;
+}
+
+SEC("fexit/vfs_link")
+int linked(unsigned long long *ctx)
+{
+	__u64 dentry = 0;
+
+	bpf_get_func_arg(ctx, 3, &dentry);
+	on_added(dentry, 0, returned_zero(ctx), FIM_SC_LINKAT);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_mknod")
+int mknod_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	on_added(0, 0, ctx->ret == 0, FIM_SC_MKNOD);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_mknodat")
+int mknodat_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	on_added(0, 0, ctx->ret == 0, FIM_SC_MKNODAT);
 	return 0;
 }
