@@ -16,10 +16,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/io_uring.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/io.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -430,6 +432,87 @@ static void write_proc(const char *p, const char *s)
 	close(fd);
 }
 
+/* One io_uring request, submitted and waited for by hand (the guest has no liburing). */
+struct uring {
+	int fd;
+	unsigned *sq_tail, *sq_mask, *sq_array, *cq_head, *cq_tail, *cq_mask;
+	struct io_uring_sqe *sqes;
+	struct io_uring_cqe *cqes;
+};
+
+static void uring_open(struct uring *r)
+{
+	struct io_uring_params p = { 0 };
+	char *sq, *cq;
+	size_t sq_len, cq_len;
+
+	OK(r->fd = syscall(__NR_io_uring_setup, 4, &p));
+	sq_len = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+	cq_len = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
+	if ((p.features & IORING_FEAT_SINGLE_MMAP) && cq_len > sq_len)
+		sq_len = cq_len;
+	sq = mmap(NULL, sq_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_SQ_RING);
+	cq = (p.features & IORING_FEAT_SINGLE_MMAP)
+		     ? sq
+		     : mmap(NULL, cq_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_CQ_RING);
+	r->sqes = mmap(NULL, p.sq_entries * sizeof(struct io_uring_sqe), PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_SQES);
+	if (sq == MAP_FAILED || cq == MAP_FAILED || r->sqes == MAP_FAILED) {
+		fprintf(stderr, "fim-actor: io_uring mmap: %s\n", strerror(errno));
+		exit(1);
+	}
+	r->sq_tail = (unsigned *)(sq + p.sq_off.tail);
+	r->sq_mask = (unsigned *)(sq + p.sq_off.ring_mask);
+	r->sq_array = (unsigned *)(sq + p.sq_off.array);
+	r->cq_head = (unsigned *)(cq + p.cq_off.head);
+	r->cq_tail = (unsigned *)(cq + p.cq_off.tail);
+	r->cq_mask = (unsigned *)(cq + p.cq_off.ring_mask);
+	r->cqes = (struct io_uring_cqe *)(cq + p.cq_off.cqes);
+}
+
+/* op on (AT_FDCWD, a) and, for a rename, (AT_FDCWD, b); exits when the request fails */
+static void uring_do(struct uring *r, __u8 op, const char *a, const char *b)
+{
+	unsigned tail = *r->sq_tail, head;
+	struct io_uring_sqe *sqe = &r->sqes[tail & *r->sq_mask];
+
+	memset(sqe, 0, sizeof(*sqe));
+	sqe->opcode = op;
+	sqe->fd = AT_FDCWD;
+	sqe->addr = (unsigned long)a;
+	if (op == IORING_OP_RENAMEAT) {
+		sqe->len = AT_FDCWD;
+		sqe->addr2 = (unsigned long)b;
+	} else if (op == IORING_OP_MKDIRAT) {
+		sqe->len = 0755;
+	}
+	r->sq_array[tail & *r->sq_mask] = tail & *r->sq_mask;
+	__atomic_store_n(r->sq_tail, tail + 1, __ATOMIC_RELEASE);
+	OK(syscall(__NR_io_uring_enter, r->fd, 1, 1, IORING_ENTER_GETEVENTS, NULL, 0));
+	head = *r->cq_head;
+	if (head == __atomic_load_n(r->cq_tail, __ATOMIC_ACQUIRE)) {
+		fprintf(stderr, "fim-actor: io_uring: no completion\n");
+		exit(1);
+	}
+	if (r->cqes[head & *r->cq_mask].res < 0) {
+		fprintf(stderr, "fim-actor: io_uring op %u on %s: %s\n", op, a, strerror(-r->cqes[head & *r->cq_mask].res));
+		exit(1);
+	}
+	__atomic_store_n(r->cq_head, head + 1, __ATOMIC_RELEASE);
+}
+
+/* io_uring's unlinkat, renameat and mkdirat: gone, from, to, newdir */
+static int act_uring(char **a)
+{
+	struct uring r;
+
+	uring_open(&r);
+	uring_do(&r, IORING_OP_UNLINKAT, a[0], NULL);
+	uring_do(&r, IORING_OP_RENAMEAT, a[1], a[2]);
+	uring_do(&r, IORING_OP_MKDIRAT, a[3], NULL);
+	return 0;
+}
+
 /* Sets a login uid (a new audit session), prints "loginuid sessionid", creates the file. */
 static int act_login(char **a)
 {
@@ -492,6 +575,7 @@ static const struct action {
 	{ "as-user", 3, act_as_user },
 	{ "as-ruid", 2, act_as_ruid },
 	{ "login", 2, act_login },
+	{ "uring", 4, act_uring },
 };
 
 static int actor_main(int argc, char **argv)
@@ -1059,6 +1143,38 @@ static void c_bind_mount_rename(struct t *t)
 }
 
 /*
+ * docs/protocol.md, Backends: io_uring's requests by name pass no syscall tracepoint, and the
+ * fentry backend sees them in the kernel functions they share with the syscalls. They may run
+ * in an io_uring worker thread of the process, so the whodata is checked for the process.
+ */
+static void c_io_uring(struct t *t)
+{
+	char *gone = pj(t->dir, "gone"), *from = pj(t->dir, "from"), *to = pj(t->dir, "to"), *d = pj(t->dir, "dir");
+	struct who c;
+
+	write_file(gone, "");
+	write_file(from, "");
+	uint64_t ig = ino(gone);
+	size_t m = quiet_mark(t);
+	actor(t, &c, "uring", gone, from, to, d, NULL);
+	SETTLE(m);
+	if (!fentry_backend()) {
+		CHECK_NO_EVENTS(t, evs, n);
+		return;
+	}
+	CHECK_EVENTS(t, evs, n,
+		     { "delete", gone, .file_type = STR("file"), .inode = U64(ig), .syscall = "unlinkat" },
+		     { "rename", to, from, .inode = U64(ino(to)), .syscall = "renameat2" },
+		     { "add", d, .file_type = STR("dir"), .inode = U64(ino(d)), .syscall = "mkdirat" });
+	for (size_t i = 0; i < n; i++) {
+		uint64_t pid = 0;
+
+		if (!rec_u64(evs[i], "pid", &pid) || pid != (uint64_t)c.pid || !rec_str_is(evs[i], "exe", c.exe))
+			fail(t, "not the actor's pid and exe: %s", evs[i]->line);
+	}
+}
+
+/*
  * A directory bind-mounted outside the watched trees, then inside one: a delete through the
  * second mount is seen. The fentry backend's verdict on the first mount, warmed by an unlink,
  * must not serve the second, even where the kernel gives the new mount the old one's memory.
@@ -1391,6 +1507,7 @@ static const struct kcase {
 	{ "bind-mount-delete", c_bind_mount_delete },
 	{ "bind-mount-rename", c_bind_mount_rename },
 	{ "bind-mount-moved-in", c_bind_mount_moved_in },
+	{ "io-uring", c_io_uring },
 	{ "dir-moved-in-out", c_dir_moved_in_out },
 	{ "deep-path", c_deep_path },
 	{ "hostile-newline", c_hostile_0 },
