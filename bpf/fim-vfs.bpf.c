@@ -1,25 +1,134 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * fim-whodata kernel sensor, fentry backend: the programs that replace the syscall
- * tracepoints' name-based view of a delete with the kernel's own objects.
+ * tracepoints' name-based view of deletes and renames with the kernel's own objects.
  *
  * The loader loads this object next to the tracepoint sensor (bpf/fim.bpf.c), gives it that
- * sensor's maps (one ring buffer, one watch list) and leaves out the sensor's unlink, unlinkat
- * and rmdir programs. Everything else (opens, modify tracking, renames, attributes) stays with
- * the tracepoints, which already see real struct files for those or resolve names well enough.
+ * sensor's maps (one ring buffer, one watch list) and leaves out the sensor's programs for the
+ * same calls (unlink*, rmdir, rename*, mkdir*, mknod*, symlink*, link*). Everything else (opens,
+ * modify tracking, attributes) stays with the tracepoints, which see real struct files for most
+ * of those.
  *
- * What a delete gains here, where a tracepoint only has the caller's string:
- *  - the real parent (struct path) the kernel resolved, so a name that reaches a watched
+ * What a delete, a rename or an add by name gains here, where a tracepoint only has the
+ * caller's strings:
+ *  - the real parents (struct path) the kernel resolved, so a name that reaches a watched
  *    directory through a symlink outside it, or through a bind mount, is matched and reported
  *    under its canonical path on every kernel (the tracepoint sensor needs 6.13+ for that);
- *  - the inode, its device and its type, read before it goes away.
+ *  - the inode, its device and its type (for a delete, read before it goes away).
  *
- * Two steps, because neither hook alone knows everything: security_path_unlink/rmdir (fentry)
- * has the parent's mount, which the path needs, but runs before the kernel tries; vfs_unlink/
- * vfs_rmdir (fexit) knows whether the entry went away. The first notes the dentry it was asked
- * about, per thread; the second reports that dentry if it is the one it removed.
+ * Two steps, because neither hook alone knows everything: security_path_* (fentry) has the
+ * parents' mounts, which the paths need, and the names as they were, but runs before the kernel
+ * tries; vfs_unlink/vfs_rmdir/vfs_rename (fexit) know whether the change happened. The first
+ * notes what it was asked about, per thread; the second reports it if it is what it changed.
+ *
+ * Both hooks run on every such call of the machine, so the first one must be cheap
+ * when nothing is watched: the verdict of the parent directory's walk up to the root is kept
+ * (verdicts below), and an unwatched call costs a lookup or two.
  */
 #include "fim-common.h"
+
+/* ---- verdicts: is a directory under a watched path? ------------------------------------- */
+
+/*
+ * The verdict of a directory's walk, per (dentry, mount): the same dentry seen through another
+ * mount (a bind mount) walks up another way. It is stale when the watch list changes or a
+ * directory moves (both bump verdict_generation), or when the dentry or the mount was freed and
+ * its memory reused for another (what the walk started from is kept to tell: the dentry's inode
+ * and parent, where the mount is mounted). Not noticed: a mount above that one moved elsewhere
+ * (mount --move), until the watch list changes or the verdict is pushed out.
+ */
+struct verdict_key {
+	__u64 dentry;
+	__u64 mnt;
+};
+
+struct verdict {
+	__u64 inode;
+	__u64 parent;
+	__u64 mountpoint;
+	__u64 parent_mount;
+	__u32 generation;
+	__u32 watched;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct verdict_key);
+	__type(value, struct verdict);
+} verdicts SEC(".maps");
+
+/* bumped by the loader when the watch list changes, and below when a directory is renamed */
+__u32 verdict_generation;
+
+static __always_inline bool dir_watched(struct dentry *dir, struct vfsmount *mnt)
+{
+	struct verdict_key k = { .dentry = (__u64)dir, .mnt = (__u64)mnt };
+	struct mount *m = real_mount(mnt);
+	/* read before the walk: a change of the watch list during it makes this verdict stale */
+	struct verdict fresh = {
+		.generation = *(volatile __u32 *)&verdict_generation,
+		.inode = (__u64)KREAD(struct dentry, dir, d_inode),
+		.parent = (__u64)KREAD(struct dentry, dir, d_parent),
+		.mountpoint = (__u64)KREAD(struct mount, m, mnt_mountpoint),
+		.parent_mount = (__u64)KREAD(struct mount, m, mnt_parent),
+	};
+	struct verdict *v = bpf_map_lookup_elem(&verdicts, &k);
+
+	if (v && v->generation == fresh.generation && v->inode == fresh.inode && v->parent == fresh.parent &&
+	    v->mountpoint == fresh.mountpoint && v->parent_mount == fresh.parent_mount)
+		return v->watched;
+	fresh.watched = dentry_watched(dir, mnt);
+	bpf_map_update_elem(&verdicts, &k, &fresh, BPF_ANY);
+	return fresh.watched;
+}
+
+/* An entry of dir: a watched file itself, or anything under a watched directory. */
+static __always_inline bool entry_watched(const struct path *dir, struct dentry *entry)
+{
+	__u64 ino = (__u64)KREAD(struct dentry, entry, d_inode);
+
+	if (ino && bpf_map_lookup_elem(&watch_inodes, &ino))
+		return true;
+	return dir_watched(KREAD(struct path, dir, dentry), KREAD(struct path, dir, mnt));
+}
+
+/* x86_64 numbers; io_uring's IORING_OP_UNLINKAT, RENAMEAT, MKDIRAT, SYMLINKAT and LINKAT have no
+ * syscall of their own: they are reported as unlinkat, renameat2, mkdirat, symlinkat and linkat,
+ * whose arguments they take (the fallback). */
+static __always_inline __u16 current_syscall(__u16 fallback)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+
+	switch (regs->orig_ax) {
+	case 82:
+		return FIM_SC_RENAME;
+	case 83:
+		return FIM_SC_MKDIR;
+	case 84:
+		return FIM_SC_RMDIR;
+	case 86:
+		return FIM_SC_LINK;
+	case 87:
+		return FIM_SC_UNLINK;
+	case 88:
+		return FIM_SC_SYMLINK;
+	case 264:
+		return FIM_SC_RENAMEAT;
+	default:
+		return fallback;
+	}
+}
+
+/* The notes are per thread: drop one left by a call that never reached its vfs function. */
+static __always_inline void forget(void *pending, __u32 *tid)
+{
+	/* a lookup is lockless, a delete is not: most calls have nothing to forget */
+	if (bpf_map_lookup_elem(pending, tid))
+		bpf_map_delete_elem(pending, tid);
+}
+
+/* ---- delete ----------------------------------------------------------------------------- */
 
 struct pending_delete {
 	__u64 dentry;
@@ -38,12 +147,11 @@ struct {
 static __always_inline int note_delete(const struct path *dir, struct dentry *dentry)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct vfsmount *mnt = KREAD(struct path, dir, mnt);
-	struct pending_delete p = { .dentry = (__u64)dentry, .mnt = (__u64)mnt };
+	struct pending_delete p = { .dentry = (__u64)dentry, .mnt = (__u64)KREAD(struct path, dir, mnt) };
 	struct inode *ino = KREAD(struct dentry, dentry, d_inode);
 
-	if (!ino || !dentry_watched(dentry, mnt)) {
-		bpf_map_delete_elem(&pending_deletes, &tid);
+	if (!ino || !entry_watched(dir, dentry)) {
+		forget(&pending_deletes, &tid);
 		return 0;
 	}
 	read_inode_ids(ino, &p.ids);
@@ -63,19 +171,26 @@ int BPF_PROG(note_rmdir, const struct path *dir, struct dentry *dentry)
 	return note_delete(dir, dentry);
 }
 
-/* x86_64 numbers; io_uring's IORING_OP_UNLINKAT (no syscall of its own) is unlinkat */
-static __always_inline __u16 delete_syscall(struct task_struct *t)
+/* Starts a record of the current task's change in the per-CPU scratch. */
+static __always_inline struct scratch *begin_change(__u16 op, __u16 sc)
 {
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t);
+	struct scratch *s = get_scratch();
+	struct who w;
 
-	switch (regs->orig_ax) {
-	case 84:
-		return FIM_SC_RMDIR;
-	case 87:
-		return FIM_SC_UNLINK;
-	default:
-		return FIM_SC_UNLINKAT;
-	}
+	if (!s)
+		return NULL;
+	fill_who(&w, bpf_get_current_task_btf());
+	who_to_event(begin_event(s, op, sc), &w);
+	return s;
+}
+
+/* an int return: 0 or -errno (the upper half of the register is not defined) */
+static __always_inline bool returned_zero(void *ctx)
+{
+	__u64 ret = 0;
+
+	bpf_get_func_ret(ctx, &ret);
+	return (int)ret == 0;
 }
 
 /*
@@ -87,11 +202,9 @@ static __always_inline int on_deleted(void *ctx)
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct pending_delete *pp = bpf_map_lookup_elem(&pending_deletes, &tid);
 	struct pending_delete p;
-	struct task_struct *t;
 	struct scratch *s;
 	struct fim_event *e;
-	struct who w;
-	__u64 dentry = 0, ret = 0;
+	__u64 dentry = 0;
 	bool trunc = false;
 
 	if (!pp)
@@ -102,22 +215,18 @@ static __always_inline int on_deleted(void *ctx)
 		return 0;
 	p = *pp;
 	bpf_map_delete_elem(&pending_deletes, &tid);
-	bpf_get_func_ret(ctx, &ret);
-	if ((int)ret != 0)
+	if (!returned_zero(ctx))
 		return 0;
-	s = get_scratch();
+	s = begin_change(FIM_OP_DELETE, current_syscall(FIM_SC_UNLINKAT));
 	if (!s)
 		return 0;
-	t = bpf_get_current_task_btf();
-	e = begin_event(s, FIM_OP_DELETE, delete_syscall(t));
-	fill_who(&w, t);
-	who_to_event(e, &w);
+	e = EV(s);
 	put_inode_ids(e, &p.ids);
 	/* the removed dentry keeps its name and parent while the caller holds it */
 	e->path_len = put_path(s, 0, (struct dentry *)p.dentry, (struct vfsmount *)p.mnt, &trunc);
 	if (trunc)
 		e->flags |= FIM_F_PATH_TRUNC;
-	put_exe(s, t);
+	put_exe(s, bpf_get_current_task_btf());
 	submit(s);
 	return 0;
 }
@@ -132,4 +241,305 @@ SEC("fexit/vfs_rmdir")
 int rmdired(unsigned long long *ctx)
 {
 	return on_deleted(ctx);
+}
+
+/* ---- rename ----------------------------------------------------------------------------- */
+
+#define NAME_MAX 255
+
+/*
+ * A rename moves the dentry (d_move): afterwards old_dentry has the new name and parent, so
+ * the old name is kept here from before. The old parent stays where it was.
+ */
+struct pending_rename {
+	__u64 old_dentry, new_dentry;
+	__u64 old_dir, old_mnt, new_mnt;
+	__u32 flags;
+	__u32 name_len;
+	char name[NAME_MAX + 1];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32); /* tid */
+	__type(value, struct pending_rename);
+} pending_renames SEC(".maps");
+
+/* too big for the BPF stack: staged per CPU, copied into the map before anything can sleep */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pending_rename);
+} rename_stage SEC(".maps");
+
+/* one event when either end is watched: a move into or out of the tree has both paths */
+SEC("fentry/security_path_rename")
+int BPF_PROG(note_rename, const struct path *old_dir, struct dentry *old_dentry,
+	     const struct path *new_dir, struct dentry *new_dentry, unsigned int flags)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid(), z = 0;
+	struct pending_rename *p;
+	long n;
+
+	if (!entry_watched(new_dir, new_dentry) && !entry_watched(old_dir, old_dentry)) {
+		forget(&pending_renames, &tid);
+		return 0;
+	}
+	p = bpf_map_lookup_elem(&rename_stage, &z);
+	if (!p)
+		return 0;
+	p->old_dentry = (__u64)old_dentry;
+	p->new_dentry = (__u64)new_dentry;
+	p->old_dir = (__u64)KREAD(struct path, old_dir, dentry);
+	p->old_mnt = (__u64)KREAD(struct path, old_dir, mnt);
+	p->new_mnt = (__u64)KREAD(struct path, new_dir, mnt);
+	p->flags = flags;
+	n = bpf_probe_read_kernel_str(p->name, sizeof(p->name), KREAD(struct dentry, old_dentry, d_name.name));
+	p->name_len = n > 0 ? n - 1 : 0;
+	bpf_map_update_elem(&pending_renames, &tid, p, BPF_ANY);
+	return 0;
+}
+
+/* "<path of dir>/<name>" at DATA(s)[off]; returns its length */
+static __always_inline __u32 put_dir_and_name(struct scratch *s, __u32 off, struct dentry *dir,
+					      struct vfsmount *mnt, const struct pending_rename *p, bool *trunc)
+{
+	__u32 len = put_path(s, off, dir, mnt, trunc), nlen = p->name_len;
+
+	if (nlen > NAME_MAX)
+		nlen = NAME_MAX;
+	if (len + 1 + nlen > FIM_PATH_MAX - 1) {
+		*trunc = true;
+		return len;
+	}
+	DATA(s)[(off + len) & DATA_MASK] = '/';
+	bpf_probe_read_kernel(DATA(s) + ((off + len + 1) & DATA_MASK), nlen & NAME_MAX, p->name);
+	return (len + 1 + nlen) & PATH_MASK;
+}
+
+/*
+ * One record: path is where `moved` is now, old_path where it was; the inode is moved's. For a
+ * RENAME_EXCHANGE both dentries are in place under the other's name, and each gets a record.
+ */
+static __always_inline void emit_rename(const struct pending_rename *p, struct dentry *moved,
+					struct vfsmount *now_mnt, struct dentry *other, struct vfsmount *was_mnt,
+					__u16 sc)
+{
+	struct scratch *s = begin_change(FIM_OP_RENAME, sc);
+	struct fim_event *e;
+	bool trunc = false, otrunc = false;
+	__u32 len;
+
+	if (!s)
+		return;
+	e = EV(s);
+	set_inode(e, KREAD(struct dentry, moved, d_inode));
+	len = put_path(s, 0, moved, now_mnt, &trunc);
+	e->path_len = len & PATH_MASK;
+	if (other) /* exchanged: the other one is where this one was */
+		e->old_path_len = put_path(s, len & PATH_MASK, other, was_mnt, &otrunc);
+	else
+		e->old_path_len = put_dir_and_name(s, len & PATH_MASK, (struct dentry *)p->old_dir, was_mnt, p, &otrunc);
+	if (trunc)
+		e->flags |= FIM_F_PATH_TRUNC;
+	if (otrunc)
+		e->flags |= FIM_F_OLD_PATH_TRUNC;
+	put_exe(s, bpf_get_current_task_btf());
+	submit(s);
+}
+
+static __always_inline bool is_dir(struct dentry *d)
+{
+	struct inode *ino = KREAD(struct dentry, d, d_inode);
+
+	return ino && (KREAD(struct inode, ino, i_mode) & S_IFMT) == S_IFDIR;
+}
+
+SEC("fexit/vfs_rename")
+int BPF_PROG(renamed, struct renamedata *rd, int ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct dentry *old_dentry = KREAD(struct renamedata, rd, old_dentry);
+	struct dentry *new_dentry = KREAD(struct renamedata, rd, new_dentry);
+	bool exchange = KREAD(struct renamedata, rd, flags) & RENAME_EXCHANGE;
+	struct pending_rename *p;
+	__u16 sc;
+
+	/* a directory that moved takes its subtree along: every verdict below it may be wrong
+	 * (old_dentry is the moved one; in an exchange new_dentry moved too) */
+	if (ret == 0 && (is_dir(old_dentry) || (exchange && is_dir(new_dentry))))
+		__sync_fetch_and_add(&verdict_generation, 1);
+	p = bpf_map_lookup_elem(&pending_renames, &tid);
+	/* another rename inside the noted one (overlayfs renames the upper dentries): not ours */
+	if (!p || p->old_dentry != (__u64)old_dentry)
+		return 0;
+	if (ret == 0) {
+		sc = current_syscall(FIM_SC_RENAMEAT2);
+		if (exchange) {
+			emit_rename(p, old_dentry, (struct vfsmount *)p->new_mnt, new_dentry,
+				    (struct vfsmount *)p->old_mnt, sc);
+			emit_rename(p, new_dentry, (struct vfsmount *)p->old_mnt, old_dentry,
+				    (struct vfsmount *)p->new_mnt, sc);
+		} else {
+			emit_rename(p, old_dentry, (struct vfsmount *)p->new_mnt, NULL,
+				    (struct vfsmount *)p->old_mnt, sc);
+		}
+	}
+	bpf_map_delete_elem(&pending_renames, &tid);
+	return 0;
+}
+
+/* ---- add by name ------------------------------------------------------------------------ */
+
+/*
+ * mkdir, mknod, symlink and link: security_path_* (fentry) gets the parent the caller's name
+ * resolved to and the new, still negative, dentry; the call that fills it (fexit) says whether
+ * it worked, and the dentry then has its inode. open(O_CREAT) stays with the open tracepoints,
+ * which see the created struct file.
+ */
+struct pending_add {
+	__u64 dentry;
+	__u64 mnt;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32); /* tid */
+	__type(value, struct pending_add);
+} pending_adds SEC(".maps");
+
+/* Linux 6.15+: vfs_mkdir() returns the dentry it made (an ERR_PTR on failure), not an int */
+const volatile bool targ_mkdir_returns_dentry = false;
+
+static __always_inline int note_add(const struct path *dir, struct dentry *dentry)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct pending_add p = { .dentry = (__u64)dentry, .mnt = (__u64)KREAD(struct path, dir, mnt) };
+
+	/* the new name has no inode yet: only its directory can be watched */
+	if (!dir_watched(KREAD(struct path, dir, dentry), (struct vfsmount *)p.mnt)) {
+		forget(&pending_adds, &tid);
+		return 0;
+	}
+	bpf_map_update_elem(&pending_adds, &tid, &p, BPF_ANY);
+	return 0;
+}
+
+SEC("fentry/security_path_mkdir")
+int BPF_PROG(note_mkdir, const struct path *dir, struct dentry *dentry)
+{
+	return note_add(dir, dentry);
+}
+
+SEC("fentry/security_path_symlink")
+int BPF_PROG(note_symlink, const struct path *dir, struct dentry *dentry)
+{
+	return note_add(dir, dentry);
+}
+
+SEC("fentry/security_path_link")
+int BPF_PROG(note_link, struct dentry *old_dentry, const struct path *new_dir, struct dentry *new_dentry)
+{
+	return note_add(new_dir, new_dentry);
+}
+
+/*
+ * open(O_CREAT) calls security_path_mknod too, then vfs_create, as mknod(S_IFREG) does: only the
+ * mknod syscalls (which io_uring does not offer) are noted, and their exit says how they went.
+ */
+SEC("fentry/security_path_mknod")
+int BPF_PROG(note_mknod, const struct path *dir, struct dentry *dentry)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+
+	if (regs->orig_ax != 133 && regs->orig_ax != 259)
+		return 0;
+	return note_add(dir, dentry);
+}
+
+/*
+ * Reports the noted add if the call was about `dentry` (0: whichever was noted) and worked;
+ * `made` names the new entry when the call handed back another dentry for it (0: the noted one).
+ */
+static __always_inline void on_added(__u64 dentry, __u64 made, bool ok, __u16 fallback)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct pending_add *pp = bpf_map_lookup_elem(&pending_adds, &tid);
+	struct pending_add p;
+	struct scratch *s;
+	struct fim_event *e;
+	bool trunc = false;
+
+	/* another entry made inside the noted call (overlayfs makes the upper one): not ours */
+	if (!pp || (dentry && pp->dentry != dentry))
+		return;
+	p = *pp;
+	bpf_map_delete_elem(&pending_adds, &tid);
+	if (!ok)
+		return;
+	s = begin_change(FIM_OP_ADD, current_syscall(fallback));
+	if (!s)
+		return;
+	e = EV(s);
+	if (made)
+		p.dentry = made;
+	set_inode(e, KREAD(struct dentry, (struct dentry *)p.dentry, d_inode));
+	e->path_len = put_path(s, 0, (struct dentry *)p.dentry, (struct vfsmount *)p.mnt, &trunc);
+	if (trunc)
+		e->flags |= FIM_F_PATH_TRUNC;
+	put_exe(s, bpf_get_current_task_btf());
+	submit(s);
+}
+
+SEC("fexit/vfs_mkdir")
+int mkdired(unsigned long long *ctx)
+{
+	__u64 dentry = 0, ret = 0;
+
+	bpf_get_func_arg(ctx, 2, &dentry);
+	if (!targ_mkdir_returns_dentry) {
+		on_added(dentry, 0, returned_zero(ctx), FIM_SC_MKDIRAT);
+		return 0;
+	}
+	/* the dentry made, maybe another one for the same name, or an ERR_PTR */
+	bpf_get_func_ret(ctx, &ret);
+	on_added(dentry, ret, ret && ret < (__u64)-4095, FIM_SC_MKDIRAT);
+	return 0;
+}
+
+SEC("fexit/vfs_symlink")
+int symlinked(unsigned long long *ctx)
+{
+	__u64 dentry = 0;
+
+	bpf_get_func_arg(ctx, 2, &dentry);
+	on_added(dentry, 0, returned_zero(ctx), FIM_SC_SYMLINKAT);
+	return 0;
+}
+
+SEC("fexit/vfs_link")
+int linked(unsigned long long *ctx)
+{
+	__u64 dentry = 0;
+
+	bpf_get_func_arg(ctx, 3, &dentry);
+	on_added(dentry, 0, returned_zero(ctx), FIM_SC_LINKAT);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_mknod")
+int mknod_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	on_added(0, 0, ctx->ret == 0, FIM_SC_MKNOD);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_mknodat")
+int mknodat_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	on_added(0, 0, ctx->ret == 0, FIM_SC_MKNODAT);
+	return 0;
 }

@@ -517,6 +517,9 @@ static void prefix_key_for(const char *path, size_t n, struct fim_prefix_key *k)
 static void watches_changed(void)
 {
 	L.skel->bss->watch_generation++;
+	/* the fentry programs bump theirs too (a directory renamed): atomically on both sides */
+	if (L.vfs)
+		__atomic_fetch_add(&L.vfs->bss->verdict_generation, 1, __ATOMIC_SEQ_CST);
 }
 
 /* Opens the path with O_PATH while the kernel side is armed, so it keys the inode for us. */
@@ -912,7 +915,11 @@ static void emit_bye(const char *reason)
 }
 
 /* The tracepoint programs the fentry backend replaces (bpf/fim-vfs.bpf.c says why). */
-static const char *const replaced_by_fentry[] = { "exit_unlink", "exit_unlinkat", "exit_rmdir" };
+static const char *const replaced_by_fentry[] = {
+	"exit_unlink", "exit_unlinkat", "exit_rmdir", "exit_rename", "exit_renameat", "exit_renameat2",
+	"exit_mkdir", "exit_mkdirat", "exit_mknod", "exit_mknodat", "exit_symlink", "exit_symlinkat",
+	"exit_link", "exit_linkat",
+};
 
 /* Both skeletons' read-only globals have the same names: what the sensor's programs are told. */
 #define SET_TARGETS(obj)                                                                       \
@@ -978,6 +985,22 @@ static int load_sensor(void)
 	return rc;
 }
 
+/* Linux 6.15 made vfs_mkdir() return the dentry it made (or an ERR_PTR) instead of an int. */
+static bool mkdir_returns_pointer(void)
+{
+	struct btf *vmlinux = btf__load_vmlinux_btf();
+	int id = vmlinux ? btf__find_by_name_kind(vmlinux, "vfs_mkdir", BTF_KIND_FUNC) : -1;
+	bool ptr = false;
+
+	if (id > 0) {
+		const struct btf_type *proto = btf__type_by_id(vmlinux, btf__type_by_id(vmlinux, id)->type);
+
+		ptr = proto && btf_is_ptr(btf__type_by_id(vmlinux, proto->type));
+	}
+	btf__free(vmlinux);
+	return ptr;
+}
+
 /*
  * The fentry backend's object, built like the loaded sensor (direct or compatible reads), on
  * the sensor's own maps: one ring buffer, one watch list, one set of counters.
@@ -1000,6 +1023,7 @@ static int load_vfs(void)
 		return err;
 	}
 	SET_TARGETS(obj);
+	obj->rodata->targ_mkdir_returns_dentry = mkdir_returns_pointer();
 	bpf_object__for_each_map(map, obj->obj) {
 		struct bpf_map *shared = bpf_object__find_map_by_name(L.skel->obj, bpf_map__name(map));
 

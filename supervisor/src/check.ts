@@ -3,6 +3,7 @@ import {release, tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {execa} from 'execa';
 import {LoaderProcess} from './loader-process.js';
+import type {LoaderBackend} from './supervise.js';
 import type {HelloRecord} from './types.js';
 
 /**
@@ -15,6 +16,8 @@ export type CheckRow = {check: string; status: CheckStatus; detail: string};
 
 export type CheckOptions = {
 	loaderPath: string;
+	/** The backend to try (`--backend`); the loader's own choice (auto) when absent. */
+	backend?: LoaderBackend;
 	env?: NodeJS.ProcessEnv;
 	/** How long the loader may take to load and attach. */
 	loaderTimeoutMs?: number;
@@ -29,7 +32,7 @@ export async function runChecks(options: CheckOptions): Promise<CheckRow[]> {
 	const kernel = checkKernel();
 	rows.push(kernel.row, checkBtf(), checkTracefs(), await checkLockdown());
 	const loader = await checkLoader(options, privileged.status === 'ok');
-	rows.push(loader.row);
+	rows.push(loader.row, backendRow(options.backend ?? 'auto', loader));
 	rows.push(checkRingBuffer(kernel.ringbuf, loader.hello));
 	return rows;
 }
@@ -154,7 +157,9 @@ async function checkLockdown(): Promise<CheckRow> {
 	return {check: 'lockdown', status: 'warn', detail: 'unknown (securityfs not mounted and could not be read)'};
 }
 
-async function checkLoader(options: CheckOptions, privileged: boolean): Promise<{row: CheckRow; hello?: HelloRecord}> {
+type LoaderOutcome = {row: CheckRow; hello?: HelloRecord; exitCode?: number | null; said?: string};
+
+async function checkLoader(options: CheckOptions, privileged: boolean): Promise<LoaderOutcome> {
 	const check = 'loader';
 	try {
 		accessSync(options.loaderPath, constants.X_OK);
@@ -173,7 +178,7 @@ async function checkLoader(options: CheckOptions, privileged: boolean): Promise<
 		const gotHello = new Promise<void>(resolve => {
 			loader = new LoaderProcess({
 				loaderPath: options.loaderPath,
-				args: ['--path', directory, '--stats-interval', '0'],
+				args: ['--path', directory, '--stats-interval', '0', ...(options.backend ? ['--backend', options.backend] : [])],
 				env: options.env,
 				onBatch(lines) {
 					const first = lines.find(line => line.value['type'] === 'hello');
@@ -199,14 +204,30 @@ async function checkLoader(options: CheckOptions, privileged: boolean): Promise<
 			};
 		});
 		if (hello) {
-			return {row: {check, status: 'ok', detail: `${options.loaderPath} loaded: backend ${hello.backend ?? '?'}${hello.backend_reason ? ` (${hello.backend_reason})` : ''}, ${hello.hooks?.length ?? 0} hooks attached`}, hello};
+			return {row: {check, status: 'ok', detail: `${options.loaderPath} loaded: ${hello.hooks?.length ?? 0} hooks attached`}, hello};
 		}
 
-		const why = loader.stderrTail.at(-1) ?? (exit.spawnError ? `could not start: ${exit.spawnError}` : `exit code ${exit.code ?? exit.signal ?? '?'}`);
-		return {row: {check, status: 'fail', detail: `${options.loaderPath} did not load: ${why}`}};
+		const said = loader.stderrTail.at(-1)?.replace(/^fim-loader: (error: )?/, '');
+		const why = said ?? (exit.spawnError ? `could not start: ${exit.spawnError}` : `exit code ${exit.code ?? exit.signal ?? '?'}`);
+		return {row: {check, status: 'fail', detail: `${options.loaderPath} did not load: ${why}`}, exitCode: exit.code, said};
 	} finally {
 		rmSync(directory, {recursive: true, force: true});
 	}
+}
+
+/** The backend the loader chose, and why; a forced one the kernel refuses (loader exit 3) fails. */
+function backendRow(asked: LoaderBackend, loader: LoaderOutcome): CheckRow {
+	const check = 'backend';
+	const {hello} = loader;
+	if (hello) {
+		return {check, status: 'ok', detail: `${hello.backend ?? '?'}${hello.backend_reason ? ` (${hello.backend_reason})` : ''}`};
+	}
+
+	if (asked !== 'auto' && loader.exitCode === 3 && loader.said?.startsWith('--backend')) {
+		return {check, status: 'fail', detail: `${asked} refused by this kernel: ${loader.said.replace(/^--backend \w+: /, '')}`};
+	}
+
+	return {check, status: 'warn', detail: `${asked}: not confirmed (the loader did not load)`};
 }
 
 function checkRingBuffer(kernelHasIt: boolean, hello: HelloRecord | undefined): CheckRow {

@@ -22,6 +22,7 @@ import type {SinkError} from './sinks.js';
 import {createStdoutSink} from './stream-sink.js';
 import {describePipeline, pipelineWarnings} from './validate.js';
 import {defaultStateDirectory, prepareStateDirectory} from './state-dir.js';
+import {loaderBackends, type LoaderBackend} from './supervise.js';
 import type {KernelEventFields} from './types.js';
 
 /**
@@ -51,6 +52,7 @@ type StartArgs = GlobalArgs & {
 	'include-auid'?: string[];
 	'exclude-auid'?: string[];
 	loader?: string;
+	backend?: LoaderBackend;
 	'coalesce-ms'?: number;
 	'ringbuf-mb'?: number;
 	'stats-interval'?: number;
@@ -59,7 +61,7 @@ type StartArgs = GlobalArgs & {
 	enrich: boolean;
 };
 
-type CheckArgs = GlobalArgs & {loader?: string};
+type CheckArgs = GlobalArgs & {loader?: string; backend?: LoaderBackend};
 
 type StatusArgs = GlobalArgs & {'state-dir'?: string; json: boolean};
 
@@ -87,7 +89,9 @@ export async function main(argv: string[]): Promise<number> {
 			outcome = validate(args as unknown as StartArgs);
 		})
 		.command('check', 'Check that the sensor can run on this system (exit 0 if it can)', (y: Argv) => y
-			.option('loader', {type: 'string', describe: 'Loader binary (default: $FIM_LOADER or build/fim-loader)'}), args => {
+			.option('loader', {type: 'string', describe: 'Loader binary (default: $FIM_LOADER or build/fim-loader)'})
+			.option('backend', backendOption)
+			.example('$0 check --backend fentry', 'Can the fentry backend run here? (the backend row says, or why not)'), args => {
 			logFormat = args['log-format'] as LogFormat;
 			verbose = Boolean(args.verbose);
 			outcome = check(args as unknown as CheckArgs);
@@ -109,7 +113,7 @@ export async function main(argv: string[]): Promise<number> {
 		.help()
 		.alias('help', 'h')
 		.wrap(Math.min(100, process.stdout.columns || 100))
-		.epilogue('Exit codes: 0 success, 1 runtime error, 2 usage error, 3 unsupported system.')
+		.epilogue('Exit codes: 0 success, 1 runtime error, 2 usage error, 3 unsupported system (also: a --backend the kernel refuses).')
 		.exitProcess(false)
 		.fail((message, error) => {
 			throw error ?? new UsageError(message);
@@ -122,6 +126,11 @@ export async function main(argv: string[]): Promise<number> {
 		return report(error, createLogger({verbose, format: logFormat}), verbose);
 	}
 }
+
+const backendOption = {
+	choices: loaderBackends,
+	describe: 'Kernel hooks: auto (fentry where the kernel allows it, else syscall tracepoints), or force tracepoint or fentry (exit 3 where refused); docs/protocol.md, Backends',
+} as const;
 
 function startOptions(y: Argv): Argv {
 	return y
@@ -142,6 +151,7 @@ function startOptions(y: Argv): Argv {
 		.option('exclude-auid', {type: 'string', array: true, describe: 'Drop these login uids (comma list)'})
 		.option('metrics', {type: 'string', describe: 'Serve Prometheus metrics at HOST:PORT/metrics (e.g. 127.0.0.1:9464); off by default'})
 		.option('loader', {type: 'string', describe: 'Loader binary (default: $FIM_LOADER or build/fim-loader)'})
+		.option('backend', {...backendOption, describe: `${backendOption.describe} (default auto; config: sources.<id>.backend)`})
 		.option('coalesce-ms', {type: 'number', describe: 'Modify coalescing window in ms (loader default 1000)'})
 		.option('ringbuf-mb', {type: 'number', describe: 'Ring buffer size in MiB, a power of two (loader default 16)'})
 		.option('stats-interval', {type: 'number', describe: 'Seconds between loader stats records (loader default 5)'})
@@ -261,6 +271,7 @@ async function start(args: StartArgs): Promise<number> {
 		enrich: args.enrich && config.source.enrich,
 		stateDir: stateDirectory,
 		scanRate: nonNegativeInteger(args['scan-rate'] ?? config.source.scan_rate, '--scan-rate'),
+		backend: args.backend ?? config.source.backend,
 		restart: config.source.restart,
 		tuning: {
 			coalesceMs: nonNegativeInteger(args['coalesce-ms'] ?? config.source.coalesce_ms, '--coalesce-ms'),
@@ -549,7 +560,7 @@ async function validate(args: StartArgs): Promise<number> {
 
 async function check(args: CheckArgs): Promise<number> {
 	const loaderPath = args.loader ?? defaultLoaderPath();
-	const rows = await runChecks({loaderPath});
+	const rows = await runChecks({loaderPath, backend: args.backend});
 	process.stdout.write(`${formatCheckTable(rows)}\n`);
 	const failed = rows.find(row => row.status === 'fail');
 	if (failed) {

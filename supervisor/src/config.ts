@@ -5,6 +5,7 @@ import {ConfigError} from './errors.js';
 import {compileFilter, filterKeys, type EventPredicate, type FilterSpec} from './filters.js';
 import {parseSinkConfig, suggest, type SinkConfig} from './sink-config.js';
 import type {RestartPolicyOptions} from './restart-policy.js';
+import {loaderBackends, type LoaderBackend} from './supervise.js';
 import type {KernelEventFields} from './types.js';
 
 /**
@@ -24,6 +25,8 @@ export type SourceConfig = {
 	type: 'whodata';
 	paths: string[];
 	loader?: string;
+	/** The loader's `--backend`: auto, tracepoint or fentry. */
+	backend?: LoaderBackend;
 	coalesce_ms?: number;
 	ringbuf_mb?: number;
 	stats_interval?: number;
@@ -46,7 +49,7 @@ export type PipelineConfig = {
 };
 
 const topLevel: Record<string, string> = {sources: 'sources', inputs: 'sources', transforms: 'transforms', filters: 'transforms', sinks: 'sinks', outputs: 'sinks'};
-const sourceKeys = ['type', 'paths', 'loader', 'coalesce_ms', 'ringbuf_mb', 'stats_interval', 'scan_rate', 'restart', 'enrich'];
+const sourceKeys = ['type', 'paths', 'loader', 'backend', 'coalesce_ms', 'ringbuf_mb', 'stats_interval', 'scan_rate', 'restart', 'enrich'];
 const restartKeys = ['initial_ms', 'max_ms', 'stable_ms', 'max_crashes', 'window_ms'] as const;
 const restartOption = {initial_ms: 'initialMs', max_ms: 'maxMs', stable_ms: 'stableMs', max_crashes: 'maxCrashes', window_ms: 'windowMs'} as const;
 const transformKeys = ['type', 'inputs', ...filterKeys];
@@ -180,6 +183,14 @@ function parseSource(id: string, raw: Record<string, unknown>, fail: (message: s
 		}
 
 		source.loader = fields['loader'] as string;
+	}
+
+	if (fields['backend'] !== undefined) {
+		if (!(loaderBackends as readonly unknown[]).includes(fields['backend'])) {
+			fail(`${where}.backend: expected one of ${loaderBackends.join(', ')}`, `${where}.backend`);
+		}
+
+		source.backend = fields['backend'] as LoaderBackend;
 	}
 
 	for (const key of ['coalesce_ms', 'ringbuf_mb', 'stats_interval', 'scan_rate'] as const) {

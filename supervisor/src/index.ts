@@ -28,7 +28,7 @@ export {eventTextLine, recordTextLine, createFormatter, formatNames, type Format
 export {Pipeline, type PipelineOptions, type SinkRuntime} from './pipeline.js';
 export type {SinkConfig, SinkType} from './sink-config.js';
 export {SinkError, type Sink, type SinkEntry, type SendOutcome} from './sinks.js';
-export type {LoaderTuning} from './supervise.js';
+export {loaderBackends, type LoaderBackend, type LoaderTuning} from './supervise.js';
 export type {RestartPolicyOptions} from './restart-policy.js';
 export {systemClock, ManualClock, type Clock} from './clock.js';
 export {defaultLoaderPath} from './loader-path.js';

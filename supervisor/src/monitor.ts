@@ -14,7 +14,7 @@ import {RateLimitedLog} from './rate-limit.js';
 import type {RestartPolicyOptions} from './restart-policy.js';
 import {Baseline, reconcileRecord, type ReconcileSummary} from './reconcile.js';
 import {StateStore} from './state-store.js';
-import {Supervisor, type LoaderTuning} from './supervise.js';
+import {parseBackend, Supervisor, type LoaderBackend, type LoaderTuning} from './supervise.js';
 import type {HelloRecord, KernelEventFields, MonitorRecord, ProcessContext, ReconcileEvent, StatsRecord, SupervisorRecord, WhoDataEvent} from './types.js';
 
 export type Logger = {
@@ -43,6 +43,13 @@ export type WhoDataMonitorOptions = {
 	/** Enrichment from /proc and the user databases; on by default. */
 	enrich?: boolean | EnricherOptions;
 	tuning?: LoaderTuning;
+	/**
+	 * The loader's hooks (docs/protocol.md, *Backends*): `auto` (the default) takes fentry where
+	 * the kernel allows it, else the syscall tracepoints; `tracepoint` or `fentry` forces one,
+	 * and create() rejects with a LoaderRefusedError whose exitCode is 3 (unsupported system) where
+	 * the kernel refuses it. The backend in use is in `hello.backend` and every event's `backend`.
+	 */
+	backend?: LoaderBackend;
 	restart?: Partial<RestartPolicyOptions>;
 	clock?: Clock;
 	stopGraceMs?: number;
@@ -224,6 +231,7 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 			loaderPath: options.loaderPath ?? defaultLoaderPath(options.env),
 			paths,
 			tuning: options.tuning,
+			backend: options.backend === undefined ? undefined : parseBackend(options.backend, 'backend'),
 			env: options.env,
 			clock,
 			restart: options.restart,

@@ -24,10 +24,28 @@ export type LoaderTuning = {
 	statsInterval?: number;
 };
 
+/**
+ * The hooks the loader uses (docs/protocol.md, *Backends*): `auto` lets it ask the kernel,
+ * the others force one (a kernel that refuses `fentry` makes the loader exit 3).
+ */
+export const loaderBackends = ['auto', 'tracepoint', 'fentry'] as const;
+export type LoaderBackend = typeof loaderBackends[number];
+
+/** A backend named by a user (flag, config key, library option); throws a UsageError if unknown. */
+export function parseBackend(value: unknown, where: string): LoaderBackend {
+	if (typeof value !== 'string' || !(loaderBackends as readonly string[]).includes(value)) {
+		throw new UsageError(`${where}: ${JSON.stringify(value)} is not one of ${loaderBackends.join(', ')}`);
+	}
+
+	return value as LoaderBackend;
+}
+
 export type SupervisorOptions = {
 	loaderPath: string;
 	paths: readonly string[];
 	tuning?: LoaderTuning;
+	/** Passed as `--backend` when set; the loader's default is `auto`. */
+	backend?: LoaderBackend;
 	env?: NodeJS.ProcessEnv;
 	clock?: Clock;
 	restart?: Partial<RestartPolicyOptions>;
@@ -198,6 +216,10 @@ export class Supervisor extends EventEmitter {
 
 		if (statsInterval !== undefined) {
 			args.push('--stats-interval', String(statsInterval));
+		}
+
+		if (this.options.backend !== undefined) {
+			args.push('--backend', this.options.backend);
 		}
 
 		return args;

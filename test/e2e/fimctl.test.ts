@@ -168,8 +168,47 @@ e2e('hostile file names made by the kernel come out as valid JSON, exact bytes r
 e2e('fimctl check passes on this machine', async t => {
 	const result = await execa(fimctl, ['check', '--loader', loader], {reject: false});
 	t.is(result.exitCode, 0, `${String(result.stdout)}\n${String(result.stderr)}`);
-	for (const check of ['root/capabilities', 'kernel version', 'BTF', 'tracefs', 'lockdown', 'loader', 'ring buffer']) {
+	for (const check of ['root/capabilities', 'kernel version', 'BTF', 'tracefs', 'lockdown', 'loader', 'backend', 'ring buffer']) {
 		t.regex(String(result.stdout), new RegExp(`^${check.replace('/', '\\/')} +(OK|WARN) `, 'm'));
+	}
+});
+
+e2e('--backend: check shows what auto chose and why; a forced backend runs, or is refused in one line (exit 3)', async t => {
+	const auto = await execa(fimctl, ['check', '--loader', loader], {reject: false});
+	const chosen = /^backend +OK +(tracepoint|fentry) \((.+)\)$/m.exec(String(auto.stdout));
+	t.truthy(chosen, String(auto.stdout));
+	const tracepoint = await execa(fimctl, ['check', '--loader', loader, '--backend', 'tracepoint'], {reject: false});
+	t.is(tracepoint.exitCode, 0);
+	t.regex(String(tracepoint.stdout), /^backend +OK +tracepoint \(chosen with --backend\)$/m);
+	const fentry = await execa(fimctl, ['check', '--loader', loader, '--backend', 'fentry'], {reject: false});
+	const directory = workDirectory();
+	// events name the backend in use, the one forced here
+	const fim = new Fimctl([directory, '--backend', 'tracepoint']);
+	try {
+		await fim.ready();
+		writeFileSync(join(directory, 'by-tracepoint'), '');
+		const event = await fim.until(() => fim.records.find(record => record['path'] === join(directory, 'by-tracepoint')), 'the add');
+		t.is(event['backend'], 'tracepoint');
+		t.is(await fim.stop(), 0);
+		if (chosen?.[1] === 'fentry') {
+			t.is(fentry.exitCode, 0);
+			t.regex(String(fentry.stdout), /^backend +OK +fentry \(chosen with --backend\)$/m);
+			return;
+		}
+
+		// this kernel refuses fentry (auto said why): forcing it fails, in check and in start
+		t.is(fentry.exitCode, 1);
+		t.regex(String(fentry.stdout), /^backend +FAIL +fentry refused by this kernel: .+$/m);
+		t.regex(String(fentry.stderr), /^fimctl: check failed: loader: .* did not load: --backend fentry: .+$/);
+		t.is(String(fentry.stderr).split('\n').length, 1, 'one line');
+		const start = await execa(fimctl, ['start', directory, '--loader', loader, '--backend', 'fentry', '--state-dir', fim.stateDirectory], {reject: false, timeout: 20_000});
+		t.is(start.exitCode, 3);
+		t.regex(String(start.stderr).split('\n').at(-1)!, /^fimctl: error: unsupported system: --backend fentry: the kernel refused .+$/);
+		t.false(String(start.stderr).includes('    at '));
+	} finally {
+		fim.process.kill('SIGKILL');
+		rmSync(directory, {recursive: true, force: true});
+		rmSync(fim.stateDirectory, {recursive: true, force: true});
 	}
 });
 

@@ -16,10 +16,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/io_uring.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/io.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -35,10 +37,18 @@
 
 static bool g_timestamp_hooks; /* the loader attached the ctime tracepoints (6.13+) */
 
-/* The fentry backend sees a delete in the kernel's own objects: inode and type known. */
-static bool fentry_deletes(void)
+/* The fentry backend sees deletes and renames in the kernel's own objects: inode and type
+ * known, paths canonical whatever name the caller used (docs/protocol.md, Backends). */
+static bool fentry_backend(void)
 {
 	return !strcmp(g_backend, "fentry");
+}
+
+/* The inode a call by name made or changed: known to the fentry backend for the calls it
+ * hooks (adds, renames, deletes), null on the tracepoint backend, which has only the string. */
+static struct xu64 named_inode(const char *p)
+{
+	return fentry_backend() ? (struct xu64)U64(ino(p)) : (struct xu64)IS_NULL;
 }
 
 /* ---- the actor: one process making the changes a case asks for ----------------------------- */
@@ -422,6 +432,87 @@ static void write_proc(const char *p, const char *s)
 	close(fd);
 }
 
+/* One io_uring request, submitted and waited for by hand (the guest has no liburing). */
+struct uring {
+	int fd;
+	unsigned *sq_tail, *sq_mask, *sq_array, *cq_head, *cq_tail, *cq_mask;
+	struct io_uring_sqe *sqes;
+	struct io_uring_cqe *cqes;
+};
+
+static void uring_open(struct uring *r)
+{
+	struct io_uring_params p = { 0 };
+	char *sq, *cq;
+	size_t sq_len, cq_len;
+
+	OK(r->fd = syscall(__NR_io_uring_setup, 4, &p));
+	sq_len = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+	cq_len = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
+	if ((p.features & IORING_FEAT_SINGLE_MMAP) && cq_len > sq_len)
+		sq_len = cq_len;
+	sq = mmap(NULL, sq_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_SQ_RING);
+	cq = (p.features & IORING_FEAT_SINGLE_MMAP)
+		     ? sq
+		     : mmap(NULL, cq_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_CQ_RING);
+	r->sqes = mmap(NULL, p.sq_entries * sizeof(struct io_uring_sqe), PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_SQES);
+	if (sq == MAP_FAILED || cq == MAP_FAILED || r->sqes == MAP_FAILED) {
+		fprintf(stderr, "fim-actor: io_uring mmap: %s\n", strerror(errno));
+		exit(1);
+	}
+	r->sq_tail = (unsigned *)(sq + p.sq_off.tail);
+	r->sq_mask = (unsigned *)(sq + p.sq_off.ring_mask);
+	r->sq_array = (unsigned *)(sq + p.sq_off.array);
+	r->cq_head = (unsigned *)(cq + p.cq_off.head);
+	r->cq_tail = (unsigned *)(cq + p.cq_off.tail);
+	r->cq_mask = (unsigned *)(cq + p.cq_off.ring_mask);
+	r->cqes = (struct io_uring_cqe *)(cq + p.cq_off.cqes);
+}
+
+/* op on (AT_FDCWD, a) and, for a rename, (AT_FDCWD, b); exits when the request fails */
+static void uring_do(struct uring *r, __u8 op, const char *a, const char *b)
+{
+	unsigned tail = *r->sq_tail, head;
+	struct io_uring_sqe *sqe = &r->sqes[tail & *r->sq_mask];
+
+	memset(sqe, 0, sizeof(*sqe));
+	sqe->opcode = op;
+	sqe->fd = AT_FDCWD;
+	sqe->addr = (unsigned long)a;
+	if (op == IORING_OP_RENAMEAT) {
+		sqe->len = AT_FDCWD;
+		sqe->addr2 = (unsigned long)b;
+	} else if (op == IORING_OP_MKDIRAT) {
+		sqe->len = 0755;
+	}
+	r->sq_array[tail & *r->sq_mask] = tail & *r->sq_mask;
+	__atomic_store_n(r->sq_tail, tail + 1, __ATOMIC_RELEASE);
+	OK(syscall(__NR_io_uring_enter, r->fd, 1, 1, IORING_ENTER_GETEVENTS, NULL, 0));
+	head = *r->cq_head;
+	if (head == __atomic_load_n(r->cq_tail, __ATOMIC_ACQUIRE)) {
+		fprintf(stderr, "fim-actor: io_uring: no completion\n");
+		exit(1);
+	}
+	if (r->cqes[head & *r->cq_mask].res < 0) {
+		fprintf(stderr, "fim-actor: io_uring op %u on %s: %s\n", op, a, strerror(-r->cqes[head & *r->cq_mask].res));
+		exit(1);
+	}
+	__atomic_store_n(r->cq_head, head + 1, __ATOMIC_RELEASE);
+}
+
+/* io_uring's unlinkat, renameat and mkdirat: gone, from, to, newdir */
+static int act_uring(char **a)
+{
+	struct uring r;
+
+	uring_open(&r);
+	uring_do(&r, IORING_OP_UNLINKAT, a[0], NULL);
+	uring_do(&r, IORING_OP_RENAMEAT, a[1], a[2]);
+	uring_do(&r, IORING_OP_MKDIRAT, a[3], NULL);
+	return 0;
+}
+
 /* Sets a login uid (a new audit session), prints "loginuid sessionid", creates the file. */
 static int act_login(char **a)
 {
@@ -484,6 +575,7 @@ static const struct action {
 	{ "as-user", 3, act_as_user },
 	{ "as-ruid", 2, act_as_ruid },
 	{ "login", 2, act_login },
+	{ "uring", 4, act_uring },
 };
 
 static int actor_main(int argc, char **argv)
@@ -546,7 +638,7 @@ static void c_add_mkdir(struct t *t)
 
 	actor(t, &c, "mkdir", d, NULL);
 	SETTLE(m);
-	CHECK_EVENTS(t, evs, n, { "add", d, .file_type = STR("dir"), .syscall = "mkdir", .who = &c });
+	CHECK_EVENTS(t, evs, n, { "add", d, .file_type = STR("dir"), .inode = named_inode(d), .syscall = "mkdir", .who = &c });
 }
 
 static void c_add_fifo(struct t *t)
@@ -557,7 +649,7 @@ static void c_add_fifo(struct t *t)
 
 	actor(t, &c, "mkfifo", p, NULL);
 	SETTLE(m);
-	CHECK_EVENTS(t, evs, n, { "add", p, .file_type = STR("fifo"), .syscall = "mknodat", .who = &c });
+	CHECK_EVENTS(t, evs, n, { "add", p, .file_type = STR("fifo"), .inode = named_inode(p), .syscall = "mknodat", .who = &c });
 }
 
 static void c_add_links(struct t *t)
@@ -571,10 +663,10 @@ static void c_add_links(struct t *t)
 	actor(t, &c, "links", f, hard, sym, hard2, sym2, NULL);
 	SETTLE(m);
 	CHECK_EVENTS(t, evs, n,
-		     { "add", hard, .syscall = "link", .who = &c },
-		     { "add", sym, .file_type = STR("symlink"), .syscall = "symlink", .who = &c },
-		     { "add", hard2, .syscall = "linkat", .who = &c },
-		     { "add", sym2, .file_type = STR("symlink"), .syscall = "symlinkat", .who = &c });
+		     { "add", hard, .inode = named_inode(hard), .syscall = "link", .who = &c },
+		     { "add", sym, .file_type = STR("symlink"), .inode = named_inode(sym), .syscall = "symlink", .who = &c },
+		     { "add", hard2, .inode = named_inode(hard2), .syscall = "linkat", .who = &c },
+		     { "add", sym2, .file_type = STR("symlink"), .inode = named_inode(sym2), .syscall = "symlinkat", .who = &c });
 }
 
 static void c_add_tmpfile(struct t *t)
@@ -585,7 +677,7 @@ static void c_add_tmpfile(struct t *t)
 
 	actor(t, &c, "tmpfile", t->dir, f, NULL);
 	SETTLE(m);
-	CHECK_EVENTS(t, evs, n, { "add", f, .syscall = "linkat", .who = &c });
+	CHECK_EVENTS(t, evs, n, { "add", f, .inode = named_inode(f), .syscall = "linkat", .who = &c });
 }
 
 static void c_modify_write(struct t *t)
@@ -723,7 +815,7 @@ static void c_delete(struct t *t)
 	actor(t, &c2, "unlinkat", b, NULL);
 	actor(t, &c3, "rmdir", d, NULL);
 	SETTLE(m);
-	if (fentry_deletes()) {
+	if (fentry_backend()) {
 		CHECK_EVENTS(t, evs, n,
 			     { "delete", a, .file_type = STR("file"), .inode = U64(ia), .syscall = "unlink", .who = &c1 },
 			     { "delete", b, .file_type = STR("file"), .inode = U64(ib), .syscall = "unlinkat", .who = &c2 },
@@ -744,15 +836,21 @@ static void c_rename(struct t *t)
 	write_file(a, "");
 	write_file(c, "");
 	write_file(d, "");
+	uint64_t ia = ino(a), ic = ino(c);
 	size_t m = quiet_mark(t);
 	actor(t, &c1, "rename", a, b, NULL);
 	/* renameat2(RENAME_NOREPLACE) fails on the existing d (no event), then renameat replaces
 	 * it: one rename, and no delete for the old d */
 	actor(t, &c2, "mv", c, d, NULL);
 	SETTLE(m);
-	CHECK_EVENTS(t, evs, n,
-		     { "rename", b, a, NAMED, .syscall = "rename", .who = &c1 },
-		     { "rename", d, c, NAMED, .syscall = "renameat", .who = &c2 });
+	if (fentry_backend())
+		CHECK_EVENTS(t, evs, n,
+			     { "rename", b, a, .file_type = STR("file"), .inode = U64(ia), .syscall = "rename", .who = &c1 },
+			     { "rename", d, c, .file_type = STR("file"), .inode = U64(ic), .syscall = "renameat", .who = &c2 });
+	else
+		CHECK_EVENTS(t, evs, n,
+			     { "rename", b, a, NAMED, .syscall = "rename", .who = &c1 },
+			     { "rename", d, c, NAMED, .syscall = "renameat", .who = &c2 });
 }
 
 static void c_rename_exchange(struct t *t)
@@ -763,6 +861,7 @@ static void c_rename_exchange(struct t *t)
 
 	write_file(x, "x");
 	write_file(y, "y");
+	uint64_t ix = ino(x), iy = ino(y);
 	size_t m = quiet_mark(t);
 	actor(t, &c, "exchange", x, y, NULL);
 	fd = open(x, O_RDONLY);
@@ -770,9 +869,14 @@ static void c_rename_exchange(struct t *t)
 		fail(t, "the names were not swapped");
 	close(fd);
 	SETTLE(m);
-	CHECK_EVENTS(t, evs, n,
-		     { "rename", y, x, .syscall = "renameat2", .who = &c },
-		     { "rename", x, y, .syscall = "renameat2", .who = &c });
+	if (fentry_backend()) /* each record names the inode that moved */
+		CHECK_EVENTS(t, evs, n,
+			     { "rename", y, x, .inode = U64(ix), .syscall = "renameat2", .who = &c },
+			     { "rename", x, y, .inode = U64(iy), .syscall = "renameat2", .who = &c });
+	else
+		CHECK_EVENTS(t, evs, n,
+			     { "rename", y, x, .syscall = "renameat2", .who = &c },
+			     { "rename", x, y, .syscall = "renameat2", .who = &c });
 }
 
 static void c_rename_in_out(struct t *t)
@@ -951,8 +1055,9 @@ static void c_symlinked_parent_open(struct t *t)
 }
 
 /* docs/protocol.md, Paths: a name reaching the watched tree only through a symlink outside it
- * is seen on kernels with the timestamp tracepoints (6.13+), and not on older ones; a delete
- * is seen on every kernel by the fentry backend (docs/protocol.md, Backends). */
+ * is seen on kernels with the timestamp tracepoints (6.13+), and not on older ones; an add by
+ * name, a rename or a delete is seen on every kernel by the fentry backend (docs/protocol.md,
+ * Backends). */
 static void c_symlinked_parent_named(struct t *t)
 {
 	char *link = pj(t->l->base, "link-named");
@@ -970,38 +1075,158 @@ static void c_symlinked_parent_named(struct t *t)
 			     { "rename", pj(t->dir, "g"), pj(t->dir, "f"), .who = &c },
 			     { "attrib", pj(t->dir, "g"), .who = &c },
 			     { "delete", pj(t->dir, "g"), .who = &c });
-	} else if (fentry_deletes()) {
-		diag("%s: no timestamp tracepoints on this kernel: only the delete is seen", t->name);
-		CHECK_EVENTS(t, evs, n, { "delete", pj(t->dir, "g"), .file_type = STR("file"), .who = &c });
+	} else if (fentry_backend()) {
+		diag("%s: no timestamp tracepoints on this kernel: all but the attribute change are seen", t->name);
+		CHECK_EVENTS(t, evs, n,
+			     { "add", pj(t->dir, "m"), .file_type = STR("dir"), .syscall = "mkdir", .who = &c },
+			     { "rename", pj(t->dir, "g"), pj(t->dir, "f"), .file_type = STR("file"), .syscall = "rename", .who = &c },
+			     { "delete", pj(t->dir, "g"), .file_type = STR("file"), .who = &c });
 	} else {
 		diag("%s: no timestamp tracepoints on this kernel: the documented limit applies", t->name);
 		CHECK_NO_EVENTS(t, evs, n);
 	}
 }
 
-/* docs/protocol.md, Backends: a delete through a bind mount of a watched directory made outside
- * it is matched by inode on the fentry backend (as an open is on both), and missed by name on
- * the tracepoint backend. */
+/* The watched root mounted again at <sibling>/<name>, outside every watch: returns the mount
+ * point in *mnt and this case's directory as seen through it. */
+static char *bind_watched_root(struct t *t, const char *name, char **mnt)
+{
+	*mnt = pj(t->sib, name);
+	mkdirs(*mnt, 0755);
+	if (mount(t->l->w, *mnt, NULL, MS_BIND, NULL))
+		die("bind mount %s on %s: %s", t->l->w, *mnt, strerror(errno));
+	return pj(*mnt, t->name);
+}
+
+static void unbind(const char *mnt)
+{
+	if (umount2(mnt, MNT_DETACH))
+		die("umount %s: %s", mnt, strerror(errno));
+}
+
+/* docs/protocol.md, Backends: a delete or a rename through a bind mount of a watched directory
+ * made outside it is matched by inode on the fentry backend (as an open is on both), and missed
+ * by name on the tracepoint backend. */
 static void c_bind_mount_delete(struct t *t)
 {
-	char *mnt = pj(t->sib, "bind"), *f = pj(t->dir, "x");
-	char *via = pj(pj(mnt, t->name), "x"); /* mnt shows the watched root, t->l->w */
+	char *mnt, *via = pj(bind_watched_root(t, "bind", &mnt), "x"), *f = pj(t->dir, "x");
 	struct who c;
 
-	mkdirs(mnt, 0755);
-	if (mount(t->l->w, mnt, NULL, MS_BIND, NULL))
-		die("bind mount %s on %s: %s", t->l->w, mnt, strerror(errno));
 	write_file(f, "");
 	uint64_t i = ino(f);
 	size_t m = quiet_mark(t);
 	actor(t, &c, "unlink", via, NULL);
 	SETTLE(m);
-	if (umount2(mnt, MNT_DETACH))
-		die("umount %s: %s", mnt, strerror(errno));
-	if (fentry_deletes())
+	unbind(mnt);
+	if (fentry_backend())
 		CHECK_EVENTS(t, evs, n, { "delete", via, .file_type = STR("file"), .inode = U64(i), .syscall = "unlink", .who = &c });
 	else
 		CHECK_NO_EVENTS(t, evs, n);
+}
+
+static void c_bind_mount_rename(struct t *t)
+{
+	char *mnt, *via = bind_watched_root(t, "bind-rename", &mnt), *f = pj(t->dir, "r1");
+	char *from = pj(via, "r1"), *to = pj(via, "r2");
+	struct who c;
+
+	write_file(f, "");
+	uint64_t i = ino(f);
+	size_t m = quiet_mark(t);
+	actor(t, &c, "rename", from, to, NULL);
+	SETTLE(m);
+	unbind(mnt);
+	if (fentry_backend())
+		CHECK_EVENTS(t, evs, n, { "rename", to, from, .file_type = STR("file"), .inode = U64(i), .syscall = "rename", .who = &c });
+	else
+		CHECK_NO_EVENTS(t, evs, n);
+}
+
+/*
+ * docs/protocol.md, Backends: io_uring's requests by name pass no syscall tracepoint, and the
+ * fentry backend sees them in the kernel functions they share with the syscalls. They may run
+ * in an io_uring worker thread of the process, so the whodata is checked for the process.
+ */
+static void c_io_uring(struct t *t)
+{
+	char *gone = pj(t->dir, "gone"), *from = pj(t->dir, "from"), *to = pj(t->dir, "to"), *d = pj(t->dir, "dir");
+	struct who c;
+
+	write_file(gone, "");
+	write_file(from, "");
+	uint64_t ig = ino(gone);
+	size_t m = quiet_mark(t);
+	actor(t, &c, "uring", gone, from, to, d, NULL);
+	SETTLE(m);
+	if (!fentry_backend()) {
+		CHECK_NO_EVENTS(t, evs, n);
+		return;
+	}
+	CHECK_EVENTS(t, evs, n,
+		     { "delete", gone, .file_type = STR("file"), .inode = U64(ig), .syscall = "unlinkat" },
+		     { "rename", to, from, .inode = U64(ino(to)), .syscall = "renameat2" },
+		     { "add", d, .file_type = STR("dir"), .inode = U64(ino(d)), .syscall = "mkdirat" });
+	for (size_t i = 0; i < n; i++) {
+		uint64_t pid = 0;
+
+		if (!rec_u64(evs[i], "pid", &pid) || pid != (uint64_t)c.pid || !rec_str_is(evs[i], "exe", c.exe))
+			fail(t, "not the actor's pid and exe: %s", evs[i]->line);
+	}
+}
+
+/*
+ * A directory bind-mounted outside the watched trees, then inside one: a delete through the
+ * second mount is seen. The fentry backend's verdict on the first mount, warmed by an unlink,
+ * must not serve the second, even where the kernel gives the new mount the old one's memory.
+ */
+static void c_bind_mount_moved_in(struct t *t)
+{
+	char *src = pj(t->sib, "bind-src"), *out = pj(t->sib, "bind-out"), *in = pj(t->dir, "bind-in");
+	struct who c0, c1;
+
+	mkdirs(src, 0755);
+	mkdirs(out, 0755);
+	mkdirs(in, 0755);
+	write_file(pj(src, "warm"), "");
+	write_file(pj(src, "x"), "");
+	size_t m = quiet_mark(t);
+	if (mount(src, out, NULL, MS_BIND, NULL))
+		die("bind mount %s on %s: %s", src, out, strerror(errno));
+	actor(t, &c0, "unlink", pj(out, "warm"), NULL);
+	unbind(out);
+	if (mount(src, in, NULL, MS_BIND, NULL))
+		die("bind mount %s on %s: %s", src, in, strerror(errno));
+	actor(t, &c1, "unlink", pj(in, "x"), NULL);
+	SETTLE(m);
+	unbind(in);
+	CHECK_EVENTS(t, evs, n, { "delete", pj(in, "x"), .syscall = "unlink", .who = &c1 });
+}
+
+/*
+ * A directory moved into the watched tree brings its files under watch at once, and one moved
+ * out takes them out at once: the fentry backend remembers per directory whether it is
+ * watched (the first unlink warms that), and must forget it when a directory moves.
+ */
+static void c_dir_moved_in_out(struct t *t)
+{
+	char *out = pj(t->sib, "moving-in"), *in = pj(t->dir, "moved-in"), *back = pj(t->sib, "moved-out");
+	struct who c0, c1, c2, c3, c4;
+
+	mkdirs(out, 0755);
+	write_file(pj(out, "warm"), "");
+	write_file(pj(out, "x"), "");
+	write_file(pj(out, "y"), "");
+	size_t m = quiet_mark(t);
+	actor(t, &c0, "unlink", pj(out, "warm"), NULL);
+	actor(t, &c1, "rename", out, in, NULL);
+	actor(t, &c2, "unlink", pj(in, "x"), NULL);
+	actor(t, &c3, "rename", in, back, NULL);
+	actor(t, &c4, "unlink", pj(back, "y"), NULL);
+	SETTLE(m);
+	CHECK_EVENTS(t, evs, n,
+		     { "rename", in, out, .syscall = "rename", .who = &c1 },
+		     { "delete", pj(in, "x"), .syscall = "unlink", .who = &c2 },
+		     { "rename", back, in, .syscall = "rename", .who = &c3 });
 }
 
 static void c_symlink_pointing_out(struct t *t)
@@ -1121,8 +1346,11 @@ static void c_runtime_add_remove(struct t *t)
 	const struct rec *ack;
 
 	mkdirs(extra, 0755);
+	write_file(pj(extra, "warm"), "");
 	size_t m0 = loader_mark(l);
 	actor(t, &c, "create", before, NULL);
+	/* an unlink there while it is not watched (the fentry backend remembers the verdict) */
+	actor(t, &d, "unlink", pj(extra, "warm"), NULL);
 	{
 		SETTLE(m0);
 		CHECK_NO_EVENTS(t, evs, n);
@@ -1277,6 +1505,10 @@ static const struct kcase {
 	{ "symlinked-parent-named", c_symlinked_parent_named },
 	{ "symlink-pointing-out", c_symlink_pointing_out },
 	{ "bind-mount-delete", c_bind_mount_delete },
+	{ "bind-mount-rename", c_bind_mount_rename },
+	{ "bind-mount-moved-in", c_bind_mount_moved_in },
+	{ "io-uring", c_io_uring },
+	{ "dir-moved-in-out", c_dir_moved_in_out },
 	{ "deep-path", c_deep_path },
 	{ "hostile-newline", c_hostile_0 },
 	{ "hostile-quote", c_hostile_1 },
@@ -1337,19 +1569,41 @@ static void check_hello(struct t *t, const struct rec *h)
  * the changes (the cost of the hooks lands there). Emulated CPUs are slow and noisy: only the
  * ratios to the run without a loader mean something, and each figure is the best of 3 rounds.
  */
-enum { W_CHANGE, W_UNWATCHED, W_READ, W_N };
+enum { W_CHANGE, W_UNWATCHED, W_READ, W_LINK_UNLINK, W_RENAMES, W_MKDIR_RMDIR, W_N };
 static const char *const WORKLOAD[W_N] = {
 	"create+write+close+unlink, watched",
 	"create+write+close+unlink, unwatched",
 	"open+read+close, watched",
+	/* the name-based calls alone, where the backends differ, outside the watched trees */
+	"link+unlink, unwatched",
+	"rename there and back, unwatched",
+	"mkdir+rmdir, unwatched",
 };
+
+static bool unwatched_workload(int kind)
+{
+	return kind == W_UNWATCHED || kind == W_LINK_UNLINK || kind == W_RENAMES || kind == W_MKDIR_RMDIR;
+}
 
 static void workload(int kind, const char *dir, int n)
 {
-	char *f = pj(dir, "bench"), buf[128] = { 0 };
+	char *f = pj(dir, "bench"), *g = pj(dir, "bench2"), buf[128] = { 0 };
 
-	if (kind == W_READ)
+	if (kind == W_READ || kind == W_LINK_UNLINK || kind == W_RENAMES)
 		write_file(f, "0123456789");
+	if (kind == W_MKDIR_RMDIR) {
+		for (int i = 0; i < n; i++)
+			if (mkdir(g, 0755) || rmdir(g))
+				die("bench %s: %s", WORKLOAD[kind], strerror(errno));
+		return;
+	}
+	if (kind == W_LINK_UNLINK || kind == W_RENAMES) {
+		for (int i = 0; i < n; i++)
+			if (kind == W_LINK_UNLINK ? link(f, g) || unlink(g) : rename(f, g) || rename(g, f))
+				die("bench %s: %s", WORKLOAD[kind], strerror(errno));
+		unlink(f);
+		return;
+	}
 	for (int i = 0; i < n; i++) {
 		int fd = open(f, kind == W_READ ? O_RDONLY : O_WRONLY | O_CREAT | O_TRUNC, 0644);
 
@@ -1425,7 +1679,7 @@ static void bench(const char *loader_path, const char *tmp, int n, char *backend
 		mkdirs(pj(l.w, "bench"), 0755);
 		mkdirs(pj(l.sibling, "bench"), 0755);
 		for (int k = 0; k < W_N; k++)
-			cost[nb][k] = timed(&l, k, pj(k == W_UNWATCHED ? l.sibling : l.w, "bench"), n);
+			cost[nb][k] = timed(&l, k, pj(unwatched_workload(k) ? l.sibling : l.w, "bench"), n);
 		loader_stop(&l, &st); /* checks that nothing was lost */
 		if (st.fails)
 			die("the loader did not keep up with the bench on backend %s", b);

@@ -76,7 +76,7 @@ struct exp {
 };
 
 /* File type, inode and dev of a name-based call: the tracepoint backend cannot know them
- * (the fentry backend knows them for a delete: see DELETED). */
+ * (the fentry backend knows them for adds, renames and deletes: see named_inode in cases.c). */
 #define NAMED .file_type = IS_NULL, .inode = IS_NULL
 
 extern const char *g_actor_path;
