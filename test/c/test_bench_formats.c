@@ -41,6 +41,8 @@ static void loader_and_fimctl(void)
 				"\"auid\":4243,\"process_name\":\"x\",\"exe\":\"/x\",\"syscall\":\"openat\",\"cmdline\":null}",
 		    &ev, &lost) == LINE_EVENT);
 	CHECK(ev.pid == 5 && ev.uid == 4242 && ev.auid == 4243);
+	CHECK(parse(FMT_FIMCTL, "{\"timestamp\":3,\"operation\":\"attrib\",\"path\":\"/w/.fence-1-1\",\"pid\":null,"
+				"\"changed\":[\"ctime\"],\"source\":\"reconcile\"}", &ev, &lost) == LINE_OTHER);
 	CHECK(parse(FMT_FIMCTL, "{\"type\":\"supervisor\",\"kind\":\"loss\",\"timestamp\":2,\"message\":\"m\","
 				"\"lost\":1234,\"paths\":[\"/w\"]}", &ev, &lost) == LINE_LOSS);
 	CHECK(lost == 1234);
