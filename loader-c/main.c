@@ -449,9 +449,12 @@ static int handle_event(void *ctx, void *data, size_t size)
 /* ---- stats ------------------------------------------------------------------------------- */
 
 /* The most bytes the kernel saw waiting in the ring buffer since the last stats record: each
- * object that sends records keeps its own mark, and taking it starts the next interval. */
+ * object that sends records keeps its own mark, and taking it starts the next interval. The
+ * mark counts the record being added on top of a figure that may already hold it, so a full
+ * ring would read a few bytes over its size: a fill gauge stops at full. */
 static __u64 take_ringbuf_used_max(void)
 {
+	__u64 ring_bytes = (__u64)L.opts.ringbuf_mb << 20;
 	__u64 m = __atomic_exchange_n(&L.skel->bss->ringbuf_used_max, 0, __ATOMIC_RELAXED);
 
 	if (L.vfs) {
@@ -460,7 +463,7 @@ static __u64 take_ringbuf_used_max(void)
 		if (v > m)
 			m = v;
 	}
-	return m;
+	return m < ring_bytes ? m : ring_bytes;
 }
 
 static void emit_stats(void)

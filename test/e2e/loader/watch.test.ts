@@ -2,7 +2,7 @@
 // loader's own life cycle (hello, acks, bye).
 import fs from 'node:fs';
 import path from 'node:path';
-import { assertEvents, bin, e2e, loaderPath, py, run, whoRoot, withLoader } from './harness.js';
+import { assertEvents, bin, e2e, Loader, loaderPath, py, run, whoRoot, withLoader } from './harness.js';
 
 e2e('hello names the canonical watched paths and the protocol version', (t) =>
 	withLoader(t, {}, async (l) => {
@@ -101,6 +101,38 @@ e2e('EOF on stdin ends the loader with exit 0 and bye', async (t) => {
 		const { code, last } = await l.stop();
 		t.is(code, 0);
 		t.like(last, { type: 'bye', reason: 'stdin closed' });
+	} finally {
+		l.cleanup();
+	}
+});
+
+e2e('a ring buffer that overflows: stats count the loss and show the ring full, then empty again', async (t) => {
+	t.timeout(60_000);
+	const l = await Loader.start({ args: ['--ringbuf-mb', '1'] });
+	try {
+		const stats = async (): Promise<Record<string, unknown>> => {
+			const from = l.mark();
+			await l.command({ cmd: 'stats' });
+			return l.waitFor((r) => r.type === 'stats', 5000, from);
+		};
+		// Nothing reads the 1 MiB ring while 4,000 files are made.
+		process.kill(l.proc.pid!, 'SIGSTOP');
+		try {
+			for (let i = 0; i < 4000; i++) fs.writeFileSync(path.join(l.dir, `burst-${i}`), `burst ${i}\n`);
+		} finally {
+			process.kill(l.proc.pid!, 'SIGCONT');
+		}
+		await l.settle();
+		const after = await stats();
+		t.true((after['lost'] as number) > 0, `lost ${String(after['lost'])}`);
+		t.is(after['ringbuf_bytes'], 1 << 20);
+		// Full up to less than one record (the one that did not fit), and never more than full.
+		const used = after['ringbuf_used_max_bytes'] as number;
+		t.true(used > (1 << 20) - 4096 && used <= 1 << 20, `ringbuf_used_max_bytes ${used}`);
+		const quiet = await stats();
+		t.is(quiet['ringbuf_used_max_bytes'], 0, 'no record sent since the last stats');
+		const { code } = await l.stop();
+		t.is(code, 0);
 	} finally {
 		l.cleanup();
 	}
