@@ -4,7 +4,7 @@ import {resolve} from 'node:path';
 import {systemClock, type Clock, type TimerHandle} from './clock.js';
 import {Enricher, type EnricherOptions} from './enrich.js';
 import type {EnrichmentView} from './formats.js';
-import type {FimError} from './errors.js';
+import {type FimError, LoaderRefusedError} from './errors.js';
 import {compileFilter, type EventPredicate, type FilterSpec} from './filters.js';
 import {eventJsonLine, supervisorJsonLine} from './formats.js';
 import {defaultLoaderPath} from './loader-path.js';
@@ -265,14 +265,38 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 			this.counters.errors_total.receiving++;
 			this.malformedLog.log(`malformed line from the loader (${malformed.reason}): ${malformed.excerpt}`);
 		});
+		// Until the first loader says hello its error lines wait: when it refuses to start, the
+		// refusal fimctl reports repeats its last line, and the reason should be read once.
+		let startupErrors: string[] | undefined = [];
+		const flushStartupErrors = (except?: string): void => {
+			for (const message of startupErrors ?? []) {
+				if (message !== except) {
+					this.logger.error(`loader: ${message}`);
+				}
+			}
+
+			startupErrors = undefined;
+		};
+
 		this.supervisor.on('stderr', (line: string) => {
 			const [level, message] = loaderLogLine(line);
+			if (level === 'error' && startupErrors) {
+				startupErrors.push(message);
+				return;
+			}
+
 			this.logger[level](`loader: ${message}`);
 		});
+		this.supervisor.on('hello', () => {
+			flushStartupErrors();
+		});
 		this.supervisor.on('restart-scheduled', ({delayMs, exit}: {delayMs: number; exit: string}) => {
+			flushStartupErrors();
 			this.logger.warn(`loader ${exit}; restarting in ${delayMs} ms`);
 		});
 		this.supervisor.on('fatal', (error: FimError) => {
+			const refusal = error instanceof LoaderRefusedError ? error.stderrTail.at(-1) : undefined;
+			flushStartupErrors(refusal === undefined ? undefined : loaderLogLine(refusal)[1]);
 			this.finish(error);
 		});
 	}

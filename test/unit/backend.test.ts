@@ -59,6 +59,7 @@ test('a forced backend the kernel refuses: exit 3 and the loader\'s reason, no r
 	const last = String(result.stderr).trim().split('\n').at(-1)!;
 	t.is(last, 'fimctl: error: unsupported system: --backend fentry: the kernel refused an fentry program on security_path_unlink: Operation not permitted');
 	t.false(/\n\s+at /.test(String(result.stderr)));
+	t.is(String(result.stderr).match(/the kernel refused/g)?.length, 1, `the reason is said once:\n${String(result.stderr)}`);
 	t.is(argvRuns(log).length, 1, 'a refusal is not retried');
 });
 
