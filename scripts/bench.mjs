@@ -202,6 +202,8 @@ function setup() {
 
 const needsTaskNever = (id) => audit && id !== 'auditd' && id !== 'none+audit';
 
+let fimctlStarts = 0;
+
 // Starts a monitor on d.watched with its consumer; resolves once a change made in the directory
 // comes through. Returns null for the configurations without one.
 async function startMonitor(id, d, tag) {
@@ -212,7 +214,9 @@ async function startMonitor(id, d, tag) {
   let argv;
   let connect = null;
   if (id === 'loader') argv = [LOADER, '--path', d.watched, '--stats-interval', '1'];
-  else if (id === 'fimctl') argv = [FIMCTL, 'start', d.watched];
+  // a state directory of its own for each start, on the private tmpfs: no baseline of the
+  // user's /var/lib/fim-whodata touched, and no reconciliation of what the others changed
+  else if (id === 'fimctl') argv = [FIMCTL, 'start', d.watched, '--state-dir', path.join(d.state, `fimctl-state-${++fimctlStarts}`)];
   else if (id === 'inotify') argv = ['inotifywait', '-m', '-r', '-q', '-e', 'create,modify,attrib,moved_from,moved_to,delete', '--format', '%e %w%f', d.watched];
   else if (id === 'auditd') {
     argv = audit.auditdArgv();
