@@ -113,7 +113,7 @@ e2e('a ring buffer that overflows: stats count the loss and show the ring full, 
 		const stats = async (): Promise<Record<string, unknown>> => {
 			const from = l.mark();
 			await l.command({ cmd: 'stats' });
-			return l.waitFor((r) => r.type === 'stats', 5000, from);
+			return l.waitFor((r) => r.type === 'stats', 10_000, from);
 		};
 		// Nothing reads the 1 MiB ring while 4,000 files are made.
 		process.kill(l.proc.pid!, 'SIGSTOP');
@@ -122,7 +122,8 @@ e2e('a ring buffer that overflows: stats count the loss and show the ring full, 
 		} finally {
 			process.kill(l.proc.pid!, 'SIGCONT');
 		}
-		await l.settle();
+		// No fence here: right after SIGCONT the ring is still full and would lose it. The
+		// counters were kept by the kernel during the burst; stats reads them whenever it comes.
 		const after = await stats();
 		t.true((after['lost'] as number) > 0, `lost ${String(after['lost'])}`);
 		t.is(after['ringbuf_bytes'], 1 << 20);
