@@ -5,7 +5,7 @@ import {execa} from 'execa';
 import {parseConfig} from '../../supervisor/src/config.js';
 import {LoaderRefusedError, UsageError} from '../../supervisor/src/errors.js';
 import {WhoDataMonitor} from '../../supervisor/src/monitor.js';
-import {fixture, repoRoot, temporaryDirectory, waitUntil} from './helpers.js';
+import {fimctlUntilFirstLine, fixture, repoRoot, temporaryDirectory} from './helpers.js';
 
 // --backend from fimctl, the config file and the library to the loader, against the fake loader
 // (which names the forced backend in its hello, or refuses it like a kernel that forbids fentry).
@@ -35,16 +35,7 @@ test('fimctl start --backend is passed to the loader; the config key too, the fl
 	for (const [flags, passed, inHello] of runs) {
 		const log = join(temporaryDirectory(), 'argv.log');
 		// eslint-disable-next-line no-await-in-loop
-		const child = execa(fimctl, ['start', '--state-dir', temporaryDirectory('fim-state-'), directory, '--loader', canned, '--verbose', ...flags], {env: {FAKE_EVENTS: '1', FAKE_ARGV_LOG: log}, reject: false});
-		let stdout = '';
-		child.stdout.on('data', (chunk: Buffer) => {
-			stdout += chunk.toString();
-		});
-		// eslint-disable-next-line no-await-in-loop
-		await waitUntil(() => stdout.includes('\n'));
-		child.kill('SIGTERM');
-		// eslint-disable-next-line no-await-in-loop
-		const result = await child;
+		const result = await fimctlUntilFirstLine(['start', '--state-dir', temporaryDirectory('fim-state-'), directory, '--loader', canned, '--verbose', ...flags], {env: {FAKE_EVENTS: '1', FAKE_ARGV_LOG: log}});
 		t.is(result.exitCode, 0, flags.join(' '));
 		t.is(backendArgument(argvRuns(log)[0]!), passed, flags.join(' '));
 		t.regex(String(result.stderr), new RegExp(`loader ready: backend ${inHello},`), flags.join(' '));

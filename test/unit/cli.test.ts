@@ -2,7 +2,7 @@ import {readFileSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
 import test from 'ava';
 import {execa} from 'execa';
-import {fixture, repoRoot, temporaryDirectory, waitUntil} from './helpers.js';
+import {fimctlUntilFirstLine, fixture, repoRoot, temporaryDirectory, waitUntil} from './helpers.js';
 
 const fimctl = join(repoRoot, 'bin/fimctl');
 
@@ -131,14 +131,7 @@ test('runtime failures exit 1; unsupported system exits 3', async t => {
 
 test('relative paths are resolved and said so', async t => {
 	const directory = temporaryDirectory();
-	const child = execa(fimctl, ['start', '--state-dir', temporaryDirectory('fim-state-'), '.', '--loader', fixture('canned-loader.mjs')], {cwd: directory, env: {FAKE_EVENTS: '1'}, reject: false});
-	let stdout = '';
-	child.stdout.on('data', (chunk: Buffer) => {
-		stdout += chunk.toString();
-	});
-	await waitUntil(() => stdout.includes('\n'));
-	child.kill('SIGTERM');
-	const result = await child;
+	const result = await fimctlUntilFirstLine(['start', '--state-dir', temporaryDirectory('fim-state-'), '.', '--loader', fixture('canned-loader.mjs')], {cwd: directory, env: {FAKE_EVENTS: '1'}});
 	t.regex(String(result.stderr), /relative path "\." resolved to /);
 });
 

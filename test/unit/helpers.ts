@@ -3,6 +3,7 @@ import {once, type EventEmitter} from 'node:events';
 import {mkdtempSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {createServer} from 'node:net';
+import {execa, type Options, type Result} from 'execa';
 import {SpoolQueue, type WhenFull} from '../../supervisor/src/buffer.js';
 import type {Clock} from '../../supervisor/src/clock.js';
 import {DeliveryQueue, type DeliveryQueueOptions} from '../../supervisor/src/delivery-queue.js';
@@ -38,6 +39,18 @@ export async function waitUntil(condition: () => boolean, ms = 10_000): Promise<
 			setTimeout(resolve, 10);
 		});
 	}
+}
+
+/** Runs `fimctl ARGS` until it prints its first stdout line, then stops it with SIGTERM. */
+export async function fimctlUntilFirstLine(args: readonly string[], options: Options = {}): Promise<Result> {
+	const child = execa(join(repoRoot, 'bin/fimctl'), args, {...options, reject: false});
+	let stdout = '';
+	child.stdout!.on('data', (chunk: Buffer) => {
+		stdout += chunk.toString();
+	});
+	await waitUntil(() => stdout.includes('\n'));
+	child.kill('SIGTERM');
+	return child;
 }
 
 /** A loopback port nothing listens on (just now): for receivers started later, or never. */
