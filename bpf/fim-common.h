@@ -62,11 +62,17 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 	(((type *)bpf_rdonly_cast((const void *)(p), bpf_core_type_id_kernel(type)))->field)
 #endif
 
+#ifndef READ_ONCE
+#define READ_ONCE(x) (*(const volatile __typeof__(x) *)&(x))
+#endif
+
 const volatile __u32 targ_loader_tgid = 0;
 const volatile __u64 targ_wakeup_gap_ns = 100000ull;
 const volatile __u64 targ_wakeup_bytes = 2 << 20;
 
-__u64 last_wake_ns; /* shared by all CPUs, racy on purpose: it only paces wake-ups */
+/* Shared by all CPUs, racy on purpose: it only paces wake-ups. When the loader last read the
+ * ring, or 0 while it sleeps until a record wakes it (see submit()). */
+__u64 last_wake_ns;
 /* the most bytes seen waiting in the ring buffer (this record included) since the loader last
  * took the figure for its stats record; racy like last_wake_ns, it is a gauge */
 __u64 ringbuf_used_max;
@@ -581,7 +587,7 @@ static __always_inline void submit(struct scratch *s)
 
 	/* the fill threshold wakes once, on the record that crosses it: a stalled consumer must
 	 * not make every later change pay for a wake-up it cannot answer */
-	if (e->ts_boot_ns - last_wake_ns >= targ_wakeup_gap_ns ||
+	if (e->ts_boot_ns - READ_ONCE(last_wake_ns) >= targ_wakeup_gap_ns ||
 	    (pending < targ_wakeup_bytes && pending + size >= targ_wakeup_bytes)) {
 		wake = BPF_RB_FORCE_WAKEUP;
 		last_wake_ns = e->ts_boot_ns;
@@ -593,10 +599,20 @@ static __always_inline void submit(struct scratch *s)
 		stat_inc(FIM_STAT_TRUNCATED);
 	if (size > REC_MAX)
 		size = REC_MAX;
-	if (bpf_ringbuf_output(&rb, e, size, wake))
+	if (bpf_ringbuf_output(&rb, e, size, wake)) {
 		stat_inc(FIM_STAT_LOST);
-	else
-		stat_inc(FIM_STAT_EVENTS);
+		return;
+	}
+	stat_inc(FIM_STAT_EVENTS);
+	/* A loader that found a quiet stream does not come back to read again: it sets
+	 * last_wake_ns to 0, reads the ring once more and sleeps. If it did so between our look
+	 * at last_wake_ns and our commit, that last read missed this record and nobody wakes it;
+	 * looking again after the commit (whose xchg orders the two) sees the 0, and an empty
+	 * record wakes the loader. */
+	if (wake == BPF_RB_NO_WAKEUP && READ_ONCE(last_wake_ns) == 0) {
+		last_wake_ns = e->ts_boot_ns;
+		bpf_ringbuf_output(&rb, e, 0, BPF_RB_FORCE_WAKEUP);
+	}
 }
 
 /*

@@ -412,6 +412,8 @@ static int handle_event(void *ctx, void *data, size_t size)
 	char path[FIM_PATH_MAX * 2], old[FIM_PATH_MAX * 2];
 	size_t plen, olen;
 
+	if (size == 0) /* only there to wake the loader: see submit() in bpf/fim-common.h */
+		return 0;
 	if (size < sizeof(*e) || sizeof(*e) + (size_t)e->path_len + e->old_path_len + e->exe_len > size) {
 		logmsg("warning", "malformed record of %zu bytes from the kernel, dropped", size);
 		return 0;
@@ -1144,22 +1146,52 @@ static void check_paths_exist(void)
 }
 
 /*
- * Reads the ring buffer; returns whether there were records. After records the loader reads
- * again one max delay later whatever happens, so it tells the kernel, through the clock its
- * programs pace wake-ups with, that it was just "woken": a stream then wakes nobody (a wake-up
- * costs ~10 us of irq_work to the task making the change), and the kernel wakes the loader
- * only once it has gone back to waiting for one.
+ * Tells the kernel's programs when the loader last read the ring (they wake it no sooner than
+ * one max delay later: the loader reads again by then anyway), or with 0 that it sleeps until
+ * a record wakes it. A wake-up costs ~10 us of irq_work to the task making the change, and a
+ * timed read ~20 us of scheduling to the loader, so a stream is read:
+ *  - busy (a batch came within one max delay of the previous one): again one max delay after
+ *    every batch, woken by nobody;
+ *  - quiet (that read found nothing, or batches are further apart): woken by the next record.
+ * The store is sequentially consistent: a record committed after it wakes the loader (the
+ * programs look at the clock again after their commit), one committed before it is seen by
+ * the read that follows it.
  */
-static bool read_records(void)
+static void set_last_wake(__u64 ns)
 {
-	__u64 now;
-
-	if (ring_buffer__consume(L.rb) <= 0)
-		return false;
-	now = clock_ns(CLOCK_BOOTTIME);
-	__atomic_store_n(&L.skel->bss->last_wake_ns, now, __ATOMIC_RELAXED);
+	__atomic_store_n(&L.skel->bss->last_wake_ns, ns, __ATOMIC_SEQ_CST);
 	if (L.vfs)
-		__atomic_store_n(&L.vfs->bss->last_wake_ns, now, __ATOMIC_RELAXED);
+		__atomic_store_n(&L.vfs->bss->last_wake_ns, ns, __ATOMIC_SEQ_CST);
+}
+
+struct ring_reader {
+	bool draining;     /* read again one max delay after the last batch */
+	__u64 last_batch_ns; /* CLOCK_BOOTTIME of the last read that found records */
+};
+
+/* Reads the ring; returns whether the stream is busy, i.e. to read again by the clock. */
+static bool read_records(struct ring_reader *r)
+{
+	__u64 now = clock_ns(CLOCK_BOOTTIME);
+
+	if (ring_buffer__consume(L.rb) > 0) {
+		if (now - r->last_batch_ns < (__u64)L.opts.max_delay_us * 1000)
+			r->draining = true;
+		r->last_batch_ns = now;
+	} else {
+		r->draining = false; /* the timed read found nothing, or a spurious wake-up */
+	}
+	/* Quiet: sleep until a record wakes us. Announce it, then take what came in before the
+	 * announcement; a record taken may have set the clock again, so announce again. A stream
+	 * that keeps coming is busy after all. */
+	for (int round = 0; !r->draining; round++) {
+		set_last_wake(0);
+		if (ring_buffer__consume(L.rb) <= 0)
+			return false;
+		if (round == 3)
+			r->draining = true;
+	}
+	set_last_wake(now);
 	return true;
 }
 
@@ -1277,18 +1309,15 @@ int main(int argc, char **argv)
 	emit_hello();
 	logmsg("info", "watching %d path(s) with %d hooks", L.opts.n_paths, L.n_hooks);
 
-	bool draining = false;
+	struct ring_reader reader = {};
 
 	for (;;) {
 		struct epoll_event evs[8];
-		int n = wait_events(epfd, evs, 8, draining);
+		int n = wait_events(epfd, evs, 8, reader.draining);
 		bool done = false;
 
-		/* After records, read again one max delay later: the kernel paces its wake-ups, so
-		 * more may be waiting that did not wake us. After a period with nothing, wait for the
-		 * next wake-up (or the idle bound). */
-		if (n == 0)
-			draining = read_records();
+		if (n == 0) /* the timed read of a busy stream */
+			read_records(&reader);
 
 		if (n < 0 && errno != EINTR)
 			die(EXIT_RUNTIME, "epoll_wait: %s", strerror(errno));
@@ -1297,8 +1326,7 @@ int main(int argc, char **argv)
 			__u64 ticks;
 
 			if (fd == ring_buffer__epoll_fd(L.rb)) {
-				if (read_records())
-					draining = true;
+				read_records(&reader);
 			} else if (fd == STDIN_FILENO) {
 				if (!read_commands()) {
 					reason = "stdin closed";
@@ -1310,11 +1338,8 @@ int main(int argc, char **argv)
 			} else if (fd == check_tfd) {
 				if (read(fd, &ticks, sizeof(ticks)) > 0)
 					run_periodic_check();
-				/* A record whose program read the wake-up clock just before our last
-				 * empty read, and committed just after it, woke nobody: the check's
-				 * tick bounds how long such a rare record can wait. */
-				if (read_records())
-					draining = true;
+				/* the check's own records (files still open for write) */
+				read_records(&reader);
 			} else if (fd == stats_tfd) {
 				if (read(fd, &ticks, sizeof(ticks)) > 0)
 					emit_stats();
