@@ -99,7 +99,8 @@ export class Enricher {
 	enrich(event: KernelEventFields): Enrichment {
 		const eventMs = event.timestamp / 1e6;
 		const proc = this.procCache.lookup(event.pid, eventMs, event.exe);
-		const parent = typeof event.ppid === 'number' && event.ppid > 0 ? this.procCache.lookup(event.ppid, eventMs) : undefined;
+		const ppid = typeof event.ppid === 'number' && event.ppid > 0 ? event.ppid : undefined;
+		const parent = ppid === undefined ? undefined : (proc ? this.procCache.parentOf(proc, ppid, eventMs) : this.procCache.lookup(ppid, eventMs));
 		const generation = this.userDb.refreshIfDue();
 		// A busy process repeats the same parent and ids: reuse its last enrichment whole.
 		const memo = proc ? this.memos.get(proc) : undefined;

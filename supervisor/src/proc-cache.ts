@@ -24,6 +24,9 @@ import {closeSync, openSync, readlinkSync, readSync} from 'node:fs';
  *
  *   start ───────────── event ──────── verifiedAt ───── now
  *     |  pid is this process's alone, /proc read here |
+ *
+ * The parent an event names (its `ppid`, the real parent's tgid) needs no check of its own once
+ * the child is known: see parentOf().
  */
 
 export type ProcessInfo = {
@@ -45,6 +48,8 @@ export type ProcessInfo = {
 	/** `"cmdline":…,"cwd":…,"container_id":…` for the JSON output, built once. */
 	json: string;
 	commJson: string;
+	/** The entry proven to have been this process's parent at `sinceMs` (see parentOf). */
+	parentLink?: {entry: ProcessInfo; sinceMs: number};
 };
 
 export type ProcCacheOptions = {
@@ -83,6 +88,11 @@ export class ProcCache {
 	 */
 	private readonly held = new Map<ProcessInfo, number>();
 	private readonly maxOpen: number;
+	/**
+	 * Pids /proc did not show, and when (kernel-frame ms, a lower bound of the read): an event
+	 * of that pid from before then was made by a process that had exited by the read.
+	 */
+	private readonly gone = new Map<number, number>();
 	/** Times the cache had to read /proc (for tests and metrics). */
 	reads = 0;
 
@@ -119,6 +129,13 @@ export class ProcCache {
 	lookup(pid: number, eventMs: number, expectedExe?: string | null): ProcessInfo | undefined {
 		let entry = this.entries.get(pid);
 		if (entry === undefined || eventMs > entry.verifiedAt) {
+			// /proc had no such pid after this event: whoever made it is gone, and its later
+			// events (a backlog after a burst, a short-lived process) need no read each.
+			const goneAt = this.gone.get(pid);
+			if (goneAt !== undefined && eventMs <= goneAt) {
+				return undefined;
+			}
+
 			entry = this.revalidate(pid, entry);
 			if (entry === undefined) {
 				return undefined;
@@ -161,6 +178,30 @@ export class ProcCache {
 		return entry;
 	}
 
+	/**
+	 * The parent, `ppid`, of `child` at `eventMs`, where `child` is what lookup() proved to be the
+	 * event's process. Once a lookup has proven that entry E held pid `ppid` at an event of this
+	 * child that named `ppid` (E was its parent then), a later event of the same child naming
+	 * `ppid` again has E as its parent, without a check: a process's real parent is always one
+	 * that existed before it (its creator, or an ancestor it is handed to when that one exits),
+	 * so the parent at the later event lived from before the child's start until that event,
+	 * through the earlier event, when pid `ppid` was E's: it is E. That saves one read of /proc
+	 * per batch, most of a steady writer's enrichment cost.
+	 */
+	parentOf(child: ProcessInfo, ppid: number, eventMs: number): ProcessInfo | undefined {
+		const link = child.parentLink;
+		if (link !== undefined && link.entry.pid === ppid && eventMs >= link.sinceMs) {
+			return link.entry;
+		}
+
+		const parent = this.lookup(ppid, eventMs);
+		if (parent !== undefined && (link === undefined || link.entry !== parent || eventMs < link.sinceMs)) {
+			child.parentLink = {entry: parent, sinceMs: eventMs};
+		}
+
+		return parent;
+	}
+
 	private revalidate(pid: number, entry: ProcessInfo | undefined): ProcessInfo | undefined {
 		const verifiedAt = this.clock.nowMs();
 		if (entry !== undefined && this.stillThere(entry)) {
@@ -175,6 +216,7 @@ export class ProcCache {
 		if (stat === undefined) {
 			closeQuietly(fd);
 			this.forget(pid);
+			this.noteGone(pid, verifiedAt);
 			return undefined;
 		}
 
@@ -253,7 +295,19 @@ export class ProcCache {
 		}
 	}
 
+	private noteGone(pid: number, at: number): void {
+		this.gone.delete(pid);
+		this.gone.set(pid, at);
+		if (this.gone.size > this.maxEntries) {
+			const oldest = this.gone.keys().next().value;
+			if (oldest !== undefined) {
+				this.gone.delete(oldest);
+			}
+		}
+	}
+
 	private store(entry: ProcessInfo): void {
+		this.gone.delete(entry.pid);
 		const replaced = this.entries.get(entry.pid);
 		if (replaced !== undefined && replaced !== entry) {
 			this.release(replaced);

@@ -178,3 +178,51 @@ test('an exe that /proc never shows costs one re-read, not one per event', t => 
 	t.is(cache.lookup(42, at(20_000), '/kernel-view/bin/app'), undefined);
 	t.is(cache.reads, reads);
 });
+
+test('a child\'s parent, once proven, is not checked again while the child names it', t => {
+	const {cache, clock, spawn, kill, at} = fakeProc();
+	spawn(40, 500, {comm: 'bash'});
+	spawn(42, 1000, {ppid: 40});
+	const child = cache.lookup(42, at(20_000))!;
+	t.is(cache.parentOf(child, 40, at(20_000))?.comm, 'bash');
+	clock.now = 60_000;
+	const reads = cache.reads;
+	t.is(cache.lookup(42, at(55_000)), child);
+	t.is(cache.parentOf(child, 40, at(55_000))?.comm, 'bash');
+	// the child's own check only
+	t.is(cache.reads, reads + 1);
+	// Reparented: the new parent is looked up and proven like any process.
+	kill(40);
+	spawn(1, 1, {comm: 'init'});
+	t.is(cache.parentOf(child, 1, at(56_000))?.comm, 'init');
+	t.is(cache.reads, reads + 1 + 2);
+});
+
+test('a parent link does not reach back before the event it was proven at', t => {
+	const {cache, clock, spawn, at} = fakeProc();
+	// A parent that started after the child (not a real parent's order): the link proven at
+	// 20 s says nothing of the child's events before it, which are checked the usual way.
+	spawn(40, 1800, {comm: 'bash'});
+	spawn(42, 100, {ppid: 40});
+	clock.now = 25_000;
+	const child = cache.lookup(42, at(20_000))!;
+	t.truthy(cache.parentOf(child, 40, at(20_000)));
+	t.is(cache.parentOf(child, 40, at(15_000)), undefined);
+	t.truthy(cache.parentOf(child, 40, at(21_000)));
+});
+
+test('a pid found gone costs one read, not one per event from before', t => {
+	const {cache, clock, spawn, kill, at} = fakeProc();
+	spawn(42, 1000);
+	kill(42);
+	clock.now = 60_000;
+	t.is(cache.lookup(42, at(50_000)), undefined);
+	const reads = cache.reads;
+	t.is(cache.lookup(42, at(55_000)), undefined);
+	t.is(cache.lookup(42, at(60_000)), undefined);
+	t.is(cache.reads, reads);
+	// A process that took the pid since is read as usual.
+	spawn(42, 6100, {cmdline: ['new']});
+	clock.now = 70_000;
+	t.is(cache.lookup(42, at(65_000))?.cmdline, 'new');
+});
