@@ -66,6 +66,32 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 #define READ_ONCE(x) (*(const volatile __typeof__(x) *)&(x))
 #endif
 
+/*
+ * task_regs(t): the user registers task t saved at syscall entry, where the syscall's arguments
+ * are read back. On x86_64 they sit at a fixed offset from the task's stack page, which depends
+ * on the kernel's build (THREAD_SIZE, FRED's padding): it is learnt from bpf_task_pt_regs() on
+ * the first call and reused, so the registers cost a load instead of a helper call. A call
+ * costs ~15 ns on a CPU whose kernel sends every return through the SRSO return thunk, and the
+ * open and timestamp hooks run for every open and every ctime update of the machine.
+ */
+#ifdef FIM_COMPAT
+#define task_regs(t) ((struct pt_regs *)bpf_task_pt_regs(t))
+#else
+__u64 task_regs_offset;
+
+static __always_inline struct pt_regs *task_regs(struct task_struct *t)
+{
+	__u64 stack = (__u64)KREAD(struct task_struct, t, stack);
+	__u64 off = task_regs_offset;
+
+	if (!off) {
+		off = (__u64)bpf_task_pt_regs(t) - stack;
+		task_regs_offset = off;
+	}
+	return bpf_rdonly_cast((void *)(stack + off), bpf_core_type_id_kernel(struct pt_regs));
+}
+#endif
+
 const volatile __u32 targ_loader_tgid = 0;
 const volatile __u64 targ_wakeup_gap_ns = 100000ull;
 const volatile __u64 targ_wakeup_bytes = 2 << 20;

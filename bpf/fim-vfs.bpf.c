@@ -98,7 +98,7 @@ static __always_inline bool entry_watched(const struct path *dir, struct dentry 
  * whose arguments they take (the fallback). */
 static __always_inline __u16 current_syscall(__u16 fallback)
 {
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	struct pt_regs *regs = task_regs(bpf_get_current_task_btf());
 
 	switch (regs->orig_ax) {
 	case 82:
@@ -453,7 +453,7 @@ int BPF_PROG(note_link, struct dentry *old_dentry, const struct path *new_dir, s
 SEC("fentry/security_path_mknod")
 int BPF_PROG(note_mknod, const struct path *dir, struct dentry *dentry)
 {
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	struct pt_regs *regs = task_regs(bpf_get_current_task_btf());
 
 	if (regs->orig_ax != 133 && regs->orig_ax != 259)
 		return 0;

@@ -80,6 +80,49 @@ struct {
 } writer_tgids SEC(".maps");
 
 /*
+ * The same set as counts, for close(), which every process of the machine calls: how many
+ * writer processes there are, and per slot (tgid modulo WRITER_SLOTS) how many of them fall in
+ * it. A zero answers "not a writer" with a load or two instead of a hash lookup (two helper
+ * calls, ~40 ns here); a slot in use may be another process's, and writer_tgids decides. A
+ * count can only be too high (a writer_tgids entry the LRU pushed out is never subtracted),
+ * which costs that lookup, never an event.
+ */
+#define WRITER_SLOTS 8192
+__u32 writer_procs;
+__u32 writer_slots[WRITER_SLOTS];
+
+static __always_inline bool is_writer(__u32 tgid)
+{
+	return writer_slots[tgid & (WRITER_SLOTS - 1)] && bpf_map_lookup_elem(&writer_tgids, &tgid);
+}
+
+static __always_inline void add_writer(__u32 tgid)
+{
+	__u8 one = 1;
+
+	/* a lookup is cheaper than an update, and a writer mostly opens more than one file */
+	if (bpf_map_lookup_elem(&writer_tgids, &tgid) ||
+	    bpf_map_update_elem(&writer_tgids, &tgid, &one, BPF_NOEXIST))
+		return;
+	__sync_fetch_and_add(&writer_slots[tgid & (WRITER_SLOTS - 1)], 1);
+	__sync_fetch_and_add(&writer_procs, 1);
+}
+
+static __always_inline void remove_writer(__u32 tgid)
+{
+	if (bpf_map_delete_elem(&writer_tgids, &tgid))
+		return;
+	__sync_fetch_and_add(&writer_slots[tgid & (WRITER_SLOTS - 1)], -1);
+	__sync_fetch_and_add(&writer_procs, -1);
+}
+
+/* Is any process a writer? One load: on a machine where none is, close() costs nothing more. */
+static __always_inline bool any_writer(void)
+{
+	return *(volatile __u32 *)&writer_procs != 0;
+}
+
+/*
  * A global (not inlined) function: the verifier checks it once per program instead of once per
  * call site, which keeps the ~30 name-based programs quick to load.
  */
@@ -172,16 +215,16 @@ static __always_inline bool name_based_syscall(long nr)
 
 static __always_inline void note_ctime(struct inode *inode)
 {
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	struct task_struct *t = bpf_get_current_task_btf();
 	__u32 tid, z = 0;
 	struct touched *v;
 
-	if (!name_based_syscall(regs->orig_ax))
+	if (!name_based_syscall(task_regs(t)->orig_ax))
 		return;
 	v = bpf_map_lookup_elem(&touched_inodes, &z);
 	if (!v)
 		return;
-	tid = (__u32)bpf_get_current_pid_tgid();
+	tid = KREAD(struct task_struct, t, pid);
 	if (v->tid != tid) {
 		v->tid = tid;
 		v->n = 0;
@@ -375,9 +418,7 @@ static __always_inline void track_writable(const struct who *who, struct file *f
 		v.snap.size = -1;
 	v.who = *who;
 	bpf_map_update_elem(&wfiles, &key, &v, BPF_ANY);
-	/* a lookup is cheaper than an update, and a writer mostly opens more than one file */
-	if (!bpf_map_lookup_elem(&writer_tgids, &v.who.pid))
-		bpf_map_update_elem(&writer_tgids, &v.who.pid, &v.dead, BPF_ANY);
+	add_writer(v.who.pid);
 	stat_inc(FIM_STAT_TRACKED);
 }
 
@@ -448,7 +489,7 @@ static __always_inline int on_open_exit(long ret, __u16 sc)
 	t = bpf_get_current_task_btf();
 	/* Direct loads from the trusted pt_regs pointer, not probe-read helper calls: this runs
 	 * for every open on the machine. */
-	regs = (struct pt_regs *)bpf_task_pt_regs(t);
+	regs = task_regs(t);
 	switch (sc) {
 	case FIM_SC_OPEN:
 		flags = regs->si;
@@ -519,17 +560,16 @@ static __always_inline bool last_reference(struct file *f)
 /* fd is about to stop referring to its file: close(), or dup2()/dup3() over it. */
 static __always_inline int on_fd_closing(long fd)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct task_struct *t;
 	struct file *f;
 	struct inode *ino;
 	struct wfile *v;
 	__u64 key;
 
-	/* Every close on the machine passes here: one lookup for processes that never opened a
-	 * watched file for write. One that only inherited such an fd is left to the periodic
+	/* Every close on the machine passes here: a load or two for processes that never opened
+	 * a watched file for write. One that only inherited such an fd is left to the periodic
 	 * check, which reports the change within a window. */
-	if (!bpf_map_lookup_elem(&writer_tgids, &tgid))
+	if (!any_writer() || !is_writer(bpf_get_current_pid_tgid() >> 32))
 		return 0;
 	t = bpf_get_current_task_btf();
 	f = fd_to_file(t, fd);
@@ -588,7 +628,7 @@ static __always_inline int on_fd_change(long ret, long fd, __u16 op, __u16 sc)
 
 static __always_inline long arg0(void)
 {
-	return ((struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf()))->di;
+	return (task_regs(bpf_get_current_task_btf()))->di;
 }
 
 SEC("tracepoint/syscalls/sys_exit_fchmod")
@@ -612,7 +652,7 @@ struct sysargs {
 
 static __always_inline void read_args(struct task_struct *t, struct sysargs *a)
 {
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t);
+	struct pt_regs *regs = task_regs(t);
 
 	a->a[0] = regs->di;
 	a->a[1] = regs->si;
@@ -781,7 +821,7 @@ static __always_inline struct wfile *tracked_fd(long fd, struct file **fp)
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	__u64 key;
 
-	if (!bpf_map_lookup_elem(&writer_tgids, &tgid))
+	if (!any_writer() || !is_writer(tgid))
 		return NULL;
 	*fp = fd_to_file(bpf_get_current_task_btf(), fd);
 	key = (__u64)*fp;
@@ -972,11 +1012,11 @@ int on_process_exit(void *ctx)
 
 	/* only the last thread, and only a process that opened a watched file for write; its
 	 * files are still open here (exit_files() comes after this tracepoint) */
-	if (!bpf_map_lookup_elem(&writer_tgids, &tgid))
+	if (!any_writer() || !is_writer(tgid))
 		return 0;
 	if (BPF_CORE_READ(t, signal, live.counter) != 0)
 		return 0;
-	bpf_map_delete_elem(&writer_tgids, &tgid);
+	remove_writer(tgid);
 	fdt = BPF_CORE_READ(t, files, fdt);
 	if (!fdt)
 		return 0;
