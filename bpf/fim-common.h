@@ -135,6 +135,7 @@ struct scratch {
 	__u32 end; /* copy_step's position */
 	__u32 _pad;
 	struct fim_prefix_key key;
+	__u64 verdict_dir, verdict_mnt; /* dir_walk_verdict()'s arguments */
 };
 
 #define EV(s) ((struct fim_event *)(s)->rec)
@@ -214,6 +215,38 @@ struct {
 	__type(key, __u32);
 	__type(value, struct fim_watch_reg);
 } watch_reg SEC(".maps");
+
+/*
+ * The generation of what a remembered verdict (is this directory under a watched path?)
+ * depends on: the loader adds one when the watch list changes, the rename hooks when a
+ * directory may have moved (its subtree moves with it). One counter in a map both objects
+ * share, so that a rename seen by the fentry programs also retires the verdicts the tracepoint
+ * programs use; the loader maps it and adds atomically.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, __u32);
+} tree_generation SEC(".maps");
+
+static __always_inline __u32 tree_gen(void)
+{
+	__u32 z = 0;
+	__u32 *g = bpf_map_lookup_elem(&tree_generation, &z);
+
+	return g ? *(volatile __u32 *)g : 0;
+}
+
+static __always_inline void tree_changed(void)
+{
+	__u32 z = 0;
+	__u32 *g = bpf_map_lookup_elem(&tree_generation, &z);
+
+	if (g)
+		__sync_fetch_and_add(g, 1);
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -399,6 +432,89 @@ static __always_inline bool dentry_watched(struct dentry *d, struct vfsmount *vm
 	struct walk w;
 
 	return walk_up(&w, NULL, d, vm, true) != 0;
+}
+
+/*
+ * The verdict of a directory's walk, per (dentry, mount): the same dentry seen through another
+ * mount (a bind mount) walks up another way. It is stale when the watch list changes or a
+ * directory moves (both bump tree_generation), or when the dentry or the mount was freed and
+ * its memory reused for another (what the walk started from is kept to tell: the dentry's inode
+ * and parent, where the mount is mounted). Not noticed: a mount above that one moved elsewhere
+ * (mount --move), until the watch list changes or the verdict is pushed out.
+ */
+struct verdict_key {
+	__u64 dentry;
+	__u64 mnt;
+};
+
+struct verdict {
+	__u64 inode;
+	__u64 parent;
+	__u64 mountpoint;
+	__u64 parent_mount;
+	__u32 generation;
+	__u32 watched;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct verdict_key);
+	__type(value, struct verdict);
+} verdicts SEC(".maps");
+
+/* What the verdict on (dir, mnt) is checked against, read before any walk: a change of the
+ * watch list during it makes the verdict stale. */
+static __always_inline void verdict_basis(struct verdict *v, struct dentry *dir, struct vfsmount *mnt)
+{
+	struct mount *m = real_mount(mnt);
+
+	v->generation = tree_gen();
+	v->inode = (__u64)KREAD(struct dentry, dir, d_inode);
+	v->parent = (__u64)KREAD(struct dentry, dir, d_parent);
+	v->mountpoint = (__u64)KREAD(struct mount, m, mnt_mountpoint);
+	v->parent_mount = (__u64)KREAD(struct mount, m, mnt_parent);
+	v->watched = 0;
+}
+
+/*
+ * The walk and the new verdict, in a global function: the verifier checks it once per program,
+ * not once per call site (the open and fd hooks have several), which keeps loading quick. Its
+ * arguments come through the scratch: a global function takes no kernel pointers.
+ */
+__noinline int dir_walk_verdict(void)
+{
+	struct scratch *s = get_scratch();
+	struct verdict_key k;
+	struct verdict fresh;
+
+	if (!s)
+		return 1; /* cannot happen; "watched" makes the caller walk */
+	k.dentry = s->verdict_dir;
+	k.mnt = s->verdict_mnt;
+	verdict_basis(&fresh, (struct dentry *)k.dentry, (struct vfsmount *)k.mnt);
+	fresh.watched = dentry_watched((struct dentry *)k.dentry, (struct vfsmount *)k.mnt);
+	bpf_map_update_elem(&verdicts, &k, &fresh, BPF_ANY);
+	return fresh.watched;
+}
+
+static __always_inline bool dir_watched(struct dentry *dir, struct vfsmount *mnt)
+{
+	struct verdict_key k = { .dentry = (__u64)dir, .mnt = (__u64)mnt };
+	struct verdict *v = bpf_map_lookup_elem(&verdicts, &k);
+	struct verdict now;
+	struct scratch *s;
+
+	verdict_basis(&now, dir, mnt);
+	if (v && v->generation == now.generation && v->inode == now.inode && v->parent == now.parent &&
+	    v->mountpoint == now.mountpoint && v->parent_mount == now.parent_mount)
+		return v->watched;
+	s = get_scratch();
+	if (!s)
+		return true;
+	s->verdict_dir = (__u64)dir;
+	s->verdict_mnt = (__u64)mnt;
+	return dir_walk_verdict();
 }
 
 struct name_copy {
@@ -674,10 +790,30 @@ static __always_inline void emit_file(struct task_struct *t, struct file *f, __u
 	emit_walked(s, t, f, &w, &who, op, sc);
 }
 
-/* Is f under a watched path? The walk is left in *w, for emit_walked() to name f without a second one. */
+/*
+ * Is f under a watched path? Its own inode, then its directory's remembered verdict answer
+ * (most files opened for write are not: two lookups, no walk). A watched one is walked for
+ * its name, left in *w for emit_walked(). A file that is the root of its mount (a bind-mounted
+ * file) has no directory to ask, and is walked every time.
+ */
 static __always_inline bool file_walk_watched(struct scratch *s, struct file *f, struct walk *w)
 {
-	return f && walk_up(w, s, KREAD(struct file, f, f_path.dentry), KREAD(struct file, f, f_path.mnt), true);
+	struct dentry *d, *parent;
+	struct vfsmount *vm;
+	__u64 ino;
+
+	if (!f)
+		return false;
+	d = KREAD(struct file, f, f_path.dentry);
+	vm = KREAD(struct file, f, f_path.mnt);
+	parent = KREAD(struct dentry, d, d_parent);
+	if (parent == d || d == KREAD(struct vfsmount, vm, mnt_root))
+		return walk_up(w, s, d, vm, true);
+	ino = (__u64)KREAD(struct dentry, d, d_inode);
+	if (!bpf_map_lookup_elem(&watch_inodes, &ino) && !dir_watched(parent, vm))
+		return false;
+	walk_up(w, s, d, vm, false);
+	return true;
 }
 
 static __always_inline bool file_watched(struct file *f)

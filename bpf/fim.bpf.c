@@ -55,7 +55,7 @@ struct {
 
 /*
  * Whether an inode's dentry is under a watched directory, remembered until the watch list
- * changes (the loader bumps watch_generation): a busy unwatched directory is walked once.
+ * changes or a directory moves (tree_generation): a busy unwatched directory is walked once.
  */
 struct ancestry {
 	__u32 generation;
@@ -68,8 +68,6 @@ struct {
 	__type(key, __u64); /* struct inode * */
 	__type(value, struct ancestry);
 } ancestry_cache SEC(".maps");
-
-__u32 watch_generation;
 
 /* Processes holding a tracked writable file, so process exit can stay a single lookup. */
 struct {
@@ -126,15 +124,12 @@ static __always_inline bool any_writer(void)
  * A global (not inlined) function: the verifier checks it once per program instead of once per
  * call site, which keeps the ~30 name-based programs quick to load.
  */
-__noinline int inode_watched(__u64 inode)
+__noinline int inode_walk_watched(__u64 inode)
 {
-	struct ancestry *a = bpf_map_lookup_elem(&ancestry_cache, &inode);
-	struct ancestry fresh = { .generation = watch_generation };
+	struct ancestry fresh = { .generation = tree_gen() };
 	struct hlist_node *first;
 	struct walk w = {};
 
-	if (a && a->generation == fresh.generation)
-		return a->watched;
 	first = KREAD(struct inode, inode, i_dentry.first);
 	if (first) {
 		/* no mount to cross from an inode alone: the walk stays in its filesystem */
@@ -145,6 +140,16 @@ __noinline int inode_watched(__u64 inode)
 	fresh.watched = w.hit != 0;
 	bpf_map_update_elem(&ancestry_cache, &inode, &fresh, BPF_ANY);
 	return fresh.watched;
+}
+
+/* the remembered answer when there is one: a call to the global function costs ~15 ns more */
+static __always_inline bool inode_watched(__u64 inode)
+{
+	struct ancestry *a = bpf_map_lookup_elem(&ancestry_cache, &inode);
+
+	if (a && a->generation == tree_gen())
+		return a->watched;
+	return inode_walk_watched(inode);
 }
 
 /*
@@ -186,13 +191,13 @@ static __always_inline bool touched_watched_once(const struct touched *tc, int *
 }
 
 /* At every hooked name-based exit, success or not: the notes are this syscall's only. */
-static __always_inline void take_touched(struct touched *tc)
+static __always_inline void take_touched(struct touched *tc, struct task_struct *t)
 {
 	__u32 z = 0;
 	struct touched *v = bpf_map_lookup_elem(&touched_inodes, &z);
 
 	tc->n = 0;
-	if (!v || v->tid != (__u32)bpf_get_current_pid_tgid())
+	if (!v || v->tid != KREAD(struct task_struct, t, pid))
 		return;
 	__builtin_memcpy(tc, v, sizeof(*tc));
 	v->n = 0;
@@ -229,6 +234,12 @@ static __always_inline void note_ctime(struct inode *inode)
 		v->tid = tid;
 		v->n = 0;
 	}
+	for (int i = 0; i < TOUCHED_MAX; i++) {
+		if (i >= v->n)
+			break;
+		if (v->inode[i] == (__u64)inode)
+			return; /* the same inode again (its mtime after its ctime): one walk is enough */
+	}
 	if (v->n < TOUCHED_MAX) {
 		v->inode[v->n & (TOUCHED_MAX - 1)] = (__u64)inode;
 		v->n++;
@@ -256,29 +267,49 @@ int BPF_PROG(ctime_xchg, struct inode *inode, __u32 old, __u32 new, __u32 cur)
 	return 0;
 }
 
+/* Is (d, vm) the root of the mount namespace? Its path is "", known without a walk. */
+static __always_inline bool namespace_root(struct dentry *d, struct vfsmount *vm)
+{
+	struct mount *m = real_mount(vm);
+
+	return d == KREAD(struct vfsmount, vm, mnt_root) && KREAD(struct mount, m, mnt_parent) == m;
+}
+
 /*
  * "<base>/<name>" where base is the caller's root (absolute name), cwd (AT_FDCWD) or dirfd;
- * an empty name (AT_EMPTY_PATH) is the dirfd itself. Returns the length, 0 on failure.
+ * an empty name (AT_EMPTY_PATH) is the dirfd itself. Returns the length, 0 on failure, and in
+ * *name_at where the caller's string starts in it.
+ *
+ * The string is read first, straight to `off`: an absolute name from a process whose root is
+ * the namespace's (most absolute names) is then the whole path, and costs one read. Any other
+ * is read again behind its base.
  */
 static __always_inline __u32 put_name_path(struct scratch *s, __u32 off, struct task_struct *t,
-					   long dirfd, const char *uname, bool *trunc)
+					   long dirfd, const char *uname, __u32 *name_at, bool *trunc)
 {
+	struct fs_struct *fs = KREAD(struct task_struct, t, fs);
 	struct dentry *d;
 	struct vfsmount *vm;
-	char c0 = 0;
+	char c0;
 	__u32 len, used, avail;
 	long n;
 
-	if (!uname || bpf_probe_read_user(&c0, 1, uname))
+	if (!uname)
 		return 0;
+	n = bpf_probe_read_user_str(DATA(s) + (off & DATA_MASK), PATH_MASK, uname);
+	if (n <= 0)
+		return 0;
+	c0 = DATA(s)[off & DATA_MASK];
 	if (c0 == '/') {
-		struct fs_struct *fs = KREAD(struct task_struct, t, fs);
-
 		d = KREAD(struct fs_struct, fs, root.dentry);
 		vm = KREAD(struct fs_struct, fs, root.mnt);
+		if (namespace_root(d, vm)) {
+			*name_at = 0;
+			if ((__u32)n >= PATH_MASK)
+				*trunc = true;
+			return ((__u32)n - 1) & PATH_MASK;
+		}
 	} else if ((int)dirfd == AT_FDCWD) {
-		struct fs_struct *fs = KREAD(struct task_struct, t, fs);
-
 		d = KREAD(struct fs_struct, fs, pwd.dentry);
 		vm = KREAD(struct fs_struct, fs, pwd.mnt);
 	} else {
@@ -290,13 +321,15 @@ static __always_inline __u32 put_name_path(struct scratch *s, __u32 off, struct 
 		vm = KREAD(struct file, f, f_path.mnt);
 	}
 	len = put_path(s, off, d, vm, trunc);
+	*name_at = len;
 	if (c0 == 0)
-		return len ? len : 0;
+		return len;
 	used = len;
 	if (c0 != '/') {
 		DATA(s)[(off + used) & DATA_MASK] = '/';
 		used++;
 	}
+	*name_at = used;
 	avail = FIM_PATH_MAX - used;
 	if (avail > PATH_MASK)
 		avail = PATH_MASK;
@@ -334,6 +367,8 @@ struct dotdot_scan {
 	struct scratch *s;
 	__u32 start, end;
 	__u32 found;
+	__u32 at;     /* the quick pass's position */
+	__u64 carry;  /* the quick pass: the last byte of the word before was a '.' */
 };
 
 static __always_inline bool dotdot_at(struct dotdot_scan *c, __u32 at)
@@ -345,7 +380,7 @@ static __always_inline bool dotdot_at(struct dotdot_scan *c, __u32 at)
 	       (at + 2 == c->end || p[(at + 2) & DATA_MASK] == '/');
 }
 
-/* Eight bytes a step: most paths have no '.' in most words, and those are skipped whole. */
+/* The exact scan, eight bytes a step; words without a '.' are skipped whole. */
 static long dotdot_step(__u32 i, void *ctx)
 {
 	struct dotdot_scan *c = ctx;
@@ -367,11 +402,59 @@ static long dotdot_step(__u32 i, void *ctx)
 	return 0;
 }
 
-/* A lexical path that missed the prefix filter may still lead into a watched tree via "..". */
-static __always_inline bool has_dotdot(struct scratch *s, __u32 off, __u32 len)
+/* 0x80 in each byte of w that is a '.', 0 elsewhere (no borrow from byte to byte) */
+static __always_inline __u64 dot_bytes(__u64 w)
 {
-	struct dotdot_scan c = { .s = s, .start = off, .end = off + len };
+	__u64 v = w ^ 0x2e2e2e2e2e2e2e2eull;
 
+	return ~(((v & 0x7f7f7f7f7f7f7f7full) + 0x7f7f7f7f7f7f7f7full) | v | 0x7f7f7f7f7f7f7f7full);
+}
+
+/*
+ * The quick pass: 64 bytes a step (each bpf_loop step is a call, ~15 ns here), looking only for
+ * two '.' in a row. Nearly every name has none, and is done in a step or two; one that has
+ * them ("..", "a..b") gets the exact scan.
+ */
+static long two_dots_step(__u32 i, void *ctx)
+{
+	struct dotdot_scan *c = ctx;
+
+#pragma unroll
+	for (int k = 0; k < 8; k++) {
+		__u32 at = c->at;
+		__u64 m;
+
+		if (at >= c->end)
+			return 1;
+		m = dot_bytes(*(__u64 *)(DATA(c->s) + (at & DATA_MASK)));
+		if (c->end - at < 8) /* the bytes after the end are an older record's */
+			m &= (1ull << ((c->end - at) * 8)) - 1;
+		if ((m & (m >> 8)) || (c->carry & m)) {
+			c->found = 1;
+			return 1;
+		}
+		c->carry = (m >> 56) & 0x80;
+		c->at = at + 8;
+	}
+	return 0;
+}
+
+/*
+ * A lexical path that missed the prefix filter may still lead into a watched tree via "..".
+ * Only the caller's string can hold one: a base directory's path is made of real names.
+ * Global, like inode_walk_watched(): verified once per program.
+ */
+__noinline int has_dotdot(__u32 off, __u32 len)
+{
+	struct scratch *s = get_scratch();
+	struct dotdot_scan c = { .s = s, .start = off, .end = off + len, .at = off };
+
+	if (!s)
+		return 0;
+	bpf_loop(FIM_PATH_MAX / 64, two_dots_step, &c, 0);
+	if (!c.found)
+		return 0;
+	c.found = 0;
 	bpf_loop(FIM_PATH_MAX / 8, dotdot_step, &c, 0);
 	return c.found;
 }
@@ -662,28 +745,29 @@ static __always_inline void read_args(struct task_struct *t, struct sysargs *a)
 	a->a[5] = regs->r9;
 }
 
-/* Builds the name's path at `off`; returns its length, or -1 when it is not watched. */
 /*
- * Builds the name's path at `off` and says in *watched whether it may be under a watched path.
- * Returns its length, 0 when it could not be built.
+ * Builds the name's path at `off` and says in *watched whether it may be under a watched path;
+ * adds the record flags it calls for to *flags. Returns its length, 0 when it could not be built.
  */
 static __always_inline __u32 name_path(struct scratch *s, __u32 off, struct task_struct *t,
 				       long dirfd, const char *uname, __u32 trunc_flag, __u32 lex_flag,
-				       const struct touched *tc, int *touched_memo, bool *watched)
+				       const struct touched *tc, int *touched_memo, __u32 *flags,
+				       bool *watched)
 {
-	struct fim_event *e = EV(s);
 	bool trunc = false;
-	__u32 len = put_name_path(s, off, t, dirfd, uname, &trunc);
+	__u32 name_at = 0;
+	__u32 len = put_name_path(s, off, t, dirfd, uname, &name_at, &trunc);
 
 	*watched = false;
 	if (!len)
 		return 0;
 	if (trunc)
-		e->flags |= trunc_flag;
-	e->flags |= lex_flag;
+		*flags |= trunc_flag;
+	*flags |= lex_flag;
 	if (prefix_watched(s, off, len)) {
 		*watched = true;
-	} else if (has_dotdot(s, off, len) || touched_watched_once(tc, touched_memo)) {
+	} else if ((name_at < len && has_dotdot(off + name_at, len - name_at)) ||
+		   touched_watched_once(tc, touched_memo)) {
 		/* ".." or a symlink may lead into the tree: the loader, which makes the path
 		 * canonical, decides */
 		*watched = true;
@@ -691,15 +775,16 @@ static __always_inline __u32 name_path(struct scratch *s, __u32 off, struct task
 	return len;
 }
 
-static __always_inline int on_name_change(long ret, long dirfd, const char *uname, __u16 op,
-					  __u16 sc, __u16 mode_hint, const struct touched *tc)
+/* The record is begun only once the call is known to be watched: most are not. */
+static __always_inline int on_name_change(struct task_struct *t, long ret, long dirfd,
+					  const char *uname, __u16 op, __u16 sc, __u16 mode_hint,
+					  const struct touched *tc)
 {
-	struct task_struct *t;
 	struct scratch *s;
 	struct fim_event *e;
 	struct who w;
 	int touched_memo = -1;
-	__u32 len;
+	__u32 len, flags = 0;
 	bool watched;
 
 	if (ret < 0)
@@ -707,11 +792,12 @@ static __always_inline int on_name_change(long ret, long dirfd, const char *unam
 	s = get_scratch();
 	if (!s)
 		return 0;
-	t = bpf_get_current_task_btf();
-	e = begin_event(s, op, sc);
-	len = name_path(s, 0, t, dirfd, uname, FIM_F_PATH_TRUNC, FIM_F_LEXICAL, tc, &touched_memo, &watched);
+	len = name_path(s, 0, t, dirfd, uname, FIM_F_PATH_TRUNC, FIM_F_LEXICAL, tc, &touched_memo,
+			&flags, &watched);
 	if (!watched)
 		return 0;
+	e = begin_event(s, op, sc);
+	e->flags = flags;
 	e->path_len = len;
 	e->mode = mode_hint;
 	fill_who(&w, t);
@@ -721,15 +807,15 @@ static __always_inline int on_name_change(long ret, long dirfd, const char *unam
 	return 0;
 }
 
-static __always_inline int on_rename(long ret, long olddir, const char *oldname, long newdir,
-				     const char *newname, long rflags, __u16 sc, const struct touched *tc)
+static __always_inline int on_rename(struct task_struct *t, long ret, long olddir,
+				     const char *oldname, long newdir, const char *newname, long rflags,
+				     __u16 sc, const struct touched *tc)
 {
-	struct task_struct *t;
 	struct scratch *s;
 	struct fim_event *e;
 	struct who w;
 	int touched_memo = -1;
-	__u32 nlen, olen;
+	__u32 nlen, olen, flags = 0;
 	bool new_watched, old_watched;
 
 	if (ret < 0)
@@ -737,16 +823,17 @@ static __always_inline int on_rename(long ret, long olddir, const char *oldname,
 	s = get_scratch();
 	if (!s)
 		return 0;
-	t = bpf_get_current_task_btf();
-	e = begin_event(s, FIM_OP_RENAME, sc);
 	/* one event when either end is watched: a move into or out of the tree has both paths */
-	nlen = name_path(s, 0, t, newdir, newname, FIM_F_PATH_TRUNC, FIM_F_LEXICAL, tc, &touched_memo, &new_watched);
+	nlen = name_path(s, 0, t, newdir, newname, FIM_F_PATH_TRUNC, FIM_F_LEXICAL, tc, &touched_memo,
+			 &flags, &new_watched);
 	if (!nlen)
 		return 0;
 	olen = name_path(s, nlen & PATH_MASK, t, olddir, oldname, FIM_F_OLD_PATH_TRUNC,
-			 FIM_F_OLD_LEXICAL, tc, &touched_memo, &old_watched);
+			 FIM_F_OLD_LEXICAL, tc, &touched_memo, &flags, &old_watched);
 	if (!olen || (!new_watched && !old_watched))
 		return 0;
+	e = begin_event(s, FIM_OP_RENAME, sc);
+	e->flags = flags;
 	e->path_len = nlen & PATH_MASK;
 	e->old_path_len = olen & PATH_MASK;
 	if (rflags & RENAME_EXCHANGE)
@@ -762,13 +849,14 @@ static __always_inline int on_rename(long ret, long olddir, const char *oldname,
 	SEC("tracepoint/syscalls/sys_exit_" #sysname)                                      \
 	int exit_##sysname(struct trace_event_raw_sys_exit *ctx)                           \
 	{                                                                                   \
+		struct task_struct *t = bpf_get_current_task_btf();                         \
 		struct sysargs a;                                                           \
 		struct touched tc = {};                                                     \
-		take_touched(&tc);                                                          \
+		take_touched(&tc, t);                                                       \
 		if (ctx->ret < 0)                                                           \
 			return 0;                                                           \
-		read_args(bpf_get_current_task_btf(), &a);                                  \
-		return on_name_change(ctx->ret, DIRFD, (const char *)a.a[NAMEARG], OP, SC, MODE, &tc); \
+		read_args(t, &a);                                                           \
+		return on_name_change(t, ctx->ret, DIRFD, (const char *)a.a[NAMEARG], OP, SC, MODE, &tc); \
 	}
 
 /* delete */
@@ -849,13 +937,14 @@ int enter_utimensat(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_exit_utimensat")
 int exit_utimensat(struct trace_event_raw_sys_exit *ctx)
 {
+	struct task_struct *t = bpf_get_current_task_btf();
 	struct sysargs a;
 	struct touched tc = {};
 
-	take_touched(&tc);
+	take_touched(&tc, t);
 	if (ctx->ret < 0)
 		return 0;
-	read_args(bpf_get_current_task_btf(), &a);
+	read_args(t, &a);
 	if (!a.a[1]) {
 		struct file *f = NULL;
 		struct wfile *v = tracked_fd(a.a[0], &f);
@@ -867,39 +956,65 @@ int exit_utimensat(struct trace_event_raw_sys_exit *ctx)
 		return 0;
 	if (!a.a[1]) /* futimens(fd, times) */
 		return on_fd_change(ctx->ret, a.a[0], FIM_OP_ATTRIB, FIM_SC_UTIMENSAT);
-	return on_name_change(ctx->ret, a.a[0], (const char *)a.a[1], FIM_OP_ATTRIB, FIM_SC_UTIMENSAT, 0, &tc);
+	return on_name_change(t, ctx->ret, a.a[0], (const char *)a.a[1], FIM_OP_ATTRIB, FIM_SC_UTIMENSAT, 0, &tc);
 }
 
 #define UTIMES_HOOK(sysname, SC, DIRFD, NAMEARG, TIMESARG)                                 \
 	SEC("tracepoint/syscalls/sys_exit_" #sysname)                                      \
 	int exit_##sysname(struct trace_event_raw_sys_exit *ctx)                           \
 	{                                                                                   \
+		struct task_struct *t = bpf_get_current_task_btf();                         \
 		struct sysargs a;                                                           \
 		struct touched tc = {};                                                     \
-		take_touched(&tc);                                                          \
+		take_touched(&tc, t);                                                       \
 		if (ctx->ret < 0)                                                           \
 			return 0;                                                           \
-		read_args(bpf_get_current_task_btf(), &a);                                  \
+		read_args(t, &a);                                                           \
 		if (!a.a[TIMESARG])                                                         \
 			return 0;                                                           \
-		return on_name_change(ctx->ret, DIRFD, (const char *)a.a[NAMEARG], FIM_OP_ATTRIB, SC, 0, &tc); \
+		return on_name_change(t, ctx->ret, DIRFD, (const char *)a.a[NAMEARG], FIM_OP_ATTRIB, SC, 0, &tc); \
 	}
 
 UTIMES_HOOK(utime, FIM_SC_UTIME, AT_FDCWD, 0, 1)
 UTIMES_HOOK(utimes, FIM_SC_UTIMES, AT_FDCWD, 0, 1)
 UTIMES_HOOK(futimesat, FIM_SC_FUTIMESAT, a.a[0], 1, 2)
 
+/*
+ * After a successful rename: may a directory have moved? Every remembered verdict below it
+ * would be wrong (tree_changed() retires them all). The timestamp notes tell the common case
+ * apart, a file renamed inside one directory (that directory and one or two files changed
+ * their times); anything else counts as a directory move, and so does every rename when there
+ * are no notes (kernels before 6.13, notes lost to a migration).
+ */
+static __always_inline bool dir_may_have_moved(const struct touched *tc)
+{
+	__u32 dirs = 0, others = 0;
+
+	for (int i = 0; i < TOUCHED_MAX; i++) {
+		if (i >= tc->n)
+			break;
+		if ((KREAD(struct inode, tc->inode[i], i_mode) & S_IFMT) == S_IFDIR)
+			dirs++;
+		else
+			others++;
+	}
+	return dirs != 1 || !others;
+}
+
 #define RENAME_HOOK(sysname, SC, OLDDIR, OLDNAME, NEWDIR, NEWNAME, FLAGS)                  \
 	SEC("tracepoint/syscalls/sys_exit_" #sysname)                                      \
 	int exit_##sysname(struct trace_event_raw_sys_exit *ctx)                           \
 	{                                                                                   \
+		struct task_struct *t = bpf_get_current_task_btf();                         \
 		struct sysargs a;                                                           \
 		struct touched tc = {};                                                     \
-		take_touched(&tc);                                                          \
+		take_touched(&tc, t);                                                       \
 		if (ctx->ret < 0)                                                           \
 			return 0;                                                           \
-		read_args(bpf_get_current_task_btf(), &a);                                  \
-		return on_rename(ctx->ret, OLDDIR, (const char *)a.a[OLDNAME], NEWDIR,      \
+		if (dir_may_have_moved(&tc))                                                \
+			tree_changed();                                                     \
+		read_args(t, &a);                                                           \
+		return on_rename(t, ctx->ret, OLDDIR, (const char *)a.a[OLDNAME], NEWDIR,      \
 				 (const char *)a.a[NEWNAME], FLAGS, SC, &tc);               \
 	}
 
