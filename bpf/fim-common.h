@@ -66,32 +66,6 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 #define READ_ONCE(x) (*(const volatile __typeof__(x) *)&(x))
 #endif
 
-/*
- * task_regs(t): the user registers task t saved at syscall entry, where the syscall's arguments
- * are read back. On x86_64 they sit at a fixed offset from the task's stack page, which depends
- * on the kernel's build (THREAD_SIZE, FRED's padding): it is learnt from bpf_task_pt_regs() on
- * the first call and reused, so the registers cost a load instead of a helper call. A call
- * costs ~15 ns on a CPU whose kernel sends every return through the SRSO return thunk, and the
- * open and timestamp hooks run for every open and every ctime update of the machine.
- */
-#ifdef FIM_COMPAT
-#define task_regs(t) ((struct pt_regs *)bpf_task_pt_regs(t))
-#else
-__u64 task_regs_offset;
-
-static __always_inline struct pt_regs *task_regs(struct task_struct *t)
-{
-	__u64 stack = (__u64)KREAD(struct task_struct, t, stack);
-	__u64 off = task_regs_offset;
-
-	if (!off) {
-		off = (__u64)bpf_task_pt_regs(t) - stack;
-		task_regs_offset = off;
-	}
-	return bpf_rdonly_cast((void *)(stack + off), bpf_core_type_id_kernel(struct pt_regs));
-}
-#endif
-
 const volatile __u32 targ_loader_tgid = 0;
 const volatile __u64 targ_wakeup_gap_ns = 100000ull;
 const volatile __u64 targ_wakeup_bytes = 2 << 20;
@@ -119,6 +93,20 @@ struct exe_cached {
 	char path[256];
 };
 
+struct verdict_key {
+	__u64 dentry;
+	__u64 mnt;
+};
+
+struct verdict {
+	__u64 inode;
+	__u64 parent;
+	__u64 mountpoint;
+	__u64 parent_mount;
+	__u32 generation;
+	__u32 watched;
+};
+
 struct chain_link {
 	const unsigned char *name;
 	__u32 len; /* at most 255 */
@@ -135,7 +123,9 @@ struct scratch {
 	__u32 end; /* copy_step's position */
 	__u32 _pad;
 	struct fim_prefix_key key;
-	__u64 verdict_dir, verdict_mnt; /* dir_walk_verdict()'s arguments */
+	struct verdict_key verdict_key; /* dir_walk_verdict()'s argument */
+	struct verdict verdict;         /* and the verdict it stores */
+	__u64 regs_probe;               /* task_regs()' first call */
 };
 
 #define EV(s) ((struct fim_event *)(s)->rec)
@@ -277,6 +267,42 @@ static __always_inline struct scratch *get_scratch(void)
 
 	return bpf_map_lookup_elem(&scratch_map, &z);
 }
+
+/*
+ * task_regs(t): the user registers task t saved at syscall entry, where the syscall's arguments
+ * are read back. On x86_64 they sit at a fixed offset from the task's stack page, which depends
+ * on the kernel's build (THREAD_SIZE, FRED's padding): it is learnt from bpf_task_pt_regs() on
+ * the first call and reused, so the registers cost a load instead of a helper call. A call
+ * costs ~15 ns on a CPU whose kernel sends every return through the SRSO return thunk, and the
+ * open and timestamp hooks run for every open and every ctime update of the machine.
+ */
+#ifdef FIM_COMPAT
+#define task_regs(t) ((struct pt_regs *)bpf_task_pt_regs(t))
+#else
+__u64 task_regs_offset;
+
+static __always_inline struct pt_regs *task_regs(struct task_struct *t)
+{
+	__u64 stack = (__u64)KREAD(struct task_struct, t, stack);
+	__u64 off = task_regs_offset;
+	struct scratch *s;
+
+	if (!off) {
+		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t);
+
+		/* a pointer stored and read back is a number the verifier lets us subtract */
+		s = get_scratch();
+		if (!s)
+			return regs;
+		*(volatile __u64 *)&s->regs_probe = (__u64)regs;
+		off = *(volatile __u64 *)&s->regs_probe - stack;
+		if (off == 0 || off >= 65536) /* not a stack offset: learn it another time */
+			return regs;
+		task_regs_offset = off;
+	}
+	return bpf_rdonly_cast((void *)(stack + off), bpf_core_type_id_kernel(struct pt_regs));
+}
+#endif
 
 static __always_inline struct mount *real_mount(struct vfsmount *vm)
 {
@@ -442,20 +468,6 @@ static __always_inline bool dentry_watched(struct dentry *d, struct vfsmount *vm
  * and parent, where the mount is mounted). Not noticed: a mount above that one moved elsewhere
  * (mount --move), until the watch list changes or the verdict is pushed out.
  */
-struct verdict_key {
-	__u64 dentry;
-	__u64 mnt;
-};
-
-struct verdict {
-	__u64 inode;
-	__u64 parent;
-	__u64 mountpoint;
-	__u64 parent_mount;
-	__u32 generation;
-	__u32 watched;
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
@@ -485,17 +497,17 @@ static __always_inline void verdict_basis(struct verdict *v, struct dentry *dir,
 __noinline int dir_walk_verdict(void)
 {
 	struct scratch *s = get_scratch();
-	struct verdict_key k;
-	struct verdict fresh;
+	struct dentry *dir;
+	struct vfsmount *mnt;
 
 	if (!s)
 		return 1; /* cannot happen; "watched" makes the caller walk */
-	k.dentry = s->verdict_dir;
-	k.mnt = s->verdict_mnt;
-	verdict_basis(&fresh, (struct dentry *)k.dentry, (struct vfsmount *)k.mnt);
-	fresh.watched = dentry_watched((struct dentry *)k.dentry, (struct vfsmount *)k.mnt);
-	bpf_map_update_elem(&verdicts, &k, &fresh, BPF_ANY);
-	return fresh.watched;
+	dir = (struct dentry *)s->verdict_key.dentry;
+	mnt = (struct vfsmount *)s->verdict_key.mnt;
+	verdict_basis(&s->verdict, dir, mnt);
+	s->verdict.watched = dentry_watched(dir, mnt);
+	bpf_map_update_elem(&verdicts, &s->verdict_key, &s->verdict, BPF_ANY);
+	return s->verdict.watched;
 }
 
 static __always_inline bool dir_watched(struct dentry *dir, struct vfsmount *mnt)
@@ -512,8 +524,7 @@ static __always_inline bool dir_watched(struct dentry *dir, struct vfsmount *mnt
 	s = get_scratch();
 	if (!s)
 		return true;
-	s->verdict_dir = (__u64)dir;
-	s->verdict_mnt = (__u64)mnt;
+	s->verdict_key = k;
 	return dir_walk_verdict();
 }
 

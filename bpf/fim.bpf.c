@@ -28,30 +28,40 @@
 #include "fim-common.h"
 
 /*
- * Inodes whose ctime a name-based syscall changed (its parent directory, the entry itself),
- * noted by the timestamp tracepoints (6.13+) and taken by the syscall's exit. They name the
- * real directory when the caller's string went through a symlink, which the prefix filter
- * cannot see.
+ * Inodes whose ctime a name-based syscall changed (its parent directories, the entries
+ * themselves), noted by the timestamp tracepoints (6.13+) and taken by the syscall's exit.
+ * They are what the kernel really changed, whatever the caller's strings went through: a
+ * symlink into a watched tree, which the prefix filter cannot see, and, when the notes are
+ * complete, proof that a call changed nothing under a watched path (surely_unwatched()).
  */
 #define TOUCHED_MAX 4
 struct touched {
 	__u64 inode[TOUCHED_MAX];
 	__u32 n;
-	__u32 tid;
+	__u32 full;     /* an inode did not fit */
+	__u32 complete; /* taken: every inode the call changed is in the list */
+	__u32 _pad;
 };
 
 /*
- * One slot per CPU, owned by the thread whose tid it holds: the timestamp tracepoints fire on
- * every timestamp update of the machine, and an array slot costs no hashing. A thread that
- * migrates or is preempted by another name-based syscall in the middle of its own loses its
- * notes, and is judged by the prefix filter alone, as on a kernel without these tracepoints.
+ * Per thread: no note is lost when a thread migrates or another runs on its CPU mid-call.
+ * The storage is created at the exit of the thread's first hooked name-based call, never by a
+ * note (creating can fail inside another program's storage operation, and a note lost that way
+ * would go unnoticed): that first call is judged without notes.
  */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct touched);
-} touched_inodes SEC(".maps");
+} touched_notes SEC(".maps");
+
+/*
+ * Whether complete notes may decide "unwatched" (surely_unwatched()): only when every
+ * name-based call the timestamp hooks note has its exit hooked here, which takes the notes.
+ * The fentry backend leaves out the unlink, rename, mkdir... exits, so its notes pile up.
+ */
+const volatile bool targ_notes_decide = false;
 
 /*
  * Whether an inode's dentry is under a watched directory, remembered until the watch list
@@ -190,18 +200,77 @@ static __always_inline bool touched_watched_once(const struct touched *tc, int *
 	return *memo;
 }
 
+/*
+ * Is the directory inode unwatched, as its remembered verdict (dir_watched()) says? Asked of
+ * its dentry and of the one mount of its filesystem: a filesystem mounted more than once
+ * (bind mounts) could be reached through another, and is left to the caller's strings. The
+ * mounts of a filesystem are read as kernels since 6.15 list them (sb->s_mounts, then
+ * mnt_next_for_sb); an older kernel leaves every call to the strings.
+ */
+static __always_inline bool dir_inode_unwatched(__u64 inode)
+{
+	struct hlist_node *first = KREAD(struct inode, inode, i_dentry.first);
+	struct super_block *sb;
+	struct mount *m;
+
+	if (!bpf_core_field_exists(struct mount, mnt_next_for_sb) || !first)
+		return false;
+	sb = KREAD(struct inode, inode, i_sb);
+	m = KREAD(struct super_block, sb, s_mounts);
+	if (!m || KREAD(struct mount, m, mnt_next_for_sb))
+		return false;
+	return !dir_watched((struct dentry *)((void *)first - bpf_core_field_offset(struct dentry, d_u.d_alias)),
+			   (struct vfsmount *)((void *)m + bpf_core_field_offset(struct mount, mnt)));
+}
+
+/*
+ * Can the call be judged unwatched from what the kernel changed, without the caller's strings
+ * (a read, a prefix lookup and a ".." scan, ~300 ns a name)? When the notes are complete: it
+ * changed at least one directory, every directory it changed (the real parents of what it
+ * named, wherever ".." or symlinks in the strings led) is known not to be under a watched path,
+ * and no other inode it changed is watched itself. The strings could only add events whose
+ * canonical path is outside every watch, which the loader drops (a string through a symlink
+ * that leaves the tree).
+ */
+static __always_inline bool surely_unwatched(const struct touched *tc)
+{
+	bool any_dir = false;
+
+	if (!targ_notes_decide || !tc->complete)
+		return false;
+	for (int i = 0; i < TOUCHED_MAX; i++) {
+		__u64 ino;
+
+		if (i >= tc->n)
+			break;
+		ino = tc->inode[i];
+		if ((KREAD(struct inode, ino, i_mode) & S_IFMT) != S_IFDIR) {
+			if (bpf_map_lookup_elem(&watch_inodes, &ino))
+				return false;
+			continue;
+		}
+		any_dir = true;
+		if (!dir_inode_unwatched(ino))
+			return false;
+	}
+	return any_dir;
+}
+
 /* At every hooked name-based exit, success or not: the notes are this syscall's only. */
 static __always_inline void take_touched(struct touched *tc, struct task_struct *t)
 {
-	__u32 z = 0;
-	struct touched *v = bpf_map_lookup_elem(&touched_inodes, &z);
+	struct touched *v = bpf_task_storage_get(&touched_notes, t, 0, 0);
 
 	tc->n = 0;
-	if (!v || v->tid != KREAD(struct task_struct, t, pid))
+	tc->complete = 0;
+	if (!v) {
+		bpf_task_storage_get(&touched_notes, t, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 		return;
+	}
 	__builtin_memcpy(tc, v, sizeof(*tc));
+	tc->complete = !v->full;
 	v->n = 0;
-	v->tid = 0;
+	v->full = 0;
 }
 
 /* x86_64 numbers of the name-based syscalls hooked below */
@@ -221,19 +290,13 @@ static __always_inline bool name_based_syscall(long nr)
 static __always_inline void note_ctime(struct inode *inode)
 {
 	struct task_struct *t = bpf_get_current_task_btf();
-	__u32 tid, z = 0;
 	struct touched *v;
 
 	if (!name_based_syscall(task_regs(t)->orig_ax))
 		return;
-	v = bpf_map_lookup_elem(&touched_inodes, &z);
+	v = bpf_task_storage_get(&touched_notes, t, 0, 0);
 	if (!v)
-		return;
-	tid = KREAD(struct task_struct, t, pid);
-	if (v->tid != tid) {
-		v->tid = tid;
-		v->n = 0;
-	}
+		return; /* the thread's first call: its exit creates the storage */
 	for (int i = 0; i < TOUCHED_MAX; i++) {
 		if (i >= v->n)
 			break;
@@ -243,6 +306,8 @@ static __always_inline void note_ctime(struct inode *inode)
 	if (v->n < TOUCHED_MAX) {
 		v->inode[v->n & (TOUCHED_MAX - 1)] = (__u64)inode;
 		v->n++;
+	} else {
+		v->full = 1;
 	}
 }
 
@@ -787,7 +852,7 @@ static __always_inline int on_name_change(struct task_struct *t, long ret, long 
 	__u32 len, flags = 0;
 	bool watched;
 
-	if (ret < 0)
+	if (ret < 0 || surely_unwatched(tc))
 		return 0;
 	s = get_scratch();
 	if (!s)
@@ -818,7 +883,7 @@ static __always_inline int on_rename(struct task_struct *t, long ret, long olddi
 	__u32 nlen, olen, flags = 0;
 	bool new_watched, old_watched;
 
-	if (ret < 0)
+	if (ret < 0 || surely_unwatched(tc))
 		return 0;
 	s = get_scratch();
 	if (!s)

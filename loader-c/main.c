@@ -959,6 +959,7 @@ static int open_and_load(bool compat)
 		return err;
 	}
 	SET_TARGETS(obj);
+	obj->rodata->targ_notes_decide = L.backend == BACKEND_TRACEPOINT;
 	bpf_map__set_max_entries(obj->maps.rb, L.opts.ringbuf_mb << 20);
 	select_programs(obj->obj);
 	if (L.backend == BACKEND_FENTRY)
