@@ -107,6 +107,26 @@ struct verdict {
 	__u32 watched;
 };
 
+/* What a file's path depends on, read before it is walked. */
+struct path_id {
+	__u64 dentry, mnt;
+	__u64 parent, name, hash_len; /* a rename changes one of these */
+	__u32 generation;             /* a directory above moved */
+	__u32 _pad;
+};
+
+/*
+ * The last file path this CPU put in a record, for the next record about the same file: an
+ * open's `add` is followed by its close's `modify`, and every close of a tracked file names it
+ * again. Paths of 256 bytes or more are not kept.
+ */
+struct path_cached {
+	struct path_id id;
+	__u32 len;
+	__u32 _pad;
+	char path[256];
+};
+
 struct chain_link {
 	const unsigned char *name;
 	__u32 len; /* at most 255 */
@@ -126,6 +146,8 @@ struct scratch {
 	struct verdict_key verdict_key; /* dir_walk_verdict()'s argument */
 	struct verdict verdict;         /* and the verdict it stores */
 	__u64 regs_probe;               /* task_regs()' first call */
+	struct path_id walked;          /* the file the last walk_file() named */
+	struct path_cached last_path;
 };
 
 #define EV(s) ((struct fim_event *)(s)->rec)
@@ -768,21 +790,66 @@ static __always_inline void submit(struct scratch *s)
 	}
 }
 
+static __always_inline void read_path_id(struct path_id *id, struct file *f)
+{
+	struct dentry *d = KREAD(struct file, f, f_path.dentry);
+
+	id->dentry = (__u64)d;
+	id->mnt = (__u64)KREAD(struct file, f, f_path.mnt);
+	id->parent = (__u64)KREAD(struct dentry, d, d_parent);
+	id->name = (__u64)KREAD(struct dentry, d, d_name.name);
+	id->hash_len = KREAD(struct dentry, d, d_name.hash_len);
+	id->generation = tree_gen();
+}
+
+/* Walks f up for its name, which emit_walked() writes (look: also ask the watch list). */
+static __always_inline __u32 walk_file(struct scratch *s, struct file *f, struct walk *w, bool look)
+{
+	read_path_id(&s->walked, f);
+	return walk_up(w, s, (struct dentry *)s->walked.dentry, (struct vfsmount *)s->walked.mnt, look);
+}
+
+/* Puts f's path at DATA(s) when it is the one last_path holds; returns its length, 0 if not. */
+static __always_inline __u32 recall_path(struct scratch *s, struct file *f)
+{
+	struct path_cached *c = &s->last_path;
+
+	read_path_id(&s->walked, f);
+	if (!c->len || c->id.dentry != s->walked.dentry || c->id.mnt != s->walked.mnt ||
+	    c->id.parent != s->walked.parent || c->id.name != s->walked.name ||
+	    c->id.hash_len != s->walked.hash_len || c->id.generation != s->walked.generation)
+		return 0;
+	bpf_probe_read_kernel(DATA(s), c->len & (sizeof(c->path) - 1), c->path);
+	return c->len;
+}
+
 /*
  * Sends an event about an open file by task t (identity who), named by the walk w that
- * walk_up() made of it. Read the names before put_exe(): naming the exe walks again.
+ * walk_file() made of it, or, w NULL, by the path recall_path() put in place (of length
+ * recalled). Read the names before put_exe(): naming the exe walks again.
  */
 static __always_inline void emit_walked(struct scratch *s, struct task_struct *t, struct file *f,
-					const struct walk *w, const struct who *who, __u16 op, __u16 sc)
+					const struct walk *w, __u32 recalled, const struct who *who,
+					__u16 op, __u16 sc)
 {
 	struct fim_event *e = begin_event(s, op, sc);
+	struct path_cached *c = &s->last_path;
 	bool trunc = false;
 
 	who_to_event(e, who);
 	set_inode(e, KREAD(struct file, f, f_inode));
-	e->path_len = put_walked_path(s, 0, w, &trunc);
-	if (trunc)
-		e->flags |= FIM_F_PATH_TRUNC;
+	if (!w) {
+		e->path_len = recalled;
+	} else {
+		e->path_len = put_walked_path(s, 0, w, &trunc);
+		if (trunc) {
+			e->flags |= FIM_F_PATH_TRUNC;
+		} else if (e->path_len && e->path_len < sizeof(c->path)) {
+			c->id = s->walked;
+			c->len = e->path_len;
+			bpf_probe_read_kernel(c->path, c->len & (sizeof(c->path) - 1), DATA(s));
+		}
+	}
 	put_exe(s, t);
 	submit(s);
 }
@@ -793,21 +860,27 @@ static __always_inline void emit_file(struct task_struct *t, struct file *f, __u
 	struct scratch *s = get_scratch();
 	struct walk w;
 	struct who who;
+	__u32 len;
 
 	if (!s)
 		return;
-	walk_up(&w, s, KREAD(struct file, f, f_path.dentry), KREAD(struct file, f, f_path.mnt), false);
 	fill_who(&who, t);
-	emit_walked(s, t, f, &w, &who, op, sc);
+	len = recall_path(s, f);
+	if (len) {
+		emit_walked(s, t, f, NULL, len, &who, op, sc);
+		return;
+	}
+	walk_file(s, f, &w, false);
+	emit_walked(s, t, f, &w, 0, &who, op, sc);
 }
 
 /*
- * Is f under a watched path? Its own inode, then its directory's remembered verdict answer
- * (most files opened for write are not: two lookups, no walk). A watched one is walked for
- * its name, left in *w for emit_walked(). A file that is the root of its mount (a bind-mounted
- * file) has no directory to ask, and is walked every time.
+ * Is f under a watched path? Its directory's remembered verdict, then its own inode answer
+ * (most files opened for write are not: two lookups, no walk). With `name`, a watched one is
+ * walked for its name, left in *w for emit_walked(). A file that is the root of its mount (a
+ * bind-mounted file) has no directory to ask, and is walked every time.
  */
-static __always_inline bool file_walk_watched(struct scratch *s, struct file *f, struct walk *w)
+static __always_inline bool file_walk_watched(struct scratch *s, struct file *f, struct walk *w, bool name)
 {
 	struct dentry *d, *parent;
 	struct vfsmount *vm;
@@ -819,11 +892,12 @@ static __always_inline bool file_walk_watched(struct scratch *s, struct file *f,
 	vm = KREAD(struct file, f, f_path.mnt);
 	parent = KREAD(struct dentry, d, d_parent);
 	if (parent == d || d == KREAD(struct vfsmount, vm, mnt_root))
-		return walk_up(w, s, d, vm, true);
+		return walk_file(s, f, w, true);
 	ino = (__u64)KREAD(struct dentry, d, d_inode);
-	if (!bpf_map_lookup_elem(&watch_inodes, &ino) && !dir_watched(parent, vm))
+	if (!dir_watched(parent, vm) && !bpf_map_lookup_elem(&watch_inodes, &ino))
 		return false;
-	walk_up(w, s, d, vm, false);
+	if (name)
+		walk_file(s, f, w, false);
 	return true;
 }
 

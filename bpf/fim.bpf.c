@@ -23,7 +23,8 @@
  * over it, its writer's exit) or the loader's periodic check (iter/bpf_map_elem over wfiles)
  * compares size, mtime and the write-only offset with the snapshot taken at open and reports
  * one `modify`. Read-only opens return after reading the open flags; close() of a process that
- * never opened a watched file for write is one lookup.
+ * never opened a watched file for write is a load after bpf_get_current_pid_tgid()
+ * (writer_slots), and a single load while no process holds one.
  */
 #include "fim-common.h"
 
@@ -32,7 +33,7 @@
  * themselves), noted by the timestamp tracepoints (6.13+) and taken by the syscall's exit.
  * They are what the kernel really changed, whatever the caller's strings went through: a
  * symlink into a watched tree, which the prefix filter cannot see, and, when the notes are
- * complete, proof that a call changed nothing under a watched path (surely_unwatched()).
+ * complete, proof that a call changed nothing under a watched path (notes_verdict()).
  */
 #define TOUCHED_MAX 4
 struct touched {
@@ -45,9 +46,7 @@ struct touched {
 
 /*
  * Per thread: no note is lost when a thread migrates or another runs on its CPU mid-call.
- * The storage is created at the exit of the thread's first hooked name-based call, never by a
- * note (creating can fail inside another program's storage operation, and a note lost that way
- * would go unnoticed): that first call is judged without notes.
+ * Created by the thread's first note (rm, mv and chmod make one call in all).
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -57,11 +56,20 @@ struct {
 } touched_notes SEC(".maps");
 
 /*
- * Whether complete notes may decide "unwatched" (surely_unwatched()): only when every
+ * Whether the notes may decide (notes_verdict()): only when every
  * name-based call the timestamp hooks note has its exit hooked here, which takes the notes.
  * The fentry backend leaves out the unlink, rename, mkdir... exits, so its notes pile up.
  */
 const volatile bool targ_notes_decide = false;
+
+/*
+ * A note that found no storage and could not create it (out of memory, or the kernel's
+ * storage lock busy on this CPU) marks its thread here, so that its exit knows the notes are
+ * incomplete. Indexed by tid modulo NOTES_LOST_SLOTS and holding the tid: another thread's mark
+ * in the same slot can only replace this one if two such failures meet in one call.
+ */
+#define NOTES_LOST_SLOTS 1024
+__u32 notes_lost[NOTES_LOST_SLOTS];
 
 /*
  * Whether an inode's dentry is under a watched directory, remembered until the watch list
@@ -200,73 +208,88 @@ static __always_inline bool touched_watched_once(const struct touched *tc, int *
 	return *memo;
 }
 
+/* What complete notes say of a call (notes_verdict()). */
+enum { NOTES_UNSURE = -1, NOTES_UNWATCHED = 0, NOTES_WATCHED = 1 };
+
 /*
- * Is the directory inode unwatched, as its remembered verdict (dir_watched()) says? Asked of
- * its dentry and of the one mount of its filesystem: a filesystem mounted more than once
- * (bind mounts) could be reached through another, and is left to the caller's strings. The
- * mounts of a filesystem are read as kernels since 6.15 list them (sb->s_mounts, then
- * mnt_next_for_sb); an older kernel leaves every call to the strings.
+ * The remembered verdict (dir_watched()) on a directory inode, asked of its dentry and of the
+ * one mount of its filesystem: a filesystem mounted more than once (bind mounts) could be
+ * reached through another, and is NOTES_UNSURE. The mounts of a filesystem are read as kernels
+ * since 6.15 list them (sb->s_mounts, then mnt_next_for_sb); older kernels are always unsure.
  */
-static __always_inline bool dir_inode_unwatched(__u64 inode)
+static __always_inline int dir_inode_verdict(__u64 inode)
 {
 	struct hlist_node *first = KREAD(struct inode, inode, i_dentry.first);
 	struct super_block *sb;
 	struct mount *m;
 
 	if (!bpf_core_field_exists(struct mount, mnt_next_for_sb) || !first)
-		return false;
+		return NOTES_UNSURE;
 	sb = KREAD(struct inode, inode, i_sb);
 	m = KREAD(struct super_block, sb, s_mounts);
 	if (!m || KREAD(struct mount, m, mnt_next_for_sb))
-		return false;
-	return !dir_watched((struct dentry *)((void *)first - bpf_core_field_offset(struct dentry, d_u.d_alias)),
+		return NOTES_UNSURE;
+	return dir_watched((struct dentry *)((void *)first - bpf_core_field_offset(struct dentry, d_u.d_alias)),
 			   (struct vfsmount *)((void *)m + bpf_core_field_offset(struct mount, mnt)));
 }
 
 /*
- * Can the call be judged unwatched from what the kernel changed, without the caller's strings
- * (a read, a prefix lookup and a ".." scan, ~300 ns a name)? When the notes are complete: it
- * changed at least one directory, every directory it changed (the real parents of what it
- * named, wherever ".." or symlinks in the strings led) is known not to be under a watched path,
- * and no other inode it changed is watched itself. The strings could only add events whose
- * canonical path is outside every watch, which the loader drops (a string through a symlink
- * that leaves the tree).
+ * Can the call be judged from what the kernel changed? Unwatched, without the caller's strings
+ * (a read, a prefix lookup and a ".." scan, ~300 ns a name), when the notes are complete, the
+ * call changed at least one directory, every directory it changed (the real parents of what
+ * it named, wherever ".." or symlinks in the strings led) has the verdict "unwatched", and no
+ * other inode it changed is watched itself: the strings could only add events whose canonical
+ * path is outside every watch, which the loader drops (a string through a symlink that leaves
+ * the tree). Watched when it changed a watched directory or file: the strings are still read,
+ * for the paths, but not matched.
  */
-static __always_inline bool surely_unwatched(const struct touched *tc)
+static __always_inline int notes_verdict(const struct touched *tc)
 {
-	bool any_dir = false;
+	bool any_dir = false, unsure = false;
 
-	if (!targ_notes_decide || !tc->complete)
-		return false;
+	if (!targ_notes_decide)
+		return NOTES_UNSURE;
 	for (int i = 0; i < TOUCHED_MAX; i++) {
 		__u64 ino;
+		int v;
 
 		if (i >= tc->n)
 			break;
 		ino = tc->inode[i];
 		if ((KREAD(struct inode, ino, i_mode) & S_IFMT) != S_IFDIR) {
 			if (bpf_map_lookup_elem(&watch_inodes, &ino))
-				return false;
+				return NOTES_WATCHED;
 			continue;
 		}
 		any_dir = true;
-		if (!dir_inode_unwatched(ino))
-			return false;
+		v = dir_inode_verdict(ino);
+		if (v == NOTES_WATCHED)
+			return NOTES_WATCHED;
+		if (v == NOTES_UNSURE)
+			unsure = true;
 	}
-	return any_dir;
+	return any_dir && !unsure && tc->complete ? NOTES_UNWATCHED : NOTES_UNSURE;
 }
 
 /* At every hooked name-based exit, success or not: the notes are this syscall's only. */
 static __always_inline void take_touched(struct touched *tc, struct task_struct *t)
 {
 	struct touched *v = bpf_task_storage_get(&touched_notes, t, 0, 0);
+	__u32 tid = KREAD(struct task_struct, t, pid);
+	__u32 *lost = &notes_lost[tid & (NOTES_LOST_SLOTS - 1)];
 
 	tc->n = 0;
 	tc->complete = 0;
-	if (!v) {
-		bpf_task_storage_get(&touched_notes, t, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (*lost == tid) {
+		*lost = 0;
+		if (v) {
+			v->n = 0;
+			v->full = 0;
+		}
 		return;
 	}
+	if (!v)
+		return;
 	__builtin_memcpy(tc, v, sizeof(*tc));
 	tc->complete = !v->full;
 	v->n = 0;
@@ -294,9 +317,13 @@ static __always_inline void note_ctime(struct inode *inode)
 
 	if (!name_based_syscall(task_regs(t)->orig_ax))
 		return;
-	v = bpf_task_storage_get(&touched_notes, t, 0, 0);
-	if (!v)
-		return; /* the thread's first call: its exit creates the storage */
+	v = bpf_task_storage_get(&touched_notes, t, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!v) {
+		__u32 tid = KREAD(struct task_struct, t, pid);
+
+		notes_lost[tid & (NOTES_LOST_SLOTS - 1)] = tid;
+		return;
+	}
 	for (int i = 0; i < TOUCHED_MAX; i++) {
 		if (i >= v->n)
 			break;
@@ -630,7 +657,7 @@ static __always_inline int on_open_exit(long ret, __u16 sc)
 	struct file *f;
 	__u64 flags = 0;
 	__u32 fmode;
-	bool created;
+	bool created, emits;
 
 	if (ret < 0)
 		return 0;
@@ -673,14 +700,16 @@ static __always_inline int on_open_exit(long ret, __u16 sc)
 	created = fmode & FMODE_CREATED;
 	if (!created && !(fmode & FMODE_WRITE) && !(flags & O_TRUNC))
 		return 0;
+	/* an open for write of an existing file says nothing yet: no name needed */
+	emits = created || !(fmode & FMODE_WRITE);
 	s = get_scratch();
-	if (!s || !file_walk_watched(s, f, &w))
+	if (!s || !file_walk_watched(s, f, &w, emits))
 		return 0;
 	fill_who(&who, t);
 	if (created)
-		emit_walked(s, t, f, &w, &who, FIM_OP_ADD, sc);
+		emit_walked(s, t, f, &w, 0, &who, FIM_OP_ADD, sc);
 	else if (!(fmode & FMODE_WRITE)) /* O_RDONLY|O_TRUNC still truncates */
-		emit_walked(s, t, f, &w, &who, FIM_OP_MODIFY, sc);
+		emit_walked(s, t, f, &w, 0, &who, FIM_OP_MODIFY, sc);
 	/* the truncation and what is written after it are one modify, at close */
 	if (fmode & FMODE_WRITE)
 		track_writable(&who, f, !created && (flags & O_TRUNC));
@@ -760,10 +789,10 @@ static __always_inline int on_fd_change(long ret, long fd, __u16 op, __u16 sc)
 	t = bpf_get_current_task_btf();
 	f = fd_to_file(t, fd);
 	s = get_scratch();
-	if (!s || !file_walk_watched(s, f, &w))
+	if (!s || !file_walk_watched(s, f, &w, true))
 		return 0;
 	fill_who(&who, t);
-	emit_walked(s, t, f, &w, &who, op, sc);
+	emit_walked(s, t, f, &w, 0, &who, op, sc);
 	if (op == FIM_OP_MODIFY) { /* said now: the open file's close need not say it again */
 		__u64 key = (__u64)f;
 		struct wfile *v = bpf_map_lookup_elem(&wfiles, &key);
@@ -817,7 +846,7 @@ static __always_inline void read_args(struct task_struct *t, struct sysargs *a)
 static __always_inline __u32 name_path(struct scratch *s, __u32 off, struct task_struct *t,
 				       long dirfd, const char *uname, __u32 trunc_flag, __u32 lex_flag,
 				       const struct touched *tc, int *touched_memo, __u32 *flags,
-				       bool *watched)
+				       int verdict, bool *watched)
 {
 	bool trunc = false;
 	__u32 name_at = 0;
@@ -829,7 +858,7 @@ static __always_inline __u32 name_path(struct scratch *s, __u32 off, struct task
 	if (trunc)
 		*flags |= trunc_flag;
 	*flags |= lex_flag;
-	if (prefix_watched(s, off, len)) {
+	if (verdict == NOTES_WATCHED || prefix_watched(s, off, len)) {
 		*watched = true;
 	} else if ((name_at < len && has_dotdot(off + name_at, len - name_at)) ||
 		   touched_watched_once(tc, touched_memo)) {
@@ -848,17 +877,20 @@ static __always_inline int on_name_change(struct task_struct *t, long ret, long 
 	struct scratch *s;
 	struct fim_event *e;
 	struct who w;
-	int touched_memo = -1;
+	int touched_memo = -1, verdict;
 	__u32 len, flags = 0;
 	bool watched;
 
-	if (ret < 0 || surely_unwatched(tc))
+	if (ret < 0)
+		return 0;
+	verdict = notes_verdict(tc);
+	if (verdict == NOTES_UNWATCHED)
 		return 0;
 	s = get_scratch();
 	if (!s)
 		return 0;
 	len = name_path(s, 0, t, dirfd, uname, FIM_F_PATH_TRUNC, FIM_F_LEXICAL, tc, &touched_memo,
-			&flags, &watched);
+			&flags, verdict, &watched);
 	if (!watched)
 		return 0;
 	e = begin_event(s, op, sc);
@@ -879,22 +911,25 @@ static __always_inline int on_rename(struct task_struct *t, long ret, long olddi
 	struct scratch *s;
 	struct fim_event *e;
 	struct who w;
-	int touched_memo = -1;
+	int touched_memo = -1, verdict;
 	__u32 nlen, olen, flags = 0;
 	bool new_watched, old_watched;
 
-	if (ret < 0 || surely_unwatched(tc))
+	if (ret < 0)
+		return 0;
+	verdict = notes_verdict(tc);
+	if (verdict == NOTES_UNWATCHED)
 		return 0;
 	s = get_scratch();
 	if (!s)
 		return 0;
 	/* one event when either end is watched: a move into or out of the tree has both paths */
 	nlen = name_path(s, 0, t, newdir, newname, FIM_F_PATH_TRUNC, FIM_F_LEXICAL, tc, &touched_memo,
-			 &flags, &new_watched);
+			 &flags, verdict, &new_watched);
 	if (!nlen)
 		return 0;
 	olen = name_path(s, nlen & PATH_MASK, t, olddir, oldname, FIM_F_OLD_PATH_TRUNC,
-			 FIM_F_OLD_LEXICAL, tc, &touched_memo, &flags, &old_watched);
+			 FIM_F_OLD_LEXICAL, tc, &touched_memo, &flags, verdict, &old_watched);
 	if (!olen || (!new_watched && !old_watched))
 		return 0;
 	e = begin_event(s, FIM_OP_RENAME, sc);
