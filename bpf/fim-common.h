@@ -89,7 +89,7 @@ __u64 ringbuf_used_max;
 struct exe_cached {
 	__u64 exe_file;
 	__u32 len;
-	__u32 _pad;
+	__u32 tgid;
 	char path[256];
 };
 
@@ -134,7 +134,7 @@ struct chain_link {
 };
 
 struct scratch {
-	struct exe_cached exe; /* staging for an exe_cache update (too big for the stack) */
+	struct exe_cached exe; /* this CPU's last executable named, and staging for exe_cache */
 	__u8 rec[sizeof(struct fim_event) + DATA_AREA];
 	struct chain_link links[FIM_MAX_PATH_COMPONENTS];
 	/* the last walk's counts (see struct walk), in map memory so that the verifier treats
@@ -714,7 +714,7 @@ static __always_inline void put_exe(struct scratch *s, struct task_struct *t)
 	bool trunc = false;
 	__u32 off = e->path_len + e->old_path_len;
 	__u32 tgid;
-	struct exe_cached *c;
+	struct exe_cached *c, *x;
 
 	if (!mm)
 		return; /* kernel thread */
@@ -725,10 +725,18 @@ static __always_inline void put_exe(struct scratch *s, struct task_struct *t)
 	/* A process makes its changes in bursts: name its executable once per exec. The
 	 * struct file of the exe is new at every exec, so it tells a stale entry. */
 	tgid = KREAD(struct task_struct, t, tgid);
+	x = &s->exe; /* most events on a CPU come from the process of the one before */
+	if (x->tgid == tgid && x->exe_file == (__u64)exe && x->len < sizeof(x->path)) {
+		bpf_probe_read_kernel(DATA(s) + (off & DATA_MASK), x->len & (sizeof(x->path) - 1), x->path);
+		e->exe_len = x->len;
+		return;
+	}
 	c = bpf_map_lookup_elem(&exe_cache, &tgid);
 	if (c && c->exe_file == (__u64)exe && c->len < sizeof(c->path)) {
 		bpf_probe_read_kernel(DATA(s) + (off & DATA_MASK), c->len & (sizeof(c->path) - 1), c->path);
 		e->exe_len = c->len;
+		__builtin_memcpy(x, c, sizeof(*x));
+		x->tgid = tgid;
 		return;
 	}
 	e->exe_len = put_path(s, off, KREAD(struct file, exe, f_path.dentry),
@@ -738,8 +746,7 @@ static __always_inline void put_exe(struct scratch *s, struct task_struct *t)
 		return;
 	}
 	if (e->exe_len < sizeof(c->path)) {
-		struct exe_cached *x = &s->exe;
-
+		x->tgid = tgid;
 		x->exe_file = (__u64)exe;
 		x->len = e->exe_len;
 		bpf_probe_read_kernel(x->path, e->exe_len & (sizeof(x->path) - 1), DATA(s) + (off & DATA_MASK));
