@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -1298,6 +1299,9 @@ int main(int argc, char **argv)
 			die(EXIT_USAGE, "watched path %s", err);
 
 	seed_open_writers();
+	/* Loading read the kernel's BTF and relocated every program, megabytes that libbpf has
+	 * freed but the allocator keeps: give them back, the loader runs for days. */
+	malloc_trim(0);
 	L.rb = ring_buffer__new(bpf_map__fd(L.skel->maps.rb), handle_event, NULL, NULL);
 	if (!L.rb)
 		die(EXIT_RUNTIME, "ring buffer: %s", strerror(errno));
