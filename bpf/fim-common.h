@@ -849,13 +849,17 @@ static __always_inline void emit_walked(struct scratch *s, struct task_struct *t
 		e->path_len = recalled;
 	} else {
 		e->path_len = put_walked_path(s, 0, w, &trunc);
-		if (trunc) {
+		if (trunc)
 			e->flags |= FIM_F_PATH_TRUNC;
-		} else if (e->path_len && e->path_len < sizeof(c->path)) {
+#ifndef FIM_COMPAT
+		/* not in the compatible object: the 6.1 verifier then takes every walk for a
+		 * truncated one (kernel matrix, deep-path); its kernels walk again at close */
+		else if (e->path_len && e->path_len < sizeof(c->path)) {
 			c->id = s->walked;
 			c->len = e->path_len;
 			bpf_probe_read_kernel(c->path, c->len & (sizeof(c->path) - 1), DATA(s));
 		}
+#endif
 	}
 	put_exe(s, t);
 	submit(s);
