@@ -840,7 +840,7 @@ static __always_inline void emit_walked(struct scratch *s, struct task_struct *t
 					__u16 op, __u16 sc)
 {
 	struct fim_event *e = begin_event(s, op, sc);
-	struct path_cached *c = &s->last_path;
+	struct path_cached *c __attribute__((unused)) = &s->last_path; /* not in FIM_COMPAT */
 	bool trunc = false;
 
 	who_to_event(e, who);
