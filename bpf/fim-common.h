@@ -89,6 +89,40 @@ __u64 ringbuf_used_max;
 struct exe_cached {
 	__u64 exe_file;
 	__u32 len;
+	__u32 tgid;
+	char path[256];
+};
+
+struct verdict_key {
+	__u64 dentry;
+	__u64 mnt;
+};
+
+struct verdict {
+	__u64 inode;
+	__u64 parent;
+	__u64 mountpoint;
+	__u64 parent_mount;
+	__u32 generation;
+	__u32 watched;
+};
+
+/* What a file's path depends on, read before it is walked. */
+struct path_id {
+	__u64 dentry, mnt;
+	__u64 parent, name, hash_len; /* a rename changes one of these */
+	__u32 generation;             /* a directory above moved */
+	__u32 _pad;
+};
+
+/*
+ * The last file path this CPU put in a record, for the next record about the same file: an
+ * open's `add` is followed by its close's `modify`, and every close of a tracked file names it
+ * again. Paths of 256 bytes or more are not kept.
+ */
+struct path_cached {
+	struct path_id id;
+	__u32 len;
 	__u32 _pad;
 	char path[256];
 };
@@ -100,7 +134,7 @@ struct chain_link {
 };
 
 struct scratch {
-	struct exe_cached exe; /* staging for an exe_cache update (too big for the stack) */
+	struct exe_cached exe; /* this CPU's last executable named, and staging for exe_cache */
 	__u8 rec[sizeof(struct fim_event) + DATA_AREA];
 	struct chain_link links[FIM_MAX_PATH_COMPONENTS];
 	/* the last walk's counts (see struct walk), in map memory so that the verifier treats
@@ -109,6 +143,11 @@ struct scratch {
 	__u32 end; /* copy_step's position */
 	__u32 _pad;
 	struct fim_prefix_key key;
+	struct verdict_key verdict_key; /* dir_walk_verdict()'s argument */
+	struct verdict verdict;         /* and the verdict it stores */
+	__u64 regs_probe;               /* task_regs()' first call */
+	struct path_id walked;          /* the file the last walk_file() named */
+	struct path_cached last_path;
 };
 
 #define EV(s) ((struct fim_event *)(s)->rec)
@@ -189,6 +228,38 @@ struct {
 	__type(value, struct fim_watch_reg);
 } watch_reg SEC(".maps");
 
+/*
+ * The generation of what a remembered verdict (is this directory under a watched path?)
+ * depends on: the loader adds one when the watch list changes, the rename hooks when a
+ * directory may have moved (its subtree moves with it). One counter in a map both objects
+ * share, so that a rename seen by the fentry programs also retires the verdicts the tracepoint
+ * programs use; the loader maps it and adds atomically.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, __u32);
+} tree_generation SEC(".maps");
+
+static __always_inline __u32 tree_gen(void)
+{
+	__u32 z = 0;
+	__u32 *g = bpf_map_lookup_elem(&tree_generation, &z);
+
+	return g ? *(volatile __u32 *)g : 0;
+}
+
+static __always_inline void tree_changed(void)
+{
+	__u32 z = 0;
+	__u32 *g = bpf_map_lookup_elem(&tree_generation, &z);
+
+	if (g)
+		__sync_fetch_and_add(g, 1);
+}
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
@@ -218,6 +289,42 @@ static __always_inline struct scratch *get_scratch(void)
 
 	return bpf_map_lookup_elem(&scratch_map, &z);
 }
+
+/*
+ * task_regs(t): the user registers task t saved at syscall entry, where the syscall's arguments
+ * are read back. On x86_64 they sit at a fixed offset from the task's stack page, which depends
+ * on the kernel's build (THREAD_SIZE, FRED's padding): it is learnt from bpf_task_pt_regs() on
+ * the first call and reused, so the registers cost a load instead of a helper call. A call
+ * costs ~15 ns on a CPU whose kernel sends every return through the SRSO return thunk, and the
+ * open and timestamp hooks run for every open and every ctime update of the machine.
+ */
+#ifdef FIM_COMPAT
+#define task_regs(t) ((struct pt_regs *)bpf_task_pt_regs(t))
+#else
+__u64 task_regs_offset;
+
+static __always_inline struct pt_regs *task_regs(struct task_struct *t)
+{
+	__u64 stack = (__u64)KREAD(struct task_struct, t, stack);
+	__u64 off = task_regs_offset;
+	struct scratch *s;
+
+	if (!off) {
+		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t);
+
+		/* a pointer stored and read back is a number the verifier lets us subtract */
+		s = get_scratch();
+		if (!s)
+			return regs;
+		*(volatile __u64 *)&s->regs_probe = (__u64)regs;
+		off = *(volatile __u64 *)&s->regs_probe - stack;
+		if (off == 0 || off >= 65536) /* not a stack offset: learn it another time */
+			return regs;
+		task_regs_offset = off;
+	}
+	return bpf_rdonly_cast((void *)(stack + off), bpf_core_type_id_kernel(struct pt_regs));
+}
+#endif
 
 static __always_inline struct mount *real_mount(struct vfsmount *vm)
 {
@@ -373,6 +480,74 @@ static __always_inline bool dentry_watched(struct dentry *d, struct vfsmount *vm
 	struct walk w;
 
 	return walk_up(&w, NULL, d, vm, true) != 0;
+}
+
+/*
+ * The verdict of a directory's walk, per (dentry, mount): the same dentry seen through another
+ * mount (a bind mount) walks up another way. It is stale when the watch list changes or a
+ * directory moves (both bump tree_generation), or when the dentry or the mount was freed and
+ * its memory reused for another (what the walk started from is kept to tell: the dentry's inode
+ * and parent, where the mount is mounted). Not noticed: a mount above that one moved elsewhere
+ * (mount --move), until the watch list changes or the verdict is pushed out.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct verdict_key);
+	__type(value, struct verdict);
+} verdicts SEC(".maps");
+
+/* What the verdict on (dir, mnt) is checked against, read before any walk: a change of the
+ * watch list during it makes the verdict stale. */
+static __always_inline void verdict_basis(struct verdict *v, struct dentry *dir, struct vfsmount *mnt)
+{
+	struct mount *m = real_mount(mnt);
+
+	v->generation = tree_gen();
+	v->inode = (__u64)KREAD(struct dentry, dir, d_inode);
+	v->parent = (__u64)KREAD(struct dentry, dir, d_parent);
+	v->mountpoint = (__u64)KREAD(struct mount, m, mnt_mountpoint);
+	v->parent_mount = (__u64)KREAD(struct mount, m, mnt_parent);
+	v->watched = 0;
+}
+
+/*
+ * The walk and the new verdict, in a global function: the verifier checks it once per program,
+ * not once per call site (the open and fd hooks have several), which keeps loading quick. Its
+ * arguments come through the scratch: a global function takes no kernel pointers.
+ */
+__noinline int dir_walk_verdict(void)
+{
+	struct scratch *s = get_scratch();
+	struct dentry *dir;
+	struct vfsmount *mnt;
+
+	if (!s)
+		return 1; /* cannot happen; "watched" makes the caller walk */
+	dir = (struct dentry *)s->verdict_key.dentry;
+	mnt = (struct vfsmount *)s->verdict_key.mnt;
+	verdict_basis(&s->verdict, dir, mnt);
+	s->verdict.watched = dentry_watched(dir, mnt);
+	bpf_map_update_elem(&verdicts, &s->verdict_key, &s->verdict, BPF_ANY);
+	return s->verdict.watched;
+}
+
+static __always_inline bool dir_watched(struct dentry *dir, struct vfsmount *mnt)
+{
+	struct verdict_key k = { .dentry = (__u64)dir, .mnt = (__u64)mnt };
+	struct verdict *v = bpf_map_lookup_elem(&verdicts, &k);
+	struct verdict now;
+	struct scratch *s;
+
+	verdict_basis(&now, dir, mnt);
+	if (v && v->generation == now.generation && v->inode == now.inode && v->parent == now.parent &&
+	    v->mountpoint == now.mountpoint && v->parent_mount == now.parent_mount)
+		return v->watched;
+	s = get_scratch();
+	if (!s)
+		return true;
+	s->verdict_key = k;
+	return dir_walk_verdict();
 }
 
 struct name_copy {
@@ -539,7 +714,7 @@ static __always_inline void put_exe(struct scratch *s, struct task_struct *t)
 	bool trunc = false;
 	__u32 off = e->path_len + e->old_path_len;
 	__u32 tgid;
-	struct exe_cached *c;
+	struct exe_cached *c, *x;
 
 	if (!mm)
 		return; /* kernel thread */
@@ -550,10 +725,18 @@ static __always_inline void put_exe(struct scratch *s, struct task_struct *t)
 	/* A process makes its changes in bursts: name its executable once per exec. The
 	 * struct file of the exe is new at every exec, so it tells a stale entry. */
 	tgid = KREAD(struct task_struct, t, tgid);
+	x = &s->exe; /* most events on a CPU come from the process of the one before */
+	if (x->tgid == tgid && x->exe_file == (__u64)exe && x->len < sizeof(x->path)) {
+		bpf_probe_read_kernel(DATA(s) + (off & DATA_MASK), x->len & (sizeof(x->path) - 1), x->path);
+		e->exe_len = x->len;
+		return;
+	}
 	c = bpf_map_lookup_elem(&exe_cache, &tgid);
 	if (c && c->exe_file == (__u64)exe && c->len < sizeof(c->path)) {
 		bpf_probe_read_kernel(DATA(s) + (off & DATA_MASK), c->len & (sizeof(c->path) - 1), c->path);
 		e->exe_len = c->len;
+		__builtin_memcpy(x, c, sizeof(*x));
+		x->tgid = tgid;
 		return;
 	}
 	e->exe_len = put_path(s, off, KREAD(struct file, exe, f_path.dentry),
@@ -563,8 +746,7 @@ static __always_inline void put_exe(struct scratch *s, struct task_struct *t)
 		return;
 	}
 	if (e->exe_len < sizeof(c->path)) {
-		struct exe_cached *x = &s->exe;
-
+		x->tgid = tgid;
 		x->exe_file = (__u64)exe;
 		x->len = e->exe_len;
 		bpf_probe_read_kernel(x->path, e->exe_len & (sizeof(x->path) - 1), DATA(s) + (off & DATA_MASK));
@@ -615,21 +797,70 @@ static __always_inline void submit(struct scratch *s)
 	}
 }
 
+static __always_inline void read_path_id(struct path_id *id, struct file *f)
+{
+	struct dentry *d = KREAD(struct file, f, f_path.dentry);
+
+	id->dentry = (__u64)d;
+	id->mnt = (__u64)KREAD(struct file, f, f_path.mnt);
+	id->parent = (__u64)KREAD(struct dentry, d, d_parent);
+	id->name = (__u64)KREAD(struct dentry, d, d_name.name);
+	id->hash_len = KREAD(struct dentry, d, d_name.hash_len);
+	id->generation = tree_gen();
+}
+
+/* Walks f up for its name, which emit_walked() writes (look: also ask the watch list). */
+static __always_inline __u32 walk_file(struct scratch *s, struct file *f, struct walk *w, bool look)
+{
+	read_path_id(&s->walked, f);
+	return walk_up(w, s, (struct dentry *)s->walked.dentry, (struct vfsmount *)s->walked.mnt, look);
+}
+
+/* Puts f's path at DATA(s) when it is the one last_path holds; returns its length, 0 if not. */
+static __always_inline __u32 recall_path(struct scratch *s, struct file *f)
+{
+	struct path_cached *c = &s->last_path;
+
+	read_path_id(&s->walked, f);
+	if (!c->len || c->id.dentry != s->walked.dentry || c->id.mnt != s->walked.mnt ||
+	    c->id.parent != s->walked.parent || c->id.name != s->walked.name ||
+	    c->id.hash_len != s->walked.hash_len || c->id.generation != s->walked.generation)
+		return 0;
+	bpf_probe_read_kernel(DATA(s), c->len & (sizeof(c->path) - 1), c->path);
+	return c->len;
+}
+
 /*
  * Sends an event about an open file by task t (identity who), named by the walk w that
- * walk_up() made of it. Read the names before put_exe(): naming the exe walks again.
+ * walk_file() made of it, or, w NULL, by the path recall_path() put in place (of length
+ * recalled). Read the names before put_exe(): naming the exe walks again.
  */
 static __always_inline void emit_walked(struct scratch *s, struct task_struct *t, struct file *f,
-					const struct walk *w, const struct who *who, __u16 op, __u16 sc)
+					const struct walk *w, __u32 recalled, const struct who *who,
+					__u16 op, __u16 sc)
 {
 	struct fim_event *e = begin_event(s, op, sc);
+	struct path_cached *c __attribute__((unused)) = &s->last_path; /* not in FIM_COMPAT */
 	bool trunc = false;
 
 	who_to_event(e, who);
 	set_inode(e, KREAD(struct file, f, f_inode));
-	e->path_len = put_walked_path(s, 0, w, &trunc);
-	if (trunc)
-		e->flags |= FIM_F_PATH_TRUNC;
+	if (!w) {
+		e->path_len = recalled;
+	} else {
+		e->path_len = put_walked_path(s, 0, w, &trunc);
+		if (trunc)
+			e->flags |= FIM_F_PATH_TRUNC;
+#ifndef FIM_COMPAT
+		/* not in the compatible object: the 6.1 verifier then takes every walk for a
+		 * truncated one (kernel matrix, deep-path); its kernels walk again at close */
+		else if (e->path_len && e->path_len < sizeof(c->path)) {
+			c->id = s->walked;
+			c->len = e->path_len;
+			bpf_probe_read_kernel(c->path, c->len & (sizeof(c->path) - 1), DATA(s));
+		}
+#endif
+	}
 	put_exe(s, t);
 	submit(s);
 }
@@ -640,18 +871,45 @@ static __always_inline void emit_file(struct task_struct *t, struct file *f, __u
 	struct scratch *s = get_scratch();
 	struct walk w;
 	struct who who;
+	__u32 len;
 
 	if (!s)
 		return;
-	walk_up(&w, s, KREAD(struct file, f, f_path.dentry), KREAD(struct file, f, f_path.mnt), false);
 	fill_who(&who, t);
-	emit_walked(s, t, f, &w, &who, op, sc);
+	len = recall_path(s, f);
+	if (len) {
+		emit_walked(s, t, f, NULL, len, &who, op, sc);
+		return;
+	}
+	walk_file(s, f, &w, false);
+	emit_walked(s, t, f, &w, 0, &who, op, sc);
 }
 
-/* Is f under a watched path? The walk is left in *w, for emit_walked() to name f without a second one. */
-static __always_inline bool file_walk_watched(struct scratch *s, struct file *f, struct walk *w)
+/*
+ * Is f under a watched path? Its directory's remembered verdict, then its own inode answer
+ * (most files opened for write are not: two lookups, no walk). With `name`, a watched one is
+ * walked for its name, left in *w for emit_walked(). A file that is the root of its mount (a
+ * bind-mounted file) has no directory to ask, and is walked every time.
+ */
+static __always_inline bool file_walk_watched(struct scratch *s, struct file *f, struct walk *w, bool name)
 {
-	return f && walk_up(w, s, KREAD(struct file, f, f_path.dentry), KREAD(struct file, f, f_path.mnt), true);
+	struct dentry *d, *parent;
+	struct vfsmount *vm;
+	__u64 ino;
+
+	if (!f)
+		return false;
+	d = KREAD(struct file, f, f_path.dentry);
+	vm = KREAD(struct file, f, f_path.mnt);
+	parent = KREAD(struct dentry, d, d_parent);
+	if (parent == d || d == KREAD(struct vfsmount, vm, mnt_root))
+		return walk_file(s, f, w, true);
+	ino = (__u64)KREAD(struct dentry, d, d_inode);
+	if (!dir_watched(parent, vm) && !bpf_map_lookup_elem(&watch_inodes, &ino))
+		return false;
+	if (name)
+		walk_file(s, f, w, false);
+	return true;
 }
 
 static __always_inline bool file_watched(struct file *f)

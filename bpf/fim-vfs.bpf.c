@@ -23,65 +23,9 @@
  *
  * Both hooks run on every such call of the machine, so the first one must be cheap
  * when nothing is watched: the verdict of the parent directory's walk up to the root is kept
- * (verdicts below), and an unwatched call costs a lookup or two.
+ * (dir_watched() in fim-common.h), and an unwatched call costs a lookup or two.
  */
 #include "fim-common.h"
-
-/* ---- verdicts: is a directory under a watched path? ------------------------------------- */
-
-/*
- * The verdict of a directory's walk, per (dentry, mount): the same dentry seen through another
- * mount (a bind mount) walks up another way. It is stale when the watch list changes or a
- * directory moves (both bump verdict_generation), or when the dentry or the mount was freed and
- * its memory reused for another (what the walk started from is kept to tell: the dentry's inode
- * and parent, where the mount is mounted). Not noticed: a mount above that one moved elsewhere
- * (mount --move), until the watch list changes or the verdict is pushed out.
- */
-struct verdict_key {
-	__u64 dentry;
-	__u64 mnt;
-};
-
-struct verdict {
-	__u64 inode;
-	__u64 parent;
-	__u64 mountpoint;
-	__u64 parent_mount;
-	__u32 generation;
-	__u32 watched;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct verdict_key);
-	__type(value, struct verdict);
-} verdicts SEC(".maps");
-
-/* bumped by the loader when the watch list changes, and below when a directory is renamed */
-__u32 verdict_generation;
-
-static __always_inline bool dir_watched(struct dentry *dir, struct vfsmount *mnt)
-{
-	struct verdict_key k = { .dentry = (__u64)dir, .mnt = (__u64)mnt };
-	struct mount *m = real_mount(mnt);
-	/* read before the walk: a change of the watch list during it makes this verdict stale */
-	struct verdict fresh = {
-		.generation = *(volatile __u32 *)&verdict_generation,
-		.inode = (__u64)KREAD(struct dentry, dir, d_inode),
-		.parent = (__u64)KREAD(struct dentry, dir, d_parent),
-		.mountpoint = (__u64)KREAD(struct mount, m, mnt_mountpoint),
-		.parent_mount = (__u64)KREAD(struct mount, m, mnt_parent),
-	};
-	struct verdict *v = bpf_map_lookup_elem(&verdicts, &k);
-
-	if (v && v->generation == fresh.generation && v->inode == fresh.inode && v->parent == fresh.parent &&
-	    v->mountpoint == fresh.mountpoint && v->parent_mount == fresh.parent_mount)
-		return v->watched;
-	fresh.watched = dentry_watched(dir, mnt);
-	bpf_map_update_elem(&verdicts, &k, &fresh, BPF_ANY);
-	return fresh.watched;
-}
 
 /* An entry of dir: a watched file itself, or anything under a watched directory. */
 static __always_inline bool entry_watched(const struct path *dir, struct dentry *entry)
@@ -98,7 +42,7 @@ static __always_inline bool entry_watched(const struct path *dir, struct dentry 
  * whose arguments they take (the fallback). */
 static __always_inline __u16 current_syscall(__u16 fallback)
 {
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	struct pt_regs *regs = task_regs(bpf_get_current_task_btf());
 
 	switch (regs->orig_ax) {
 	case 82:
@@ -370,7 +314,7 @@ int BPF_PROG(renamed, struct renamedata *rd, int ret)
 	/* a directory that moved takes its subtree along: every verdict below it may be wrong
 	 * (old_dentry is the moved one; in an exchange new_dentry moved too) */
 	if (ret == 0 && (is_dir(old_dentry) || (exchange && is_dir(new_dentry))))
-		__sync_fetch_and_add(&verdict_generation, 1);
+		tree_changed();
 	p = bpf_map_lookup_elem(&pending_renames, &tid);
 	/* another rename inside the noted one (overlayfs renames the upper dentries): not ours */
 	if (!p || p->old_dentry != (__u64)old_dentry)
@@ -453,7 +397,7 @@ int BPF_PROG(note_link, struct dentry *old_dentry, const struct path *new_dir, s
 SEC("fentry/security_path_mknod")
 int BPF_PROG(note_mknod, const struct path *dir, struct dentry *dentry)
 {
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	struct pt_regs *regs = task_regs(bpf_get_current_task_btf());
 
 	if (regs->orig_ax != 133 && regs->orig_ax != 259)
 		return 0;

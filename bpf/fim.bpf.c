@@ -23,39 +23,57 @@
  * over it, its writer's exit) or the loader's periodic check (iter/bpf_map_elem over wfiles)
  * compares size, mtime and the write-only offset with the snapshot taken at open and reports
  * one `modify`. Read-only opens return after reading the open flags; close() of a process that
- * never opened a watched file for write is one lookup.
+ * never opened a watched file for write is a load after bpf_get_current_pid_tgid()
+ * (writer_slots), and a single load while no process holds one.
  */
 #include "fim-common.h"
 
 /*
- * Inodes whose ctime a name-based syscall changed (its parent directory, the entry itself),
- * noted by the timestamp tracepoints (6.13+) and taken by the syscall's exit. They name the
- * real directory when the caller's string went through a symlink, which the prefix filter
- * cannot see.
+ * Inodes whose ctime a name-based syscall changed (its parent directories, the entries
+ * themselves), noted by the timestamp tracepoints (6.13+) and taken by the syscall's exit.
+ * They are what the kernel really changed, whatever the caller's strings went through: a
+ * symlink into a watched tree, which the prefix filter cannot see, and, when the notes are
+ * complete, proof that a call changed nothing under a watched path (notes_verdict()).
  */
 #define TOUCHED_MAX 4
 struct touched {
 	__u64 inode[TOUCHED_MAX];
 	__u32 n;
-	__u32 tid;
+	__u32 full;     /* an inode did not fit */
+	__u32 complete; /* taken: every inode the call changed is in the list */
+	__u32 _pad;
 };
 
 /*
- * One slot per CPU, owned by the thread whose tid it holds: the timestamp tracepoints fire on
- * every timestamp update of the machine, and an array slot costs no hashing. A thread that
- * migrates or is preempted by another name-based syscall in the middle of its own loses its
- * notes, and is judged by the prefix filter alone, as on a kernel without these tracepoints.
+ * Per thread: no note is lost when a thread migrates or another runs on its CPU mid-call.
+ * Created by the thread's first note (rm, mv and chmod make one call in all).
  */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct touched);
-} touched_inodes SEC(".maps");
+} touched_notes SEC(".maps");
+
+/*
+ * Whether the notes may decide (notes_verdict()): only when every
+ * name-based call the timestamp hooks note has its exit hooked here, which takes the notes.
+ * The fentry backend leaves out the unlink, rename, mkdir... exits, so its notes pile up.
+ */
+const volatile bool targ_notes_decide = false;
+
+/*
+ * A note that found no storage and could not create it (out of memory, or the kernel's
+ * storage lock busy on this CPU) marks its thread here, so that its exit knows the notes are
+ * incomplete. Indexed by tid modulo NOTES_LOST_SLOTS and holding the tid: another thread's mark
+ * in the same slot can only replace this one if two such failures meet in one call.
+ */
+#define NOTES_LOST_SLOTS 1024
+__u32 notes_lost[NOTES_LOST_SLOTS];
 
 /*
  * Whether an inode's dentry is under a watched directory, remembered until the watch list
- * changes (the loader bumps watch_generation): a busy unwatched directory is walked once.
+ * changes or a directory moves (tree_generation): a busy unwatched directory is walked once.
  */
 struct ancestry {
 	__u32 generation;
@@ -69,8 +87,6 @@ struct {
 	__type(value, struct ancestry);
 } ancestry_cache SEC(".maps");
 
-__u32 watch_generation;
-
 /* Processes holding a tracked writable file, so process exit can stay a single lookup. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -80,18 +96,58 @@ struct {
 } writer_tgids SEC(".maps");
 
 /*
+ * The same set as counts, for close(), which every process of the machine calls: how many
+ * writer processes there are, and per slot (tgid modulo WRITER_SLOTS) how many of them fall in
+ * it. A zero answers "not a writer" with a load or two instead of a hash lookup (two helper
+ * calls, ~40 ns here); a slot in use may be another process's, and writer_tgids decides. A
+ * count can only be too high (a writer_tgids entry the LRU pushed out is never subtracted),
+ * which costs that lookup, never an event.
+ */
+#define WRITER_SLOTS 8192
+__u32 writer_procs;
+__u32 writer_slots[WRITER_SLOTS];
+
+static __always_inline bool is_writer(__u32 tgid)
+{
+	return writer_slots[tgid & (WRITER_SLOTS - 1)] && bpf_map_lookup_elem(&writer_tgids, &tgid);
+}
+
+static __always_inline void add_writer(__u32 tgid)
+{
+	__u8 one = 1;
+
+	/* a lookup is cheaper than an update, and a writer mostly opens more than one file */
+	if (bpf_map_lookup_elem(&writer_tgids, &tgid) ||
+	    bpf_map_update_elem(&writer_tgids, &tgid, &one, BPF_NOEXIST))
+		return;
+	__sync_fetch_and_add(&writer_slots[tgid & (WRITER_SLOTS - 1)], 1);
+	__sync_fetch_and_add(&writer_procs, 1);
+}
+
+static __always_inline void remove_writer(__u32 tgid)
+{
+	if (bpf_map_delete_elem(&writer_tgids, &tgid))
+		return;
+	__sync_fetch_and_add(&writer_slots[tgid & (WRITER_SLOTS - 1)], -1);
+	__sync_fetch_and_add(&writer_procs, -1);
+}
+
+/* Is any process a writer? One load: on a machine where none is, close() costs nothing more. */
+static __always_inline bool any_writer(void)
+{
+	return *(volatile __u32 *)&writer_procs != 0;
+}
+
+/*
  * A global (not inlined) function: the verifier checks it once per program instead of once per
  * call site, which keeps the ~30 name-based programs quick to load.
  */
-__noinline int inode_watched(__u64 inode)
+__noinline int inode_walk_watched(__u64 inode)
 {
-	struct ancestry *a = bpf_map_lookup_elem(&ancestry_cache, &inode);
-	struct ancestry fresh = { .generation = watch_generation };
+	struct ancestry fresh = { .generation = tree_gen() };
 	struct hlist_node *first;
 	struct walk w = {};
 
-	if (a && a->generation == fresh.generation)
-		return a->watched;
 	first = KREAD(struct inode, inode, i_dentry.first);
 	if (first) {
 		/* no mount to cross from an inode alone: the walk stays in its filesystem */
@@ -102,6 +158,16 @@ __noinline int inode_watched(__u64 inode)
 	fresh.watched = w.hit != 0;
 	bpf_map_update_elem(&ancestry_cache, &inode, &fresh, BPF_ANY);
 	return fresh.watched;
+}
+
+/* the remembered answer when there is one: a call to the global function costs ~15 ns more */
+static __always_inline bool inode_watched(__u64 inode)
+{
+	struct ancestry *a = bpf_map_lookup_elem(&ancestry_cache, &inode);
+
+	if (a && a->generation == tree_gen())
+		return a->watched;
+	return inode_walk_watched(inode);
 }
 
 /*
@@ -142,18 +208,92 @@ static __always_inline bool touched_watched_once(const struct touched *tc, int *
 	return *memo;
 }
 
-/* At every hooked name-based exit, success or not: the notes are this syscall's only. */
-static __always_inline void take_touched(struct touched *tc)
+/* What complete notes say of a call (notes_verdict()). */
+enum { NOTES_UNSURE = -1, NOTES_UNWATCHED = 0, NOTES_WATCHED = 1 };
+
+/*
+ * The remembered verdict (dir_watched()) on a directory inode, asked of its dentry and of the
+ * one mount of its filesystem: a filesystem mounted more than once (bind mounts) could be
+ * reached through another, and is NOTES_UNSURE. The mounts of a filesystem are read as kernels
+ * since 6.15 list them (sb->s_mounts, then mnt_next_for_sb); older kernels are always unsure.
+ */
+static __always_inline int dir_inode_verdict(__u64 inode)
 {
-	__u32 z = 0;
-	struct touched *v = bpf_map_lookup_elem(&touched_inodes, &z);
+	struct hlist_node *first = KREAD(struct inode, inode, i_dentry.first);
+	struct super_block *sb;
+	struct mount *m;
+
+	if (!bpf_core_field_exists(struct mount, mnt_next_for_sb) || !first)
+		return NOTES_UNSURE;
+	sb = KREAD(struct inode, inode, i_sb);
+	m = KREAD(struct super_block, sb, s_mounts);
+	if (!m || KREAD(struct mount, m, mnt_next_for_sb))
+		return NOTES_UNSURE;
+	return dir_watched((struct dentry *)((void *)first - bpf_core_field_offset(struct dentry, d_u.d_alias)),
+			   (struct vfsmount *)((void *)m + bpf_core_field_offset(struct mount, mnt)));
+}
+
+/*
+ * Can the call be judged from what the kernel changed? Unwatched, without the caller's strings
+ * (a read, a prefix lookup and a ".." scan, ~300 ns a name), when the notes are complete, the
+ * call changed at least one directory, every directory it changed (the real parents of what
+ * it named, wherever ".." or symlinks in the strings led) has the verdict "unwatched", and no
+ * other inode it changed is watched itself: the strings could only add events whose canonical
+ * path is outside every watch, which the loader drops (a string through a symlink that leaves
+ * the tree). Watched when it changed a watched directory or file: the strings are still read,
+ * for the paths, but not matched.
+ */
+static __always_inline int notes_verdict(const struct touched *tc)
+{
+	bool any_dir = false, unsure = false;
+
+	if (!targ_notes_decide)
+		return NOTES_UNSURE;
+	for (int i = 0; i < TOUCHED_MAX; i++) {
+		__u64 ino;
+		int v;
+
+		if (i >= tc->n)
+			break;
+		ino = tc->inode[i];
+		if ((KREAD(struct inode, ino, i_mode) & S_IFMT) != S_IFDIR) {
+			if (bpf_map_lookup_elem(&watch_inodes, &ino))
+				return NOTES_WATCHED;
+			continue;
+		}
+		any_dir = true;
+		v = dir_inode_verdict(ino);
+		if (v == NOTES_WATCHED)
+			return NOTES_WATCHED;
+		if (v == NOTES_UNSURE)
+			unsure = true;
+	}
+	return any_dir && !unsure && tc->complete ? NOTES_UNWATCHED : NOTES_UNSURE;
+}
+
+/* At every hooked name-based exit, success or not: the notes are this syscall's only. */
+static __always_inline void take_touched(struct touched *tc, struct task_struct *t)
+{
+	struct touched *v = bpf_task_storage_get(&touched_notes, t, 0, 0);
+	__u32 tid = KREAD(struct task_struct, t, pid);
+	__u32 *lost = &notes_lost[tid & (NOTES_LOST_SLOTS - 1)];
 
 	tc->n = 0;
-	if (!v || v->tid != (__u32)bpf_get_current_pid_tgid())
+	tc->complete = 0;
+	if (*lost == tid) {
+		*lost = 0;
+		if (v) {
+			v->n = 0;
+			v->full = 0;
+		}
+		return;
+	}
+	if (!v)
 		return;
 	__builtin_memcpy(tc, v, sizeof(*tc));
+	tc->complete = !v->full;
 	v->n = 0;
-	v->tid = 0;
+	v->full = 0;
 }
 
 /* x86_64 numbers of the name-based syscalls hooked below */
@@ -172,23 +312,29 @@ static __always_inline bool name_based_syscall(long nr)
 
 static __always_inline void note_ctime(struct inode *inode)
 {
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	__u32 tid, z = 0;
+	struct task_struct *t = bpf_get_current_task_btf();
 	struct touched *v;
 
-	if (!name_based_syscall(regs->orig_ax))
+	if (!name_based_syscall(task_regs(t)->orig_ax))
 		return;
-	v = bpf_map_lookup_elem(&touched_inodes, &z);
-	if (!v)
+	v = bpf_task_storage_get(&touched_notes, t, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!v) {
+		__u32 tid = KREAD(struct task_struct, t, pid);
+
+		notes_lost[tid & (NOTES_LOST_SLOTS - 1)] = tid;
 		return;
-	tid = (__u32)bpf_get_current_pid_tgid();
-	if (v->tid != tid) {
-		v->tid = tid;
-		v->n = 0;
+	}
+	for (int i = 0; i < TOUCHED_MAX; i++) {
+		if (i >= v->n)
+			break;
+		if (v->inode[i] == (__u64)inode)
+			return; /* the same inode again (its mtime after its ctime): one walk is enough */
 	}
 	if (v->n < TOUCHED_MAX) {
 		v->inode[v->n & (TOUCHED_MAX - 1)] = (__u64)inode;
 		v->n++;
+	} else {
+		v->full = 1;
 	}
 }
 
@@ -213,29 +359,49 @@ int BPF_PROG(ctime_xchg, struct inode *inode, __u32 old, __u32 new, __u32 cur)
 	return 0;
 }
 
+/* Is (d, vm) the root of the mount namespace? Its path is "", known without a walk. */
+static __always_inline bool namespace_root(struct dentry *d, struct vfsmount *vm)
+{
+	struct mount *m = real_mount(vm);
+
+	return d == KREAD(struct vfsmount, vm, mnt_root) && KREAD(struct mount, m, mnt_parent) == m;
+}
+
 /*
  * "<base>/<name>" where base is the caller's root (absolute name), cwd (AT_FDCWD) or dirfd;
- * an empty name (AT_EMPTY_PATH) is the dirfd itself. Returns the length, 0 on failure.
+ * an empty name (AT_EMPTY_PATH) is the dirfd itself. Returns the length, 0 on failure, and in
+ * *name_at where the caller's string starts in it.
+ *
+ * The string is read first, straight to `off`: an absolute name from a process whose root is
+ * the namespace's (most absolute names) is then the whole path, and costs one read. Any other
+ * is read again behind its base.
  */
 static __always_inline __u32 put_name_path(struct scratch *s, __u32 off, struct task_struct *t,
-					   long dirfd, const char *uname, bool *trunc)
+					   long dirfd, const char *uname, __u32 *name_at, bool *trunc)
 {
+	struct fs_struct *fs = KREAD(struct task_struct, t, fs);
 	struct dentry *d;
 	struct vfsmount *vm;
-	char c0 = 0;
+	char c0;
 	__u32 len, used, avail;
 	long n;
 
-	if (!uname || bpf_probe_read_user(&c0, 1, uname))
+	if (!uname)
 		return 0;
+	n = bpf_probe_read_user_str(DATA(s) + (off & DATA_MASK), PATH_MASK, uname);
+	if (n <= 0)
+		return 0;
+	c0 = DATA(s)[off & DATA_MASK];
 	if (c0 == '/') {
-		struct fs_struct *fs = KREAD(struct task_struct, t, fs);
-
 		d = KREAD(struct fs_struct, fs, root.dentry);
 		vm = KREAD(struct fs_struct, fs, root.mnt);
+		if (namespace_root(d, vm)) {
+			*name_at = 0;
+			if ((__u32)n >= PATH_MASK)
+				*trunc = true;
+			return ((__u32)n - 1) & PATH_MASK;
+		}
 	} else if ((int)dirfd == AT_FDCWD) {
-		struct fs_struct *fs = KREAD(struct task_struct, t, fs);
-
 		d = KREAD(struct fs_struct, fs, pwd.dentry);
 		vm = KREAD(struct fs_struct, fs, pwd.mnt);
 	} else {
@@ -247,13 +413,15 @@ static __always_inline __u32 put_name_path(struct scratch *s, __u32 off, struct 
 		vm = KREAD(struct file, f, f_path.mnt);
 	}
 	len = put_path(s, off, d, vm, trunc);
+	*name_at = len;
 	if (c0 == 0)
-		return len ? len : 0;
+		return len;
 	used = len;
 	if (c0 != '/') {
 		DATA(s)[(off + used) & DATA_MASK] = '/';
 		used++;
 	}
+	*name_at = used;
 	avail = FIM_PATH_MAX - used;
 	if (avail > PATH_MASK)
 		avail = PATH_MASK;
@@ -291,6 +459,8 @@ struct dotdot_scan {
 	struct scratch *s;
 	__u32 start, end;
 	__u32 found;
+	__u32 at;     /* the quick pass's position */
+	__u64 carry;  /* the quick pass: the last byte of the word before was a '.' */
 };
 
 static __always_inline bool dotdot_at(struct dotdot_scan *c, __u32 at)
@@ -302,7 +472,7 @@ static __always_inline bool dotdot_at(struct dotdot_scan *c, __u32 at)
 	       (at + 2 == c->end || p[(at + 2) & DATA_MASK] == '/');
 }
 
-/* Eight bytes a step: most paths have no '.' in most words, and those are skipped whole. */
+/* The exact scan, eight bytes a step; words without a '.' are skipped whole. */
 static long dotdot_step(__u32 i, void *ctx)
 {
 	struct dotdot_scan *c = ctx;
@@ -324,11 +494,59 @@ static long dotdot_step(__u32 i, void *ctx)
 	return 0;
 }
 
-/* A lexical path that missed the prefix filter may still lead into a watched tree via "..". */
-static __always_inline bool has_dotdot(struct scratch *s, __u32 off, __u32 len)
+/* 0x80 in each byte of w that is a '.', 0 elsewhere (no borrow from byte to byte) */
+static __always_inline __u64 dot_bytes(__u64 w)
 {
-	struct dotdot_scan c = { .s = s, .start = off, .end = off + len };
+	__u64 v = w ^ 0x2e2e2e2e2e2e2e2eull;
 
+	return ~(((v & 0x7f7f7f7f7f7f7f7full) + 0x7f7f7f7f7f7f7f7full) | v | 0x7f7f7f7f7f7f7f7full);
+}
+
+/*
+ * The quick pass: 64 bytes a step (each bpf_loop step is a call, ~15 ns here), looking only for
+ * two '.' in a row. Nearly every name has none, and is done in a step or two; one that has
+ * them ("..", "a..b") gets the exact scan.
+ */
+static long two_dots_step(__u32 i, void *ctx)
+{
+	struct dotdot_scan *c = ctx;
+
+#pragma unroll
+	for (int k = 0; k < 8; k++) {
+		__u32 at = c->at;
+		__u64 m;
+
+		if (at >= c->end)
+			return 1;
+		m = dot_bytes(*(__u64 *)(DATA(c->s) + (at & DATA_MASK)));
+		if (c->end - at < 8) /* the bytes after the end are an older record's */
+			m &= (1ull << ((c->end - at) * 8)) - 1;
+		if ((m & (m >> 8)) || (c->carry & m)) {
+			c->found = 1;
+			return 1;
+		}
+		c->carry = (m >> 56) & 0x80;
+		c->at = at + 8;
+	}
+	return 0;
+}
+
+/*
+ * A lexical path that missed the prefix filter may still lead into a watched tree via "..".
+ * Only the caller's string can hold one: a base directory's path is made of real names.
+ * Global, like inode_walk_watched(): verified once per program.
+ */
+__noinline int has_dotdot(__u32 off, __u32 len)
+{
+	struct scratch *s = get_scratch();
+	struct dotdot_scan c = { .s = s, .start = off, .end = off + len, .at = off };
+
+	if (!s)
+		return 0;
+	bpf_loop(FIM_PATH_MAX / 64, two_dots_step, &c, 0);
+	if (!c.found)
+		return 0;
+	c.found = 0;
 	bpf_loop(FIM_PATH_MAX / 8, dotdot_step, &c, 0);
 	return c.found;
 }
@@ -375,9 +593,7 @@ static __always_inline void track_writable(const struct who *who, struct file *f
 		v.snap.size = -1;
 	v.who = *who;
 	bpf_map_update_elem(&wfiles, &key, &v, BPF_ANY);
-	/* a lookup is cheaper than an update, and a writer mostly opens more than one file */
-	if (!bpf_map_lookup_elem(&writer_tgids, &v.who.pid))
-		bpf_map_update_elem(&writer_tgids, &v.who.pid, &v.dead, BPF_ANY);
+	add_writer(v.who.pid);
 	stat_inc(FIM_STAT_TRACKED);
 }
 
@@ -441,14 +657,14 @@ static __always_inline int on_open_exit(long ret, __u16 sc)
 	struct file *f;
 	__u64 flags = 0;
 	__u32 fmode;
-	bool created;
+	bool created, emits;
 
 	if (ret < 0)
 		return 0;
 	t = bpf_get_current_task_btf();
 	/* Direct loads from the trusted pt_regs pointer, not probe-read helper calls: this runs
 	 * for every open on the machine. */
-	regs = (struct pt_regs *)bpf_task_pt_regs(t);
+	regs = task_regs(t);
 	switch (sc) {
 	case FIM_SC_OPEN:
 		flags = regs->si;
@@ -484,14 +700,16 @@ static __always_inline int on_open_exit(long ret, __u16 sc)
 	created = fmode & FMODE_CREATED;
 	if (!created && !(fmode & FMODE_WRITE) && !(flags & O_TRUNC))
 		return 0;
+	/* an open for write of an existing file says nothing yet: no name needed */
+	emits = created || !(fmode & FMODE_WRITE);
 	s = get_scratch();
-	if (!s || !file_walk_watched(s, f, &w))
+	if (!s || !file_walk_watched(s, f, &w, emits))
 		return 0;
 	fill_who(&who, t);
 	if (created)
-		emit_walked(s, t, f, &w, &who, FIM_OP_ADD, sc);
+		emit_walked(s, t, f, &w, 0, &who, FIM_OP_ADD, sc);
 	else if (!(fmode & FMODE_WRITE)) /* O_RDONLY|O_TRUNC still truncates */
-		emit_walked(s, t, f, &w, &who, FIM_OP_MODIFY, sc);
+		emit_walked(s, t, f, &w, 0, &who, FIM_OP_MODIFY, sc);
 	/* the truncation and what is written after it are one modify, at close */
 	if (fmode & FMODE_WRITE)
 		track_writable(&who, f, !created && (flags & O_TRUNC));
@@ -519,17 +737,16 @@ static __always_inline bool last_reference(struct file *f)
 /* fd is about to stop referring to its file: close(), or dup2()/dup3() over it. */
 static __always_inline int on_fd_closing(long fd)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct task_struct *t;
 	struct file *f;
 	struct inode *ino;
 	struct wfile *v;
 	__u64 key;
 
-	/* Every close on the machine passes here: one lookup for processes that never opened a
-	 * watched file for write. One that only inherited such an fd is left to the periodic
+	/* Every close on the machine passes here: a load or two for processes that never opened
+	 * a watched file for write. One that only inherited such an fd is left to the periodic
 	 * check, which reports the change within a window. */
-	if (!bpf_map_lookup_elem(&writer_tgids, &tgid))
+	if (!any_writer() || !is_writer(bpf_get_current_pid_tgid() >> 32))
 		return 0;
 	t = bpf_get_current_task_btf();
 	f = fd_to_file(t, fd);
@@ -572,10 +789,10 @@ static __always_inline int on_fd_change(long ret, long fd, __u16 op, __u16 sc)
 	t = bpf_get_current_task_btf();
 	f = fd_to_file(t, fd);
 	s = get_scratch();
-	if (!s || !file_walk_watched(s, f, &w))
+	if (!s || !file_walk_watched(s, f, &w, true))
 		return 0;
 	fill_who(&who, t);
-	emit_walked(s, t, f, &w, &who, op, sc);
+	emit_walked(s, t, f, &w, 0, &who, op, sc);
 	if (op == FIM_OP_MODIFY) { /* said now: the open file's close need not say it again */
 		__u64 key = (__u64)f;
 		struct wfile *v = bpf_map_lookup_elem(&wfiles, &key);
@@ -588,7 +805,7 @@ static __always_inline int on_fd_change(long ret, long fd, __u16 op, __u16 sc)
 
 static __always_inline long arg0(void)
 {
-	return ((struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf()))->di;
+	return (task_regs(bpf_get_current_task_btf()))->di;
 }
 
 SEC("tracepoint/syscalls/sys_exit_fchmod")
@@ -612,7 +829,7 @@ struct sysargs {
 
 static __always_inline void read_args(struct task_struct *t, struct sysargs *a)
 {
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t);
+	struct pt_regs *regs = task_regs(t);
 
 	a->a[0] = regs->di;
 	a->a[1] = regs->si;
@@ -622,28 +839,29 @@ static __always_inline void read_args(struct task_struct *t, struct sysargs *a)
 	a->a[5] = regs->r9;
 }
 
-/* Builds the name's path at `off`; returns its length, or -1 when it is not watched. */
 /*
- * Builds the name's path at `off` and says in *watched whether it may be under a watched path.
- * Returns its length, 0 when it could not be built.
+ * Builds the name's path at `off` and says in *watched whether it may be under a watched path;
+ * adds the record flags it calls for to *flags. Returns its length, 0 when it could not be built.
  */
 static __always_inline __u32 name_path(struct scratch *s, __u32 off, struct task_struct *t,
 				       long dirfd, const char *uname, __u32 trunc_flag, __u32 lex_flag,
-				       const struct touched *tc, int *touched_memo, bool *watched)
+				       const struct touched *tc, int *touched_memo, __u32 *flags,
+				       int verdict, bool *watched)
 {
-	struct fim_event *e = EV(s);
 	bool trunc = false;
-	__u32 len = put_name_path(s, off, t, dirfd, uname, &trunc);
+	__u32 name_at = 0;
+	__u32 len = put_name_path(s, off, t, dirfd, uname, &name_at, &trunc);
 
 	*watched = false;
 	if (!len)
 		return 0;
 	if (trunc)
-		e->flags |= trunc_flag;
-	e->flags |= lex_flag;
-	if (prefix_watched(s, off, len)) {
+		*flags |= trunc_flag;
+	*flags |= lex_flag;
+	if (verdict == NOTES_WATCHED || prefix_watched(s, off, len)) {
 		*watched = true;
-	} else if (has_dotdot(s, off, len) || touched_watched_once(tc, touched_memo)) {
+	} else if ((name_at < len && has_dotdot(off + name_at, len - name_at)) ||
+		   touched_watched_once(tc, touched_memo)) {
 		/* ".." or a symlink may lead into the tree: the loader, which makes the path
 		 * canonical, decides */
 		*watched = true;
@@ -651,27 +869,32 @@ static __always_inline __u32 name_path(struct scratch *s, __u32 off, struct task
 	return len;
 }
 
-static __always_inline int on_name_change(long ret, long dirfd, const char *uname, __u16 op,
-					  __u16 sc, __u16 mode_hint, const struct touched *tc)
+/* The record is begun only once the call is known to be watched: most are not. */
+static __always_inline int on_name_change(struct task_struct *t, long ret, long dirfd,
+					  const char *uname, __u16 op, __u16 sc, __u16 mode_hint,
+					  const struct touched *tc)
 {
-	struct task_struct *t;
 	struct scratch *s;
 	struct fim_event *e;
 	struct who w;
-	int touched_memo = -1;
-	__u32 len;
+	int touched_memo = -1, verdict;
+	__u32 len, flags = 0;
 	bool watched;
 
 	if (ret < 0)
 		return 0;
+	verdict = notes_verdict(tc);
+	if (verdict == NOTES_UNWATCHED)
+		return 0;
 	s = get_scratch();
 	if (!s)
 		return 0;
-	t = bpf_get_current_task_btf();
-	e = begin_event(s, op, sc);
-	len = name_path(s, 0, t, dirfd, uname, FIM_F_PATH_TRUNC, FIM_F_LEXICAL, tc, &touched_memo, &watched);
+	len = name_path(s, 0, t, dirfd, uname, FIM_F_PATH_TRUNC, FIM_F_LEXICAL, tc, &touched_memo,
+			&flags, verdict, &watched);
 	if (!watched)
 		return 0;
+	e = begin_event(s, op, sc);
+	e->flags = flags;
 	e->path_len = len;
 	e->mode = mode_hint;
 	fill_who(&w, t);
@@ -681,32 +904,36 @@ static __always_inline int on_name_change(long ret, long dirfd, const char *unam
 	return 0;
 }
 
-static __always_inline int on_rename(long ret, long olddir, const char *oldname, long newdir,
-				     const char *newname, long rflags, __u16 sc, const struct touched *tc)
+static __always_inline int on_rename(struct task_struct *t, long ret, long olddir,
+				     const char *oldname, long newdir, const char *newname, long rflags,
+				     __u16 sc, const struct touched *tc)
 {
-	struct task_struct *t;
 	struct scratch *s;
 	struct fim_event *e;
 	struct who w;
-	int touched_memo = -1;
-	__u32 nlen, olen;
+	int touched_memo = -1, verdict;
+	__u32 nlen, olen, flags = 0;
 	bool new_watched, old_watched;
 
 	if (ret < 0)
 		return 0;
+	verdict = notes_verdict(tc);
+	if (verdict == NOTES_UNWATCHED)
+		return 0;
 	s = get_scratch();
 	if (!s)
 		return 0;
-	t = bpf_get_current_task_btf();
-	e = begin_event(s, FIM_OP_RENAME, sc);
 	/* one event when either end is watched: a move into or out of the tree has both paths */
-	nlen = name_path(s, 0, t, newdir, newname, FIM_F_PATH_TRUNC, FIM_F_LEXICAL, tc, &touched_memo, &new_watched);
+	nlen = name_path(s, 0, t, newdir, newname, FIM_F_PATH_TRUNC, FIM_F_LEXICAL, tc, &touched_memo,
+			 &flags, verdict, &new_watched);
 	if (!nlen)
 		return 0;
 	olen = name_path(s, nlen & PATH_MASK, t, olddir, oldname, FIM_F_OLD_PATH_TRUNC,
-			 FIM_F_OLD_LEXICAL, tc, &touched_memo, &old_watched);
+			 FIM_F_OLD_LEXICAL, tc, &touched_memo, &flags, verdict, &old_watched);
 	if (!olen || (!new_watched && !old_watched))
 		return 0;
+	e = begin_event(s, FIM_OP_RENAME, sc);
+	e->flags = flags;
 	e->path_len = nlen & PATH_MASK;
 	e->old_path_len = olen & PATH_MASK;
 	if (rflags & RENAME_EXCHANGE)
@@ -722,13 +949,14 @@ static __always_inline int on_rename(long ret, long olddir, const char *oldname,
 	SEC("tracepoint/syscalls/sys_exit_" #sysname)                                      \
 	int exit_##sysname(struct trace_event_raw_sys_exit *ctx)                           \
 	{                                                                                   \
+		struct task_struct *t = bpf_get_current_task_btf();                         \
 		struct sysargs a;                                                           \
 		struct touched tc = {};                                                     \
-		take_touched(&tc);                                                          \
+		take_touched(&tc, t);                                                       \
 		if (ctx->ret < 0)                                                           \
 			return 0;                                                           \
-		read_args(bpf_get_current_task_btf(), &a);                                  \
-		return on_name_change(ctx->ret, DIRFD, (const char *)a.a[NAMEARG], OP, SC, MODE, &tc); \
+		read_args(t, &a);                                                           \
+		return on_name_change(t, ctx->ret, DIRFD, (const char *)a.a[NAMEARG], OP, SC, MODE, &tc); \
 	}
 
 /* delete */
@@ -781,7 +1009,7 @@ static __always_inline struct wfile *tracked_fd(long fd, struct file **fp)
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	__u64 key;
 
-	if (!bpf_map_lookup_elem(&writer_tgids, &tgid))
+	if (!any_writer() || !is_writer(tgid))
 		return NULL;
 	*fp = fd_to_file(bpf_get_current_task_btf(), fd);
 	key = (__u64)*fp;
@@ -809,13 +1037,14 @@ int enter_utimensat(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_exit_utimensat")
 int exit_utimensat(struct trace_event_raw_sys_exit *ctx)
 {
+	struct task_struct *t = bpf_get_current_task_btf();
 	struct sysargs a;
 	struct touched tc = {};
 
-	take_touched(&tc);
+	take_touched(&tc, t);
 	if (ctx->ret < 0)
 		return 0;
-	read_args(bpf_get_current_task_btf(), &a);
+	read_args(t, &a);
 	if (!a.a[1]) {
 		struct file *f = NULL;
 		struct wfile *v = tracked_fd(a.a[0], &f);
@@ -827,39 +1056,65 @@ int exit_utimensat(struct trace_event_raw_sys_exit *ctx)
 		return 0;
 	if (!a.a[1]) /* futimens(fd, times) */
 		return on_fd_change(ctx->ret, a.a[0], FIM_OP_ATTRIB, FIM_SC_UTIMENSAT);
-	return on_name_change(ctx->ret, a.a[0], (const char *)a.a[1], FIM_OP_ATTRIB, FIM_SC_UTIMENSAT, 0, &tc);
+	return on_name_change(t, ctx->ret, a.a[0], (const char *)a.a[1], FIM_OP_ATTRIB, FIM_SC_UTIMENSAT, 0, &tc);
 }
 
 #define UTIMES_HOOK(sysname, SC, DIRFD, NAMEARG, TIMESARG)                                 \
 	SEC("tracepoint/syscalls/sys_exit_" #sysname)                                      \
 	int exit_##sysname(struct trace_event_raw_sys_exit *ctx)                           \
 	{                                                                                   \
+		struct task_struct *t = bpf_get_current_task_btf();                         \
 		struct sysargs a;                                                           \
 		struct touched tc = {};                                                     \
-		take_touched(&tc);                                                          \
+		take_touched(&tc, t);                                                       \
 		if (ctx->ret < 0)                                                           \
 			return 0;                                                           \
-		read_args(bpf_get_current_task_btf(), &a);                                  \
+		read_args(t, &a);                                                           \
 		if (!a.a[TIMESARG])                                                         \
 			return 0;                                                           \
-		return on_name_change(ctx->ret, DIRFD, (const char *)a.a[NAMEARG], FIM_OP_ATTRIB, SC, 0, &tc); \
+		return on_name_change(t, ctx->ret, DIRFD, (const char *)a.a[NAMEARG], FIM_OP_ATTRIB, SC, 0, &tc); \
 	}
 
 UTIMES_HOOK(utime, FIM_SC_UTIME, AT_FDCWD, 0, 1)
 UTIMES_HOOK(utimes, FIM_SC_UTIMES, AT_FDCWD, 0, 1)
 UTIMES_HOOK(futimesat, FIM_SC_FUTIMESAT, a.a[0], 1, 2)
 
+/*
+ * After a successful rename: may a directory have moved? Every remembered verdict below it
+ * would be wrong (tree_changed() retires them all). The timestamp notes tell the common case
+ * apart, a file renamed inside one directory (that directory and one or two files changed
+ * their times); anything else counts as a directory move, and so does every rename when there
+ * are no notes (kernels before 6.13, notes lost to a migration).
+ */
+static __always_inline bool dir_may_have_moved(const struct touched *tc)
+{
+	__u32 dirs = 0, others = 0;
+
+	for (int i = 0; i < TOUCHED_MAX; i++) {
+		if (i >= tc->n)
+			break;
+		if ((KREAD(struct inode, tc->inode[i], i_mode) & S_IFMT) == S_IFDIR)
+			dirs++;
+		else
+			others++;
+	}
+	return dirs != 1 || !others;
+}
+
 #define RENAME_HOOK(sysname, SC, OLDDIR, OLDNAME, NEWDIR, NEWNAME, FLAGS)                  \
 	SEC("tracepoint/syscalls/sys_exit_" #sysname)                                      \
 	int exit_##sysname(struct trace_event_raw_sys_exit *ctx)                           \
 	{                                                                                   \
+		struct task_struct *t = bpf_get_current_task_btf();                         \
 		struct sysargs a;                                                           \
 		struct touched tc = {};                                                     \
-		take_touched(&tc);                                                          \
+		take_touched(&tc, t);                                                       \
 		if (ctx->ret < 0)                                                           \
 			return 0;                                                           \
-		read_args(bpf_get_current_task_btf(), &a);                                  \
-		return on_rename(ctx->ret, OLDDIR, (const char *)a.a[OLDNAME], NEWDIR,      \
+		if (dir_may_have_moved(&tc))                                                \
+			tree_changed();                                                     \
+		read_args(t, &a);                                                           \
+		return on_rename(t, ctx->ret, OLDDIR, (const char *)a.a[OLDNAME], NEWDIR,      \
 				 (const char *)a.a[NEWNAME], FLAGS, SC, &tc);               \
 	}
 
@@ -972,11 +1227,11 @@ int on_process_exit(void *ctx)
 
 	/* only the last thread, and only a process that opened a watched file for write; its
 	 * files are still open here (exit_files() comes after this tracepoint) */
-	if (!bpf_map_lookup_elem(&writer_tgids, &tgid))
+	if (!any_writer() || !is_writer(tgid))
 		return 0;
 	if (BPF_CORE_READ(t, signal, live.counter) != 0)
 		return 0;
-	bpf_map_delete_elem(&writer_tgids, &tgid);
+	remove_writer(tgid);
 	fdt = BPF_CORE_READ(t, files, fdt);
 	if (!fdt)
 		return 0;

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -82,6 +84,7 @@ static struct {
 	int n_hooks;
 	int ncpus;
 	bool compat; /* the object without direct kernel reads is loaded */
+	__u32 *tree_generation; /* the sensor's map of that name, mapped */
 	enum cli_backend backend; /* in use: BACKEND_TRACEPOINT or BACKEND_FENTRY */
 	char backend_reason[256]; /* why, for hello and `fimctl check` */
 } L;
@@ -518,13 +521,11 @@ static void prefix_key_for(const char *path, size_t n, struct fim_prefix_key *k)
 	k->prefixlen = (n + 1) * 8;
 }
 
-/* The kernel remembers which inodes are under a watch; any change to the list forgets that. */
+/* The kernel remembers which directories are under a watch; any change to the list forgets that. */
 static void watches_changed(void)
 {
-	L.skel->bss->watch_generation++;
-	/* the fentry programs bump theirs too (a directory renamed): atomically on both sides */
-	if (L.vfs)
-		__atomic_fetch_add(&L.vfs->bss->verdict_generation, 1, __ATOMIC_SEQ_CST);
+	/* the programs add one too (a directory renamed): atomically on both sides */
+	__atomic_fetch_add(L.tree_generation, 1, __ATOMIC_SEQ_CST);
 }
 
 /* Opens the path with O_PATH while the kernel side is armed, so it keys the inode for us. */
@@ -867,6 +868,9 @@ static void run_iter(struct bpf_link *link, const char *what)
 static void run_periodic_check(void)
 {
 	run_iter(L.check_link, "periodic check");
+	/* A directory can move where no hook sees it (io_uring's renameat on the tracepoint
+	 * backend, nfsd, mount --move): the kernel's remembered verdicts last one window at most. */
+	__atomic_fetch_add(L.tree_generation, 1, __ATOMIC_SEQ_CST);
 }
 
 /* Files opened for write before their path was watched (a daemon's log) are tracked too. */
@@ -944,6 +948,7 @@ static const char *const replaced_by_fentry[] = {
 static int open_and_load(bool compat)
 {
 	struct fim_bpf *obj = calloc(1, sizeof(*obj));
+	void *gen;
 	int err;
 
 	if (!obj)
@@ -958,6 +963,7 @@ static int open_and_load(bool compat)
 		return err;
 	}
 	SET_TARGETS(obj);
+	obj->rodata->targ_notes_decide = L.backend == BACKEND_TRACEPOINT;
 	bpf_map__set_max_entries(obj->maps.rb, L.opts.ringbuf_mb << 20);
 	select_programs(obj->obj);
 	if (L.backend == BACKEND_FENTRY)
@@ -968,6 +974,16 @@ static int open_and_load(bool compat)
 		fim_bpf__destroy(obj);
 		return err;
 	}
+	gen = mmap(NULL, sysconf(_SC_PAGESIZE), PROT_READ | PROT_WRITE, MAP_SHARED,
+		   bpf_map__fd(obj->maps.tree_generation), 0);
+	if (gen == MAP_FAILED) {
+		err = -errno;
+		fim_bpf__destroy(obj);
+		return err;
+	}
+	if (L.tree_generation)
+		munmap(L.tree_generation, sysconf(_SC_PAGESIZE));
+	L.tree_generation = gen;
 	L.skel = obj;
 	L.compat = compat;
 	return 0;
@@ -1283,6 +1299,9 @@ int main(int argc, char **argv)
 			die(EXIT_USAGE, "watched path %s", err);
 
 	seed_open_writers();
+	/* Loading read the kernel's BTF and relocated every program, megabytes that libbpf has
+	 * freed but the allocator keeps: give them back, the loader runs for days. */
+	malloc_trim(0);
 	L.rb = ring_buffer__new(bpf_map__fd(L.skel->maps.rb), handle_event, NULL, NULL);
 	if (!L.rb)
 		die(EXIT_RUNTIME, "ring buffer: %s", strerror(errno));
