@@ -1185,8 +1185,8 @@ struct ring_reader {
 	__u64 last_batch_ns; /* CLOCK_BOOTTIME of the last read that found records */
 };
 
-/* Reads the ring; returns whether the stream is busy, i.e. to read again by the clock. */
-static bool read_records(struct ring_reader *r)
+/* Reads the ring; r->draining then says whether to read again by the clock. */
+static void read_records(struct ring_reader *r)
 {
 	__u64 now = clock_ns(CLOCK_BOOTTIME);
 
@@ -1203,12 +1203,11 @@ static bool read_records(struct ring_reader *r)
 	for (int round = 0; !r->draining; round++) {
 		set_last_wake(0);
 		if (ring_buffer__consume(L.rb) <= 0)
-			return false;
+			return;
 		if (round == 3)
 			r->draining = true;
 	}
 	set_last_wake(now);
-	return true;
 }
 
 /*

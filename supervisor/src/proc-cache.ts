@@ -195,7 +195,9 @@ export class ProcCache {
 		}
 
 		const parent = this.lookup(ppid, eventMs);
-		if (parent !== undefined && (link === undefined || link.entry !== parent || eventMs < link.sinceMs)) {
+		// Past the early return, the linked entry can only come back for an earlier event, from
+		// which the proof then holds.
+		if (parent !== undefined) {
 			child.parentLink = {entry: parent, sinceMs: eventMs};
 		}
 
