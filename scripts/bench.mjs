@@ -45,6 +45,9 @@ const MONITORS = {
   fimctl: { label: 'fimctl', format: 'fimctl', whodata: true },
   'none+audit': { label: 'no monitor, audit context' },
 };
+// the events the mixed workload's ops make on fim-whodata's contract (the other monitors count
+// their own way: auditd one per syscall, inotify one per write)
+const MIXED_EVENTS_PER_OP = { loader: 1.25, fimctl: 1.25 };
 const ALL = ['none', 'auditd', 'inotify', 'loader', 'fimctl'];
 const LATENCY_RATE = 2000;
 const SHORT_UID = 4242;
@@ -338,12 +341,18 @@ async function overheadSample(cfg, r, d) {
   const s = { round: r, cfg, loadavg: loadavg() };
   const m = await startMonitor(cfg, d, ` #${r}`);
   const own = m?.procs['fim-loader'] ? progIdsOf(m.procs['fim-loader']) : new Set();
-  if (m) await m.h.cmd('mark', 'marked');
+  let lossBefore;
+  if (m) {
+    await m.h.cmd('mark', 'marked');
+    lossBefore = await reportedLoss(m, await m.h.cmd('peek', 'peeked'));
+  }
   s.mix = await workload('mixed', ['--procs', '2', '--ms', ms, '--dir', d.watched, '--tag', `o${r}${cfg.replace(/\W/g, '')}`]);
   if (m) {
     // what a backlog still holds is drained before the next workload, so it is not charged to it
     s.fence = await m.h.fence(d.watched, 120000);
     s.delivered = s.fence.window_events;
+    // fewer events than the ops make is either a loss the monitor reported or a silent one
+    if (MIXED_EVENTS_PER_OP[cfg]) s.reportedLost = (await settleLoss(m, s.mix.ops * MIXED_EVENTS_PER_OP[cfg], s.delivered, lossBefore)).count;
   }
   s.file = await workload('write-storm', ['--procs', '2', '--ms', ms, '--file', path.join(d.unwatched, 'f')]);
   s.pipe = await workload('pipe-storm', ['--procs', '2', '--ms', ms]);
@@ -355,6 +364,7 @@ async function overheadSample(cfg, r, d) {
   plog(
     `  round ${r}/${P.rounds} ${MONITORS[cfg].label}: mixed ${fmt(s.mix.ns_per_op / 1000, 1)} µs/op, file write ${fmt(s.file.ns_per_op)} ns, pipe write ${fmt(s.pipe.ns_per_op)} ns` +
       (m ? `, ${s.delivered} events for ${s.mix.ops} ops` : '') +
+      (s.reportedLost ? `, ${s.reportedLost} reported lost` : '') +
       (s.foreign > 0 ? `, ${s.foreign} tracing progs of someone else!` : '') +
       (s.descheduled ? `, storm CPU share ${fmt(s.cpuShare, 2)}: a neighbour took CPU` : ''),
   );
@@ -696,7 +706,10 @@ function buildReport(res, d, configs, date) {
     const ds = deliveries.filter((s) => s.cfg === c);
     const ev = ds.reduce((a, s) => a + s.delivered, 0);
     const ops = ds.reduce((a, s) => a + s.mix.ops, 0);
-    md.push(`- ${col(c)}: ${ev} events for ${ops} ops in the watched mixed samples (${fmt(ev / ops, 2)} per op${c === 'loader' || c === 'fimctl' ? '; 1.25 expected: add, modify, modify, rename, delete per 4 ops' : ''}); ready ${fmt(median(res.samples.filter((s) => s.cfg === c).map((s) => s.readyMs)))} ms after start (median).`);
+    const expected = MIXED_EVENTS_PER_OP[c]
+      ? `; ${MIXED_EVENTS_PER_OP[c]} expected: add, modify, modify, rename, delete per 4 ops; ${ds.reduce((a, s) => a + s.reportedLost, 0)} reported lost`
+      : '';
+    md.push(`- ${col(c)}: ${ev} events for ${ops} ops in the watched mixed samples (${fmt(ev / ops, 2)} per op${expected}); ready ${fmt(median(res.samples.filter((s) => s.cfg === c).map((s) => s.readyMs)))} ms after start (median).`);
   }
   md.push(`- Disturbed samples (taken again, up to twice, within ${P.retryBudgetS} s in all): other sessions' tracing BPF programs loaded during ${res.samples.filter((s) => s.foreign > 0).length} of ${res.samples.length}; storms descheduled by a neighbour in ${res.samples.filter((s) => s.descheduled).length}; ${res.dropped} left out of the medians${res.dirtyConfigs.length ? `; too many in ${res.dirtyConfigs.map(col).join(', ')} to leave out` : ''}.`);
   md.push('');
