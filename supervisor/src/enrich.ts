@@ -96,6 +96,11 @@ export class Enricher {
 		this.procCache.close();
 	}
 
+	/** Events up to this kernel timestamp (ns) have been received: see ProcCache.received(). */
+	received(timestampNs: number): void {
+		this.procCache.received(timestampNs / 1e6);
+	}
+
 	enrich(event: KernelEventFields): Enrichment {
 		const eventMs = event.timestamp / 1e6;
 		const proc = this.procCache.lookup(event.pid, eventMs, event.exe);

@@ -434,6 +434,20 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 	}
 
 	private onBatch(lines: ParsedLine[]): void {
+		if (this.enricher) {
+			// The newest event first: a process checked for one event of the batch is then proven
+			// alive past all of them (one read of /proc per process and batch).
+			let newest = Number.NEGATIVE_INFINITY;
+			for (const {value} of lines) {
+				const timestamp = value['timestamp'];
+				if (value['type'] === 'event' && typeof timestamp === 'number' && timestamp > newest) {
+					newest = timestamp;
+				}
+			}
+
+			this.enricher.received(newest);
+		}
+
 		const items: MonitorBatchItem[] = [];
 		for (const line of lines) {
 			const value = line.value;

@@ -95,6 +95,8 @@ export class ProcCache {
 	private readonly gone = new Map<number, number>();
 	/** Times the cache had to read /proc (for tests and metrics). */
 	reads = 0;
+	/** The latest event time received (kernel-frame ms): see received(). */
+	private receivedMs = Number.NEGATIVE_INFINITY;
 
 	constructor(private readonly clock: ProcClock, options: ProcCacheOptions = {}) {
 		this.procRoot = options.procRoot ?? '/proc';
@@ -120,6 +122,21 @@ export class ProcCache {
 		}
 
 		this.held.clear();
+	}
+
+	/**
+	 * Says that events up to `eventMs` (kernel-frame ms) have been received, so that a read of
+	 * /proc from now on happened after them. The clock's own lower bound of the current time can
+	 * lag by several ms (boot time from /proc/uptime is rounded down to 10 ms): without this,
+	 * every event of that last stretch re-checked its process, one read per event instead of one
+	 * per process and batch. The caller gives the newest event of a batch before looking its
+	 * events up. A time more than a second ahead of the clock is no evidence of anything (the
+	 * clock lags by far less, unless the machine was suspended) and is ignored.
+	 */
+	received(eventMs: number): void {
+		if (eventMs > this.receivedMs && eventMs <= this.clock.nowMs() + 1000) {
+			this.receivedMs = eventMs;
+		}
 	}
 
 	/**
@@ -205,7 +222,7 @@ export class ProcCache {
 	}
 
 	private revalidate(pid: number, entry: ProcessInfo | undefined): ProcessInfo | undefined {
-		const verifiedAt = this.clock.nowMs();
+		const verifiedAt = this.nowMs();
 		if (entry !== undefined && this.stillThere(entry)) {
 			entry.verifiedAt = verifiedAt;
 			return entry;
@@ -234,6 +251,11 @@ export class ProcCache {
 		}
 
 		return fresh;
+	}
+
+	/** A lower bound of the current kernel-frame time, for a read of /proc about to happen. */
+	private nowMs(): number {
+		return Math.max(this.clock.nowMs(), this.receivedMs);
 	}
 
 	/** Whether the process of a held descriptor is still there (alive or not yet reaped). */
@@ -330,7 +352,7 @@ export class ProcCache {
 	 * Everything /proc says about the process that has `pid` now. `fd` (/proc/PID/comm, opened
 	 * before `stat` was read) is kept with the entry; without one, it is opened here.
 	 */
-	private read(pid: number, verifiedAt = this.clock.nowMs(), fd = this.openComm(pid), stat = this.readStat(pid)): ProcessInfo | undefined {
+	private read(pid: number, verifiedAt = this.nowMs(), fd = this.openComm(pid), stat = this.readStat(pid)): ProcessInfo | undefined {
 		if (stat === undefined) {
 			closeQuietly(fd);
 			return undefined;

@@ -12,7 +12,9 @@ import type {FileType, KernelEventFields, Operation, ReconcileEvent, SupervisorR
  * for a path marks it; at the next flush (about once a second, and before every scan step) the
  * path is lstat'ed and stored only if its ctime is not later than the event (plus a little
  * clock slack): a change made after the event, whose own event may yet be lost, stays visible
- * as a difference. A path that is gone is forgotten only if its event was a delete or a rename.
+ * as a difference. A path that is gone is forgotten only if its event was a delete or a rename;
+ * such a path is forgotten without an lstat: its latest event says it is gone, and that is the
+ * state the event explains.
  *
  * Scans after a gap (loader restart, kernel loss, downtime) also report every file whose ctime
  * falls inside the gap, even if it matches the baseline: ctime cannot be set from user space,
@@ -109,7 +111,12 @@ export class Baseline {
 			}
 
 			for (const [path, note] of pending) {
-				const state = statPath(path);
+				// A path whose latest event said it is gone leaves the baseline without an lstat
+				// (one per deleted or renamed-away file was a third of the supervisor's time under
+				// a create/rename/delete load). If it is back on disk already, the event of that
+				// comes next and stores it; if that event is lost, the next scan finds the file
+				// missing from the baseline and reports it, as it would any unexplained state.
+				const state = note.gone ? undefined : statPath(path);
 				if (state === undefined) {
 					if (note.gone) {
 						store.remove(path);

@@ -20,6 +20,7 @@ import type {AckRecord, HelloRecord, StatsRecord, SupervisorRecord} from './type
 
 export type LoaderTuning = {
 	coalesceMs?: number;
+	maxDelayUs?: number;
 	ringbufMb?: number;
 	statsInterval?: number;
 };
@@ -205,9 +206,13 @@ export class Supervisor extends EventEmitter {
 			args.push('--path', path);
 		}
 
-		const {coalesceMs, ringbufMb, statsInterval} = this.options.tuning ?? {};
+		const {coalesceMs, maxDelayUs, ringbufMb, statsInterval} = this.options.tuning ?? {};
 		if (coalesceMs !== undefined) {
 			args.push('--coalesce-ms', String(coalesceMs));
+		}
+
+		if (maxDelayUs !== undefined) {
+			args.push('--max-delay-us', String(maxDelayUs));
 		}
 
 		if (ringbufMb !== undefined) {

@@ -20,6 +20,7 @@ sources:
     type: whodata
     paths: [/etc, /var/log]
     coalesce_ms: 500
+    max_delay_us: 1000
 transforms:
   no_swap:
     type: filter
@@ -38,6 +39,7 @@ sinks:
 	const config = loadConfigFile(file);
 	t.deepEqual(config.source.paths, ['/etc', '/var/log']);
 	t.is(config.source.coalesce_ms, 500);
+	t.is(config.source.max_delay_us, 1000);
 	t.is(config.sink.format, 'text');
 	const route = compileRoute(config);
 	t.true(route(event({})));

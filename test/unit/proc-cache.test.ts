@@ -52,6 +52,23 @@ test('an event after the last check re-reads only the stat line', t => {
 	t.is(cache.reads, reads + 1);
 });
 
+test('events received before a check are covered by it, even ahead of a lagging clock', t => {
+	const {cache, clock, spawn, kill, at} = fakeProc();
+	spawn(42, 1000);
+	clock.now = 20_000;
+	t.truthy(cache.lookup(42, at(19_000)));
+	// The clock lags (it is a lower bound): a batch of events newer than it, from one process.
+	cache.received(at(20_004));
+	const reads = cache.reads;
+	t.truthy(cache.lookup(42, at(20_002)));
+	t.truthy(cache.lookup(42, at(20_004)));
+	t.is(cache.reads, reads + 1, 'one check for the batch');
+	// A time far ahead of the clock proves nothing: the next event is checked, and finds the pid gone.
+	cache.received(at(30_000));
+	kill(42);
+	t.is(cache.lookup(42, at(20_010)), undefined);
+});
+
 test('a recycled pid never lends its data to an older event', t => {
 	const {cache, clock, spawn, kill, at} = fakeProc();
 	spawn(42, 1000, {cmdline: ['old']});

@@ -118,6 +118,27 @@ test('a path that vanished is forgotten only when its event was a delete', async
 	t.deepEqual(summary(found), ['delete /modified-then-gone']);
 });
 
+test('a path whose latest event says it is gone leaves the baseline, even if it is back on disk', async t => {
+	const {root, store, baseline, found} = setup();
+	writeFileSync(join(root, 'deleted'), 'x');
+	writeFileSync(join(root, 'renamed'), 'x');
+	await baseline.reconcile([root], 'start');
+	// Both come back right after their events, as if the events of that were lost: the baseline
+	// keeps what the reported events explain (nothing there), and the scan reports the files.
+	unlinkSync(join(root, 'deleted'));
+	baseline.note(kernelEvent('delete', join(root, 'deleted'), Date.now()));
+	renameSync(join(root, 'renamed'), join(root, 'moved'));
+	baseline.note(kernelEvent('rename', join(root, 'moved'), Date.now(), join(root, 'renamed')));
+	writeFileSync(join(root, 'deleted'), 'back');
+	writeFileSync(join(root, 'renamed'), 'back');
+	baseline.flush();
+	t.is(store.get(byteString(join(root, 'deleted'))), undefined);
+	t.is(store.get(byteString(join(root, 'renamed'))), undefined);
+	t.truthy(store.get(byteString(join(root, 'moved'))));
+	await baseline.reconcile([root], 'loss');
+	t.deepEqual(summary(found), ['add /deleted', 'add /renamed']);
+});
+
 test('a renamed directory carries its subtree in the baseline, pending notes included', async t => {
 	const {root, store, baseline, found} = setup();
 	mkdirSync(join(root, 'old/inner'), {recursive: true});
