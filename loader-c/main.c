@@ -163,10 +163,24 @@ static void widen_stdout_pipe(void)
 		       strerror(errno));
 }
 
+/* An event is formatted in place at the end of the output buffer, which emit_line() then
+ * only has to take: one copy of each line less. */
+static void begin_line_in_place(struct jw *w)
+{
+	if (sizeof(L.out) - L.out_len < LINE_MAX_BYTES)
+		flush_out();
+	jw_init(w, L.out + L.out_len, LINE_MAX_BYTES);
+}
+
 static void emit_line(const struct jw *w)
 {
 	if (w->overflow) {
 		logmsg("warning", "record did not fit in %d bytes, dropped", LINE_MAX_BYTES);
+		return;
+	}
+	if (w->buf == L.out + L.out_len) {
+		L.out_len += w->len;
+		L.lines_written++;
 		return;
 	}
 	if (L.out_len + w->len > sizeof(L.out))
@@ -332,7 +346,7 @@ static void format_event(const struct fim_event *e, const char *path, size_t ple
 	const char *ftype = NULL;
 	const char *exe = e->data + e->path_len + e->old_path_len;
 
-	jw_init(&w, L.line, LINE_MAX_BYTES);
+	begin_line_in_place(&w);
 	jw_begin(&w);
 	jw_str(&w, "type", "event");
 	jw_u64(&w, "timestamp", L.boot_wall_ns + e->ts_boot_ns);
@@ -445,13 +459,14 @@ static struct {
 } parent_cache[PARENT_CACHE_SLOTS];
 static unsigned parent_cache_next;
 
-static const char *resolve_dir(const char *dir)
+/* now: the event's kernel timestamp (CLOCK_BOOTTIME), a clock read per event less; events of
+ * two CPUs may come a little out of order, hence the signed age */
+static const char *resolve_dir(const char *dir, __u64 now)
 {
-	__u64 now = clock_ns(CLOCK_MONOTONIC);
 	unsigned slot;
 
 	for (unsigned i = 0; i < PARENT_CACHE_SLOTS; i++)
-		if (now - parent_cache[i].at_ns < PARENT_CACHE_NS && !strcmp(parent_cache[i].dir, dir))
+		if ((__s64)(now - parent_cache[i].at_ns) < (__s64)PARENT_CACHE_NS && !strcmp(parent_cache[i].dir, dir))
 			return parent_cache[i].real;
 	slot = parent_cache_next++ % PARENT_CACHE_SLOTS;
 	if (!realpath(dir, parent_cache[slot].real))
@@ -462,7 +477,7 @@ static const char *resolve_dir(const char *dir)
 }
 
 /* p holds a normalised absolute path of n bytes in a buffer of cap bytes; returns the new n. */
-static size_t canonical_parent(char *p, size_t n, size_t cap)
+static size_t canonical_parent(char *p, size_t n, size_t cap, __u64 now)
 {
 	char dir[PATH_MAX];
 	const char *real;
@@ -474,7 +489,7 @@ static size_t canonical_parent(char *p, size_t n, size_t cap)
 		return n; /* in "/" itself, or not a C string: nothing to resolve */
 	memcpy(dir, p, slash - 1);
 	dir[slash - 1] = 0;
-	real = resolve_dir(dir);
+	real = resolve_dir(dir, now);
 	if (!real || !strcmp(real, dir))
 		return n;
 	rlen = strlen(real);
@@ -506,11 +521,11 @@ static int handle_event(void *ctx, void *data, size_t size)
 	plen = e->path_len;
 	memcpy(path, e->data, plen);
 	if (e->flags & FIM_F_LEXICAL)
-		plen = canonical_parent(path, path_normalize(path, plen), sizeof(path));
+		plen = canonical_parent(path, path_normalize(path, plen), sizeof(path), e->ts_boot_ns);
 	olen = e->old_path_len;
 	memcpy(old, e->data + e->path_len, olen);
 	if (e->flags & FIM_F_OLD_LEXICAL)
-		olen = canonical_parent(old, path_normalize(old, olen), sizeof(old));
+		olen = canonical_parent(old, path_normalize(old, olen), sizeof(old), e->ts_boot_ns);
 	if (e->flags & (FIM_F_LEXICAL | FIM_F_OLD_LEXICAL)) {
 		/* The kernel matched the string as given; ".." or a symlink may have led in or out of
 		 * the watched tree, so decide again on the canonical paths. */
