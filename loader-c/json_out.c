@@ -233,6 +233,16 @@ void jw__str_value(struct jw *w, const char *s, size_t n)
 	put_c(w, '"');
 }
 
+void jw__literal_value(struct jw *w, const char *s, size_t n)
+{
+	if (!reserve(w, n + 2))
+		return;
+	w->buf[w->len++] = '"';
+	memcpy(w->buf + w->len, s, n);
+	w->len += n;
+	w->buf[w->len++] = '"';
+}
+
 /* The value of the member whose key was just written, and its _b64 sibling when needed. */
 void jw__bytes_value(struct jw *w, const char *key, size_t klen, const unsigned char *b, size_t n)
 {

@@ -348,9 +348,9 @@ static void format_event(const struct fim_event *e, const char *path, size_t ple
 
 	begin_line_in_place(&w);
 	jw_begin(&w);
-	jw_str(&w, "type", "event");
+	jw_literal(&w, "type", "event");
 	jw_u64(&w, "timestamp", L.boot_wall_ns + e->ts_boot_ns);
-	jw_str(&w, "operation", e->op < sizeof(op_names) / sizeof(op_names[0]) && op_names[e->op] ? op_names[e->op] : "unknown");
+	jw_literal(&w, "operation", e->op < sizeof(op_names) / sizeof(op_names[0]) && op_names[e->op] ? op_names[e->op] : "unknown");
 	put_path_field(&w, "path", path, plen, e->flags & path_trunc_flag, truncated, &n_trunc);
 	if (e->op == FIM_OP_RENAME)
 		put_path_field(&w, "old_path", old, olen, e->flags & old_trunc_flag, truncated, &n_trunc);
@@ -359,7 +359,7 @@ static void format_event(const struct fim_event *e, const char *path, size_t ple
 	if (e->mode)
 		ftype = file_type_name(e->mode);
 	if (ftype)
-		jw_str(&w, "file_type", ftype);
+		jw_literal(&w, "file_type", ftype);
 	else
 		jw_null(&w, "file_type");
 	if (e->flags & FIM_F_INODE) {
@@ -393,10 +393,10 @@ static void format_event(const struct fim_event *e, const char *path, size_t ple
 		else
 			who_json.valid = false;
 	}
-	jw_str(&w, "syscall", e->syscall < FIM_SC_MAX && syscall_names[e->syscall] ? syscall_names[e->syscall] : "unknown");
+	jw_literal(&w, "syscall", e->syscall < FIM_SC_MAX && syscall_names[e->syscall] ? syscall_names[e->syscall] : "unknown");
 	jw_u64(&w, "cgroup_id", e->cgroup_id);
-	jw_str(&w, "source", "kernel");
-	jw_str(&w, "backend", backend_name(L.backend));
+	jw_literal(&w, "source", "kernel");
+	jw_literal(&w, "backend", backend_name(L.backend));
 	if (n_trunc) {
 		jw_array_begin(&w, "truncated");
 		for (int i = 0; i < n_trunc; i++)
