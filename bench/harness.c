@@ -248,12 +248,8 @@ static void read_monitor(void)
 		return;
 	}
 	have += (size_t)n;
-	for (size_t i = 0; i < have; i++) {
-		if (buf[i] != '\n')
-			continue;
-		on_line(buf + start, i - start, recv_ns);
-		start = i + 1;
-	}
+	for (char *nl; (nl = memchr(buf + start, '\n', have - start)); start = (size_t)(nl - buf) + 1)
+		on_line(buf + start, (size_t)(nl - buf) - start, recv_ns);
 	memmove(buf, buf + start, have - start);
 	have -= start;
 	if (have == sizeof(buf)) /* a line longer than the buffer: no monitor writes those */

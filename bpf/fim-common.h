@@ -762,9 +762,10 @@ static __always_inline void submit(struct scratch *s)
 
 	/* A wake-up costs ~10 us of irq_work in this guest, in the context of the task making the
 	 * change, and ~20 us of scheduling in the loader. So wake at most once per
-	 * targ_wakeup_gap_ns, the loader's --max-delay-us (or as the ring fills up): a quiet stream
-	 * is woken record by record, a busy one in batches, and the loader, which reads again one
-	 * max delay after every batch, picks up records that did not wake it. */
+	 * targ_wakeup_gap_ns, 1.5 times the loader's --max-delay-us (or as the ring fills up): a
+	 * quiet stream is woken record by record, a busy one in batches, and the loader, which
+	 * reads again one max delay after every batch by its own timer, picks up records that did
+	 * not wake it; we wake it only when that read is late. */
 	__u64 pending = bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA);
 
 	/* the fill threshold wakes once, on the record that crosses it: a stalled consumer must

@@ -233,6 +233,16 @@ void jw__str_value(struct jw *w, const char *s, size_t n)
 	put_c(w, '"');
 }
 
+void jw__literal_value(struct jw *w, const char *s, size_t n)
+{
+	if (!reserve(w, n + 2))
+		return;
+	w->buf[w->len++] = '"';
+	memcpy(w->buf + w->len, s, n);
+	w->len += n;
+	w->buf[w->len++] = '"';
+}
+
 /* The value of the member whose key was just written, and its _b64 sibling when needed. */
 void jw__bytes_value(struct jw *w, const char *key, size_t klen, const unsigned char *b, size_t n)
 {
@@ -300,28 +310,27 @@ static const char digit_pairs[201] =
 	"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
 	"8081828384858687888990919293949596979899";
 
+/* Written from the end of a scratch buffer, so the digits need not be counted first (a
+ * division per digit, in a dependent chain) before the pairs are placed. */
 static void put_u64_digits(struct jw *w, uint64_t v)
 {
-	size_t n = 1;
-	char *end;
+	char tmp[20]; /* UINT64_MAX has 20 digits */
+	char *p = tmp + sizeof(tmp);
 
-	for (uint64_t t = v; t >= 10; t /= 10)
-		n++;
-	if (!reserve(w, n))
-		return;
-	end = w->buf + w->len + n;
 	while (v >= 100) {
 		unsigned d = (unsigned)(v % 100);
 
 		v /= 100;
-		end -= 2;
-		memcpy(end, digit_pairs + 2 * d, 2);
+		p -= 2;
+		memcpy(p, digit_pairs + 2 * d, 2);
 	}
-	if (v >= 10)
-		memcpy(end - 2, digit_pairs + 2 * v, 2);
-	else
-		end[-1] = (char)('0' + v);
-	w->len += n;
+	if (v >= 10) {
+		p -= 2;
+		memcpy(p, digit_pairs + 2 * v, 2);
+	} else {
+		*--p = (char)('0' + v);
+	}
+	put(w, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
 void jw__u64_value(struct jw *w, uint64_t v)

@@ -90,6 +90,7 @@ static inline void jw__key(struct jw *w, const char *key, size_t klen)
 
 void jw__raw(struct jw *w, const char *s, size_t n);
 void jw__str_value(struct jw *w, const char *s, size_t n);
+void jw__literal_value(struct jw *w, const char *s, size_t n);
 void jw__bytes_value(struct jw *w, const char *key, size_t klen, const unsigned char *b, size_t n);
 void jw__u64_value(struct jw *w, uint64_t v);
 void jw__i64_value(struct jw *w, int64_t v);
@@ -100,6 +101,15 @@ static inline void jw_str(struct jw *w, const char *key, const char *s)
 {
 	jw__key(w, key, strlen(key));
 	jw__str_value(w, s, strlen(s));
+}
+
+/* A value from the loader's own tables ("event", "openat", "tracepoint"): the same contract as
+ * a key (ASCII letters, digits, '_' or '-', never input bytes), so it is written unescaped,
+ * quotes and all in one step. Most string fields of an event are these. */
+static inline void jw_literal(struct jw *w, const char *key, const char *s)
+{
+	jw__key(w, key, strlen(key));
+	jw__literal_value(w, s, strlen(s));
 }
 
 static inline void jw_bytes(struct jw *w, const char *key, const unsigned char *b, size_t n)

@@ -72,6 +72,10 @@ static struct {
 	struct bpf_link *check_link; /* iter over tracked writable files: the periodic check */
 	struct bpf_link *seed_link;  /* iter over every open file: writers that predate a watch */
 	struct watch watches[CLI_MAX_PATHS * 4];
+	/* slots at and past this one were never used: the loops over the watches stop there. A
+	 * slot is 4 KiB, and going through all of them for each rename or lexical path cost more
+	 * than formatting its event. */
+	size_t watch_slots;
 	int next_watch_id;
 	struct loader_opts opts;
 	__u64 boot_wall_ns;
@@ -140,10 +144,43 @@ static void flush_out(void)
 	L.out_len = 0;
 }
 
+/*
+ * A pipe holds 64 KiB unless asked for more, less than a busy stream's batch: the loader then
+ * blocked in write() until its reader took the first part, two context switches per batch on
+ * both sides. With 1 MiB (the default fs.pipe-max-size, and the size of L.out) a batch is one
+ * write the loader does not wait for. The kernel allocates the pipe's pages as they fill, so a
+ * reader that keeps up costs no memory for it. Not a pipe, or not allowed: nothing changes.
+ */
+static void widen_stdout_pipe(void)
+{
+	struct stat st;
+
+	if (fstat(STDOUT_FILENO, &st) || !S_ISFIFO(st.st_mode))
+		return;
+	if (fcntl(STDOUT_FILENO, F_GETPIPE_SZ) < OUT_BUF_BYTES &&
+	    fcntl(STDOUT_FILENO, F_SETPIPE_SZ, OUT_BUF_BYTES) < 0)
+		logmsg("info", "stdout pipe left at %d bytes: %s", fcntl(STDOUT_FILENO, F_GETPIPE_SZ),
+		       strerror(errno));
+}
+
+/* An event is formatted in place at the end of the output buffer, which emit_line() then
+ * only has to take: one copy of each line less. */
+static void begin_line_in_place(struct jw *w)
+{
+	if (sizeof(L.out) - L.out_len < LINE_MAX_BYTES)
+		flush_out();
+	jw_init(w, L.out + L.out_len, LINE_MAX_BYTES);
+}
+
 static void emit_line(const struct jw *w)
 {
 	if (w->overflow) {
 		logmsg("warning", "record did not fit in %d bytes, dropped", LINE_MAX_BYTES);
+		return;
+	}
+	if (w->buf == L.out + L.out_len) {
+		L.out_len += w->len;
+		L.lines_written++;
 		return;
 	}
 	if (L.out_len + w->len > sizeof(L.out))
@@ -251,20 +288,69 @@ static void put_path_field(struct jw *w, const char *key, const char *p, size_t 
 		truncated[(*n_trunc)++] = key;
 }
 
+/*
+ * The process fields of an event (pid to exe) as the last event printed them: a process makes
+ * its changes in bursts, and formatting its nine ids, its name and its executable again was a
+ * third of the loader's time per event. Only a plain executable path is kept (no cut, short):
+ * the record's truncated array never depends on what is copied from here.
+ */
+#define WHO_EXE_MAX 256
+
+static struct {
+	bool valid;
+	__u32 ids[9]; /* pid tid ppid uid gid euid egid auid ses, as in struct fim_event */
+	char comm[FIM_COMM_LEN];
+	__u32 exe_flags;
+	__u16 exe_len;
+	char exe[WHO_EXE_MAX];
+	size_t len;
+	char json[1024];
+} who_json;
+
+_Static_assert(offsetof(struct fim_event, ses) - offsetof(struct fim_event, pid) == 8 * sizeof(__u32),
+	       "the process ids of struct fim_event are contiguous");
+
+static bool who_json_matches(const struct fim_event *e, const char *exe)
+{
+	return who_json.valid && who_json.exe_flags == (e->flags & (FIM_F_EXE | FIM_F_EXE_TRUNC)) &&
+	       !memcmp(who_json.ids, &e->pid, sizeof(who_json.ids)) &&
+	       !memcmp(who_json.comm, e->comm, sizeof(who_json.comm)) &&
+	       (!(e->flags & FIM_F_EXE) ||
+		(who_json.exe_len == e->exe_len && !memcmp(who_json.exe, exe, e->exe_len)));
+}
+
+static void who_json_remember(const struct fim_event *e, const char *exe, const char *json, size_t len)
+{
+	who_json.valid = false;
+	if (len > sizeof(who_json.json) || (e->flags & FIM_F_EXE_TRUNC) ||
+	    ((e->flags & FIM_F_EXE) && e->exe_len > WHO_EXE_MAX))
+		return;
+	memcpy(who_json.ids, &e->pid, sizeof(who_json.ids));
+	memcpy(who_json.comm, e->comm, sizeof(who_json.comm));
+	who_json.exe_flags = e->flags & (FIM_F_EXE | FIM_F_EXE_TRUNC);
+	who_json.exe_len = e->flags & FIM_F_EXE ? e->exe_len : 0;
+	memcpy(who_json.exe, exe, who_json.exe_len);
+	memcpy(who_json.json, json, len);
+	who_json.len = len;
+	who_json.valid = true;
+}
+
 static void format_event(const struct fim_event *e, const char *path, size_t plen, const char *old,
 			 size_t olen, __u32 path_trunc_flag, __u32 old_trunc_flag)
 {
+	size_t who_at;
+	int trunc_before_who;
 	struct jw w;
 	const char *truncated[3];
 	int n_trunc = 0;
 	const char *ftype = NULL;
 	const char *exe = e->data + e->path_len + e->old_path_len;
 
-	jw_init(&w, L.line, LINE_MAX_BYTES);
+	begin_line_in_place(&w);
 	jw_begin(&w);
-	jw_str(&w, "type", "event");
+	jw_literal(&w, "type", "event");
 	jw_u64(&w, "timestamp", L.boot_wall_ns + e->ts_boot_ns);
-	jw_str(&w, "operation", e->op < sizeof(op_names) / sizeof(op_names[0]) && op_names[e->op] ? op_names[e->op] : "unknown");
+	jw_literal(&w, "operation", e->op < sizeof(op_names) / sizeof(op_names[0]) && op_names[e->op] ? op_names[e->op] : "unknown");
 	put_path_field(&w, "path", path, plen, e->flags & path_trunc_flag, truncated, &n_trunc);
 	if (e->op == FIM_OP_RENAME)
 		put_path_field(&w, "old_path", old, olen, e->flags & old_trunc_flag, truncated, &n_trunc);
@@ -273,7 +359,7 @@ static void format_event(const struct fim_event *e, const char *path, size_t ple
 	if (e->mode)
 		ftype = file_type_name(e->mode);
 	if (ftype)
-		jw_str(&w, "file_type", ftype);
+		jw_literal(&w, "file_type", ftype);
 	else
 		jw_null(&w, "file_type");
 	if (e->flags & FIM_F_INODE) {
@@ -283,24 +369,34 @@ static void format_event(const struct fim_event *e, const char *path, size_t ple
 		jw_null(&w, "inode");
 		jw_null(&w, "dev");
 	}
-	jw_u64(&w, "pid", e->pid);
-	jw_u64(&w, "tid", e->tid);
-	jw_u64(&w, "ppid", e->ppid);
-	jw_u64(&w, "uid", e->uid);
-	jw_u64(&w, "gid", e->gid);
-	jw_u64(&w, "euid", e->euid);
-	jw_u64(&w, "egid", e->egid);
-	put_id(&w, "auid", e->auid);
-	put_id(&w, "session_id", e->ses);
-	jw_bytes(&w, "process_name", (const unsigned char *)e->comm, strnlen(e->comm, FIM_COMM_LEN));
-	if (e->flags & FIM_F_EXE)
-		put_path_field(&w, "exe", exe, e->exe_len, e->flags & FIM_F_EXE_TRUNC, truncated, &n_trunc);
-	else
-		jw_null(&w, "exe");
-	jw_str(&w, "syscall", e->syscall < FIM_SC_MAX && syscall_names[e->syscall] ? syscall_names[e->syscall] : "unknown");
+	who_at = w.len;
+	if (who_json_matches(e, exe)) {
+		jw__raw(&w, who_json.json, who_json.len);
+	} else {
+		trunc_before_who = n_trunc;
+		jw_u64(&w, "pid", e->pid);
+		jw_u64(&w, "tid", e->tid);
+		jw_u64(&w, "ppid", e->ppid);
+		jw_u64(&w, "uid", e->uid);
+		jw_u64(&w, "gid", e->gid);
+		jw_u64(&w, "euid", e->euid);
+		jw_u64(&w, "egid", e->egid);
+		put_id(&w, "auid", e->auid);
+		put_id(&w, "session_id", e->ses);
+		jw_bytes(&w, "process_name", (const unsigned char *)e->comm, strnlen(e->comm, FIM_COMM_LEN));
+		if (e->flags & FIM_F_EXE)
+			put_path_field(&w, "exe", exe, e->exe_len, e->flags & FIM_F_EXE_TRUNC, truncated, &n_trunc);
+		else
+			jw_null(&w, "exe");
+		if (!w.overflow && n_trunc == trunc_before_who)
+			who_json_remember(e, exe, w.buf + who_at, w.len - who_at);
+		else
+			who_json.valid = false;
+	}
+	jw_literal(&w, "syscall", e->syscall < FIM_SC_MAX && syscall_names[e->syscall] ? syscall_names[e->syscall] : "unknown");
 	jw_u64(&w, "cgroup_id", e->cgroup_id);
-	jw_str(&w, "source", "kernel");
-	jw_str(&w, "backend", backend_name(L.backend));
+	jw_literal(&w, "source", "kernel");
+	jw_literal(&w, "backend", backend_name(L.backend));
 	if (n_trunc) {
 		jw_array_begin(&w, "truncated");
 		for (int i = 0; i < n_trunc; i++)
@@ -313,7 +409,7 @@ static void format_event(const struct fim_event *e, const char *path, size_t ple
 
 static struct watch *find_watch_by_path(const char *p, size_t n)
 {
-	for (size_t i = 0; i < sizeof(L.watches) / sizeof(L.watches[0]); i++)
+	for (size_t i = 0; i < L.watch_slots; i++)
 		if (L.watches[i].id && L.watches[i].path_len == n && !memcmp(L.watches[i].path, p, n))
 			return &L.watches[i];
 	return NULL;
@@ -321,7 +417,7 @@ static struct watch *find_watch_by_path(const char *p, size_t n)
 
 static bool under_any_watch(const char *p, size_t n)
 {
-	for (size_t i = 0; i < sizeof(L.watches) / sizeof(L.watches[0]); i++)
+	for (size_t i = 0; i < L.watch_slots; i++)
 		if (L.watches[i].id && path_is_under(p, n, L.watches[i].path, L.watches[i].path_len))
 			return true;
 	return false;
@@ -363,13 +459,14 @@ static struct {
 } parent_cache[PARENT_CACHE_SLOTS];
 static unsigned parent_cache_next;
 
-static const char *resolve_dir(const char *dir)
+/* now: the event's kernel timestamp (CLOCK_BOOTTIME), a clock read per event less; events of
+ * two CPUs may come a little out of order, hence the signed age */
+static const char *resolve_dir(const char *dir, __u64 now)
 {
-	__u64 now = clock_ns(CLOCK_MONOTONIC);
 	unsigned slot;
 
 	for (unsigned i = 0; i < PARENT_CACHE_SLOTS; i++)
-		if (now - parent_cache[i].at_ns < PARENT_CACHE_NS && !strcmp(parent_cache[i].dir, dir))
+		if ((__s64)(now - parent_cache[i].at_ns) < (__s64)PARENT_CACHE_NS && !strcmp(parent_cache[i].dir, dir))
 			return parent_cache[i].real;
 	slot = parent_cache_next++ % PARENT_CACHE_SLOTS;
 	if (!realpath(dir, parent_cache[slot].real))
@@ -380,7 +477,7 @@ static const char *resolve_dir(const char *dir)
 }
 
 /* p holds a normalised absolute path of n bytes in a buffer of cap bytes; returns the new n. */
-static size_t canonical_parent(char *p, size_t n, size_t cap)
+static size_t canonical_parent(char *p, size_t n, size_t cap, __u64 now)
 {
 	char dir[PATH_MAX];
 	const char *real;
@@ -392,7 +489,7 @@ static size_t canonical_parent(char *p, size_t n, size_t cap)
 		return n; /* in "/" itself, or not a C string: nothing to resolve */
 	memcpy(dir, p, slash - 1);
 	dir[slash - 1] = 0;
-	real = resolve_dir(dir);
+	real = resolve_dir(dir, now);
 	if (!real || !strcmp(real, dir))
 		return n;
 	rlen = strlen(real);
@@ -424,11 +521,11 @@ static int handle_event(void *ctx, void *data, size_t size)
 	plen = e->path_len;
 	memcpy(path, e->data, plen);
 	if (e->flags & FIM_F_LEXICAL)
-		plen = canonical_parent(path, path_normalize(path, plen), sizeof(path));
+		plen = canonical_parent(path, path_normalize(path, plen), sizeof(path), e->ts_boot_ns);
 	olen = e->old_path_len;
 	memcpy(old, e->data + e->path_len, olen);
 	if (e->flags & FIM_F_OLD_LEXICAL)
-		olen = canonical_parent(old, path_normalize(old, olen), sizeof(old));
+		olen = canonical_parent(old, path_normalize(old, olen), sizeof(old), e->ts_boot_ns);
 	if (e->flags & (FIM_F_LEXICAL | FIM_F_OLD_LEXICAL)) {
 		/* The kernel matched the string as given; ".." or a symlink may have led in or out of
 		 * the watched tree, so decide again on the canonical paths. */
@@ -585,6 +682,8 @@ static int add_watch(const char *given, char *err, size_t errlen)
 	for (size_t i = 0; i < sizeof(L.watches) / sizeof(L.watches[0]); i++)
 		if (!L.watches[i].id) {
 			w = &L.watches[i];
+			if (L.watch_slots < i + 1)
+				L.watch_slots = i + 1;
 			break;
 		}
 	if (!w) {
@@ -662,7 +761,7 @@ static void ack(const struct command *c, const char *cmd, int rc, const char *ms
 	}
 	if (list) {
 		jw_array_begin(&w, "paths");
-		for (size_t i = 0; i < sizeof(L.watches) / sizeof(L.watches[0]); i++)
+		for (size_t i = 0; i < L.watch_slots; i++)
 			if (L.watches[i].id)
 				jw_array_str(&w, L.watches[i].path);
 		jw_array_end(&w);
@@ -897,7 +996,7 @@ static void emit_hello(void)
 		jw_array_str(&w, L.hooks[i]);
 	jw_array_end(&w);
 	jw_array_begin(&w, "paths");
-	for (size_t i = 0; i < sizeof(L.watches) / sizeof(L.watches[0]); i++)
+	for (size_t i = 0; i < L.watch_slots; i++)
 		if (L.watches[i].id)
 			jw_array_str(&w, L.watches[i].path);
 	jw_array_end(&w);
@@ -934,10 +1033,12 @@ static const char *const replaced_by_fentry[] = {
 #define SET_TARGETS(obj)                                                                       \
 	do {                                                                                   \
 		(obj)->rodata->targ_loader_tgid = getpid();                                    \
-		/* the kernel wakes us at most once per max delay, and after each batch we      \
-		 * read again one max delay later: a record that did not wake us waits no       \
-		 * longer than that */                                                          \
-		(obj)->rodata->targ_wakeup_gap_ns = (__u64)L.opts.max_delay_us * 1000;          \
+		/* after each batch we read again one max delay later, by our own timer: the    \
+		 * kernel wakes us only when that read is half a max delay late. At exactly one \
+		 * max delay the programs beat the timer (its slack, the batch's own time) to   \
+		 * nearly every read of a busy stream, each wake-up an interrupt in the task    \
+		 * making the change */                                                         \
+		(obj)->rodata->targ_wakeup_gap_ns = (__u64)L.opts.max_delay_us * 1500;          \
 		(obj)->rodata->targ_wakeup_bytes = ((__u64)L.opts.ringbuf_mb << 20) / 8;        \
 	} while (0)
 
@@ -1324,6 +1425,7 @@ int main(int argc, char **argv)
 		if (epoll_ctl(epfd, EPOLL_CTL_ADD, fds[i], &ev) && fds[i] != STDIN_FILENO)
 			die(EXIT_RUNTIME, "epoll: %s", strerror(errno));
 	}
+	widen_stdout_pipe();
 	emit_hello();
 	logmsg("info", "watching %d path(s) with %d hooks", L.opts.n_paths, L.n_hooks);
 

@@ -232,6 +232,8 @@ static void test_scalars_and_commas(void)
 	jw_array_u64(&w, 0);
 	jw_array_end(&w);
 	jw_str(&w, "m", "");
+	jw_literal(&w, "n", "sys_exit-openat2");
+	jw_literal(&w, "o", "");
 	jw_end(&w);
 	CHECK(!w.overflow);
 	line[w.len] = 0;
@@ -239,7 +241,18 @@ static void test_scalars_and_commas(void)
 		  "{\"a\":0,\"b\":18446744073709551615,\"c\":-9223372036854775808,"
 		  "\"d\":-1,\"e\":9223372036854775807,\"f\":0,\"g\":true,\"h\":false,"
 		  "\"i\":null,\"j\":[],\"k\":[7],\"l\":[1,18446744073709551615,0],"
-		  "\"m\":\"\"}\n");
+		  "\"m\":\"\",\"n\":\"sys_exit-openat2\",\"o\":\"\"}\n");
+
+	/* a literal one byte too long for the room left overflows without writing past it */
+	for (size_t cap = 1; cap <= 12; cap++) {
+		memset(line, '#', sizeof line);
+		jw_init(&w, line, cap);
+		jw_begin(&w);
+		jw_literal(&w, "k", "event"); /* {"k":"event" is 12 bytes */
+		CHECK(w.overflow == (cap < 12));
+		CHECK(w.len <= cap);
+		CHECK(line[cap] == '#');
+	}
 
 	/* an array first, and an empty object */
 	jw_init(&w, line, sizeof line - 1);
