@@ -136,6 +136,11 @@ static enum line_kind parse_fimctl(const char *line, struct ev *ev, uint64_t *lo
 			*lost = json_u64(line, "\"lost\":");
 			return LINE_LOSS;
 		}
+		/* the records the stdout sink's own buffer had no room for: reported as well */
+		if (strstr(line, "\"kind\":\"discard\"")) {
+			*lost = json_u64(line, "\"discarded\":");
+			return LINE_LOSS;
+		}
 		if (strstr(line, "\"kind\":\"restart\""))
 			return LINE_RESTART;
 	}

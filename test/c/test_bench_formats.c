@@ -46,6 +46,10 @@ static void loader_and_fimctl(void)
 	CHECK(parse(FMT_FIMCTL, "{\"type\":\"supervisor\",\"kind\":\"loss\",\"timestamp\":2,\"message\":\"m\","
 				"\"lost\":1234,\"paths\":[\"/w\"]}", &ev, &lost) == LINE_LOSS);
 	CHECK(lost == 1234);
+	CHECK(parse(FMT_FIMCTL, "{\"type\":\"supervisor\",\"kind\":\"discard\",\"timestamp\":4,\"host\":\"h\","
+				"\"message\":\"sink stdout: 77 record(s) discarded\",\"gap_start\":1,\"gap_end\":4,"
+				"\"sink\":\"stdout\",\"discarded\":77,\"paths\":[\"/w\"]}", &ev, &lost) == LINE_LOSS);
+	CHECK(lost == 77);
 	CHECK(parse(FMT_FIMCTL, "{\"type\":\"supervisor\",\"kind\":\"restart\",\"gap_start\":1}", &ev, &lost) == LINE_RESTART);
 	CHECK(parse(FMT_FIMCTL, "{\"type\":\"supervisor\",\"kind\":\"path_dropped\"}", &ev, &lost) == LINE_OTHER);
 }
