@@ -4,6 +4,7 @@
 #   make bench-quick        the same, shorter
 #   make bench-loader       the loader alone against no BPF and empty programs (issue 2's figures)
 #   make bench-loader-quick
+#   make bench-syscall-floor what one syscall trace event alone costs an unrelated write(2)
 # Extra arguments for the scripts go in BENCH_ARGS, e.g. BENCH_ARGS="--rounds 5 --no-save".
 # All paths are relative to the repository root.
 
@@ -20,7 +21,7 @@ BENCH_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Wno-unused-parameter -Wno-missi
 # saves depending on the multiarch asm/ headers that <linux/bpf.h> drags in.
 BENCH_BPF_CFLAGS := -g -O2 -target bpf -Wall
 
-.PHONY: bench bench-quick bench-peers bench-loader bench-loader-quick bench-tools
+.PHONY: bench bench-quick bench-peers bench-loader bench-loader-quick bench-syscall-floor bench-tools
 
 bench-tools: $(BENCH_BUILD)/workload $(BENCH_BUILD)/empty-loader
 
@@ -60,3 +61,6 @@ $(BENCH_BUILD)/empty.skel.h: $(BENCH_BUILD)/empty.bpf.o
 
 $(BENCH_BUILD)/empty-loader: bench/empty-loader.c $(BENCH_BUILD)/empty.skel.h
 	$(CC) $(BENCH_CFLAGS) -I$(BENCH_BUILD) -static -o $@ $< -lbpf -lelf -lz
+
+bench-syscall-floor: $(BENCH_BUILD)/workload
+	scripts/bench-syscall-floor.sh
