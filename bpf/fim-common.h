@@ -778,6 +778,27 @@ static __always_inline void put_exe(struct scratch *s, struct task_struct *t)
 	}
 }
 
+/*
+ * The bytes waiting in the ring buffer, what bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA)
+ * answers: the producer position minus the consumer position, read in the helper's order
+ * (consumer first, so that the difference cannot be negative) by loads instead of a helper
+ * call, on every record. The compatible object keeps the helper.
+ */
+#ifdef FIM_COMPAT
+#define ringbuf_pending() bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA)
+#else
+static __always_inline __u64 ringbuf_pending(void)
+{
+	struct bpf_ringbuf *r = KREAD(struct bpf_ringbuf_map, &rb, rb);
+	__u64 cons = KREAD(struct bpf_ringbuf, r, consumer_pos);
+	__u64 prod;
+
+	asm volatile("" ::: "memory");
+	prod = KREAD(struct bpf_ringbuf, r, producer_pos);
+	return prod > cons ? prod - cons : 0;
+}
+#endif
+
 static __always_inline void submit(struct scratch *s)
 {
 	struct fim_event *e = EV(s);
@@ -790,7 +811,7 @@ static __always_inline void submit(struct scratch *s)
 	 * quiet stream is woken record by record, a busy one in batches, and the loader, which
 	 * reads again one max delay after every batch by its own timer, picks up records that did
 	 * not wake it; we wake it only when that read is late. */
-	__u64 pending = bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA);
+	__u64 pending = ringbuf_pending();
 
 	/* the fill threshold wakes once, on the record that crosses it: a stalled consumer must
 	 * not make every later change pay for a wake-up it cannot answer */
