@@ -368,7 +368,13 @@ static __always_inline struct file *fd_to_file(struct task_struct *t, long fd)
 	if (!fdt || fd >= fdt->max_fds)
 		return NULL;
 	fds = fdt->fd;
+#ifdef FIM_COMPAT
 	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+#else
+	/* The slot holds one pointer: read as the one pointer field of a struct llist_node, it
+	 * is a load rather than a helper call, on every close of a writer and open for write. */
+	f = (struct file *)KREAD(struct llist_node, (__u64)fds + (__u64)fd * sizeof(*fds), next);
+#endif
 	return f;
 }
 
