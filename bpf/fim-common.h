@@ -148,6 +148,9 @@ struct scratch {
 	__u64 regs_probe;               /* task_regs()' first call */
 	struct path_id walked;          /* the file the last walk_file() named */
 	struct path_cached last_path;
+	/* the directory of the last file named by a walk: its next file in the same directory
+	 * (a create after a create) is named without walking the directory up again */
+	struct path_cached last_dir;
 };
 
 #define EV(s) ((struct fim_event *)(s)->rec)
@@ -428,6 +431,7 @@ struct walk {
 	__u32 look; /* still looking for a watched ancestor */
 	__u32 hit;  /* the watch id found, 0 when none */
 	__u32 done; /* reached the top */
+	__u32 recalled; /* not walked: the path, of this length, was put in place from last_dir */
 };
 
 static long walk_step(__u32 i, void *ctx)
@@ -882,6 +886,81 @@ static __always_inline __u32 recall_path(struct scratch *s, struct file *f)
 	return c->len;
 }
 
+#ifndef FIM_COMPAT
+/*
+ * Puts f's path at DATA(s) when its directory is the one last_dir holds: the directory's path,
+ * '/', f's name. Returns the length, 0 when it is not (or f has no directory of its own in its
+ * mount: a mount root is walked). Not in the compatible object, like last_path.
+ */
+static __always_inline __u32 recall_dir_path(struct scratch *s, struct file *f)
+{
+	struct path_cached *c = &s->last_dir;
+	struct dentry *d = KREAD(struct file, f, f_path.dentry);
+	struct vfsmount *vm = KREAD(struct file, f, f_path.mnt);
+	struct dentry *dir = KREAD(struct dentry, d, d_parent);
+	__u32 len = c->len, nlen;
+
+	if (!len || c->id.dentry != (__u64)dir || c->id.mnt != (__u64)vm || dir == d ||
+	    d == KREAD(struct vfsmount, vm, mnt_root) ||
+	    c->id.parent != (__u64)KREAD(struct dentry, dir, d_parent) ||
+	    c->id.name != (__u64)KREAD(struct dentry, dir, d_name.name) ||
+	    c->id.hash_len != KREAD(struct dentry, dir, d_name.hash_len) || c->id.generation != tree_gen())
+		return 0;
+	nlen = KREAD(struct dentry, d, d_name.len);
+	if (len + 1 + nlen > FIM_PATH_MAX - 1)
+		return 0;
+	copy_cached(DATA(s), c->path, len);
+	DATA(s)[len & DATA_MASK] = '/';
+	bpf_probe_read_kernel(DATA(s) + ((len + 1) & DATA_MASK), nlen & 255, KREAD(struct dentry, d, d_name.name));
+	return len + 1 + nlen;
+}
+
+/*
+ * After a walk that named f in full (s->walked, DATA(s)[0..len)): keep its directory's part
+ * for recall_dir_path(). The directory's identity is read after the walk, its generation
+ * before (s->walked): a directory that moved meanwhile leaves the entry stale, not wrong.
+ */
+static __always_inline void keep_dir_path(struct scratch *s, __u32 len)
+{
+	struct path_cached *c = &s->last_dir;
+	struct dentry *d = (struct dentry *)s->walked.dentry;
+	struct vfsmount *vm = (struct vfsmount *)s->walked.mnt;
+	struct dentry *dir = (struct dentry *)s->walked.parent;
+	__u32 dlen;
+
+	c->len = 0;
+	if (s->n < 1 || dir == d || d == KREAD(struct vfsmount, vm, mnt_root))
+		return;
+	dlen = len - 1 - (s->links[0].len & 255);
+	if (dlen == 0 || dlen >= sizeof(c->path) || dlen >= len)
+		return;
+	c->id.dentry = (__u64)dir;
+	c->id.mnt = (__u64)vm;
+	c->id.parent = (__u64)KREAD(struct dentry, dir, d_parent);
+	c->id.name = (__u64)KREAD(struct dentry, dir, d_name.name);
+	c->id.hash_len = KREAD(struct dentry, dir, d_name.hash_len);
+	c->id.generation = s->walked.generation;
+	copy_cached(c->path, DATA(s), dlen);
+	c->len = dlen;
+}
+#endif
+
+/* Names f for emit_walked(): from last_dir when it can, else by a walk into *w. */
+static __always_inline void name_file(struct scratch *s, struct file *f, struct walk *w)
+{
+#ifndef FIM_COMPAT
+	__u32 len = recall_dir_path(s, f);
+
+	if (len) {
+		__builtin_memset(w, 0, sizeof(*w));
+		read_path_id(&s->walked, f);
+		w->recalled = len;
+		return;
+	}
+#endif
+	walk_file(s, f, w, false);
+}
+
 /*
  * Sends an event about an open file by task t (identity who), named by the walk w that
  * walk_file() made of it, or, w NULL, by the path recall_path() put in place (of length
@@ -899,6 +978,15 @@ static __always_inline void emit_walked(struct scratch *s, struct task_struct *t
 	set_inode(e, KREAD(struct file, f, f_inode));
 	if (!w) {
 		e->path_len = recalled;
+	} else if (w->recalled) {
+		e->path_len = w->recalled;
+#ifndef FIM_COMPAT
+		if (e->path_len < sizeof(c->path)) {
+			c->id = s->walked;
+			c->len = e->path_len;
+			copy_cached(c->path, DATA(s), c->len);
+		}
+#endif
 	} else {
 		e->path_len = put_walked_path(s, 0, w, &trunc);
 		if (trunc)
@@ -907,6 +995,7 @@ static __always_inline void emit_walked(struct scratch *s, struct task_struct *t
 		/* not in the compatible object: the 6.1 verifier then takes every walk for a
 		 * truncated one (kernel matrix, deep-path); its kernels walk again at close */
 		else if (e->path_len && e->path_len < sizeof(c->path)) {
+			keep_dir_path(s, e->path_len);
 			c->id = s->walked;
 			c->len = e->path_len;
 			copy_cached(c->path, DATA(s), c->len);
@@ -933,7 +1022,7 @@ static __always_inline void emit_file(struct task_struct *t, struct file *f, __u
 		emit_walked(s, t, f, NULL, len, &who, op, sc);
 		return;
 	}
-	walk_file(s, f, &w, false);
+	name_file(s, f, &w);
 	emit_walked(s, t, f, &w, 0, &who, op, sc);
 }
 
@@ -960,7 +1049,7 @@ static __always_inline bool file_walk_watched(struct scratch *s, struct file *f,
 	if (!dir_watched(parent, vm) && !bpf_map_lookup_elem(&watch_inodes, &ino))
 		return false;
 	if (name)
-		walk_file(s, f, w, false);
+		name_file(s, f, w);
 	return true;
 }
 
