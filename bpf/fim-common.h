@@ -148,6 +148,9 @@ struct scratch {
 	__u64 regs_probe;               /* task_regs()' first call */
 	struct path_id walked;          /* the file the last walk_file() named */
 	struct path_cached last_path;
+	/* the directory of the last file named by a walk: its next file in the same directory
+	 * (a create after a create) is named without walking the directory up again */
+	struct path_cached last_dir;
 };
 
 #define EV(s) ((struct fim_event *)(s)->rec)
@@ -283,6 +286,30 @@ static __always_inline void stat_inc(int i)
 		st->n[i]++;
 }
 
+/*
+ * copy_cached(dst, src, len): a cached path of len (< 256) bytes from one place in map memory
+ * to another (the scratch record, last_path, the exe caches), 8 bytes a step: a few loads and
+ * stores instead of a bpf_probe_read_kernel call (~30 ns with the helper's own checks), on
+ * every record that names an executable or a file again. dst and src must each have 256 bytes
+ * from there: up to 7 bytes past dst + len are overwritten. The compatible object (kernels
+ * before 6.2) keeps the helper call.
+ */
+#ifdef FIM_COMPAT
+#define copy_cached(dst, src, len) bpf_probe_read_kernel((dst), (len) & 255, (src))
+#else
+#define copy_cached(dst, src, len)                                                          \
+	do {                                                                                \
+		__u32 __len = (len) & 255;                                                  \
+		char *__dst = (char *)(dst);                                                \
+		const char *__src = (const char *)(src);                                    \
+		for (__u32 __i = 0; __i < 256 / 8; __i++) {                                 \
+			if (__i * 8 >= __len)                                               \
+				break;                                                      \
+			*(volatile __u64 *)(__dst + __i * 8) = *(const __u64 *)(__src + __i * 8); \
+		}                                                                           \
+	} while (0)
+#endif
+
 static __always_inline struct scratch *get_scratch(void)
 {
 	__u32 z = 0;
@@ -344,7 +371,13 @@ static __always_inline struct file *fd_to_file(struct task_struct *t, long fd)
 	if (!fdt || fd >= fdt->max_fds)
 		return NULL;
 	fds = fdt->fd;
+#ifdef FIM_COMPAT
 	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+#else
+	/* The slot holds one pointer: read as the one pointer field of a struct llist_node, it
+	 * is a load rather than a helper call, on every close of a writer and open for write. */
+	f = (struct file *)KREAD(struct llist_node, (__u64)fds + (__u64)fd * sizeof(*fds), next);
+#endif
 	return f;
 }
 
@@ -398,6 +431,7 @@ struct walk {
 	__u32 look; /* still looking for a watched ancestor */
 	__u32 hit;  /* the watch id found, 0 when none */
 	__u32 done; /* reached the top */
+	__u32 recalled; /* not walked: the path, of this length, was put in place from last_dir */
 };
 
 static long walk_step(__u32 i, void *ctx)
@@ -727,13 +761,13 @@ static __always_inline void put_exe(struct scratch *s, struct task_struct *t)
 	tgid = KREAD(struct task_struct, t, tgid);
 	x = &s->exe; /* most events on a CPU come from the process of the one before */
 	if (x->tgid == tgid && x->exe_file == (__u64)exe && x->len < sizeof(x->path)) {
-		bpf_probe_read_kernel(DATA(s) + (off & DATA_MASK), x->len & (sizeof(x->path) - 1), x->path);
+		copy_cached(DATA(s) + (off & DATA_MASK), x->path, x->len);
 		e->exe_len = x->len;
 		return;
 	}
 	c = bpf_map_lookup_elem(&exe_cache, &tgid);
 	if (c && c->exe_file == (__u64)exe && c->len < sizeof(c->path)) {
-		bpf_probe_read_kernel(DATA(s) + (off & DATA_MASK), c->len & (sizeof(c->path) - 1), c->path);
+		copy_cached(DATA(s) + (off & DATA_MASK), c->path, c->len);
 		e->exe_len = c->len;
 		__builtin_memcpy(x, c, sizeof(*x));
 		x->tgid = tgid;
@@ -749,10 +783,31 @@ static __always_inline void put_exe(struct scratch *s, struct task_struct *t)
 		x->tgid = tgid;
 		x->exe_file = (__u64)exe;
 		x->len = e->exe_len;
-		bpf_probe_read_kernel(x->path, e->exe_len & (sizeof(x->path) - 1), DATA(s) + (off & DATA_MASK));
+		copy_cached(x->path, DATA(s) + (off & DATA_MASK), e->exe_len);
 		bpf_map_update_elem(&exe_cache, &tgid, x, BPF_ANY);
 	}
 }
+
+/*
+ * The bytes waiting in the ring buffer, what bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA)
+ * answers: the producer position minus the consumer position, read in the helper's order
+ * (consumer first, so that the difference cannot be negative) by loads instead of a helper
+ * call, on every record. The compatible object keeps the helper.
+ */
+#ifdef FIM_COMPAT
+#define ringbuf_pending() bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA)
+#else
+static __always_inline __u64 ringbuf_pending(void)
+{
+	struct bpf_ringbuf *r = KREAD(struct bpf_ringbuf_map, &rb, rb);
+	__u64 cons = KREAD(struct bpf_ringbuf, r, consumer_pos);
+	__u64 prod;
+
+	asm volatile("" ::: "memory");
+	prod = KREAD(struct bpf_ringbuf, r, producer_pos);
+	return prod > cons ? prod - cons : 0;
+}
+#endif
 
 static __always_inline void submit(struct scratch *s)
 {
@@ -766,7 +821,7 @@ static __always_inline void submit(struct scratch *s)
 	 * quiet stream is woken record by record, a busy one in batches, and the loader, which
 	 * reads again one max delay after every batch by its own timer, picks up records that did
 	 * not wake it; we wake it only when that read is late. */
-	__u64 pending = bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA);
+	__u64 pending = ringbuf_pending();
 
 	/* the fill threshold wakes once, on the record that crosses it: a stalled consumer must
 	 * not make every later change pay for a wake-up it cannot answer */
@@ -827,8 +882,83 @@ static __always_inline __u32 recall_path(struct scratch *s, struct file *f)
 	    c->id.parent != s->walked.parent || c->id.name != s->walked.name ||
 	    c->id.hash_len != s->walked.hash_len || c->id.generation != s->walked.generation)
 		return 0;
-	bpf_probe_read_kernel(DATA(s), c->len & (sizeof(c->path) - 1), c->path);
+	copy_cached(DATA(s), c->path, c->len);
 	return c->len;
+}
+
+#ifndef FIM_COMPAT
+/*
+ * Puts f's path at DATA(s) when its directory is the one last_dir holds: the directory's path,
+ * '/', f's name. Returns the length, 0 when it is not (or f has no directory of its own in its
+ * mount: a mount root is walked). Not in the compatible object, like last_path.
+ */
+static __always_inline __u32 recall_dir_path(struct scratch *s, struct file *f)
+{
+	struct path_cached *c = &s->last_dir;
+	struct dentry *d = KREAD(struct file, f, f_path.dentry);
+	struct vfsmount *vm = KREAD(struct file, f, f_path.mnt);
+	struct dentry *dir = KREAD(struct dentry, d, d_parent);
+	__u32 len = c->len, nlen;
+
+	if (!len || c->id.dentry != (__u64)dir || c->id.mnt != (__u64)vm || dir == d ||
+	    d == KREAD(struct vfsmount, vm, mnt_root) ||
+	    c->id.parent != (__u64)KREAD(struct dentry, dir, d_parent) ||
+	    c->id.name != (__u64)KREAD(struct dentry, dir, d_name.name) ||
+	    c->id.hash_len != KREAD(struct dentry, dir, d_name.hash_len) || c->id.generation != tree_gen())
+		return 0;
+	nlen = KREAD(struct dentry, d, d_name.len);
+	if (len + 1 + nlen > FIM_PATH_MAX - 1)
+		return 0;
+	copy_cached(DATA(s), c->path, len);
+	DATA(s)[len & DATA_MASK] = '/';
+	bpf_probe_read_kernel(DATA(s) + ((len + 1) & DATA_MASK), nlen & 255, KREAD(struct dentry, d, d_name.name));
+	return len + 1 + nlen;
+}
+
+/*
+ * After a walk that named f in full (s->walked, DATA(s)[0..len)): keep its directory's part
+ * for recall_dir_path(). The directory's identity is read after the walk, its generation
+ * before (s->walked): a directory that moved meanwhile leaves the entry stale, not wrong.
+ */
+static __always_inline void keep_dir_path(struct scratch *s, __u32 len)
+{
+	struct path_cached *c = &s->last_dir;
+	struct dentry *d = (struct dentry *)s->walked.dentry;
+	struct vfsmount *vm = (struct vfsmount *)s->walked.mnt;
+	struct dentry *dir = (struct dentry *)s->walked.parent;
+	__u32 dlen;
+
+	c->len = 0;
+	if (s->n < 1 || dir == d || d == KREAD(struct vfsmount, vm, mnt_root))
+		return;
+	dlen = len - 1 - (s->links[0].len & 255);
+	if (dlen == 0 || dlen >= sizeof(c->path) || dlen >= len)
+		return;
+	c->id.dentry = (__u64)dir;
+	c->id.mnt = (__u64)vm;
+	c->id.parent = (__u64)KREAD(struct dentry, dir, d_parent);
+	c->id.name = (__u64)KREAD(struct dentry, dir, d_name.name);
+	c->id.hash_len = KREAD(struct dentry, dir, d_name.hash_len);
+	c->id.generation = s->walked.generation;
+	copy_cached(c->path, DATA(s), dlen);
+	c->len = dlen;
+}
+#endif
+
+/* Names f for emit_walked(): from last_dir when it can, else by a walk into *w. */
+static __always_inline void name_file(struct scratch *s, struct file *f, struct walk *w)
+{
+#ifndef FIM_COMPAT
+	__u32 len = recall_dir_path(s, f);
+
+	if (len) {
+		__builtin_memset(w, 0, sizeof(*w));
+		read_path_id(&s->walked, f);
+		w->recalled = len;
+		return;
+	}
+#endif
+	walk_file(s, f, w, false);
 }
 
 /*
@@ -848,6 +978,15 @@ static __always_inline void emit_walked(struct scratch *s, struct task_struct *t
 	set_inode(e, KREAD(struct file, f, f_inode));
 	if (!w) {
 		e->path_len = recalled;
+	} else if (w->recalled) {
+		e->path_len = w->recalled;
+#ifndef FIM_COMPAT
+		if (e->path_len < sizeof(c->path)) {
+			c->id = s->walked;
+			c->len = e->path_len;
+			copy_cached(c->path, DATA(s), c->len);
+		}
+#endif
 	} else {
 		e->path_len = put_walked_path(s, 0, w, &trunc);
 		if (trunc)
@@ -856,9 +995,10 @@ static __always_inline void emit_walked(struct scratch *s, struct task_struct *t
 		/* not in the compatible object: the 6.1 verifier then takes every walk for a
 		 * truncated one (kernel matrix, deep-path); its kernels walk again at close */
 		else if (e->path_len && e->path_len < sizeof(c->path)) {
+			keep_dir_path(s, e->path_len);
 			c->id = s->walked;
 			c->len = e->path_len;
-			bpf_probe_read_kernel(c->path, c->len & (sizeof(c->path) - 1), DATA(s));
+			copy_cached(c->path, DATA(s), c->len);
 		}
 #endif
 	}
@@ -882,7 +1022,7 @@ static __always_inline void emit_file(struct task_struct *t, struct file *f, __u
 		emit_walked(s, t, f, NULL, len, &who, op, sc);
 		return;
 	}
-	walk_file(s, f, &w, false);
+	name_file(s, f, &w);
 	emit_walked(s, t, f, &w, 0, &who, op, sc);
 }
 
@@ -909,7 +1049,7 @@ static __always_inline bool file_walk_watched(struct scratch *s, struct file *f,
 	if (!dir_watched(parent, vm) && !bpf_map_lookup_elem(&watch_inodes, &ino))
 		return false;
 	if (name)
-		walk_file(s, f, w, false);
+		name_file(s, f, w);
 	return true;
 }
 
