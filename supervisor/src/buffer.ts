@@ -710,6 +710,26 @@ function encodeFrames(entries: readonly QueuedEntry[]): Buffer {
 	return frame;
 }
 
+/**
+ * The lines of the first `count` entries as one UTF-8 buffer, each encoded on its own: joined
+ * into one string first, they make a rope of thousands of pieces that V8 flattens before it can
+ * encode it, which cost more than twice as much (about 560 ns per event line against 230).
+ */
+function utf8Lines(entries: readonly BufferEntry[], count: number): Buffer {
+	let bytes = 0;
+	for (let index = 0; index < count; index++) {
+		bytes += Buffer.byteLength(entries[index]!.line);
+	}
+
+	const out = Buffer.allocUnsafe(bytes);
+	let offset = 0;
+	for (let index = 0; index < count; index++) {
+		offset += out.write(entries[index]!.line, offset);
+	}
+
+	return out;
+}
+
 export type SinkBufferOptions = SpoolQueueOptions & {
 	/** Largest single write handed to the sink. */
 	writeBytes?: number;
@@ -770,13 +790,13 @@ export class SinkBuffer extends EventEmitter {
 		let index = 0;
 		// The usual case: nothing waiting, and the sink takes the batch in one write.
 		if (!this.sinkWaiting && this.queue.empty) {
-			let text = '';
-			for (; index < entries.length && text.length < this.writeBytes; index++) {
-				text += entries[index]!.line;
+			let chars = 0;
+			for (; index < entries.length && chars < this.writeBytes; index++) {
+				chars += entries[index]!.line.length;
 			}
 
 			this.direct += index;
-			this.write(text);
+			this.write(entries, index);
 			if (index === entries.length) {
 				return true;
 			}
@@ -820,12 +840,7 @@ export class SinkBuffer extends EventEmitter {
 				break;
 			}
 
-			let text = '';
-			for (const entry of entries) {
-				text += entry.line;
-			}
-
-			this.write(text);
+			this.write(entries, entries.length);
 			// A fast sink and a long spool: give the event loop (the loader's pipe) a turn.
 			if (++rounds >= 16 && !this.closing) {
 				this.schedulePump();
@@ -846,8 +861,10 @@ export class SinkBuffer extends EventEmitter {
 		});
 	}
 
-	private write(text: string): void {
-		if (text.length > 0 && !this.sink.write(text)) {
+	/** Hands the first `count` entries to the sink in one write. */
+	private write(entries: readonly BufferEntry[], count: number): void {
+		const bytes = utf8Lines(entries, count);
+		if (bytes.length > 0 && !this.sink.write(bytes)) {
 			this.sinkWaiting = true;
 		}
 	}

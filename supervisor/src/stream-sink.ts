@@ -3,7 +3,7 @@ import type {Writable} from 'node:stream';
 import {RuntimeError} from './errors.js';
 
 /**
- * stdout as the stdout sink's SinkBuffer (buffer.ts) writes to it: text in, backpressure out
+ * stdout as the stdout sink's SinkBuffer (buffer.ts) writes to it: UTF-8 lines in, backpressure out
  * (write returns false, then 'drain'), so the loader is read at the pace of the reader. A reader
  * that went away (EPIPE) is 'closed' rather than an error: `fimctl start | head` is normal use.
  * The other sinks take batches and say when they are delivered (sinks.ts).
@@ -11,7 +11,7 @@ import {RuntimeError} from './errors.js';
  * Events: 'drain', 'closed' (reason: string), 'error' (RuntimeError).
  */
 export type StreamSink = EventEmitter & {
-	write(text: string): boolean;
+	write(bytes: Uint8Array): boolean;
 	end(): Promise<void>;
 };
 
@@ -36,12 +36,12 @@ export function createStreamSink(stream: Writable, name: string): StreamSink {
 		}
 	});
 
-	sink.write = (text: string): boolean => {
+	sink.write = (bytes: Uint8Array): boolean => {
 		if (closed || stream.destroyed) {
 			return true;
 		}
 
-		return stream.write(text);
+		return stream.write(bytes);
 	};
 
 	sink.end = async (): Promise<void> => {

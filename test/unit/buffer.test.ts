@@ -8,13 +8,13 @@ import {ConfigError} from '../../supervisor/src/errors.js';
 import {createStreamSink, type StreamSink as Sink} from '../../supervisor/src/stream-sink.js';
 import {temporaryDirectory} from './helpers.js';
 
-/** A sink that takes what it is told to, and remembers every write. */
+/** A sink that takes what it is told to, and remembers every write (as text). */
 class FakeSink extends EventEmitter {
 	accepting = true;
 	readonly writes: string[] = [];
 
-	write(text: string): boolean {
-		this.writes.push(text);
+	write(bytes: Uint8Array): boolean {
+		this.writes.push(Buffer.from(bytes).toString('utf8'));
 		return this.accepting;
 	}
 
@@ -84,6 +84,19 @@ test('a sink that keeps up gets each batch in one write, in order', t => {
 	t.like(buffer.stats(), {memory_events: 0, spool_bytes: 0, sent_total: 60, discarded_total: 0});
 });
 
+test('lines beyond ASCII reach a real stream as their exact UTF-8 bytes', async t => {
+	const stream = new PassThrough();
+	const sink = createStreamSink(stream, 'pipe');
+	const buffer = open(sink, {spoolDirectory: temporaryDirectory()});
+	const lines = ['{"path":"/w/caf\u00e9"}\n', '{"path":"/w/\u{1f600}\u6587"}\n', '{"path":"/w/plain"}\n'];
+	buffer.push(lines.map(line => ({line})));
+	const chunks: Buffer[] = [];
+	stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+	await settle();
+	t.is(Buffer.concat(chunks).toString('utf8'), lines.join(''));
+	t.deepEqual(Buffer.concat(chunks), Buffer.from(lines.join(''), 'utf8'));
+});
+
 test('a stopped sink: memory up to max_events, then the spool, then everything in order on drain', async t => {
 	const directory = temporaryDirectory();
 	const sink = new FakeSink();
@@ -114,8 +127,8 @@ test('records pushed while the spool drains still come after it', async t => {
 	const buffer = open(sink, {spoolDirectory: temporaryDirectory(), max_events: 10});
 	buffer.push(entries(0, 200));
 	// The sink takes one write, then stops again: part of the spool is in memory, part on disk.
-	sink.write = function (text: string) {
-		this.writes.push(text);
+	sink.write = function (bytes: Uint8Array) {
+		this.writes.push(Buffer.from(bytes).toString('utf8'));
 		return false;
 	};
 
@@ -212,8 +225,8 @@ test('a spool read halfway at close resumes where it stopped', async t => {
 	const before = open(first, {spoolDirectory: directory, max_events: 10});
 	before.push(entries(0, 100));
 	// One write of 10 records is taken, then the sink stops again.
-	first.write = function (text: string) {
-		this.writes.push(text);
+	first.write = function (bytes: Uint8Array) {
+		this.writes.push(Buffer.from(bytes).toString('utf8'));
 		return false;
 	};
 

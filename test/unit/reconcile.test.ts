@@ -4,7 +4,7 @@ import {join} from 'node:path';
 import test from 'ava';
 import {systemClock} from '../../supervisor/src/clock.js';
 import {Baseline, byteString, deviceName} from '../../supervisor/src/reconcile.js';
-import {baselineFileName, StateStore} from '../../supervisor/src/state-store.js';
+import {baselineFileName, StateStore, statPath} from '../../supervisor/src/state-store.js';
 import type {KernelEventFields, ReconcileEvent} from '../../supervisor/src/types.js';
 import {temporaryDirectory} from './helpers.js';
 
@@ -137,6 +137,25 @@ test('a path whose latest event says it is gone leaves the baseline, even if it 
 	t.truthy(store.get(byteString(join(root, 'moved'))));
 	await baseline.reconcile([root], 'loss');
 	t.deepEqual(summary(found), ['add /deleted', 'add /renamed']);
+});
+
+test('forgetting a path takes its subtree and leaves its neighbours, whatever their bytes', t => {
+	const {root, store} = setup();
+	const state = statPath(root)!;
+	const neighbours = ['/w/a.r', '/w/a-', '/w/ab', '/w/a0', '/w/b', '/w/\u00e9/x', '/w/a\u00e9', '/'];
+	const below = ['/w/a/x', '/w/a/x/y', '/w/a/\u00ff'];
+	for (const path of ['/w/a', ...below, ...neighbours]) {
+		store.put(path, state);
+	}
+
+	store.remove('/w/a');
+	t.is(store.get('/w/a'), undefined);
+	t.deepEqual(below.map(path => store.get(path)), below.map(() => undefined));
+	t.deepEqual(neighbours.filter(path => store.get(path) === undefined), []);
+	store.remove('/w/\u00e9/');
+	t.is(store.get('/w/\u00e9/x'), undefined, 'a trailing slash names the same subtree');
+	t.truthy(store.get('/w/a\u00e9'));
+	t.is(store.fileCount, neighbours.length - 1);
 });
 
 test('a renamed directory carries its subtree in the baseline, pending notes included', async t => {
