@@ -943,6 +943,16 @@ static __always_inline void keep_dir_path(struct scratch *s, __u32 len)
 	copy_cached(c->path, DATA(s), dlen);
 	c->len = dlen;
 }
+
+/* Keeps the path of len bytes at DATA(s), the file s->walked, for recall_path(). */
+static __always_inline void keep_path(struct scratch *s, __u32 len)
+{
+	struct path_cached *c = &s->last_path;
+
+	c->id = s->walked;
+	c->len = len;
+	copy_cached(c->path, DATA(s), len);
+}
 #endif
 
 /* Names f for emit_walked(): from last_dir when it can, else by a walk into *w. */
@@ -971,7 +981,6 @@ static __always_inline void emit_walked(struct scratch *s, struct task_struct *t
 					__u16 op, __u16 sc)
 {
 	struct fim_event *e = begin_event(s, op, sc);
-	struct path_cached *c __attribute__((unused)) = &s->last_path; /* not in FIM_COMPAT */
 	bool trunc = false;
 
 	who_to_event(e, who);
@@ -981,11 +990,8 @@ static __always_inline void emit_walked(struct scratch *s, struct task_struct *t
 	} else if (w->recalled) {
 		e->path_len = w->recalled;
 #ifndef FIM_COMPAT
-		if (e->path_len < sizeof(c->path)) {
-			c->id = s->walked;
-			c->len = e->path_len;
-			copy_cached(c->path, DATA(s), c->len);
-		}
+		if (e->path_len < sizeof(s->last_path.path))
+			keep_path(s, e->path_len);
 #endif
 	} else {
 		e->path_len = put_walked_path(s, 0, w, &trunc);
@@ -994,11 +1000,9 @@ static __always_inline void emit_walked(struct scratch *s, struct task_struct *t
 #ifndef FIM_COMPAT
 		/* not in the compatible object: the 6.1 verifier then takes every walk for a
 		 * truncated one (kernel matrix, deep-path); its kernels walk again at close */
-		else if (e->path_len && e->path_len < sizeof(c->path)) {
+		else if (e->path_len && e->path_len < sizeof(s->last_path.path)) {
 			keep_dir_path(s, e->path_len);
-			c->id = s->walked;
-			c->len = e->path_len;
-			copy_cached(c->path, DATA(s), c->len);
+			keep_path(s, e->path_len);
 		}
 #endif
 	}
