@@ -98,6 +98,11 @@ static struct {
 	size_t out_len;
 	char line[LINE_MAX_BYTES + 256];
 	__u64 lines_written, outside_watch_dropped, commands;
+	__u64 ringbuf_used_max; /* the kernel's marks taken since the last stats record */
+	__u64 lost_reported;    /* `lost` in the last stats record */
+	__u64 loss_looked_ns;   /* CLOCK_MONOTONIC of the last look_for_loss() at the counters */
+	int loss_tfd;           /* one-shot: a look that came too soon */
+	bool loss_look_pending; /* loss_tfd is armed */
 	bool stdout_broken;
 	char hooks[96][HOOK_NAME_MAX];
 	int n_hooks;
@@ -567,37 +572,52 @@ static int handle_event(void *ctx, void *data, size_t size)
 /* ---- stats ------------------------------------------------------------------------------- */
 
 /* The most bytes the kernel saw waiting in the ring buffer since the last stats record: each
- * object that sends records keeps its own mark, and taking it starts the next interval. The
- * mark counts the record being added on top of a figure that may already hold it, so a full
- * ring would read a few bytes over its size: a fill gauge stops at full. */
-static __u64 take_ringbuf_used_max(void)
+ * object that sends records keeps its own mark, which the loader takes (0 starts the next
+ * interval) for its stats records and to look for loss (look_for_loss()), gathering them in
+ * L.ringbuf_used_max meanwhile. The mark counts the record being added on top of a figure that
+ * may already hold it, so a full ring would read a few bytes over its size: a fill gauge stops
+ * at full. */
+static void gather_ringbuf_used_max(void)
 {
-	__u64 ring_bytes = (__u64)L.opts.ringbuf_mb << 20;
-	__u64 m = 0;
-
 	for (int i = 0; i < L.n_globals; i++) {
 		__u64 v = __atomic_exchange_n(L.globals[i].ringbuf_used_max, 0, __ATOMIC_RELAXED);
 
-		if (v > m)
-			m = v;
+		if (v > L.ringbuf_used_max)
+			L.ringbuf_used_max = v;
 	}
+}
+
+static __u64 take_ringbuf_used_max(void)
+{
+	__u64 ring_bytes = (__u64)L.opts.ringbuf_mb << 20;
+	__u64 m;
+
+	gather_ringbuf_used_max();
+	m = L.ringbuf_used_max;
+	L.ringbuf_used_max = 0;
 	return m < ring_bytes ? m : ring_bytes;
 }
 
-static void emit_stats(void)
+/* The kernel's counters, per CPU and in total: one syscall, a per-CPU map cannot be mapped. */
+static void read_kernel_stats(struct fim_stats per[256], __u64 tot[FIM_STAT_MAX])
 {
-	struct fim_stats per[256];
-	__u64 tot[FIM_STAT_MAX] = {};
 	__u32 z = 0;
-	struct jw w;
 	int n = L.ncpus > 256 ? 256 : L.ncpus;
 
-	memset(per, 0, sizeof(per));
+	memset(per, 0, sizeof(struct fim_stats) * 256);
+	memset(tot, 0, sizeof(__u64) * FIM_STAT_MAX);
 	if (bpf_map_lookup_elem(L.stats_fd, &z, per))
 		logmsg("warning", "reading kernel counters: %s", strerror(errno));
 	for (int c = 0; c < n; c++)
 		for (int i = 0; i < FIM_STAT_MAX; i++)
 			tot[i] += per[c].n[i];
+}
+
+static void write_stats(const struct fim_stats per[256], const __u64 tot[FIM_STAT_MAX])
+{
+	struct jw w;
+	int n = L.ncpus > 256 ? 256 : L.ncpus;
+
 	refresh_boot_wall();
 	jw_init(&w, L.line, LINE_MAX_BYTES);
 	jw_begin(&w);
@@ -618,6 +638,65 @@ static void emit_stats(void)
 	jw_u64(&w, "commands", L.commands);
 	jw_end(&w);
 	emit_line(&w);
+	L.lost_reported = tot[FIM_STAT_LOST];
+}
+
+static void emit_stats(void)
+{
+	struct fim_stats per[256];
+	__u64 tot[FIM_STAT_MAX];
+
+	read_kernel_stats(per, tot);
+	write_stats(per, tot);
+}
+
+/*
+ * Loss is reported by a stats record soon after it happens, not at the next periodic one
+ * seconds later. Reading the kernel's counters is a syscall, too much for every batch; but a
+ * record is lost only when the ring is full, and each record's sender marks how full it found
+ * the ring (ringbuf_used_max, in the mapped .bss). So after each read of the ring the loader
+ * looks at the marks, two loads; only a mark at half the ring or more (the margin covers a
+ * concurrent update that missed the top) makes it read the counters, and take the marks so
+ * that the next look sees new pressure only. A rise of `lost` since the last stats record is
+ * then reported at once, so the record follows the batch that came after the loss.
+ *
+ * At most one look per LOSS_LOOK_GAP_NS: while the ring keeps overflowing (a consumer slower
+ * than its producers), every batch would otherwise bring a stats record, thousands a second at
+ * the default max delay, each a `loss` record and a warning downstream. 250 ms keeps that to
+ * four a second and still tells of a loss twenty times sooner than the default interval. A
+ * look that comes too soon is put off to a timer, so a loss followed by silence is reported too.
+ */
+#define LOSS_LOOK_GAP_NS (250 * 1000000ull)
+
+static bool ring_filled_up(void)
+{
+	__u64 half = ((__u64)L.opts.ringbuf_mb << 20) / 2;
+
+	for (int i = 0; i < L.n_globals; i++)
+		if (__atomic_load_n(L.globals[i].ringbuf_used_max, __ATOMIC_RELAXED) >= half)
+			return true;
+	return false;
+}
+
+static void look_for_loss(void)
+{
+	__u64 now = clock_ns(CLOCK_MONOTONIC), since = now - L.loss_looked_ns;
+	struct fim_stats per[256];
+	__u64 tot[FIM_STAT_MAX];
+
+	if (since < LOSS_LOOK_GAP_NS) {
+		__u64 wait = LOSS_LOOK_GAP_NS - since;
+		struct itimerspec its = { .it_value = { wait / 1000000000ull, (long)(wait % 1000000000ull) } };
+
+		if (!L.loss_look_pending && !timerfd_settime(L.loss_tfd, 0, &its, NULL))
+			L.loss_look_pending = true;
+		return;
+	}
+	L.loss_looked_ns = now;
+	gather_ringbuf_used_max();
+	read_kernel_stats(per, tot);
+	if (tot[FIM_STAT_LOST] > L.lost_reported)
+		write_stats(per, tot);
 }
 
 /* ---- watches ----------------------------------------------------------------------------- */
@@ -1339,6 +1418,7 @@ static void choose_backend(void)
 	logmsg("info", "backend tracepoint: %s", L.backend_reason);
 }
 
+/* A timer every ms milliseconds; with 0, one armed later with timerfd_settime(). */
 static int make_timer(unsigned ms)
 {
 	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
@@ -1386,7 +1466,7 @@ struct ring_reader {
 };
 
 /* Reads the ring; r->draining then says whether to read again by the clock. */
-static void read_records(struct ring_reader *r)
+static void consume_ring(struct ring_reader *r)
 {
 	__u64 now = clock_ns(CLOCK_BOOTTIME);
 
@@ -1408,6 +1488,13 @@ static void read_records(struct ring_reader *r)
 			r->draining = true;
 	}
 	set_last_wake(now);
+}
+
+static void read_records(struct ring_reader *r)
+{
+	consume_ring(r);
+	if (ring_filled_up())
+		look_for_loss();
 }
 
 /*
@@ -1517,8 +1604,9 @@ int main(int argc, char **argv)
 	check_tfd = make_timer(L.opts.coalesce_ms);
 	if (L.opts.stats_interval_s)
 		stats_tfd = make_timer(L.opts.stats_interval_s * 1000);
-	int fds[] = { ring_buffer__epoll_fd(L.rb), STDIN_FILENO, sfd, check_tfd, stats_tfd };
-	for (int i = 0; i < 5; i++) {
+	L.loss_tfd = make_timer(0);
+	int fds[] = { ring_buffer__epoll_fd(L.rb), STDIN_FILENO, sfd, check_tfd, stats_tfd, L.loss_tfd };
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
 		if (fds[i] < 0)
 			continue;
 		ev.events = EPOLLIN;
@@ -1564,6 +1652,10 @@ int main(int argc, char **argv)
 			} else if (fd == stats_tfd) {
 				if (read(fd, &ticks, sizeof(ticks)) > 0)
 					emit_stats();
+			} else if (fd == L.loss_tfd) {
+				L.loss_look_pending = false;
+				if (read(fd, &ticks, sizeof(ticks)) > 0)
+					look_for_loss();
 			}
 		}
 		flush_out();
