@@ -55,7 +55,13 @@ enum exit_code {
 /* DESIGN.md §2: an event line stays under 16 KiB so Fluent Bit's stdin reader never splits it. */
 #define LINE_MAX_BYTES 16000
 #define PATH_FIELD_MAX 4600 /* budget per path-like field, escapes and _b64 sibling included */
-#define OUT_BUF_BYTES (1 << 20)
+/* Lines wait here until the loop's turn ends or the next one might not fit. A busy stream's
+ * turn (one max delay of records) is tens of KiB; only a backlog fills the buffer, and a full
+ * buffer is one write into the roomy pipe (STDOUT_PIPE_BYTES). Larger, it only cost memory:
+ * the pages a backlog touched stayed in the loader's RSS for good. */
+#define OUT_BUF_BYTES (256 << 10)
+#define STDOUT_PIPE_BYTES (1 << 20)
+#define HOOK_NAME_MAX 48
 
 struct watch {
 	int id; /* 0 = free slot */
@@ -66,8 +72,17 @@ struct watch {
 };
 
 static struct {
+	/* the loaded objects, open from loading until their programs are attached
+	 * (let_go_of_objects()); afterwards the loader works through the handles below */
 	struct fim_bpf *skel;
 	struct fim_vfs *vfs; /* the fentry backend's programs, NULL on the tracepoint backend */
+	int rb_fd, stats_fd, watch_reg_fd, watch_inodes_fd, watch_prefixes_fd;
+	/* last_wake_ns and ringbuf_used_max of each object that sends records, in its .bss */
+	struct sensor_globals {
+		__u64 *last_wake_ns;
+		__u64 *ringbuf_used_max;
+	} globals[2];
+	int n_globals;
 	struct ring_buffer *rb;
 	struct bpf_link *check_link; /* iter over tracked writable files: the periodic check */
 	struct bpf_link *seed_link;  /* iter over every open file: writers that predate a watch */
@@ -83,8 +98,13 @@ static struct {
 	size_t out_len;
 	char line[LINE_MAX_BYTES + 256];
 	__u64 lines_written, outside_watch_dropped, commands;
+	__u64 ringbuf_used_max; /* the kernel's marks taken since the last stats record */
+	__u64 lost_reported;    /* `lost` in the last stats record */
+	__u64 loss_looked_ns;   /* CLOCK_MONOTONIC of the last look_for_loss() at the counters */
+	int loss_tfd;           /* one-shot: a look that came too soon */
+	bool loss_look_pending; /* loss_tfd is armed */
 	bool stdout_broken;
-	const char *hooks[96];
+	char hooks[96][HOOK_NAME_MAX];
 	int n_hooks;
 	int ncpus;
 	bool compat; /* the object without direct kernel reads is loaded */
@@ -147,9 +167,10 @@ static void flush_out(void)
 /*
  * A pipe holds 64 KiB unless asked for more, less than a busy stream's batch: the loader then
  * blocked in write() until its reader took the first part, two context switches per batch on
- * both sides. With 1 MiB (the default fs.pipe-max-size, and the size of L.out) a batch is one
- * write the loader does not wait for. The kernel allocates the pipe's pages as they fill, so a
- * reader that keeps up costs no memory for it. Not a pipe, or not allowed: nothing changes.
+ * both sides. With 1 MiB (the default fs.pipe-max-size, four times L.out) a batch is one write
+ * the loader does not wait for, and so are the next few while the reader catches up. The kernel
+ * allocates the pipe's pages as they fill, so a reader that keeps up costs no memory for it.
+ * Not a pipe, or not allowed: nothing changes.
  */
 static void widen_stdout_pipe(void)
 {
@@ -157,8 +178,8 @@ static void widen_stdout_pipe(void)
 
 	if (fstat(STDOUT_FILENO, &st) || !S_ISFIFO(st.st_mode))
 		return;
-	if (fcntl(STDOUT_FILENO, F_GETPIPE_SZ) < OUT_BUF_BYTES &&
-	    fcntl(STDOUT_FILENO, F_SETPIPE_SZ, OUT_BUF_BYTES) < 0)
+	if (fcntl(STDOUT_FILENO, F_GETPIPE_SZ) < STDOUT_PIPE_BYTES &&
+	    fcntl(STDOUT_FILENO, F_SETPIPE_SZ, STDOUT_PIPE_BYTES) < 0)
 		logmsg("info", "stdout pipe left at %d bytes: %s", fcntl(STDOUT_FILENO, F_GETPIPE_SZ),
 		       strerror(errno));
 }
@@ -551,37 +572,52 @@ static int handle_event(void *ctx, void *data, size_t size)
 /* ---- stats ------------------------------------------------------------------------------- */
 
 /* The most bytes the kernel saw waiting in the ring buffer since the last stats record: each
- * object that sends records keeps its own mark, and taking it starts the next interval. The
- * mark counts the record being added on top of a figure that may already hold it, so a full
- * ring would read a few bytes over its size: a fill gauge stops at full. */
+ * object that sends records keeps its own mark, which the loader takes (0 starts the next
+ * interval) for its stats records and to look for loss (look_for_loss()), gathering them in
+ * L.ringbuf_used_max meanwhile. The mark counts the record being added on top of a figure that
+ * may already hold it, so a full ring would read a few bytes over its size: a fill gauge stops
+ * at full. */
+static void gather_ringbuf_used_max(void)
+{
+	for (int i = 0; i < L.n_globals; i++) {
+		__u64 v = __atomic_exchange_n(L.globals[i].ringbuf_used_max, 0, __ATOMIC_RELAXED);
+
+		if (v > L.ringbuf_used_max)
+			L.ringbuf_used_max = v;
+	}
+}
+
 static __u64 take_ringbuf_used_max(void)
 {
 	__u64 ring_bytes = (__u64)L.opts.ringbuf_mb << 20;
-	__u64 m = __atomic_exchange_n(&L.skel->bss->ringbuf_used_max, 0, __ATOMIC_RELAXED);
+	__u64 m;
 
-	if (L.vfs) {
-		__u64 v = __atomic_exchange_n(&L.vfs->bss->ringbuf_used_max, 0, __ATOMIC_RELAXED);
-
-		if (v > m)
-			m = v;
-	}
+	gather_ringbuf_used_max();
+	m = L.ringbuf_used_max;
+	L.ringbuf_used_max = 0;
 	return m < ring_bytes ? m : ring_bytes;
 }
 
-static void emit_stats(void)
+/* The kernel's counters, per CPU and in total: one syscall, a per-CPU map cannot be mapped. */
+static void read_kernel_stats(struct fim_stats per[256], __u64 tot[FIM_STAT_MAX])
 {
-	struct fim_stats per[256];
-	__u64 tot[FIM_STAT_MAX] = {};
 	__u32 z = 0;
-	struct jw w;
 	int n = L.ncpus > 256 ? 256 : L.ncpus;
 
-	memset(per, 0, sizeof(per));
-	if (bpf_map_lookup_elem(bpf_map__fd(L.skel->maps.stats), &z, per))
+	memset(per, 0, sizeof(struct fim_stats) * 256);
+	memset(tot, 0, sizeof(__u64) * FIM_STAT_MAX);
+	if (bpf_map_lookup_elem(L.stats_fd, &z, per))
 		logmsg("warning", "reading kernel counters: %s", strerror(errno));
 	for (int c = 0; c < n; c++)
 		for (int i = 0; i < FIM_STAT_MAX; i++)
 			tot[i] += per[c].n[i];
+}
+
+static void write_stats(const struct fim_stats per[256], const __u64 tot[FIM_STAT_MAX])
+{
+	struct jw w;
+	int n = L.ncpus > 256 ? 256 : L.ncpus;
+
 	refresh_boot_wall();
 	jw_init(&w, L.line, LINE_MAX_BYTES);
 	jw_begin(&w);
@@ -602,6 +638,65 @@ static void emit_stats(void)
 	jw_u64(&w, "commands", L.commands);
 	jw_end(&w);
 	emit_line(&w);
+	L.lost_reported = tot[FIM_STAT_LOST];
+}
+
+static void emit_stats(void)
+{
+	struct fim_stats per[256];
+	__u64 tot[FIM_STAT_MAX];
+
+	read_kernel_stats(per, tot);
+	write_stats(per, tot);
+}
+
+/*
+ * Loss is reported by a stats record soon after it happens, not at the next periodic one
+ * seconds later. Reading the kernel's counters is a syscall, too much for every batch; but a
+ * record is lost only when the ring is full, and each record's sender marks how full it found
+ * the ring (ringbuf_used_max, in the mapped .bss). So after each read of the ring the loader
+ * looks at the marks, two loads; only a mark at half the ring or more (the margin covers a
+ * concurrent update that missed the top) makes it read the counters, and take the marks so
+ * that the next look sees new pressure only. A rise of `lost` since the last stats record is
+ * then reported at once, so the record follows the batch that came after the loss.
+ *
+ * At most one look per LOSS_LOOK_GAP_NS: while the ring keeps overflowing (a consumer slower
+ * than its producers), every batch would otherwise bring a stats record, thousands a second at
+ * the default max delay, each a `loss` record and a warning downstream. 250 ms keeps that to
+ * four a second and still tells of a loss twenty times sooner than the default interval. A
+ * look that comes too soon is put off to a timer, so a loss followed by silence is reported too.
+ */
+#define LOSS_LOOK_GAP_NS (250 * 1000000ull)
+
+static bool ring_filled_up(void)
+{
+	__u64 half = ((__u64)L.opts.ringbuf_mb << 20) / 2;
+
+	for (int i = 0; i < L.n_globals; i++)
+		if (__atomic_load_n(L.globals[i].ringbuf_used_max, __ATOMIC_RELAXED) >= half)
+			return true;
+	return false;
+}
+
+static void look_for_loss(void)
+{
+	__u64 now = clock_ns(CLOCK_MONOTONIC), since = now - L.loss_looked_ns;
+	struct fim_stats per[256];
+	__u64 tot[FIM_STAT_MAX];
+
+	if (since < LOSS_LOOK_GAP_NS) {
+		__u64 wait = LOSS_LOOK_GAP_NS - since;
+		struct itimerspec its = { .it_value = { wait / 1000000000ull, (long)(wait % 1000000000ull) } };
+
+		if (!L.loss_look_pending && !timerfd_settime(L.loss_tfd, 0, &its, NULL))
+			L.loss_look_pending = true;
+		return;
+	}
+	L.loss_looked_ns = now;
+	gather_ringbuf_used_max();
+	read_kernel_stats(per, tot);
+	if (tot[FIM_STAT_LOST] > L.lost_reported)
+		write_stats(per, tot);
 }
 
 /* ---- watches ----------------------------------------------------------------------------- */
@@ -628,7 +723,7 @@ static void watches_changed(void)
 /* Opens the path with O_PATH while the kernel side is armed, so it keys the inode for us. */
 static int register_watch(struct watch *w)
 {
-	int map = bpf_map__fd(L.skel->maps.watch_reg);
+	int map = L.watch_reg_fd;
 	struct fim_watch_reg reg = { .armed = 1, .watch_id = w->id };
 	__u32 z = 0;
 	int fd;
@@ -649,7 +744,7 @@ static int register_watch(struct watch *w)
 	}
 	if (w->fd >= 0) {
 		if (w->inode_key != reg.inode_key)
-			bpf_map_delete_elem(bpf_map__fd(L.skel->maps.watch_inodes), &w->inode_key);
+			bpf_map_delete_elem(L.watch_inodes_fd, &w->inode_key);
 		close(w->fd);
 	}
 	w->fd = fd;
@@ -701,10 +796,10 @@ static int add_watch(const char *given, char *err, size_t errlen)
 		return rc;
 	}
 	prefix_key_for(canon, n, &key);
-	if (bpf_map_update_elem(bpf_map__fd(L.skel->maps.watch_prefixes), &key, &w->id, BPF_ANY)) {
+	if (bpf_map_update_elem(L.watch_prefixes_fd, &key, &w->id, BPF_ANY)) {
 		rc = -errno;
 		snprintf(err, errlen, "%s: %s", given, strerror(errno));
-		bpf_map_delete_elem(bpf_map__fd(L.skel->maps.watch_inodes), &w->inode_key);
+		bpf_map_delete_elem(L.watch_inodes_fd, &w->inode_key);
 		close(w->fd);
 		w->id = 0;
 		return rc;
@@ -727,8 +822,8 @@ static int remove_watch(const char *given, char *err, size_t errlen)
 		return -ENOENT;
 	}
 	prefix_key_for(w->path, w->path_len, &key);
-	bpf_map_delete_elem(bpf_map__fd(L.skel->maps.watch_prefixes), &key);
-	bpf_map_delete_elem(bpf_map__fd(L.skel->maps.watch_inodes), &w->inode_key);
+	bpf_map_delete_elem(L.watch_prefixes_fd, &key);
+	bpf_map_delete_elem(L.watch_inodes_fd, &w->inode_key);
 	close(w->fd);
 	w->id = 0;
 	watches_changed();
@@ -942,7 +1037,7 @@ static void attach_programs(struct bpf_object *obj)
 			    "attaching %s: %s", sec, strerror(err));
 		}
 		if (L.n_hooks < (int)(sizeof(L.hooks) / sizeof(L.hooks[0])))
-			L.hooks[L.n_hooks++] = strrchr(sec, '/') + 1;
+			snprintf(L.hooks[L.n_hooks++], HOOK_NAME_MAX, "%s", strrchr(sec, '/') + 1);
 	}
 }
 
@@ -1166,6 +1261,90 @@ static int load_vfs(void)
 }
 
 /*
+ * libbpf keeps an object's programs, BTF and relocations for as long as it is open: 2.3 MB, most
+ * of the loader's memory, of no use once the programs are attached (their links hold them in the
+ * kernel, and they hold their maps). What the loader uses at run time is taken here, once the
+ * objects are loaded for good: its own descriptors of a few maps and its own window on each
+ * object's .bss. let_go_of_objects() then closes the objects.
+ */
+static int keep_map(struct bpf_map *map)
+{
+	int fd = fcntl(bpf_map__fd(map), F_DUPFD_CLOEXEC, 3);
+
+	if (fd < 0)
+		die(EXIT_RUNTIME, "keeping the sensor's map %s: %s", bpf_map__name(map), strerror(errno));
+	return fd;
+}
+
+_Static_assert(offsetof(struct fim_bpf__bss, ringbuf_used_max) < 4096 - sizeof(__u64) &&
+		       offsetof(struct fim_vfs__bss, ringbuf_used_max) < 4096 - sizeof(__u64),
+	       "the globals the loader uses are on the first page of each .bss");
+
+/* Only the first page: libbpf's mapping of the whole .bss was another 40 kB of RSS. */
+static void keep_globals(struct bpf_map *bss, size_t last_wake_off, size_t used_max_off)
+{
+	char *page = mmap(NULL, sysconf(_SC_PAGESIZE), PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(bss), 0);
+
+	if (page == MAP_FAILED)
+		die(EXIT_RUNTIME, "mapping the sensor's globals: %s", strerror(errno));
+	L.globals[L.n_globals].last_wake_ns = (__u64 *)(page + last_wake_off);
+	L.globals[L.n_globals].ringbuf_used_max = (__u64 *)(page + used_max_off);
+	L.n_globals++;
+}
+
+static void take_sensor_handles(void)
+{
+	L.rb_fd = keep_map(L.skel->maps.rb);
+	L.stats_fd = keep_map(L.skel->maps.stats);
+	L.watch_reg_fd = keep_map(L.skel->maps.watch_reg);
+	L.watch_inodes_fd = keep_map(L.skel->maps.watch_inodes);
+	L.watch_prefixes_fd = keep_map(L.skel->maps.watch_prefixes);
+	keep_globals(L.skel->maps.bss, offsetof(struct fim_bpf__bss, last_wake_ns),
+		     offsetof(struct fim_bpf__bss, ringbuf_used_max));
+	if (L.vfs)
+		keep_globals(L.vfs->maps.bss, offsetof(struct fim_vfs__bss, last_wake_ns),
+			     offsetof(struct fim_vfs__bss, ringbuf_used_max));
+}
+
+/*
+ * Unmaps pages of read-only data that is of no more use. They stay in the page cache, and a
+ * read would fault them back from the file; writable memory must never come here (its changes
+ * would be lost), so only the whole pages inside [p, p + n) go.
+ */
+static void drop_read_only_pages(const void *p, size_t n)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t start = ((uintptr_t)p + page - 1) & ~(page - 1);
+	uintptr_t end = ((uintptr_t)p + n) & ~(page - 1);
+
+	if (end > start)
+		madvise((void *)start, end - start, MADV_DONTNEED);
+}
+
+/*
+ * Closes the objects once their programs are attached and the watches registered. The ELF
+ * images built into the loader (4.4 MB, the one loaded read through) go too: the kernel maps a
+ * file's pages by the folio, so loading one image had left 3 MB of them in the loader's RSS.
+ */
+static void let_go_of_objects(void)
+{
+	const void *(*images[])(size_t *) = {
+		fim_bpf__elf_bytes, fim_compat__elf_bytes, fim_vfs__elf_bytes, fim_vfs_compat__elf_bytes,
+	};
+
+	fim_vfs__destroy(L.vfs);
+	fim_bpf__destroy(L.skel);
+	L.vfs = NULL;
+	L.skel = NULL;
+	for (size_t i = 0; i < sizeof(images) / sizeof(images[0]); i++) {
+		size_t n;
+		const void *p = images[i](&n);
+
+		drop_read_only_pages(p, n);
+	}
+}
+
+/*
  * Whether the kernel lets a program of this kind run on func: a two-instruction program is
  * loaded and attached, then let go. Asking the kernel is the only reliable answer: a kernel
  * may know the program type and still refuse to attach it (lockdown), and feature tables
@@ -1239,6 +1418,7 @@ static void choose_backend(void)
 	logmsg("info", "backend tracepoint: %s", L.backend_reason);
 }
 
+/* A timer every ms milliseconds; with 0, one armed later with timerfd_settime(). */
 static int make_timer(unsigned ms)
 {
 	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
@@ -1276,9 +1456,8 @@ static void check_paths_exist(void)
  */
 static void set_last_wake(__u64 ns)
 {
-	__atomic_store_n(&L.skel->bss->last_wake_ns, ns, __ATOMIC_SEQ_CST);
-	if (L.vfs)
-		__atomic_store_n(&L.vfs->bss->last_wake_ns, ns, __ATOMIC_SEQ_CST);
+	for (int i = 0; i < L.n_globals; i++)
+		__atomic_store_n(L.globals[i].last_wake_ns, ns, __ATOMIC_SEQ_CST);
 }
 
 struct ring_reader {
@@ -1287,7 +1466,7 @@ struct ring_reader {
 };
 
 /* Reads the ring; r->draining then says whether to read again by the clock. */
-static void read_records(struct ring_reader *r)
+static void consume_ring(struct ring_reader *r)
 {
 	__u64 now = clock_ns(CLOCK_BOOTTIME);
 
@@ -1309,6 +1488,13 @@ static void read_records(struct ring_reader *r)
 			r->draining = true;
 	}
 	set_last_wake(now);
+}
+
+static void read_records(struct ring_reader *r)
+{
+	consume_ring(r);
+	if (ring_filled_up())
+		look_for_loss();
 }
 
 /*
@@ -1391,6 +1577,7 @@ int main(int argc, char **argv)
 			die(EXIT_UNSUPPORTED, "loading BPF programs: %s: this kernel lacks BPF or ring buffers", strerror(e));
 		die(EXIT_RUNTIME, "loading BPF programs: %s (set FIM_LOADER_DEBUG=1 for the verifier log)", strerror(e));
 	}
+	take_sensor_handles();
 	attach_programs(L.skel->obj);
 	if (L.vfs)
 		attach_programs(L.vfs->obj);
@@ -1399,10 +1586,11 @@ int main(int argc, char **argv)
 			die(EXIT_USAGE, "watched path %s", err);
 
 	seed_open_writers();
+	let_go_of_objects();
 	/* Loading read the kernel's BTF and relocated every program, megabytes that libbpf has
 	 * freed but the allocator keeps: give them back, the loader runs for days. */
 	malloc_trim(0);
-	L.rb = ring_buffer__new(bpf_map__fd(L.skel->maps.rb), handle_event, NULL, NULL);
+	L.rb = ring_buffer__new(L.rb_fd, handle_event, NULL, NULL);
 	if (!L.rb)
 		die(EXIT_RUNTIME, "ring buffer: %s", strerror(errno));
 	refresh_boot_wall();
@@ -1416,8 +1604,9 @@ int main(int argc, char **argv)
 	check_tfd = make_timer(L.opts.coalesce_ms);
 	if (L.opts.stats_interval_s)
 		stats_tfd = make_timer(L.opts.stats_interval_s * 1000);
-	int fds[] = { ring_buffer__epoll_fd(L.rb), STDIN_FILENO, sfd, check_tfd, stats_tfd };
-	for (int i = 0; i < 5; i++) {
+	L.loss_tfd = make_timer(0);
+	int fds[] = { ring_buffer__epoll_fd(L.rb), STDIN_FILENO, sfd, check_tfd, stats_tfd, L.loss_tfd };
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
 		if (fds[i] < 0)
 			continue;
 		ev.events = EPOLLIN;
@@ -1463,6 +1652,10 @@ int main(int argc, char **argv)
 			} else if (fd == stats_tfd) {
 				if (read(fd, &ticks, sizeof(ticks)) > 0)
 					emit_stats();
+			} else if (fd == L.loss_tfd) {
+				L.loss_look_pending = false;
+				if (read(fd, &ticks, sizeof(ticks)) > 0)
+					look_for_loss();
 			}
 		}
 		flush_out();
@@ -1479,7 +1672,5 @@ int main(int argc, char **argv)
 	ring_buffer__free(L.rb);
 	bpf_link__destroy(L.check_link);
 	bpf_link__destroy(L.seed_link);
-	fim_vfs__destroy(L.vfs);
-	fim_bpf__destroy(L.skel);
 	return L.stdout_broken ? EXIT_RUNTIME : EXIT_OK;
 }

@@ -138,3 +138,85 @@ e2e('a ring buffer that overflows: stats count the loss and show the ring full, 
 		l.cleanup();
 	}
 });
+
+// A 1 MiB ring and no periodic stats record within the hour: a stats record that comes is the
+// loader's report of a loss. The file to change is made and its event read.
+async function startForLoss(): Promise<{ l: Loader; file: string }> {
+	const l = await Loader.start({ args: ['--ringbuf-mb', '1', '--stats-interval', '3600'] });
+	const file = path.join(l.dir, 'storm');
+	fs.writeFileSync(file, '');
+	await l.settle();
+	return { l, file };
+}
+
+/**
+ * chmods `file` `ops` times while the loader's stdout is not read, then reads on; returns the
+ * mark before. The loader blocks in write() and stops reading the ring: the 1 MiB ring holds
+ * ~6,000 chmod records, the pipe and the loader's output buffer a few thousand lines, so
+ * 15,000 chmods overflow them all.
+ */
+function chmodUnread(l: Loader, file: string, ops: number): number {
+	const from = l.mark();
+	l.proc.stdout!.pause();
+	for (let i = 0; i < ops; i++) fs.chmodSync(file, i % 2 ? 0o644 : 0o600);
+	l.proc.stdout!.resume();
+	return from;
+}
+
+const nextStats = (l: Loader, from: number) => l.waitFor((r) => r.type === 'stats', 20_000, from);
+
+e2e('a loss is told by a stats record right after it, not at the next periodic one', async (t) => {
+	t.timeout(60_000);
+	const { l, file } = await startForLoss();
+	try {
+		for (let i = 0; i < 200; i++) fs.chmodSync(file, i % 2 ? 0o600 : 0o644);
+		await l.settle();
+		t.false(l.records.some((r) => r.type === 'stats'), 'no stats record while nothing is lost');
+
+		const ops = 50_000;
+		const from = chmodUnread(l, file, ops);
+		const resumedAt = Date.now();
+		const report = await nextStats(l, from);
+		t.log(`stats record ${Date.now() - resumedAt} ms after reading resumed: lost ${String(report['lost'])}`);
+		t.true((report['lost'] as number) > 0, `lost ${String(report['lost'])}`);
+		t.true(
+			l.records.slice(from, l.records.indexOf(report)).some((r) => r.type === 'event'),
+			'the report follows the events read after the loss',
+		);
+
+		// Every chmod is either delivered or counted, by the end.
+		await l.settle();
+		const delivered = l.eventsSince(from).filter((e) => e.path === file && e.operation === 'attrib').length;
+		const { code, last } = await l.stop();
+		t.is(code, 0);
+		t.is(last?.type, 'bye');
+		const final = l.records.filter((r) => r.type === 'stats').at(-1)!;
+		t.true((final['lost'] as number) >= (report['lost'] as number));
+		t.is(delivered + (final['lost'] as number), ops, `delivered ${delivered} + lost ${String(final['lost'])}`);
+		t.deepEqual(l.badLines, []);
+	} finally {
+		l.cleanup();
+	}
+});
+
+e2e('a loss soon after a reported one is told too, 250 ms after the first report at the soonest', async (t) => {
+	t.timeout(60_000);
+	const { l, file } = await startForLoss();
+	try {
+		// The second overflow comes within a quarter of a second of the first report, then
+		// silence: it is told by the timer of the put-off look, or by the next batch.
+		const first = await nextStats(l, chmodUnread(l, file, 15_000));
+		const firstAt = Date.now();
+		const second = await nextStats(l, chmodUnread(l, file, 15_000));
+		const apartMs = ((second['timestamp'] as number) - (first['timestamp'] as number)) / 1e6;
+		t.log(`second report ${Date.now() - firstAt} ms after the first was read, ${apartMs.toFixed(1)} ms after it was written; lost ${String(first['lost'])}, then ${String(second['lost'])}`);
+		t.true((first['lost'] as number) > 0);
+		t.true((second['lost'] as number) > (first['lost'] as number));
+		// by the loader's clock (CLOCK_REALTIME; a little slack for its slewing)
+		t.true(apartMs >= 245, `reports ${apartMs} ms apart: at most one per 250 ms`);
+		const { code } = await l.stop();
+		t.is(code, 0);
+	} finally {
+		l.cleanup();
+	}
+});
