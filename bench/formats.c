@@ -136,9 +136,10 @@ static enum line_kind parse_fimctl(const char *line, struct ev *ev, uint64_t *lo
 			*lost = json_u64(line, "\"lost\":");
 			return LINE_LOSS;
 		}
-		/* the records the stdout sink's own buffer had no room for: reported as well */
+		/* the events the stdout sink's own buffer had no room for: reported as well; the
+		 * changes found by reconciliation among them are not events the kernel reported */
 		if (strstr(line, "\"kind\":\"discard\"")) {
-			*lost = json_u64(line, "\"discarded\":");
+			*lost = json_u64(line, "\"discarded\":") - json_u64(line, "\"discarded_reconciled\":");
 			return LINE_LOSS;
 		}
 		if (strstr(line, "\"kind\":\"restart\""))

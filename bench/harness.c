@@ -21,8 +21,9 @@
  *   fence DIR MS    create DIR/.fence-PID-N and wait (up to MS) until its event arrives: every
  *                   change made before it has then been delivered, for any monitor that keeps
  *                   order. A monitor that is losing events may lose the fence too, so another
- *                   one is made every 500 ms until one arrives. Fence events are not counted.
- *                   Replies "fenced" with the window.
+ *                   one is made every 500 ms until one arrives. Fence events are not counted;
+ *                   those that never came are (fence_lost in every reply: a monitor that
+ *                   reports its losses counts them too). Replies "fenced" with the window.
  *   peek            reply with the window as it is now ("peeked")
  *   sync MS         loader only: ask for stats until every record the kernel counted has arrived
  *                   here (or MS passes); reply with the window and the last stats record
@@ -94,6 +95,10 @@ static struct {
 	/* a pending fence: files fence_first..fence_seq made for it, in fence_dir */
 	bool fencing;
 	uint64_t fence_deadline, fence_retry_at, fence_first, fence_seq;
+	/* fence files whose event never came (a later one of the same fence came first): lost, and
+	 * then counted by a monitor that reports its losses, though not the workload's; or made
+	 * before the monitor was watching (compare two replies around a phase) */
+	uint64_t fence_lost;
 	char fence_dir[EV_PATH];
 } H;
 
@@ -106,9 +111,9 @@ static void reply_window(const char *type, bool ok)
 	       H.win_last_ns);
 	for (int i = 0; i < N_OPS; i++)
 		printf("\"%s\":%" PRIu64 ",", op_keys[i], H.win_by_op[i]);
-	printf("\"modify_check\":%" PRIu64 "},\"reported_lost\":%" PRIu64 ",\"overflows\":%" PRIu64
-	       ",\"restarts\":%" PRIu64 ",\"stats\":%s}\n",
-	       H.win_modify_check, H.reported_lost, H.overflows, H.restarts,
+	printf("\"modify_check\":%" PRIu64 "},\"reported_lost\":%" PRIu64 ",\"fence_lost\":%" PRIu64
+	       ",\"overflows\":%" PRIu64 ",\"restarts\":%" PRIu64 ",\"stats\":%s}\n",
+	       H.win_modify_check, H.reported_lost, H.fence_lost, H.overflows, H.restarts,
 	       H.last_stats[0] ? H.last_stats : "null");
 	fflush(stdout);
 }
@@ -147,15 +152,14 @@ static void end_fence(bool ok)
 	}
 }
 
-/* a fence event of ours made for the pending fence command? */
-static bool is_our_fence(const char *path)
+/* a fence event of ours made for the pending fence command? *seq: which of its files */
+static bool is_our_fence(const char *path, uint64_t *seq)
 {
 	const char *m = strstr(path, FENCE_MARK);
 	int pid;
-	uint64_t seq;
 
-	return m && sscanf(m + strlen(FENCE_MARK), "%d-%" SCNu64, &pid, &seq) == 2 && pid == (int)getpid() &&
-	       seq >= H.fence_first && seq <= H.fence_seq;
+	return m && sscanf(m + strlen(FENCE_MARK), "%d-%" SCNu64, &pid, seq) == 2 && pid == (int)getpid() &&
+	       *seq >= H.fence_first && *seq <= H.fence_seq;
 }
 
 static int op_index(const char *op)
@@ -170,8 +174,13 @@ static void on_event(const struct ev *ev, uint64_t recv_ns)
 {
 	H.all_event_lines++;
 	if (strstr(ev->path, FENCE_MARK)) {
-		if (H.fencing && is_our_fence(ev->path))
+		uint64_t seq;
+
+		if (H.fencing && is_our_fence(ev->path, &seq)) {
+			/* the monitor keeps order: the files made before this one were lost */
+			H.fence_lost += seq - H.fence_first;
 			end_fence(true);
+		}
 		return;
 	}
 	H.total_events++;

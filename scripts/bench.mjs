@@ -283,13 +283,15 @@ function cpuDelta(a, b) {
 
 // Loss the monitor reported so far, in its own terms: the loader's stats, fimctl's loss records,
 // inotify's overflow lines, the kernel's audit `lost` counter. (auditd says that its dispatcher
-// dropped events only to syslog, which a consumer of the socket does not see.)
+// dropped events only to syslog, which a consumer of the socket does not see.) The loader and
+// fimctl count every record they lose, among them the harness's own fence files that never
+// came (fence_lost), which are not the workload's.
 async function reportedLoss(m, window) {
   if (m.id === 'loader') {
     const s = await m.h.cmd('sync 15000', 'synced', 20000);
-    return { count: s.stats?.lost ?? NaN, notes: 0 };
+    return { count: (s.stats?.lost ?? NaN) - s.fence_lost, notes: 0 };
   }
-  if (m.id === 'fimctl') return { count: window.reported_lost, notes: window.restarts };
+  if (m.id === 'fimctl') return { count: window.reported_lost - window.fence_lost, notes: window.restarts };
   if (m.id === 'inotify') return { count: 0, notes: window.overflows };
   if (m.id === 'auditd') return { count: audit.lost(), notes: 0 };
   return { count: 0, notes: 0 };

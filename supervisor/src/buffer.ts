@@ -4,7 +4,7 @@ import {join} from 'node:path';
 import {systemClock, type Clock} from './clock.js';
 import {ConfigError} from './errors.js';
 import type {StreamSink as Sink} from './stream-sink.js';
-import type {SupervisorRecord} from './types.js';
+import type {RecordOrigin, SupervisorRecord} from './types.js';
 
 /**
  * The buffer in front of one sink, so that a slow or stopped reader never holds up the loader
@@ -129,6 +129,12 @@ export type BufferEntry = QueuedEntry & {
 	/** What the record is about: named in the gap record if it has to be discarded. */
 	readonly path?: string | null;
 	readonly old_path?: string | null;
+	/**
+	 * A full buffer never discards a supervisor record (it reports a loss, a restart or a
+	 * discard itself, and they are few); it discards a change found by reconciliation, but
+	 * counts it apart, since the kernel did not report it.
+	 */
+	readonly origin?: RecordOrigin;
 };
 
 export type SpoolQueueOptions = BufferConfig & {
@@ -158,6 +164,8 @@ export type BufferStats = {
 	spooled_total: number;
 	/** Records discarded because memory and spool were full (each is named in a gap record). */
 	discarded_total: number;
+	/** Of those, changes found by reconciliation (source reconcile) rather than reported by the kernel. */
+	discarded_reconciled_total: number;
 	/** Whether the sink has refused more for now (it is being waited for). */
 	waiting_for_sink: boolean;
 };
@@ -175,7 +183,7 @@ const frameHeaderBytes = 12;
 /** `skip`: bytes at its start that an earlier run already delivered. */
 type Segment = {sequence: number; path: string; bytes: number; skip: number};
 
-type Discarding = {start: number; count: number; paths: Set<string>; omitted: number; reason: string};
+type Discarding = {start: number; count: number; reconciled: number; paths: Set<string>; omitted: number; reason: string};
 
 type MemoryItem = {line: string; timestamp: number | undefined};
 
@@ -248,6 +256,7 @@ export class SpoolQueue extends EventEmitter {
 	private shifted = 0;
 	private spooled = 0;
 	private discarded = 0;
+	private discardedReconciled = 0;
 
 	private constructor(private readonly options: SpoolQueueOptions) {
 		super();
@@ -276,6 +285,7 @@ export class SpoolQueue extends EventEmitter {
 			sent_total: this.shifted,
 			spooled_total: this.spooled,
 			discarded_total: this.discarded,
+			discarded_reconciled_total: this.discardedReconciled,
 			waiting_for_sink: false,
 		};
 	}
@@ -398,7 +408,25 @@ export class SpoolQueue extends EventEmitter {
 			return true;
 		}
 
+		if (entry.origin === 'supervisor') {
+			// Past the bound, like a gap record: discarding a loss record would lose its count
+			// silently, and count it as one more discarded event besides. What was discarded
+			// before it is reported first.
+			this.queueGapRecord();
+			this.placePastBound(entry.line, entry.timestamp);
+			return true;
+		}
+
 		return false;
+	}
+
+	/** A record that must not be discarded, behind everything held (in the spool if it is in use). */
+	private placePastBound(line: string, timestamp: number | undefined): void {
+		if (this.segments.length > 0 && this.spoolEnabled && this.appendToSpool([{line, timestamp}])) {
+			return;
+		}
+
+		this.toMemory(line, timestamp);
 	}
 
 	private toMemory(line: string, timestamp: number | undefined): void {
@@ -413,13 +441,18 @@ export class SpoolQueue extends EventEmitter {
 		this.discarded++;
 		if (!this.discarding) {
 			const reason = this.spoolEnabled ? 'memory and spool full' : 'memory full';
-			this.discarding = {start: this.clock.now(), count: 0, paths: new Set(), omitted: 0, reason};
+			this.discarding = {start: this.clock.now(), count: 0, reconciled: 0, paths: new Set(), omitted: 0, reason};
 			this.options.onWarning?.(`sink ${this.options.id}: buffer full (${reason}); discarding records until the sink catches up`);
 			this.emit('discard', {reason});
 		}
 
 		const discarding = this.discarding;
 		discarding.count++;
+		if (entry.origin === 'reconcile') {
+			discarding.reconciled++;
+			this.discardedReconciled++;
+		}
+
 		for (const path of [entry.path, entry.old_path]) {
 			if (typeof path === 'string' && !discarding.paths.has(path)) {
 				if (discarding.paths.size < maxGapPaths) {
@@ -445,23 +478,19 @@ export class SpoolQueue extends EventEmitter {
 			kind: 'discard',
 			timestamp: now * 1e6,
 			host: this.options.host ?? '',
-			message: `sink ${this.options.id}: ${discarding.count} record(s) discarded between gap_start and gap_end (${discarding.reason})`,
+			message: `sink ${this.options.id}: ${discarding.count} record(s) discarded between gap_start and gap_end (${discarding.reason})${discarding.reconciled > 0 ? `, ${discarding.reconciled} of them found by reconciliation` : ''}`,
 			gap_start: discarding.start * 1e6,
 			gap_end: now * 1e6,
 			sink: this.options.id,
 			discarded: discarding.count,
+			...(discarding.reconciled > 0 ? {discarded_reconciled: discarding.reconciled} : {}),
 			paths: [...discarding.paths],
 		};
 		if (discarding.omitted > 0) {
 			record.paths_omitted = discarding.omitted;
 		}
 
-		const line = this.options.renderGap(record);
-		if (this.segments.length > 0 && this.spoolEnabled && this.appendToSpool([{line}])) {
-			return;
-		}
-
-		this.toMemory(line, undefined);
+		this.placePastBound(this.options.renderGap(record), undefined);
 	}
 
 	private hasRoom(): boolean {

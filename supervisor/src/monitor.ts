@@ -1,6 +1,7 @@
 import {EventEmitter} from 'node:events';
 import {hostname} from 'node:os';
 import {resolve} from 'node:path';
+import type {BufferEntry} from './buffer.js';
 import {systemClock, type Clock, type TimerHandle} from './clock.js';
 import {Enricher, type EnricherOptions} from './enrich.js';
 import type {EnrichmentView} from './formats.js';
@@ -15,7 +16,7 @@ import type {RestartPolicyOptions} from './restart-policy.js';
 import {Baseline, reconcileRecord, type ReconcileSummary} from './reconcile.js';
 import {StateStore} from './state-store.js';
 import {parseBackend, Supervisor, type LoaderBackend, type LoaderTuning} from './supervise.js';
-import type {HelloRecord, KernelEventFields, MonitorRecord, ProcessContext, ReconcileEvent, StatsRecord, SupervisorRecord, WhoDataEvent} from './types.js';
+import type {HelloRecord, KernelEventFields, MonitorRecord, ProcessContext, ReconcileEvent, RecordOrigin, StatsRecord, SupervisorRecord, WhoDataEvent} from './types.js';
 
 export type Logger = {
 	error(message: string): void;
@@ -85,7 +86,17 @@ export type MonitorBatchItem = {
 	readonly context?: ProcessContext;
 	/** Events only: the kernel timestamp (ns). */
 	readonly timestamp?: number;
+	/** Absent for an event the kernel reported (buffer.ts: how a full buffer treats each). */
+	readonly origin?: RecordOrigin;
 };
+
+/**
+ * What a sink's buffer holds for an item, `line` being the item in the sink's format: its
+ * origin decides what a full buffer may discard and how a discard is counted (buffer.ts).
+ */
+export function bufferEntryOf(item: MonitorBatchItem, line: string): BufferEntry {
+	return {line, timestamp: item.timestamp, path: item.path, old_path: item.old_path, origin: item.origin};
+}
 
 /**
  * An event of a batch. The user-facing object (loader fields without `type`, plus enrichment)
@@ -139,6 +150,7 @@ export type MonitorCounters = {
 
 class ReconcileItem implements MonitorBatchItem {
 	readonly old_path = null;
+	readonly origin = 'reconcile';
 
 	constructor(readonly record: ReconcileEvent, readonly json: string) {}
 
@@ -149,6 +161,7 @@ class ReconcileItem implements MonitorBatchItem {
 
 class SupervisorItem implements MonitorBatchItem {
 	readonly json: string;
+	readonly origin = 'supervisor';
 
 	constructor(readonly record: SupervisorRecord) {
 		this.json = supervisorJsonLine(record);

@@ -6,7 +6,7 @@ import {SpoolQueue} from './buffer.js';
 import {DeliveryQueue, type DeliveryCounters} from './delivery-queue.js';
 import type {EventPredicate} from './filters.js';
 import {createFormatter, supervisorJsonLine, type FormatName, type Formatter} from './formats.js';
-import type {Logger, MonitorBatchItem, WhoDataMonitor} from './monitor.js';
+import {bufferEntryOf, type Logger, type MonitorBatchItem, type WhoDataMonitor} from './monitor.js';
 import {RateLimitedLog} from './rate-limit.js';
 import type {SinkConfig} from './sink-config.js';
 import {createFileSink} from './sink-file.js';
@@ -132,14 +132,13 @@ export class Pipeline extends EventEmitter {
 			const plainJson = stage.format === 'json';
 			for (const item of items) {
 				// Supervisor records have no kernel timestamp, and go to every sink.
-				const {timestamp, path, old_path} = item;
-				if (routed && timestamp !== undefined && !stage.route(item.record as KernelEventFields)) {
+				if (routed && item.timestamp !== undefined && !stage.route(item.record as KernelEventFields)) {
 					continue;
 				}
 
 				const lines = plainJson ? [item.json] : stage.render(item);
 				for (const line of lines) {
-					entries.push(timestamp === undefined ? {line} : {line, timestamp, path, old_path});
+					entries.push(bufferEntryOf(item, line));
 				}
 			}
 

@@ -98,6 +98,9 @@ export type ReconcileEvent = {
 	path_b64?: string;
 } & Partial<EnrichmentFields>;
 
+/** Where a record of the stream comes from, besides the kernel's events: a reconciliation scan or the supervisor. */
+export type RecordOrigin = 'reconcile' | 'supervisor';
+
 export type SupervisorRecordKind = 'restart' | 'loss' | 'path_dropped' | 'give_up' | 'discard' | 'downtime' | 'state_reset' | 'reconcile';
 
 /**
@@ -125,6 +128,8 @@ export type SupervisorRecord = {
 	/** `discard`: the sink whose buffer was full, and how much it discarded. */
 	sink?: string;
 	discarded?: number;
+	/** Of `discarded`, changes found by reconciliation (the rest were events the kernel reported). */
+	discarded_reconciled?: number;
 	discarded_bytes?: number;
 	/** `reconcile`: what started the scan, how much it looked at, what it found. */
 	trigger?: string;

@@ -50,6 +50,11 @@ static void loader_and_fimctl(void)
 				"\"message\":\"sink stdout: 77 record(s) discarded\",\"gap_start\":1,\"gap_end\":4,"
 				"\"sink\":\"stdout\",\"discarded\":77,\"paths\":[\"/w\"]}", &ev, &lost) == LINE_LOSS);
 	CHECK(lost == 77);
+	/* changes found by reconciliation are not among the kernel's events that went missing */
+	CHECK(parse(FMT_FIMCTL, "{\"type\":\"supervisor\",\"kind\":\"discard\",\"timestamp\":4,\"host\":\"h\","
+				"\"message\":\"m\",\"gap_start\":1,\"gap_end\":4,\"sink\":\"stdout\",\"discarded\":77,"
+				"\"discarded_reconciled\":3,\"paths\":[\"/w\"]}", &ev, &lost) == LINE_LOSS);
+	CHECK(lost == 74);
 	CHECK(parse(FMT_FIMCTL, "{\"type\":\"supervisor\",\"kind\":\"restart\",\"gap_start\":1}", &ev, &lost) == LINE_RESTART);
 	CHECK(parse(FMT_FIMCTL, "{\"type\":\"supervisor\",\"kind\":\"path_dropped\"}", &ev, &lost) == LINE_OTHER);
 }

@@ -5,8 +5,9 @@ import {PassThrough} from 'node:stream';
 import test from 'ava';
 import {parseBufferConfig, SinkBuffer, SpoolQueue, type BufferEntry, type SinkBufferOptions} from '../../supervisor/src/buffer.js';
 import {ConfigError} from '../../supervisor/src/errors.js';
+import {bufferEntryOf, WhoDataMonitor, type MonitorBatchItem} from '../../supervisor/src/monitor.js';
 import {createStreamSink, type StreamSink as Sink} from '../../supervisor/src/stream-sink.js';
-import {temporaryDirectory} from './helpers.js';
+import {fixture, temporaryDirectory, waitUntil} from './helpers.js';
 
 /** A sink that takes what it is told to, and remembers every write (as text). */
 class FakeSink extends EventEmitter {
@@ -346,4 +347,80 @@ test('buffer config: Vector words, checked', t => {
 	t.throws(() => parseBufferConfig({when_full: 'drop_oldest'}, 'sinks.out.buffer'), {message: /when_full: expected block or drop_newest/});
 	t.throws(() => parseBufferConfig({max_size: 0}, 'sinks.out.buffer'), {message: /max_size: expected a positive integer/});
 	t.throws(() => parseBufferConfig('big', 'sinks.out.buffer'), {message: /expected a map/});
+});
+
+test('a full buffer never discards a supervisor record: it follows the gap record of what went before it, uncounted', async t => {
+	const sink = new FakeSink();
+	sink.accepting = false;
+	const buffer = open(sink, {type: 'memory', max_events: 20});
+	buffer.push(entries(0, 1));
+	buffer.push(entries(1, 30));
+	const loss = {type: 'supervisor', kind: 'loss', lost: 7};
+	buffer.push([{line: `${JSON.stringify(loss)}\n`, origin: 'supervisor'}]);
+	buffer.push(entries(30, 35));
+	t.like(buffer.stats(), {discarded_total: 14});
+	sink.drain();
+	await settle();
+	const records = sink.records();
+	t.deepEqual(numbers(sink), range(0, 21));
+	t.like(records[21], {kind: 'discard', discarded: 9});
+	t.deepEqual(records[22], loss);
+	t.like(records[23], {kind: 'discard', discarded: 5});
+	t.is(records.length, 24);
+});
+
+test('with the spool full, a supervisor record goes to the spool past its bound, in its place', async t => {
+	const sink = new FakeSink();
+	sink.accepting = false;
+	const buffer = open(sink, {spoolDirectory: temporaryDirectory(), max_events: 10, max_size: 2000});
+	buffer.push(entries(0, 1));
+	buffer.push(entries(1, 200));
+	const discarded = buffer.stats().discarded_total;
+	buffer.push([{line: '{"type":"supervisor","kind":"restart"}\n', origin: 'supervisor'}]);
+	t.is(buffer.stats().discarded_total, discarded);
+	sink.drain();
+	await settle();
+	const records = sink.records();
+	const kept = 200 - discarded;
+	t.deepEqual(numbers(sink), range(0, kept));
+	t.like(records[kept], {kind: 'discard', discarded});
+	t.like(records[kept + 1], {type: 'supervisor', kind: 'restart'});
+});
+
+test('discarded changes found by reconciliation are counted apart from the kernel\'s events', async t => {
+	const sink = new FakeSink();
+	sink.accepting = false;
+	const buffer = open(sink, {type: 'memory', max_events: 5});
+	buffer.push(entries(0, 1));
+	buffer.push(entries(1, 6));
+	buffer.push(entries(6, 9).map(entry => ({...entry, origin: 'reconcile' as const})));
+	buffer.push(entries(9, 10));
+	t.like(buffer.stats(), {discarded_total: 4, discarded_reconciled_total: 3});
+	sink.drain();
+	await settle();
+	const gap = sink.records().find(record => record['kind'] === 'discard');
+	t.like(gap, {discarded: 4, discarded_reconciled: 3});
+	t.regex(gap!['message'] as string, /4 record\(s\) discarded .*, 3 of them found by reconciliation/);
+});
+
+test('a monitor feeding a full buffer: the loss record gets through, and every event is delivered or counted once', async t => {
+	const sink = new FakeSink();
+	sink.accepting = false;
+	const buffer = open(sink, {type: 'memory', max_events: 5});
+	// A reader already behind: the buffer is full before the monitor starts.
+	buffer.push(entries(0, 1));
+	buffer.push(entries(1, 6));
+	const monitor = await WhoDataMonitor.create({paths: [temporaryDirectory()], loaderPath: fixture('canned-loader.mjs'), env: {...process.env, FAKE_EVENTS: '30', FAKE_LOST: '7'}, enrich: false});
+	// As `fimctl start` feeds its stdout.
+	monitor.on('batch', (items: MonitorBatchItem[]) => buffer.push(items.map(item => bufferEntryOf(item, `${item.json}\n`))));
+	await waitUntil(() => monitor.counters.events_lost_total === 7);
+	await monitor.close();
+	sink.drain();
+	await settle();
+	const records = sink.records();
+	const delivered = records.filter(record => typeof record['operation'] === 'string').length;
+	const sum = (kind: string, field: string): number => records.filter(record => record['kind'] === kind).reduce((total, record) => total + (record[field] as number), 0);
+	t.deepEqual(numbers(sink), range(0, 6));
+	t.is(sum('loss', 'lost'), 7);
+	t.is(delivered + sum('discard', 'discarded') + sum('loss', 'lost'), 30 + 7);
 });
