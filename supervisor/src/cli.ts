@@ -14,7 +14,7 @@ import {createFormatter, formatNames, supervisorJsonLine, type FormatName} from 
 import {createLogger, type LogFormat} from './log.js';
 import {defaultLoaderPath} from './loader-path.js';
 import {Metrics} from './metrics.js';
-import {bufferEntryOf, WhoDataMonitor, type Logger, type MonitorBatchItem} from './monitor.js';
+import {bufferEntryOf, takenByRoute, WhoDataMonitor, type Logger, type MonitorBatchItem} from './monitor.js';
 import {normalizeWatchPaths} from './paths.js';
 import {Pipeline} from './pipeline.js';
 import {sinkFromUrl} from './sink-url.js';
@@ -365,7 +365,7 @@ async function start(args: StartArgs): Promise<number> {
 			return;
 		}
 
-		const mine = routed ? items.filter(item => item.timestamp === undefined || stdoutRoute!(item.record as KernelEventFields)) : items;
+		const mine = routed ? items.filter(item => takenByRoute(item, stdoutRoute!)) : items;
 		const entries = mine.map(item => bufferEntryOf(item, renderLine(item)));
 		if (!buffer.push(entries) && !blocked) {
 			blocked = true;

@@ -91,6 +91,15 @@ export type MonitorBatchItem = {
 };
 
 /**
+ * Whether a sink whose route is `route` takes the item. Supervisor records (loss, restart, gap)
+ * go to every sink; events, whether the kernel reported them or a reconciliation scan found
+ * them, go where their route says.
+ */
+export function takenByRoute(item: MonitorBatchItem, route: EventPredicate): boolean {
+	return item.origin === 'supervisor' || route(item.record as KernelEventFields);
+}
+
+/**
  * What a sink's buffer holds for an item, `line` being the item in the sink's format: its
  * origin decides what a full buffer may discard and how a discard is counted (buffer.ts).
  */

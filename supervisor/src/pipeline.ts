@@ -6,7 +6,7 @@ import {SpoolQueue} from './buffer.js';
 import {DeliveryQueue, type DeliveryCounters} from './delivery-queue.js';
 import type {EventPredicate} from './filters.js';
 import {createFormatter, supervisorJsonLine, type FormatName, type Formatter} from './formats.js';
-import {bufferEntryOf, type Logger, type MonitorBatchItem, type WhoDataMonitor} from './monitor.js';
+import {bufferEntryOf, takenByRoute, type Logger, type MonitorBatchItem, type WhoDataMonitor} from './monitor.js';
 import {RateLimitedLog} from './rate-limit.js';
 import type {SinkConfig} from './sink-config.js';
 import {createFileSink} from './sink-file.js';
@@ -15,7 +15,7 @@ import {createHttpSink} from './sink-http.js';
 import {createSyslogSink} from './sink-syslog.js';
 import type {BufferEntry} from './buffer.js';
 import type {Sink, SinkEntry, SinkError} from './sinks.js';
-import type {KernelEventFields, SupervisorRecord} from './types.js';
+import type {SupervisorRecord} from './types.js';
 
 /**
  * The sinks of a pipeline but stdout (which cli.ts paces to its reader through a SinkBuffer),
@@ -131,8 +131,7 @@ export class Pipeline extends EventEmitter {
 			// The common case, JSON lines, never builds the event object.
 			const plainJson = stage.format === 'json';
 			for (const item of items) {
-				// Supervisor records have no kernel timestamp, and go to every sink.
-				if (routed && item.timestamp !== undefined && !stage.route(item.record as KernelEventFields)) {
+				if (routed && !takenByRoute(item, stage.route)) {
 					continue;
 				}
 

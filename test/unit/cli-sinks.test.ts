@@ -114,3 +114,42 @@ test('--metrics serves Prometheus counters per component, buffer sizes and the l
 	t.is(bad.exitCode, 2);
 	t.regex(String(bad.stderr), /--metrics: expected HOST:PORT \(127\.0\.0\.1:9464\), got "everywhere"/);
 });
+
+test('a change found by reconciliation goes only to the sinks whose route takes it', async t => {
+	const directory = temporaryDirectory();
+	const out = temporaryDirectory();
+	const state = temporaryDirectory('fim-state-');
+	const start = (sinks: string[]) => {
+		const child = execa(fimctl, ['start', directory, '--state-dir', state, '--loader', fixture('canned-loader.mjs'), ...sinks], {env: {FAKE_EVENTS: '0'}, reject: false, forceKillAfterDelay: false});
+		let stderr = '';
+		child.stderr.on('data', (chunk: Buffer) => {
+			stderr += chunk.toString();
+		});
+		return {child, stderr: () => stderr};
+	};
+
+	// The first start makes the baseline; what changes while fimctl is down is found at the next.
+	const first = start([]);
+	await waitUntil(() => first.stderr().includes('baseline of'));
+	first.child.kill('SIGTERM');
+	t.is((await first.child).exitCode, 0, first.stderr());
+	writeFileSync(join(directory, 'added-while-down'), 'x');
+
+	const all = join(out, 'all.json');
+	const deletes = join(out, 'deletes.json');
+	const second = start(['--sink', `file://${all}?id=all`, '--sink', `file://${deletes}?id=deletes&operations=delete`]);
+	await waitUntil(() => {
+		try {
+			return readFileSync(all, 'utf8').includes('added-while-down');
+		} catch {
+			return false;
+		}
+	}, 20_000);
+	second.child.kill('SIGTERM');
+	t.is((await second.child).exitCode, 0, second.stderr());
+	const found = readFileSync(all, 'utf8').trim().split('\n').map(line => JSON.parse(line) as Record<string, unknown>);
+	t.like(found.find(record => record['path'] === join(directory, 'added-while-down')), {operation: 'add', source: 'reconcile'});
+	// The reconciliation's own summary (a supervisor record) goes to every sink and names it.
+	const events = readFileSync(deletes, 'utf8').trim().split('\n').map(line => JSON.parse(line) as Record<string, unknown>).filter(record => record['type'] !== 'supervisor');
+	t.deepEqual(events, [], 'an add is no delete');
+});
