@@ -403,8 +403,10 @@ export class SpoolQueue extends EventEmitter {
 		}
 
 		if (this.options.when_full === 'block') {
+			// What the source sends before it pauses is kept past the bound, behind the spool:
+			// in memory it would leave before the older records spooled.
 			this.refused = true;
-			this.toMemory(entry.line, entry.timestamp);
+			this.placePastBound(entry.line, entry.timestamp);
 			return true;
 		}
 
@@ -420,9 +422,10 @@ export class SpoolQueue extends EventEmitter {
 		return false;
 	}
 
-	/** A record that must not be discarded, behind everything held (in the spool if it is in use). */
+	/** A record kept past the bound, behind everything held (in the spool if it is in use). */
 	private placePastBound(line: string, timestamp: number | undefined): void {
 		if (this.segments.length > 0 && this.spoolEnabled && this.appendToSpool([{line, timestamp}])) {
+			this.spooled++;
 			return;
 		}
 

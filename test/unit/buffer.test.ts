@@ -200,6 +200,27 @@ test('when_full block: push says stop when full, keeps what comes anyway, and dr
 	t.deepEqual(numbers(sink), range(0, 40));
 });
 
+test('when_full block with a full spool: what comes anyway leaves after the spool, in order', async t => {
+	const sink = new FakeSink();
+	sink.accepting = false;
+	const buffer = open(sink, {spoolDirectory: temporaryDirectory(), max_events: 20, max_size: 2000, when_full: 'block'});
+	let pushed = 0;
+	while (buffer.push(entries(pushed, pushed + 5))) {
+		pushed += 5;
+	}
+
+	pushed += 5;
+	t.true(buffer.stats().spooled_total > 0, 'memory, then the spool, filled up');
+	t.false(buffer.push(entries(pushed, pushed + 5)), 'a batch read before the source paused');
+	pushed += 5;
+	const drained = new Promise(resolve => buffer.once('drain', resolve));
+	sink.drain();
+	await drained;
+	await waitUntil(() => numbers(sink).length >= pushed);
+	t.deepEqual(numbers(sink), range(0, pushed));
+	t.is(buffer.stats().discarded_total, 0);
+});
+
 test('close with a stuck sink keeps memory and spool for the next start, which delivers them first', async t => {
 	const directory = temporaryDirectory();
 	const first = new FakeSink();
