@@ -368,12 +368,30 @@ int BPF_PROG(ctime_xchg, struct inode *inode, __u32 old, __u32 new, __u32 cur)
 	return 0;
 }
 
-/* Is (d, vm) the root of the mount namespace? Its path is "", known without a walk. */
-static __always_inline bool namespace_root(struct dentry *d, struct vfsmount *vm)
+/*
+ * Is the path of (d, vm) "", known without a walk? It is for the root of the mount namespace,
+ * and for the root of a mount stacked on it: on most machines the root filesystem is mounted
+ * over the initial rootfs, the namespace's root, and every process's root is that mount's
+ * root. What the walk would find, in a few loads: each step is the root of its mount, mounted
+ * on the root of the mount below, up to the namespace's (a few mounts deep at most).
+ */
+#define STACKED_ROOTS_MAX 4
+static __always_inline bool empty_path(struct dentry *d, struct vfsmount *vm)
 {
 	struct mount *m = real_mount(vm);
 
-	return d == KREAD(struct vfsmount, vm, mnt_root) && KREAD(struct mount, m, mnt_parent) == m;
+	for (int i = 0; i < STACKED_ROOTS_MAX; i++) {
+		struct mount *parent;
+
+		if (d != KREAD(struct mount, m, mnt.mnt_root))
+			return false;
+		parent = KREAD(struct mount, m, mnt_parent);
+		if (parent == m)
+			return true;
+		d = KREAD(struct mount, m, mnt_mountpoint);
+		m = parent;
+	}
+	return false;
 }
 
 /*
@@ -381,9 +399,9 @@ static __always_inline bool namespace_root(struct dentry *d, struct vfsmount *vm
  * an empty name (AT_EMPTY_PATH) is the dirfd itself. Returns the length, 0 on failure, and in
  * *name_at where the caller's string starts in it.
  *
- * The string is read first, straight to `off`: an absolute name from a process whose root is
- * the namespace's (most absolute names) is then the whole path, and costs one read. Any other
- * is read again behind its base.
+ * The string is read first, straight to `off`: an absolute name from a process whose root's
+ * path is "" (empty_path(): most absolute names) is then the whole path, and costs one read.
+ * Any other is read again behind its base.
  */
 static __always_inline __u32 put_name_path(struct scratch *s, __u32 off, struct task_struct *t,
 					   long dirfd, const char *uname, __u32 *name_at, bool *trunc)
@@ -404,7 +422,7 @@ static __always_inline __u32 put_name_path(struct scratch *s, __u32 off, struct 
 	if (c0 == '/') {
 		d = KREAD(struct fs_struct, fs, root.dentry);
 		vm = KREAD(struct fs_struct, fs, root.mnt);
-		if (namespace_root(d, vm)) {
+		if (empty_path(d, vm)) {
 			*name_at = 0;
 			if ((__u32)n >= PATH_MASK)
 				*trunc = true;
