@@ -145,9 +145,13 @@ static __always_inline void add_writer(__u32 tgid)
 {
 	__u8 one = 1;
 
-	/* a lookup is cheaper than an update, and a writer mostly opens more than one file */
-	if (bpf_map_lookup_elem(&writer_tgids, &tgid) ||
-	    bpf_map_update_elem(&writer_tgids, &tgid, &one, BPF_NOEXIST))
+	/* a writer mostly opens more than one file: known already (is_writer()), or a lookup,
+	 * which is cheaper than an update. A writer the LRU pushed out of writer_tgids (16384
+	 * writer processes at once) is put back by an open on a CPU that does not know it; until
+	 * then its closes elsewhere are left to the periodic check, as an inherited fd's are. */
+	if (is_writer(tgid))
+		return;
+	if (bpf_map_update_elem(&writer_tgids, &tgid, &one, BPF_NOEXIST))
 		return;
 	__sync_fetch_and_add(&writer_slots[tgid & (WRITER_SLOTS - 1)], 1);
 	__sync_fetch_and_add(&writer_procs, 1);
