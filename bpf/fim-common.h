@@ -151,6 +151,12 @@ struct scratch {
 	/* the directory of the last file named by a walk: its next file in the same directory
 	 * (a create after a create) is named without walking the directory up again */
 	struct path_cached last_dir;
+	/* the verdict dir_watched() took from the map last (not in the compatible object) */
+	struct verdict_key last_verdict_key;
+	struct verdict last_verdict;
+	/* the last process is_writer() found in writer_tgids, while writers_removed + 1 was
+	 * writer_known_gen (tracepoint object only) */
+	__u32 writer_known, writer_known_gen;
 };
 
 #define EV(s) ((struct fim_event *)(s)->rec)
@@ -566,18 +572,40 @@ __noinline int dir_walk_verdict(void)
 	return s->verdict.watched;
 }
 
+static __always_inline bool verdict_holds(const struct verdict *v, const struct verdict *now)
+{
+	return v->generation == now->generation && v->inode == now->inode && v->parent == now->parent &&
+	       v->mountpoint == now->mountpoint && v->parent_mount == now->parent_mount;
+}
+
+/*
+ * Is dir (seen through mnt) under a watched path? The verdict this CPU used last, then the
+ * remembered one, then a walk. Most changes come in a row in one directory (a create, its
+ * close, a rename, a delete): the CPU's own copy answers them without the hash lookup (~40 ns).
+ */
 static __always_inline bool dir_watched(struct dentry *dir, struct vfsmount *mnt)
 {
 	struct verdict_key k = { .dentry = (__u64)dir, .mnt = (__u64)mnt };
-	struct verdict *v = bpf_map_lookup_elem(&verdicts, &k);
+	struct scratch *s = get_scratch();
+	struct verdict *v;
 	struct verdict now;
-	struct scratch *s;
 
 	verdict_basis(&now, dir, mnt);
-	if (v && v->generation == now.generation && v->inode == now.inode && v->parent == now.parent &&
-	    v->mountpoint == now.mountpoint && v->parent_mount == now.parent_mount)
+#ifndef FIM_COMPAT
+	if (s && s->last_verdict_key.dentry == k.dentry && s->last_verdict_key.mnt == k.mnt &&
+	    verdict_holds(&s->last_verdict, &now))
+		return s->last_verdict.watched;
+#endif
+	v = bpf_map_lookup_elem(&verdicts, &k);
+	if (v && verdict_holds(v, &now)) {
+#ifndef FIM_COMPAT
+		if (s) {
+			s->last_verdict_key = k;
+			s->last_verdict = *v;
+		}
+#endif
 		return v->watched;
-	s = get_scratch();
+	}
 	if (!s)
 		return true;
 	s->verdict_key = k;
