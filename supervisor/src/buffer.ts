@@ -3,6 +3,7 @@ import {closeSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync
 import {join} from 'node:path';
 import {systemClock, type Clock} from './clock.js';
 import {ConfigError} from './errors.js';
+import {RateLimitedLog} from './rate-limit.js';
 import type {StreamSink as Sink} from './stream-sink.js';
 import type {RecordOrigin, SupervisorRecord} from './types.js';
 
@@ -146,7 +147,7 @@ export type SpoolQueueOptions = BufferConfig & {
 	renderGap: (record: SupervisorRecord) => string;
 	clock?: Clock;
 	host?: string;
-	/** Told once per problem (buffer full, unwritable disk, an unreadable segment). */
+	/** Told once per problem (unwritable disk, an unreadable segment); buffer full at most once a minute. */
 	onWarning?: (message: string) => void;
 };
 
@@ -257,10 +258,13 @@ export class SpoolQueue extends EventEmitter {
 	private spooled = 0;
 	private discarded = 0;
 	private discardedReconciled = 0;
+	/** A sink that keeps falling behind starts a discard run after each catch-up: one line per minute. */
+	private readonly fullLog: RateLimitedLog;
 
 	private constructor(private readonly options: SpoolQueueOptions) {
 		super();
 		this.clock = options.clock ?? systemClock;
+		this.fullLog = new RateLimitedLog(this.clock, 60_000, message => this.options.onWarning?.(message));
 		this.segmentBytes = Math.min(64 * 1024 * 1024, Math.max(1024 * 1024, Math.floor(options.max_size / 16)));
 	}
 
@@ -445,7 +449,7 @@ export class SpoolQueue extends EventEmitter {
 		if (!this.discarding) {
 			const reason = this.spoolEnabled ? 'memory and spool full' : 'memory full';
 			this.discarding = {start: this.clock.now(), count: 0, reconciled: 0, paths: new Set(), omitted: 0, reason};
-			this.options.onWarning?.(`sink ${this.options.id}: buffer full (${reason}); discarding records until the sink catches up`);
+			this.fullLog.log(`sink ${this.options.id}: buffer full (${reason}); discarding records until the sink catches up (each run is counted in a discard record)`);
 			this.emit('discard', {reason});
 		}
 

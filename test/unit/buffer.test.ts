@@ -4,6 +4,7 @@ import {join} from 'node:path';
 import {PassThrough} from 'node:stream';
 import test from 'ava';
 import {parseBufferConfig, SinkBuffer, SpoolQueue, type BufferEntry, type SinkBufferOptions} from '../../supervisor/src/buffer.js';
+import {ManualClock} from '../../supervisor/src/clock.js';
 import {ConfigError} from '../../supervisor/src/errors.js';
 import {bufferEntryOf, WhoDataMonitor, type MonitorBatchItem} from '../../supervisor/src/monitor.js';
 import {createStreamSink, type StreamSink as Sink} from '../../supervisor/src/stream-sink.js';
@@ -163,6 +164,34 @@ test('memory only, full: newest records are discarded, counted, and a gap record
 	t.is(gapIndex, 21, 'the gap record stands where the discarded records were');
 	t.like(records[gapIndex], {kind: 'discard', sink: 'out', discarded: 9, paths: range(21, 30).map(n => `/w/f${n}`)});
 	t.true((records[gapIndex]!['gap_start'] as number) <= (records[gapIndex]!['gap_end'] as number));
+});
+
+test('a sink that keeps falling behind: every discard run is counted, the warning comes once a minute', t => {
+	const sink = new FakeSink();
+	sink.accepting = false;
+	const clock = new ManualClock(0);
+	const warnings: string[] = [];
+	const buffer = open(sink, {type: 'memory', max_events: 5, clock, onWarning: message => warnings.push(message)});
+	const discards: unknown[] = [];
+	buffer.on('discard', info => discards.push(info));
+	const fallBehindOnce = (from: number) => {
+		buffer.push(entries(from, from + 1)); // the sink takes it, then wants to wait
+		buffer.push(entries(from + 1, from + 11)); // 5 kept, 5 discarded
+		sink.drain();
+		sink.accepting = false;
+		clock.advance(20_000);
+	};
+
+	fallBehindOnce(0);
+	fallBehindOnce(11);
+	fallBehindOnce(22);
+	t.is(discards.length, 3, 'three runs of discards');
+	t.is(warnings.length, 1);
+	fallBehindOnce(33);
+	t.is(discards.length, 4);
+	t.is(warnings.length, 2, 'a minute later');
+	t.regex(warnings[1]!, /sink out: buffer full \(memory full\).*\(2 similar message\(s\) suppressed\)/);
+	t.is(buffer.stats().discarded_total, 20);
 });
 
 test('memory and spool full: counted discards, and the gap record follows what was kept', async t => {
