@@ -66,6 +66,19 @@ function open(sink: FakeSink | Sink, options: Partial<SinkBufferOptions> = {}): 
 	});
 }
 
+/**
+ * A buffer whose sink took the first of `count` records and then asked to wait: the others
+ * are held, or discarded past the bounds in `options`.
+ */
+function behindBuffer(options: Partial<SinkBufferOptions>, count: number): {sink: FakeSink; buffer: SinkBuffer} {
+	const sink = new FakeSink();
+	sink.accepting = false;
+	const buffer = open(sink, options);
+	buffer.push(entries(0, 1));
+	buffer.push(entries(1, count));
+	return {sink, buffer};
+}
+
 /** Lets scheduled pumps run. */
 async function settle(): Promise<void> {
 	for (let round = 0; round < 50; round++) {
@@ -195,11 +208,7 @@ test('a sink that keeps falling behind: every discard run is counted, the warnin
 });
 
 test('memory and spool full: counted discards, and the gap record follows what was kept', async t => {
-	const sink = new FakeSink();
-	sink.accepting = false;
-	const buffer = open(sink, {spoolDirectory: temporaryDirectory(), max_events: 10, max_size: 2000});
-	buffer.push(entries(0, 1));
-	buffer.push(entries(1, 200));
+	const {sink, buffer} = behindBuffer({spoolDirectory: temporaryDirectory(), max_events: 10, max_size: 2000}, 200);
 	const {discarded_total: discarded, spool_bytes: spoolBytes} = buffer.stats();
 	t.true(discarded > 100);
 	t.true(spoolBytes <= 2000);
@@ -293,11 +302,7 @@ test('a spool read halfway at close resumes where it stopped', async t => {
 });
 
 test('without a spool, close counts what the sink never took as discarded', async t => {
-	const sink = new FakeSink();
-	sink.accepting = false;
-	const buffer = open(sink, {type: 'memory'});
-	buffer.push(entries(0, 1));
-	buffer.push(entries(1, 40));
+	const {buffer} = behindBuffer({type: 'memory'}, 40);
 	t.deepEqual(await buffer.close(20), {spooled: 0, discarded: 39});
 	t.is(buffer.stats().discarded_total, 39);
 });
@@ -329,11 +334,7 @@ test('a spool directory that cannot be made: memory only, said once', t => {
 	const file = join(temporaryDirectory(), 'a-file');
 	writeFileSync(file, '');
 	const warnings: string[] = [];
-	const sink = new FakeSink();
-	sink.accepting = false;
-	const buffer = open(sink, {spoolDirectory: join(file, 'spool'), max_events: 5, onWarning: message => warnings.push(message)});
-	buffer.push(entries(0, 1));
-	buffer.push(entries(1, 20));
+	const {buffer} = behindBuffer({spoolDirectory: join(file, 'spool'), max_events: 5, onWarning: message => warnings.push(message)}, 20);
 	t.is(buffer.stats().discarded_total, 14);
 	t.is(warnings.length, 2);
 	t.regex(warnings[0]!, /cannot use the spool directory/);
@@ -400,11 +401,7 @@ test('buffer config: Vector words, checked', t => {
 });
 
 test('a full buffer never discards a supervisor record: it follows the gap record of what went before it, uncounted', async t => {
-	const sink = new FakeSink();
-	sink.accepting = false;
-	const buffer = open(sink, {type: 'memory', max_events: 20});
-	buffer.push(entries(0, 1));
-	buffer.push(entries(1, 30));
+	const {sink, buffer} = behindBuffer({type: 'memory', max_events: 20}, 30);
 	const loss = {type: 'supervisor', kind: 'loss', lost: 7};
 	buffer.push([{line: `${JSON.stringify(loss)}\n`, origin: 'supervisor'}]);
 	buffer.push(entries(30, 35));
@@ -420,11 +417,7 @@ test('a full buffer never discards a supervisor record: it follows the gap recor
 });
 
 test('with the spool full, a supervisor record goes to the spool past its bound, in its place', async t => {
-	const sink = new FakeSink();
-	sink.accepting = false;
-	const buffer = open(sink, {spoolDirectory: temporaryDirectory(), max_events: 10, max_size: 2000});
-	buffer.push(entries(0, 1));
-	buffer.push(entries(1, 200));
+	const {sink, buffer} = behindBuffer({spoolDirectory: temporaryDirectory(), max_events: 10, max_size: 2000}, 200);
 	const discarded = buffer.stats().discarded_total;
 	buffer.push([{line: '{"type":"supervisor","kind":"restart"}\n', origin: 'supervisor'}]);
 	t.is(buffer.stats().discarded_total, discarded);
@@ -438,11 +431,7 @@ test('with the spool full, a supervisor record goes to the spool past its bound,
 });
 
 test('discarded changes found by reconciliation are counted apart from the kernel\'s events', async t => {
-	const sink = new FakeSink();
-	sink.accepting = false;
-	const buffer = open(sink, {type: 'memory', max_events: 5});
-	buffer.push(entries(0, 1));
-	buffer.push(entries(1, 6));
+	const {sink, buffer} = behindBuffer({type: 'memory', max_events: 5}, 6);
 	buffer.push(entries(6, 9).map(entry => ({...entry, origin: 'reconcile' as const})));
 	buffer.push(entries(9, 10));
 	t.like(buffer.stats(), {discarded_total: 4, discarded_reconciled_total: 3});
@@ -454,12 +443,8 @@ test('discarded changes found by reconciliation are counted apart from the kerne
 });
 
 test('a monitor feeding a full buffer: the loss record gets through, and every event is delivered or counted once', async t => {
-	const sink = new FakeSink();
-	sink.accepting = false;
-	const buffer = open(sink, {type: 'memory', max_events: 5});
 	// A reader already behind: the buffer is full before the monitor starts.
-	buffer.push(entries(0, 1));
-	buffer.push(entries(1, 6));
+	const {sink, buffer} = behindBuffer({type: 'memory', max_events: 5}, 6);
 	const monitor = await WhoDataMonitor.create({paths: [temporaryDirectory()], loaderPath: fixture('canned-loader.mjs'), env: {...process.env, FAKE_EVENTS: '30', FAKE_LOST: '7'}, enrich: false});
 	// As `fimctl start` feeds its stdout.
 	monitor.on('batch', (items: MonitorBatchItem[]) => buffer.push(items.map(item => bufferEntryOf(item, `${item.json}\n`))));
