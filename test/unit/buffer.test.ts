@@ -2,7 +2,7 @@ import {EventEmitter} from 'node:events';
 import {readdirSync, readFileSync, truncateSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
 import {PassThrough} from 'node:stream';
-import test from 'ava';
+import test, {type ExecutionContext} from 'ava';
 import {parseBufferConfig, SinkBuffer, SpoolQueue, type BufferEntry, type SinkBufferOptions} from '../../supervisor/src/buffer.js';
 import {ManualClock} from '../../supervisor/src/clock.js';
 import {ConfigError} from '../../supervisor/src/errors.js';
@@ -77,6 +77,20 @@ function behindBuffer(options: Partial<SinkBufferOptions>, count: number): {sink
 	buffer.push(entries(0, 1));
 	buffer.push(entries(1, count));
 	return {sink, buffer};
+}
+
+/**
+ * Lets a sink that fell behind with `total` records take what was kept: the first ones in
+ * order, then the gap record of the `discarded` others.
+ */
+async function drainKeptThenGap(t: ExecutionContext, sink: FakeSink, total: number, discarded: number): Promise<{records: Array<Record<string, unknown>>; kept: number}> {
+	sink.drain();
+	await settle();
+	const records = sink.records();
+	const kept = total - discarded;
+	t.deepEqual(numbers(sink), range(0, kept));
+	t.like(records[kept], {kind: 'discard', discarded});
+	return {records, kept};
 }
 
 /** Lets scheduled pumps run. */
@@ -212,12 +226,7 @@ test('memory and spool full: counted discards, and the gap record follows what w
 	const {discarded_total: discarded, spool_bytes: spoolBytes} = buffer.stats();
 	t.true(discarded > 100);
 	t.true(spoolBytes <= 2000);
-	sink.drain();
-	await settle();
-	const records = sink.records();
-	const kept = 200 - discarded;
-	t.deepEqual(numbers(sink), range(0, kept));
-	t.like(records[kept], {kind: 'discard', discarded});
+	const {records, kept} = await drainKeptThenGap(t, sink, 200, discarded);
 	t.is((records[kept]!['paths'] as string[]).length, 100, 'at most 100 paths');
 	t.is(records[kept]!['paths_omitted'], discarded - 100);
 });
@@ -421,12 +430,7 @@ test('with the spool full, a supervisor record goes to the spool past its bound,
 	const discarded = buffer.stats().discarded_total;
 	buffer.push([{line: '{"type":"supervisor","kind":"restart"}\n', origin: 'supervisor'}]);
 	t.is(buffer.stats().discarded_total, discarded);
-	sink.drain();
-	await settle();
-	const records = sink.records();
-	const kept = 200 - discarded;
-	t.deepEqual(numbers(sink), range(0, kept));
-	t.like(records[kept], {kind: 'discard', discarded});
+	const {records, kept} = await drainKeptThenGap(t, sink, 200, discarded);
 	t.like(records[kept + 1], {type: 'supervisor', kind: 'restart'});
 });
 
