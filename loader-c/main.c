@@ -1447,9 +1447,12 @@ static void check_paths_exist(void)
  * one max delay later: the loader reads again by then anyway), or with 0 that it sleeps until
  * a record wakes it. A wake-up costs ~10 us of irq_work to the task making the change, and a
  * timed read ~20 us of scheduling to the loader, so a stream is read:
- *  - busy (a batch came within one max delay of the previous one): again one max delay after
- *    every batch, woken by nobody;
+ *  - busy (three batches in a row came within one max delay of each other): again one max
+ *    delay after every batch, woken by nobody;
  *  - quiet (that read found nothing, or batches are further apart): woken by the next record.
+ * Two batches close together are no stream: a file created and written is a pair of records
+ * (the create at open, the modify at close) a few microseconds apart, and a timed read after
+ * such a pair would only find nothing, one wasted wake-up per new file.
  * The store is sequentially consistent: a record committed after it wakes the loader (the
  * programs look at the clock again after their commit), one committed before it is seen by
  * the read that follows it.
@@ -1462,6 +1465,7 @@ static void set_last_wake(__u64 ns)
 
 struct ring_reader {
 	bool draining;     /* read again one max delay after the last batch */
+	unsigned short_gaps; /* batches in a row that came within one max delay of the previous */
 	__u64 last_batch_ns; /* CLOCK_BOOTTIME of the last read that found records */
 };
 
@@ -1472,10 +1476,16 @@ static void consume_ring(struct ring_reader *r)
 
 	if (ring_buffer__consume(L.rb) > 0) {
 		if (now - r->last_batch_ns < (__u64)L.opts.max_delay_us * 1000)
+			r->short_gaps++;
+		else
+			r->short_gaps = 0;
+		if (r->short_gaps >= 2)
 			r->draining = true;
 		r->last_batch_ns = now;
 	} else {
-		r->draining = false; /* the timed read found nothing, or a spurious wake-up */
+		/* the timed read found nothing, or a spurious wake-up */
+		r->draining = false;
+		r->short_gaps = 0;
 	}
 	/* Quiet: sleep until a record wakes us. Announce it, then take what came in before the
 	 * announcement; a record taken may have set the clock again, so announce again. A stream
