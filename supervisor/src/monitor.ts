@@ -492,8 +492,8 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 				continue;
 			}
 
-			takeProcessStart(line);
-			const enrichment = this.enricher?.enrich(event);
+			const processStartNs = takeProcessStart(line);
+			const enrichment = this.enricher?.enrich(event, processStartNs);
 			items.push(new EventItem(event, enrichment, eventJsonLine(line.raw, event, enrichment)));
 		}
 
@@ -787,7 +787,7 @@ const processStartMember = ',"process_start_ns":';
  * The loader's `process_start_ns` (when the event's process started) tells processes apart for
  * the enrichment (ProcCache); it is not part of the event users see (DESIGN.md §2). It is taken
  * off the record and off its line, and its digits returned: the line keeps the exact value that
- * a double may not. The loader writes it last, so the search from
+ * a double may not (see ProcCache.startTicksOf). The loader writes it last, so the search from
  * the end is short; inside a JSON string its quotes would be escaped, so the match is the member.
  */
 function takeProcessStart(line: ParsedLine): string | undefined {
