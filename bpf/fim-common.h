@@ -165,7 +165,13 @@ struct scratch {
 /* Identity of a writer, kept with each tracked file for the periodic check. */
 struct who {
 	__u64 cgroup_id;
-	__u64 start_time; /* tells the writer from a later process that got its pid */
+	/*
+	 * When the process started (its thread-group leader's start_boottime; a thread that execs
+	 * inherits it as the new leader): with pid, it names one process, the writer rather than a
+	 * later process that got its pid, and the record carries it so that the reader can tell
+	 * the same without asking /proc. The process's, not the acting thread's, since pid is too.
+	 */
+	__u64 process_start_ns;
 	__u32 pid, tid, ppid, uid, gid, euid, egid, auid, ses;
 	__u32 _pad;
 	char comm[FIM_COMM_LEN];
@@ -674,6 +680,7 @@ static __always_inline void fill_who(struct who *w, struct task_struct *t)
 {
 	const struct cred *cred = KREAD(struct task_struct, t, cred);
 	struct task_struct *parent = KREAD(struct task_struct, t, real_parent);
+	struct task_struct *leader = KREAD(struct task_struct, t, group_leader);
 	struct css_set *cgroups = KREAD(struct task_struct, t, cgroups);
 	struct cgroup *cg = KREAD(struct css_set, cgroups, dfl_cgrp);
 	struct kernfs_node *kn = KREAD(struct cgroup, cg, kn);
@@ -692,7 +699,8 @@ static __always_inline void fill_who(struct who *w, struct task_struct *t)
 		w->ses = KREAD(struct task_struct, t, sessionid);
 	}
 	w->cgroup_id = KREAD(struct kernfs_node, kn, id);
-	w->start_time = KREAD(struct task_struct, t, start_time);
+	/* start_boottime came with Linux 5.5, before the ring buffer (5.8) this sensor needs */
+	w->process_start_ns = KREAD(struct task_struct, leader, start_boottime);
 #ifdef FIM_COMPAT
 	bpf_probe_read_kernel_str(w->comm, sizeof(w->comm), &t->comm);
 #else
@@ -713,6 +721,7 @@ static __always_inline void who_to_event(struct fim_event *e, const struct who *
 	e->auid = w->auid;
 	e->ses = w->ses;
 	e->cgroup_id = w->cgroup_id;
+	e->process_start_ns = w->process_start_ns;
 	__builtin_memcpy(e->comm, w->comm, sizeof(e->comm));
 }
 

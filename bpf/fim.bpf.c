@@ -1235,10 +1235,10 @@ int check_open_writers(struct bpf_iter__bpf_map_elem *ctx)
 	if (trunc)
 		e->flags |= FIM_F_PATH_TRUNC;
 	if (bpf_task_from_pid) { /* the writer's exe, if it is still the same process */
-		struct task_struct *w = bpf_task_from_pid(v->who.pid);
+		struct task_struct *w = bpf_task_from_pid(v->who.pid); /* pid is a tgid: the leader */
 
 		if (w) {
-			if (BPF_CORE_READ(w, start_time) == v->who.start_time)
+			if (BPF_CORE_READ(w, start_boottime) == v->who.process_start_ns)
 				put_exe(s, w);
 			bpf_task_release(w);
 		}

@@ -5,7 +5,7 @@
  * variable-length strings follow the header back to back (no NUL terminators):
  *
  *   +----------------------------+------------+----------------+-----------+
- *   | struct fim_event (96 B)    | path       | old_path       | exe       |
+ *   | struct fim_event (104 B)   | path       | old_path       | exe       |
  *   |   ..., path_len, old_len,  | path_len B | old_path_len B | exe_len B |
  *   |   exe_len, ...             |            |                |           |
  *   +----------------------------+------------+----------------+-----------+
@@ -94,6 +94,9 @@ struct fim_event {
 	__u64 ts_boot_ns; /* CLOCK_BOOTTIME; the loader adds the boot wall time */
 	__u64 cgroup_id;
 	__u64 ino;
+	/* the process's start: its thread-group leader's start_boottime, the clock /proc/PID/stat
+	 * field 22 shows in ticks; with pid, it names one process (see struct who) */
+	__u64 process_start_ns;
 	__u32 dev; /* kernel encoding: major << 20 | minor */
 	__u32 flags;
 	__u32 pid, tid, ppid;
@@ -106,7 +109,7 @@ struct fim_event {
 	char data[]; /* path, old_path, exe */
 };
 
-_Static_assert(sizeof(struct fim_event) == 96, "fim_event header layout is part of the protocol");
+_Static_assert(sizeof(struct fim_event) == 104, "fim_event header layout is part of the protocol");
 
 /* Per-CPU counters, index into the stats array map's value. */
 enum fim_stat {

@@ -424,6 +424,8 @@ static void format_event(const struct fim_event *e, const char *path, size_t ple
 			jw_array_str(&w, truncated[i]);
 		jw_array_end(&w);
 	}
+	/* last, so that a reader that keeps it to itself cuts it off the end of the line */
+	jw_u64(&w, "process_start_ns", e->process_start_ns);
 	jw_end(&w);
 	emit_line(&w);
 }

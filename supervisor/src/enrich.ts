@@ -101,9 +101,14 @@ export class Enricher {
 		this.procCache.received(timestampNs / 1e6);
 	}
 
-	enrich(event: KernelEventFields): Enrichment {
+	/**
+	 * `processStartNs`: when the event's process started, as the digits of the loader's
+	 * `process_start_ns` (see ProcCache.startTicksOf); without it, /proc alone proves who it was.
+	 */
+	enrich(event: KernelEventFields, processStartNs?: string): Enrichment {
 		const eventMs = event.timestamp / 1e6;
-		const proc = this.procCache.lookup(event.pid, eventMs, event.exe);
+		const startTicks = processStartNs === undefined ? undefined : this.procCache.startTicksOf(processStartNs);
+		const proc = this.procCache.lookup(event.pid, eventMs, event.exe, startTicks);
 		const ppid = typeof event.ppid === 'number' && event.ppid > 0 ? event.ppid : undefined;
 		const parent = ppid === undefined ? undefined : (proc ? this.procCache.parentOf(proc, ppid, eventMs) : this.procCache.lookup(ppid, eventMs));
 		const generation = this.userDb.refreshIfDue();

@@ -5,22 +5,32 @@ import {closeSync, openSync, readlinkSync, readSync} from 'node:fs';
  * kept in a bounded cache.
  *
  * An event names a pid, and pids are reused, so a cache hit or a fresh read must be proven to be
- * the process that made the change:
+ * the process that made the change. The loader's events say when their process started (the
+ * kernel's start time of its thread-group leader, the clock of /proc/PID/stat's `starttime`):
+ * - a cached process with the event's pid and start tick is the event's process, with no read
+ *   of /proc. A pid is reused only once its process is gone, and the kernel hands pids out in
+ *   turn up to pid_max (at least 32,768) before it comes back to a freed one: a new process
+ *   with the same pid in the same 10 ms tick would take some 3 million forks a second, which
+ *   no machine does;
+ * - a cached process with another start is not: /proc is read fresh, and the event is enriched
+ *   only if it shows the event's start. An older event's process is known to be gone when the
+ *   cached one started later, without a read.
+ * An event without a start time (an older loader) is proven from /proc alone:
  * - the process read from /proc must have started no later than the event (start time from
  *   /proc/PID/stat, in the loader's clock frame: boot time + ticks);
  * - it must have been alive at or after the event: an entry records `verifiedAt`, a moment at
  *   which /proc still showed it. Between start and verifiedAt the pid belonged to it alone, so
  *   an event inside that interval is its own. A later event checks the process again (once per
  *   pid per batch in practice) to move verifiedAt forward.
- * - the executable must match the one the kernel reported, else the process has exec'd since
- *   and its command line is another program's.
+ * In both cases the executable must match the one the kernel reported, else the process has
+ * exec'd since and its command line is another program's.
  * Whatever cannot be proven is null, never a guess.
  *
- * That check is the enrichment's main cost at moderate rates, where batches hold an event or
- * two: a path lookup and a read of /proc/PID/stat each time. So the processes checked most
- * recently are held open: a descriptor on /proc/PID/comm is bound to the process it was opened
- * for, not to its pid, and reading it fails (ESRCH) once that process has been reaped, even if
- * the pid has a new owner. One read of it proves the process is still there.
+ * Without a start time, that check is the enrichment's main cost at moderate rates, where
+ * batches hold an event or two: a path lookup and a read of /proc/PID/stat each time. So the
+ * processes checked most recently are held open: a descriptor on /proc/PID/comm is bound to the
+ * process it was opened for, not to its pid, and reading it fails (ESRCH) once that process has
+ * been reaped, even if the pid has a new owner. One read of it proves the process is still there.
  *
  *   start ───────────── event ──────── verifiedAt ───── now
  *     |  pid is this process's alone, /proc read here |
@@ -141,11 +151,19 @@ export class ProcCache {
 
 	/**
 	 * The process `pid` as it was at `eventMs` (kernel-frame ms), or undefined when /proc cannot
-	 * prove which process that was. `expectedExe` is the kernel's exe, when it knows it.
+	 * prove which process that was. `expectedExe` is the kernel's exe, when it knows it;
+	 * `startTicks` the process's start, when the event says it (see startTicksOf()).
 	 */
-	lookup(pid: number, eventMs: number, expectedExe?: string | null): ProcessInfo | undefined {
+	lookup(pid: number, eventMs: number, expectedExe?: string | null, startTicks?: number): ProcessInfo | undefined {
 		let entry = this.entries.get(pid);
-		if (entry === undefined || eventMs > entry.verifiedAt) {
+		if (startTicks !== undefined) {
+			if (entry === undefined || entry.startTicks !== startTicks) {
+				entry = this.readStarted(pid, eventMs, startTicks, entry);
+				if (entry === undefined) {
+					return undefined;
+				}
+			}
+		} else if (entry === undefined || eventMs > entry.verifiedAt) {
 			// /proc had no such pid after this event: whoever made it is gone, and its later
 			// events (a backlog after a burst, a short-lived process) need no read each.
 			const goneAt = this.gone.get(pid);
@@ -160,7 +178,8 @@ export class ProcCache {
 		}
 
 		// Ticks are truncated, so startMs never exceeds the true start; 1 ms absorbs rounding.
-		if (entry.startMs > eventMs + 1) {
+		// (Moot when the event's start time matched: then startMs is the event process's own.)
+		if (startTicks === undefined && entry.startMs > eventMs + 1) {
 			return undefined;
 		}
 
@@ -219,6 +238,44 @@ export class ProcCache {
 		}
 
 		return parent;
+	}
+
+	/**
+	 * The start, in /proc/PID/stat ticks, of a process the loader says started `startNs` (decimal
+	 * digits of ns since boot, as the loader wrote them: a double holds ns exactly only for the
+	 * first 104 days of uptime, and a start rounded across a tick would be taken for another
+	 * process). Undefined for anything but digits.
+	 */
+	startTicksOf(startNs: string): number | undefined {
+		if (!/^\d{1,20}$/.test(startNs)) {
+			return undefined;
+		}
+
+		// The kernel's ticks are floor(ns * USER_HZ / 1e9): whole seconds and the rest apart, so
+		// that every step stays exact.
+		const seconds = Number(startNs.slice(0, -9) || '0');
+		const nanos = Number(startNs.slice(-9));
+		return (seconds * this.ticksPerSecond) + Math.floor(nanos * this.ticksPerSecond / 1e9);
+	}
+
+	/**
+	 * The process with `pid` that started at `startTicks`, when the cache holds another one (or
+	 * none): read from /proc if it is still there, else undefined.
+	 */
+	private readStarted(pid: number, eventMs: number, startTicks: number, cached: ProcessInfo | undefined): ProcessInfo | undefined {
+		// The cached process started later: the event's had already left the pid to it.
+		if (cached !== undefined && cached.startTicks > startTicks) {
+			return undefined;
+		}
+
+		const goneAt = this.gone.get(pid);
+		if (goneAt !== undefined && eventMs <= goneAt) {
+			return undefined;
+		}
+
+		// Not the cached process, which may still be held open: read the pid's owner afresh.
+		const current = this.revalidate(pid, undefined);
+		return current?.startTicks === startTicks ? current : undefined;
 	}
 
 	private revalidate(pid: number, entry: ProcessInfo | undefined): ProcessInfo | undefined {

@@ -28,6 +28,7 @@ e2e('fimctl start reports add, modify, rename and delete with who did them', asy
 		const execPath = realpathSync(process.execPath);
 		for (const event of byOperation.values()) {
 			t.false('type' in event);
+			t.false('process_start_ns' in event, 'the loader\'s process start stays inside the supervisor');
 			t.like(event, {
 				pid,
 				uid: 65_534,

@@ -374,6 +374,7 @@ static const struct { const char *key; unsigned types; } EVENT_FIELDS[] = {
 	{ "syscall", T(J_STR) },
 	{ "cgroup_id", T(J_NUM) },
 	{ "source", T(J_STR) },
+	{ "process_start_ns", T(J_NUM) },
 #undef T
 };
 
@@ -447,6 +448,29 @@ size_t settle(struct t *t, size_t from, const struct rec ***out)
 
 /* ----------------------------------------------------------------------------------------- */
 
+/* The start of a child in /proc/PID/stat ticks, once it has exited: a zombie keeps its stat. */
+static uint64_t exited_start_ticks(pid_t pid)
+{
+	siginfo_t si;
+	char path[64], buf[1024], *close_paren;
+	unsigned long long ticks = 0;
+	FILE *f;
+
+	if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT))
+		die("waitid: %s", strerror(errno));
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f || !fgets(buf, sizeof(buf), f))
+		die("read %s: %s", path, strerror(errno));
+	fclose(f);
+	/* `pid (comm) state ppid ...`: starttime is the 20th field after the comm */
+	close_paren = strrchr(buf, ')');
+	if (!close_paren || sscanf(close_paren + 2, "%*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s "
+					 "%*s %*s %*s %*s %*s %llu", &ticks) != 1)
+		die("no starttime in %s: %s", path, buf);
+	return ticks;
+}
+
 static bool spawn(struct t *t, struct who *w, const char *comm_path, const char *file, char *const argv[])
 {
 	int out[2];
@@ -482,6 +506,7 @@ static bool spawn(struct t *t, struct who *w, const char *comm_path, const char 
 			break;
 	}
 	close(out[0]);
+	w->start_ticks = exited_start_ticks(w->pid);
 	waitpid(w->pid, &w->status, 0);
 
 	w->ppid = getpid();
@@ -599,6 +624,7 @@ static void compare(const struct rec *e, const struct exp *x, char *pr, size_t l
 {
 	char *path = rec_path(e, "path"), *old = rec_path(e, "old_path");
 	const struct who *w = x->who;
+	uint64_t start_ns;
 
 	pr[0] = '\0';
 	if (!rec_str_is(e, "operation", x->op))
@@ -625,6 +651,11 @@ static void compare(const struct rec *e, const struct exp *x, char *pr, size_t l
 		want_u64(pr, len, e, "euid", w->euid);
 		want_u64(pr, len, e, "gid", w->gid);
 		want_u64(pr, len, e, "egid", w->egid);
+		if (!rec_u64(e, "process_start_ns", &start_ns) ||
+		    start_ns / (1000000000ull / (uint64_t)sysconf(_SC_CLK_TCK)) != w->start_ticks)
+			add_problem(pr, len, "process_start_ns %s, not in tick %llu",
+				    rec_get(e, "process_start_ns") ? rec_get(e, "process_start_ns")->val : "missing",
+				    (unsigned long long)w->start_ticks);
 		if (!rec_str_is(e, "process_name", w->comm))
 			add_problem(pr, len, "process_name %s, not %s", str_or(e, "process_name", "?"), w->comm);
 		if (!rec_str_is(e, "exe", w->exe))

@@ -45,6 +45,7 @@ struct who {
 	uint64_t uid, euid, gid, egid;
 	enum { AUID_ANY, AUID_NULL, AUID_VALUE } auid_kind;
 	uint64_t auid, session_id;
+	uint64_t start_ticks; /* /proc/PID/stat starttime, read before the child was reaped */
 	int status;     /* waitpid status */
 	char out[4096]; /* what it printed on stdout */
 };

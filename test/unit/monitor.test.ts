@@ -40,6 +40,53 @@ test('events arrive through for await, enriched from /proc, with exact JSON line
 	t.is(monitor.counters.events_received_total, 3);
 });
 
+/** The first `count` events of the canned loader, and the JSON lines of their batches. */
+async function cannedEvents(count: number, env: Record<string, string>) {
+	const directory = temporaryDirectory();
+	const monitor = await WhoDataMonitor.create({paths: [directory], loaderPath: fixture('canned-loader.mjs'), env: {...process.env, FAKE_EVENTS: String(count), ...env}});
+	const lines: string[] = [];
+	monitor.on('batch', (items: MonitorBatchItem[]) => lines.push(...items.map(item => item.json)));
+	const events: WhoDataEvent[] = [];
+	for await (const record of monitor) {
+		if (!isSupervisorRecord(record) && record.source === 'kernel') {
+			events.push(record);
+		}
+
+		if (events.length === count) {
+			break;
+		}
+	}
+
+	await waitUntil(() => lines.length >= count);
+	await monitor.close();
+	return {events, lines};
+}
+
+test('the process start the loader gives proves who made the change, and stays out of the output', async t => {
+	const {events, lines} = await cannedEvents(2, {FAKE_PROCESS_START: 'self'});
+	for (const event of events) {
+		t.true(event.cmdline?.includes('canned-loader.mjs') ?? false);
+		t.false('process_start_ns' in event);
+	}
+
+	for (const line of lines) {
+		t.notRegex(line, /process_start/);
+		t.regex(line, /"source":"kernel","cmdline":"[^"]*canned-loader\.mjs/);
+	}
+});
+
+test('an event whose process start is not the one /proc shows for its pid is not enriched', async t => {
+	// The canned loader is alive with that pid, but the event says another process made it.
+	const {events, lines} = await cannedEvents(2, {FAKE_PROCESS_START: 'other'});
+	for (const event of events) {
+		t.is(event.cmdline, null);
+		t.is(event.cwd, null);
+		t.false('process_start_ns' in event);
+	}
+
+	t.notRegex(lines.join('\n'), /process_start/);
+});
+
 test('filters run in the supervisor and are counted', async t => {
 	const directory = temporaryDirectory();
 	const monitor = await WhoDataMonitor.create({

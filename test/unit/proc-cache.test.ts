@@ -243,3 +243,84 @@ test('a pid found gone costs one read, not one per event from before', t => {
 	clock.now = 70_000;
 	t.is(cache.lookup(42, at(65_000))?.cmdline, 'new');
 });
+
+test('an event that says when its process started finds it cached without reading /proc', t => {
+	const {cache, clock, spawn, at} = fakeProc();
+	spawn(42, 1000, {cmdline: ['vim']});
+	const info = cache.lookup(42, at(20_000), '/usr/bin/prog', 1000);
+	t.is(info?.cmdline, 'vim');
+	// Later events of the same process, past any check the cache made: no read at all.
+	clock.now = 60_000;
+	const reads = cache.reads;
+	t.is(cache.lookup(42, at(55_000), '/usr/bin/prog', 1000), info);
+	t.is(cache.lookup(42, at(59_000), '/usr/bin/prog', 1000), info);
+	t.is(cache.reads, reads);
+});
+
+test('a pid reused within a tick of the old process\'s event is told apart by start time', t => {
+	const {cache, clock, spawn, kill, at} = fakeProc();
+	// Pid 42 makes a change at 20.001 s and exits; a new process gets pid 42 at 20.004 s, in
+	// tick 2000, which /proc rounds down to 20.000 s: before the event, as far as /proc shows.
+	spawn(42, 1000, {cmdline: ['old']});
+	kill(42);
+	spawn(42, 2000, {cmdline: ['new']});
+	clock.now = 25_000;
+	t.is(cache.lookup(42, at(20_001), '/usr/bin/prog', 1000), undefined);
+	// The same event from a loader without start times cannot tell: /proc alone is fooled.
+	t.is(cache.lookup(42, at(20_001), '/usr/bin/prog')?.cmdline, 'new');
+});
+
+test('a reused pid with another start time is read fresh; the old process\'s events stay unknown', t => {
+	const {cache, clock, spawn, kill, at} = fakeProc();
+	spawn(42, 1000, {cmdline: ['old']});
+	clock.now = 20_000;
+	t.is(cache.lookup(42, at(19_000), '/usr/bin/prog', 1000)?.cmdline, 'old');
+	kill(42);
+	spawn(42, 2100, {cmdline: ['new']});
+	clock.now = 30_000;
+	let reads = cache.reads;
+	t.is(cache.lookup(42, at(25_000), '/usr/bin/prog', 2100)?.cmdline, 'new');
+	t.true(cache.reads > reads, 'the new process was read from /proc');
+	// A late event of the old process (a backlog): the cached process started after it, so the
+	// old one was gone by then; no read, and never the new process's data.
+	reads = cache.reads;
+	t.is(cache.lookup(42, at(20_500), '/usr/bin/prog', 1000), undefined);
+	t.is(cache.reads, reads);
+	t.is(cache.lookup(42, at(26_000), '/usr/bin/prog', 2100)?.cmdline, 'new');
+	t.is(cache.reads, reads);
+});
+
+test('a start time that /proc no longer shows for the pid gives nothing', t => {
+	const {cache, clock, spawn, kill, at} = fakeProc();
+	spawn(42, 1000);
+	kill(42);
+	clock.now = 30_000;
+	t.is(cache.lookup(42, at(20_000), '/usr/bin/prog', 1000), undefined);
+	// Another process with the pid now: the event's process is still not it.
+	spawn(42, 2500, {cmdline: ['later']});
+	t.is(cache.lookup(42, at(20_000), '/usr/bin/prog', 1000), undefined);
+});
+
+test('an exec since the process was cached is still found by the exe, with a start time too', t => {
+	const {cache, clock, spawn, at} = fakeProc();
+	spawn(42, 1000, {exe: '/usr/bin/bash', cmdline: ['bash']});
+	t.is(cache.lookup(42, at(20_000), '/usr/bin/bash', 1000)?.cmdline, 'bash');
+	// exec keeps the pid and the start time
+	spawn(42, 1000, {exe: '/usr/bin/python3', cmdline: ['python3', 'x.py']});
+	clock.now = 60_000;
+	t.is(cache.lookup(42, at(55_000), '/usr/bin/python3', 1000)?.cmdline, 'python3 x.py');
+});
+
+test('start times in ns become /proc ticks exactly, past the range a double holds exactly', t => {
+	const {cache} = fakeProc();
+	t.is(cache.startTicksOf('63756911042134'), 6_375_691);
+	t.is(cache.startTicksOf('0'), 0);
+	t.is(cache.startTicksOf('9999999'), 0);
+	t.is(cache.startTicksOf('10000000'), 1);
+	// 2^53 < this < 2^54: as a double it is 1e16, a tick later than the truth
+	t.is(Number('9999999999999999'), 1e16);
+	t.is(cache.startTicksOf('9999999999999999'), 999_999_999);
+	t.is(cache.startTicksOf('-5'), undefined);
+	t.is(cache.startTicksOf('1e9'), undefined);
+	t.is(cache.startTicksOf(''), undefined);
+});

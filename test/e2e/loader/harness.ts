@@ -155,6 +155,7 @@ const EVENT_FIELDS: Record<string, string[]> = {
 	cgroup_id: ['number'],
 	source: ['string'],
 	backend: ['string'],
+	process_start_ns: ['number'],
 };
 
 const typeOf = (v: unknown) => (v === null ? 'null' : typeof v);

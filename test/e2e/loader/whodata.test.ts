@@ -2,7 +2,7 @@
 // session, which are null when unset (never 0, which would mean root).
 import fs from 'node:fs';
 import path from 'node:path';
-import { assertEvents, bin, e2e, ino, run, withLoader } from './harness.js';
+import { assertEvents, bin, e2e, ino, py, run, whoRoot, withLoader } from './harness.js';
 
 const UNSET = 4294967295;
 
@@ -73,4 +73,64 @@ e2e('a process without a login uid carries auid and session_id null', (t) =>
 		t.log('child loginuid/sessionid:', c.stdout.trim());
 		assertEvents(t, await l.settle(m), [{ operation: 'add', path: f, ...c.who, ...expect }]);
 		t.is(expect.auid, null, 'the child had no login uid');
+	}));
+
+// The process's start, as /proc/PID/stat's starttime (field 22) counts it in clock ticks: that of
+// the process (its thread-group leader), whichever of its threads made the change.
+const startTicks = `
+import threading, time
+def ticks(stat): return int(open(stat).read().rsplit(')', 1)[1].split()[19])
+time.sleep(0.05)  # the thread then starts ticks after the process
+seen = []
+def write():
+    seen.extend([ticks('/proc/thread-self/stat'), threading.get_native_id()])
+    with open(A[0], 'wb', buffering=0) as f:
+        for _ in range(int(sys.argv[2])):
+            f.write(b'x')
+            time.sleep(0.1)
+writer = threading.Thread(target=write)
+writer.start()
+writer.join()
+print(ticks('/proc/self/stat'), *seen, os.sysconf('SC_CLK_TCK'))
+`;
+
+/** Runs startTicks: a thread writes `writes` bytes 100 ms apart to file. */
+async function threadWriter(file: string, writes: number) {
+	const c = await py(startTicks, [file, String(writes)]);
+	const [processTicks, threadTicks, tid, ticksPerSecond] = c.stdout.trim().split(' ').map(Number) as [number, number, number, number];
+	return { c, processTicks, threadTicks, tid, nsPerTick: 1e9 / ticksPerSecond };
+}
+
+e2e('process_start_ns is when the process started, as /proc/PID/stat shows it, not its thread', (t) =>
+	withLoader(t, {}, async (l) => {
+		const f = path.join(l.dir, 'by-thread');
+		const m = l.mark();
+		const { c, processTicks, threadTicks, tid, nsPerTick } = await threadWriter(f, 1);
+		t.not(tid, c.pid, 'a thread other than the leader wrote');
+		t.not(threadTicks, processTicks, 'the thread started in a later tick than the process');
+		const evs = await l.settle(m);
+		assertEvents(t, evs, [
+			{ operation: 'add', path: f, ...whoRoot(c), tid },
+			{ operation: 'modify', path: f, ...whoRoot(c), tid },
+		]);
+		for (const e of evs) {
+			const ns = e['process_start_ns'] as number;
+			t.true(Number.isSafeInteger(ns), `exact: ${ns}`);
+			t.is(Math.floor(ns / nsPerTick), processTicks, `${ns} ns is in tick ${processTicks}`);
+		}
+	}));
+
+// The periodic check finds the writer by pid, the process's leader, and proves it is still the
+// writer by its start: the process's, so that a writer thread is found too.
+e2e('a modify found by the periodic check carries the exe of a writer thread', (t) =>
+	withLoader(t, { args: ['--coalesce-ms', '500'] }, async (l) => {
+		const f = path.join(l.dir, 'held-by-thread');
+		const m = l.mark();
+		const { c, tid, processTicks, nsPerTick } = await threadWriter(f, 15);
+		const checks = (await l.settle(m)).filter((e) => e['syscall'] === 'check');
+		t.true(checks.length >= 1, 'the file was checked while open');
+		for (const e of checks) {
+			t.like(e, { operation: 'modify', path: f, ...whoRoot(c), tid });
+			t.is(Math.floor((e['process_start_ns'] as number) / nsPerTick), processTicks);
+		}
 	}));
