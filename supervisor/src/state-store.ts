@@ -68,7 +68,7 @@ export class StateStore {
 			children: db.prepare('SELECT * FROM files WHERE parent = ?'),
 			subtree: db.prepare('SELECT * FROM files WHERE path > ? AND path < ? ORDER BY path DESC'),
 			upsert: db.prepare(`INSERT INTO files (path, parent, type, inode, dev, size, mode, uid, gid, mtime_ns, ctime_ns)
-				VALUES (@path, @parent, @type, @inode, @dev, @size, @mode, @uid, @gid, @mtime_ns, @ctime_ns)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 				ON CONFLICT (path) DO UPDATE SET type = excluded.type, inode = excluded.inode, dev = excluded.dev, size = excluded.size,
 				mode = excluded.mode, uid = excluded.uid, gid = excluded.gid, mtime_ns = excluded.mtime_ns, ctime_ns = excluded.ctime_ns`),
 			remove: db.prepare('DELETE FROM files WHERE path = ?'),
@@ -190,19 +190,9 @@ export class StateStore {
 	}
 
 	put(path: string, state: FileState): void {
-		this.statements.upsert.run({
-			path: bytes(path),
-			parent: bytes(parentOf(path)),
-			type: state.type,
-			inode: state.inode,
-			dev: state.dev,
-			size: state.size,
-			mode: state.mode,
-			uid: state.uid,
-			gid: state.gid,
-			mtime_ns: state.mtimeNs,
-			ctime_ns: state.ctimeNs,
-		});
+		// Positional: named parameters cost 2.3 us a row against 1.7 (an object built and
+		// looked up eleven times), and a put per changed file is the live baseline's main write.
+		this.statements.upsert.run(bytes(path), bytes(parentOf(path)), state.type, state.inode, state.dev, state.size, state.mode, state.uid, state.gid, state.mtimeNs, state.ctimeNs);
 	}
 
 	/** Forgets a path and everything below it. */

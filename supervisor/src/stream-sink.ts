@@ -9,6 +9,9 @@ import {RuntimeError} from './errors.js';
  * that went away (EPIPE) is 'closed' rather than an error: `fimctl start | head` is normal use.
  * The other sinks take batches and say when they are delivered (sinks.ts).
  *
+ * write() reads `bytes` only while it runs (the caller reuses the buffer): what the stream has
+ * to hold on to is copied.
+ *
  * Events: 'drain', 'closed' (reason: string), 'error' (RuntimeError).
  */
 export type StreamSink = EventEmitter & {
@@ -75,7 +78,7 @@ export function createStreamSink(stream: Writable, name: string, fd?: number): S
 			bytes = bytes.subarray(written);
 		}
 
-		return stream.write(bytes);
+		return stream.write(Buffer.from(bytes));
 	};
 
 	sink.end = async (): Promise<void> => {
