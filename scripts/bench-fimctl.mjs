@@ -19,7 +19,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  FIMCTL, log, sleep, fmt, workload, cpuSeconds, childPids, commOf, procMem, Harness, readDump, matchLatency, mountTmpfs, unmountTmpfs,
+  FIMCTL, WORKLOAD, log, sleep, fmt, workload, cpuSeconds, childPids, commOf, procMem, Harness, readDump, matchLatency, mountTmpfs, unmountTmpfs,
   cleanupOnSignals, parseFlags, usageExit,
 } from './bench-lib.mjs';
 
@@ -40,6 +40,8 @@ const o = parseFlags(
   (err) => usageExit('bench-fimctl', USAGE, err),
 );
 if (process.getuid() !== 0) usageExit('bench-fimctl', USAGE, 'must run as root (it loads BPF programs)');
+// `make` builds the product only; the workload and its harness come with the bench tools.
+if (!fs.existsSync(WORKLOAD)) usageExit('bench-fimctl', USAGE, `${path.relative(process.cwd(), WORKLOAD)} is missing: run \`make bench-tools\` first`);
 
 let h = null;
 let dir = null;
