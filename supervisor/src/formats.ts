@@ -51,13 +51,13 @@ export type EnrichmentView = {readonly json: string; readonly cmdlineTruncated: 
 /**
  * The JSON line of a kernel event: the loader's own text minus `"type":"event"`, with the
  * enrichment members appended. Working on the text keeps the loader's nanosecond digits, which
- * a double cannot hold, and costs a string copy rather than a full stringify.
+ * a double cannot hold, and costs a string copy rather than a full stringify. `membersEnd`, when
+ * given, is where the members kept end: the text from there to the closing brace is left out
+ * (a member the supervisor keeps to itself, already taken off `event`).
  */
-export function eventJsonLine(raw: string, event: KernelEventFields, enrichment: EnrichmentView | undefined): string {
+export function eventJsonLine(raw: string, event: KernelEventFields, enrichment: EnrichmentView | undefined, membersEnd = raw.length - 1): string {
 	if (raw.startsWith('{"type":"event",') && raw.endsWith('}') && (enrichment === undefined || canAppend(event, enrichment))) {
-		const line = enrichment === undefined
-			? `{${raw.slice(16)}`
-			: `{${raw.slice(16, -1)}${enrichment.json}}`;
+		const line = `{${raw.slice(16, membersEnd)}${enrichment?.json ?? ''}}`;
 		if (line.length * 3 <= maxLineBytes || Buffer.byteLength(line) <= maxLineBytes) {
 			return line;
 		}

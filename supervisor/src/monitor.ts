@@ -492,9 +492,9 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 				continue;
 			}
 
-			const processStartNs = takeProcessStart(line);
-			const enrichment = this.enricher?.enrich(event, processStartNs);
-			items.push(new EventItem(event, enrichment, eventJsonLine(line.raw, event, enrichment)));
+			const processStart = takeProcessStart(line);
+			const enrichment = this.enricher?.enrich(event, processStart?.digits);
+			items.push(new EventItem(event, enrichment, eventJsonLine(line.raw, event, enrichment, processStart?.memberAt)));
 		}
 
 		this.deliver(items);
@@ -783,35 +783,39 @@ function loaderLogLine(line: string): [keyof Logger, string] {
 
 const processStartMember = ',"process_start_ns":';
 
+/** The loader's `process_start_ns`: its digits, and where its member starts in the line. */
+type ProcessStart = {digits: string; memberAt: number};
+
 /**
  * The loader's `process_start_ns` (when the event's process started) tells processes apart for
  * the enrichment (ProcCache); it is not part of the event users see (DESIGN.md §2). It is taken
- * off the record and off its line, and its digits returned: the line keeps the exact value that
- * a double may not (see ProcCache.startTicksOf). The loader writes it last, so the search from
- * the end is short; inside a JSON string its quotes would be escaped, so the match is the member.
+ * off the record, and the line is cut at `memberAt` when it is written (eventJsonLine), not
+ * copied without it here; its digits are returned: the line keeps the exact value that a double
+ * may not (see ProcCache.startTicksOf). The loader writes it last, so the search from the end is
+ * short; inside a JSON string its quotes would be escaped, so the match is the member.
  */
-function takeProcessStart(line: ParsedLine): string | undefined {
+function takeProcessStart(line: ParsedLine): ProcessStart | undefined {
 	const event = line.value;
 	if (typeof event['process_start_ns'] !== 'number') {
 		return undefined;
 	}
 
 	const {raw} = line;
-	const at = raw.lastIndexOf(processStartMember);
-	const start = at + processStartMember.length;
+	const memberAt = raw.lastIndexOf(processStartMember);
+	const start = memberAt + processStartMember.length;
 	let end = start;
 	while (end < raw.length && raw.charCodeAt(end) >= 0x30 && raw.charCodeAt(end) <= 0x39) {
 		end++;
 	}
 
-	// Anything but plain digits (which this loader never writes) passes through untouched.
-	if (at === -1 || end === start || (raw[end] !== ',' && raw[end] !== '}')) {
+	// Anything but plain digits closing the record (this loader writes nothing else) passes
+	// through untouched.
+	if (memberAt === -1 || end === start || end !== raw.length - 1) {
 		return undefined;
 	}
 
 	delete event['process_start_ns'];
-	line.raw = raw.slice(0, at) + raw.slice(end);
-	return raw.slice(start, end);
+	return {digits: raw.slice(start, end), memberAt};
 }
 
 function isEventShape(event: KernelEventFields): boolean {
