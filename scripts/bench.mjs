@@ -31,7 +31,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   ROOT, LOADER, WORKLOAD, FIMCTL, log, sleep, median, fmt, workload as runWorkload, cpuSeconds, childPids, commOf, procMem, foreignProgs,
-  progIdsOf, loadavg, QuietWaiter, cleanSamples, Findings, Harness, readDump, matchLatency, mountTmpfs, unmountTmpfs, cleanupOnSignals,
+  progIdsOf, loadavg, QuietWaiter, cleanSamples, Findings, Harness, readDump, matchLatency, percentile, mountTmpfs, unmountTmpfs, cleanupOnSignals,
   machineLine, toText, summaryOf, updateReadme, readmeBlock, runMain, parseFlags, usageExit,
 } from './bench-lib.mjs';
 import { AuditControl, AUDIT_KEY, findAuditd, kauditdPid } from './bench-audit.mjs';
@@ -57,13 +57,14 @@ const FINDINGS = '/tmp/fim-bench-findings.md';
 
 // ---- options -----------------------------------------------------------------------------------
 
-const USAGE = `usage: bench.mjs [--quick] [--dir DIR] [--monitors LIST | --no-auditd] [--rounds N] [--out FILE | --no-save] [--quiet-wait SECONDS] [--verbose]
+const USAGE = `usage: bench.mjs [--quick] [--dir DIR] [--monitors LIST | --no-auditd] [--rounds N] [--latency-runs N] [--out FILE | --no-save] [--quiet-wait SECONDS] [--verbose]
 
   --quick           a shorter run (under 2 minutes; the default run takes under 10)
   --dir DIR         run the workloads in a new directory under DIR (default: a private tmpfs)
   --monitors LIST   comma list of ${ALL.join(',')} (default: all; none is always measured)
   --no-auditd       every monitor but auditd: audit is not touched at all
   --rounds N        overhead rounds (default 7, quick 2)
+  --latency-runs N  latency runs per monitor (default 3, quick 1)
   --out FILE        where the report goes (default bench/results/<date>.md, and <date>.svg)
   --no-save         print the report only
   --quiet-wait S    how long in all to wait for other sessions' BPF programs to go (default 60)
@@ -80,18 +81,20 @@ function parseArgs(argv) {
       '--monitors': ['monitors', (v) => v.split(',').map((m) => m.trim()).filter(Boolean)],
       '--no-auditd': ['noAuditd'],
       '--rounds': ['rounds', Number],
+      '--latency-runs': ['latencyRuns', Number],
       '--out': ['out', String],
       '--no-save': ['save', false],
       '--quiet-wait': ['quietWait', Number],
       '--verbose': ['verbose'],
     },
-    { quick: false, dir: null, monitors: [...ALL], noAuditd: false, rounds: null, out: null, save: true, quietWait: null, verbose: false },
+    { quick: false, dir: null, monitors: [...ALL], noAuditd: false, rounds: null, latencyRuns: null, out: null, save: true, quietWait: null, verbose: false },
     usage,
   );
   if (o.noAuditd) o.monitors = o.monitors.filter((m) => m !== 'auditd');
   for (const m of o.monitors) if (!ALL.includes(m)) usage(`unknown monitor ${m} (known: ${ALL.join(', ')})`);
   if (!o.monitors.includes('none')) o.monitors.unshift('none');
   if (o.rounds !== null && !(Number.isInteger(o.rounds) && o.rounds > 0)) usage('--rounds must be a positive integer');
+  if (o.latencyRuns !== null && !(Number.isInteger(o.latencyRuns) && o.latencyRuns > 0)) usage('--latency-runs must be a positive integer');
   if (o.quietWait !== null && !(o.quietWait >= 0)) usage('--quiet-wait must be a number of seconds');
   if (o.dir !== null && !fs.existsSync(o.dir)) usage(`--dir ${o.dir}: no such directory`);
   return o;
@@ -102,9 +105,10 @@ const opts = parseArgs(process.argv.slice(2));
 // Short samples repeated many times beat long ones on a VM whose speed drifts from second to
 // second. The default run takes ~7 minutes, --quick under 2.
 const P = opts.quick
-  ? { rounds: 2, sampleMs: 300, retryBudgetS: 15, latencyMs: 3000, stepMs: 600, rates: [5e3, 25e3, 100e3, 200e3], burstMs: 800, shortlived: 100, readyTries: 30 }
-  : { rounds: 7, sampleMs: 600, retryBudgetS: 120, latencyMs: 10000, stepMs: 1500, rates: [2e3, 5e3, 10e3, 25e3, 50e3, 100e3, 150e3, 200e3, 300e3], burstMs: 2000, shortlived: 300, readyTries: 30 };
+  ? { rounds: 2, sampleMs: 300, retryBudgetS: 15, latencyMs: 3000, latencyRuns: 1, stepMs: 600, rates: [5e3, 25e3, 100e3, 200e3], burstMs: 800, shortlived: 100, readyTries: 30 }
+  : { rounds: 7, sampleMs: 600, retryBudgetS: 120, latencyMs: 10000, latencyRuns: 3, stepMs: 1500, rates: [2e3, 5e3, 10e3, 25e3, 50e3, 100e3, 150e3, 200e3, 300e3], burstMs: 2000, shortlived: 300, readyTries: 30 };
 if (opts.rounds) P.rounds = opts.rounds;
+if (opts.latencyRuns) P.latencyRuns = opts.latencyRuns;
 
 const T0 = Date.now();
 // phase lines carry the time since start, so a slow part shows
@@ -382,7 +386,7 @@ async function monitorPhase(id, d) {
   out.procs = m.procs;
   const cpuStart = cpuOf(m);
   try {
-    out.latency = await latencyRun(m, d);
+    out.latency = await latencyRuns(m, d);
     out.completeness = MONITORS[id].whodata ? await completenessRun(m, d) : null;
     out.steps = await throughputSteps(m, d);
     out.memSteady = memOf(m);
@@ -406,17 +410,45 @@ function memOf(m) {
   return mem;
 }
 
+// The latency run, P.latencyRuns times. The latencies of all runs are taken together; the CPU
+// figures are those of the run with the median CPU per event, because one 10 s window on this
+// VM can be 20% off either way (a neighbour's build, a descheduled vCPU).
+async function latencyRuns(m, d) {
+  const runs = [];
+  for (let r = 0; r < P.latencyRuns; r++) runs.push(await latencyRun(m, d, r));
+  const lat = runs.flatMap((run) => run.lat).sort((a, b) => a - b);
+  const sum = (key) => runs.reduce((a, run) => a + run[key], 0);
+  const cpuPerEvent = (run) => Object.values(run.cpu).reduce((a, v) => a + v, 0) / run.events;
+  const byCpu = [...runs].sort((a, b) => cpuPerEvent(a) - cpuPerEvent(b));
+  const medianRun = byCpu[(byCpu.length - 1) >> 1];
+  return {
+    lat,
+    matched: sum('matched'),
+    missing: sum('missing'),
+    ops: sum('ops'),
+    p50: percentile(lat, 50),
+    p99: percentile(lat, 99),
+    p999: percentile(lat, 99.9),
+    max: lat[lat.length - 1],
+    runs: runs.map(({ lat: _, ...run }) => run),
+    // What the CPU figures read: the median run's window, events and CPU seconds.
+    seconds: medianRun.seconds,
+    events: medianRun.events,
+    cpu: medianRun.cpu,
+  };
+}
+
 // One worker at a steady 2,000 ops/s, each op stamped just before its first syscall; the
 // monitor's CPU over the same time.
-async function latencyRun(m, d) {
-  plog(`  ${m.id}: latency at ${LATENCY_RATE} ops/s for ${P.latencyMs / 1000} s`);
+async function latencyRun(m, d, run) {
+  plog(`  ${m.id}: latency at ${LATENCY_RATE} ops/s for ${P.latencyMs / 1000} s (run ${run + 1}/${P.latencyRuns})`);
   const nOps = Math.ceil((LATENCY_RATE * P.latencyMs) / 1000) + 100;
   await m.h.fence(d.watched, 60000);
   await m.h.cmd('mark', 'marked');
   await m.h.cmd(`log ${nOps * 3}`, 'logging');
   const stamps = path.join(d.logs, `${m.id}-stamps`);
   const cpu0 = cpuOf(m);
-  const w = await workload('mixed', ['--procs', '1', '--ms', String(P.latencyMs), '--rate', String(LATENCY_RATE), '--dir', d.watched, '--tag', `lat${m.id}`, '--stamps', stamps]);
+  const w = await workload('mixed', ['--procs', '1', '--ms', String(P.latencyMs), '--rate', String(LATENCY_RATE), '--dir', d.watched, '--tag', `lat${m.id}r${run}`, '--stamps', stamps]);
   const f = await m.h.fence(d.watched, 120000);
   const cpu = cpuDelta(cpu0, cpuOf(m));
   const dump = path.join(d.logs, `${m.id}-latency`);
@@ -718,14 +750,16 @@ function buildReport(res, d, configs, date) {
 
   md.push('## Latency, CPU and memory per monitor');
   md.push('');
-  md.push(`One worker at ${LATENCY_RATE} ops/s for ${P.latencyMs / 1000} s (mixed create / append / rename / delete, each op stamped before its first syscall); latency = the consumer's read time minus the stamp, matched on (operation, path).`);
+  md.push(`One worker at ${LATENCY_RATE} ops/s for ${P.latencyMs / 1000} s (mixed create / append / rename / delete, each op stamped before its first syscall), ${P.latencyRuns === 1 ? 'once' : `${P.latencyRuns} times`}; latency = the consumer's read time minus the stamp, matched on (operation, path)${P.latencyRuns === 1 ? '' : ', over the ops of all runs; CPU: the run with the median CPU seconds per event, the others beside it'}.`);
   md.push('');
-  md.push('| monitor | matched | p50 µs | p99 µs | p99.9 µs | max µs | events | CPU seconds in the latency run | CPU seconds, whole phase |');
+  md.push('| monitor | matched | p50 µs | p99 µs | p99.9 µs | max µs | events (median run) | CPU seconds in the median run (the others: % of one core) | CPU seconds, whole phase |');
   md.push('|---|---|---|---|---|---|---|---|---|');
   for (const p of res.phase2) {
     const L = p.latency;
     const cpuList = (c) => Object.entries(c).map(([k, v]) => `${k} ${fmt(v, 2)}`).join(', ');
-    md.push(`| ${col(p.id)} | ${L.matched}/${L.ops} | ${fmt(L.p50)} | ${fmt(L.p99)} | ${fmt(L.p999)} | ${fmt(L.max)} | ${L.events} | ${cpuList(L.cpu)} | ${cpuList(p.cpuTotal ?? {})} |`);
+    const pct = (run) => fmt((100 * Object.values(run.cpu).reduce((a, v) => a + v, 0)) / run.seconds, 1);
+    const others = (L.runs ?? []).filter((run) => run.cpu !== L.cpu).map((run) => `${pct(run)}%`);
+    md.push(`| ${col(p.id)} | ${L.matched}/${L.ops} | ${fmt(L.p50)} | ${fmt(L.p99)} | ${fmt(L.p999)} | ${fmt(L.max)} | ${L.events} | ${cpuList(L.cpu)}${others.length ? ` (${pct(L)}%; the others ${others.join(', ')})` : ''} | ${cpuList(p.cpuTotal ?? {})} |`);
   }
   md.push('');
   md.push('auditd reports a write when the file is opened for writing, fim-whodata when it is closed (coalesced), inotify at each write: the modify latencies measure slightly different moments.');
