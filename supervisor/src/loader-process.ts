@@ -32,7 +32,7 @@ export type LoaderProcessOptions = {
 	onStderrLine: (line: string) => void;
 	/** How many stderr lines to keep for error messages. */
 	stderrTailLines?: number;
-	/** Where the stdout FIFO is made (see openStdoutFifo); defaults to os.tmpdir(). */
+	/** Where the stdout FIFO is made (see openStdoutChannel); defaults to os.tmpdir(). */
 	fifoDirectory?: string;
 };
 
