@@ -76,6 +76,10 @@ __u64 last_wake_ns;
 /* the most bytes seen waiting in the ring buffer (this record included) since the loader last
  * took the figure for its stats record; racy like last_wake_ns, it is a gauge */
 __u64 ringbuf_used_max;
+/* The loader's task (it has one thread), noted when it registers a watch: whether it is on a
+ * CPU, or waiting for one, when a busy stream's read is late (see submit()). 0 until then, and
+ * in the fentry object, whose records then wake it as before. */
+__u64 loader_task;
 
 /*
  * Per-CPU scratch: the record being built, and the dentry chain of the last walk up the tree:
@@ -846,9 +850,34 @@ static __always_inline __u64 ringbuf_pending(void)
 }
 #endif
 
+/*
+ * A busy stream's read is late (see submit()): is it coming without a wake-up? It is when the
+ * loader is on a CPU or waits for one (TASK_RUNNING): still at its last batch, or its timer
+ * expired while the tasks making the changes hold the CPUs. A wake-up would not bring that read
+ * sooner, and costs the task making the change ~20 us of interrupt and scheduling here; the
+ * loader's timer reads one max delay after it sleeps. Then the next look is paced as after a
+ * wake-up, unless the loader said meanwhile that it sleeps for good (0), which the look after
+ * the commit answers. A loader that sleeps for good is always woken. Global (not inlined): the
+ * open programs' stack is at the 512-byte limit, and this runs only for a late read.
+ */
+__noinline int late_read_coming(__u64 now)
+{
+	struct task_struct *t = (struct task_struct *)READ_ONCE(loader_task);
+	__u64 last = READ_ONCE(last_wake_ns);
+
+	if (!t || !last || !bpf_core_field_exists(t->__state) || KREAD(struct task_struct, t, __state) != 0)
+		return false;
+	__sync_val_compare_and_swap(&last_wake_ns, last, now);
+	return true;
+}
+
 static __always_inline void submit(struct scratch *s)
 {
 	struct fim_event *e = EV(s);
+	/* asked before the rest is live, so that the call takes no stack of its own: the open
+	 * programs' stack is at the limit */
+	bool late = e->ts_boot_ns - READ_ONCE(last_wake_ns) >= targ_wakeup_gap_ns &&
+		    !late_read_coming(e->ts_boot_ns);
 	__u64 size = sizeof(*e) + (__u64)e->path_len + e->old_path_len + e->exe_len;
 	__u64 wake = BPF_RB_NO_WAKEUP;
 
@@ -862,8 +891,7 @@ static __always_inline void submit(struct scratch *s)
 
 	/* the fill threshold wakes once, on the record that crosses it: a stalled consumer must
 	 * not make every later change pay for a wake-up it cannot answer */
-	if (e->ts_boot_ns - READ_ONCE(last_wake_ns) >= targ_wakeup_gap_ns ||
-	    (pending < targ_wakeup_bytes && pending + size >= targ_wakeup_bytes)) {
+	if (late || (pending < targ_wakeup_bytes && pending + size >= targ_wakeup_bytes)) {
 		wake = BPF_RB_FORCE_WAKEUP;
 		last_wake_ns = e->ts_boot_ns;
 	}

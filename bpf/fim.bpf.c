@@ -691,6 +691,7 @@ static __always_inline void register_watch(struct task_struct *t, long fd)
 
 	if (!r || !r->armed)
 		return;
+	loader_task = (__u64)t;
 	f = fd_to_file(t, fd);
 	if (!f)
 		return;
