@@ -217,10 +217,10 @@ export class LoaderProcess {
  * than the socket pair that `stdout: 'pipe'` makes, read as a stream. The loader writes a batch
  * at a time, so at moderate rates every event is a read: the stream allocates a buffer for each
  * and passes it through its machinery, and a socket write costs the loader more than a pipe
- * write (a buffer of its own per write). At 2,000 events/s node measured 6.3-8.1% of a core
- * against 8.0-10.1% with the stream, the loader 2.5-2.7% against 2.9-3.3%. The FIFO is made in
- * a directory of our own and unlinked once both ends are open; where none can be made, the
- * plain pipe.
+ * write (a buffer of its own per write). At 2,000 events/s node measured 5.9-8.1% of a core
+ * (median 6.5%) against 7.3-10.1% (8.3%) with the stream, the loader 2.4-2.7% against 2.6-3.3%.
+ * The FIFO is made in a directory of our own and unlinked once both ends are open; where none
+ * can be made, the plain pipe.
  *
  * Also the plain pipe in a Worker thread: a Worker keeps a list of the descriptors fs opened,
  * to close them when it exits, and the FIFO's read end, opened by fs but closed by its socket,
