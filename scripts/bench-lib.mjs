@@ -341,6 +341,11 @@ export function readDump(file) {
 // answers it, in µs, sorted. A created file yields `modify` twice with our sensor (at the create's
 // close and at the append's close): the append is the op stamped as `modify`, and its event is the
 // later one, so the last event per (operation, path) answers the stamp.
+/** p50, p99, p99.9 and max of latencies sorted in ascending order. */
+export function latencyPercentiles(sorted) {
+  return { p50: percentile(sorted, 50), p99: percentile(sorted, 99), p999: percentile(sorted, 99.9), max: sorted[sorted.length - 1] };
+}
+
 export function matchLatency(stampFile, events) {
   const sent = new Map();
   for (const line of fs.readFileSync(stampFile, 'utf8').split('\n')) {
@@ -365,10 +370,7 @@ export function matchLatency(stampFile, events) {
     lat,
     matched: lat.length,
     missing: sent.size,
-    p50: percentile(lat, 50),
-    p99: percentile(lat, 99),
-    p999: percentile(lat, 99.9),
-    max: lat[lat.length - 1],
+    ...latencyPercentiles(lat),
     k2rP50: percentile(k2r, 50),
     k2rP99: percentile(k2r, 99),
   };

@@ -31,7 +31,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   ROOT, LOADER, WORKLOAD, FIMCTL, log, sleep, median, fmt, workload as runWorkload, cpuSeconds, childPids, commOf, procMem, foreignProgs,
-  progIdsOf, loadavg, QuietWaiter, cleanSamples, Findings, Harness, readDump, matchLatency, percentile, mountTmpfs, unmountTmpfs, cleanupOnSignals,
+  progIdsOf, loadavg, QuietWaiter, cleanSamples, Findings, Harness, readDump, matchLatency, latencyPercentiles, mountTmpfs, unmountTmpfs, cleanupOnSignals,
   machineLine, toText, summaryOf, updateReadme, readmeBlock, runMain, parseFlags, usageExit,
 } from './bench-lib.mjs';
 import { AuditControl, AUDIT_KEY, findAuditd, kauditdPid } from './bench-audit.mjs';
@@ -418,24 +418,25 @@ async function latencyRuns(m, d) {
   for (let r = 0; r < P.latencyRuns; r++) runs.push(await latencyRun(m, d, r));
   const lat = runs.flatMap((run) => run.lat).sort((a, b) => a - b);
   const sum = (key) => runs.reduce((a, run) => a + run[key], 0);
-  const cpuPerEvent = (run) => Object.values(run.cpu).reduce((a, v) => a + v, 0) / run.events;
-  const byCpu = [...runs].sort((a, b) => cpuPerEvent(a) - cpuPerEvent(b));
+  const byCpu = [...runs].sort((a, b) => cpuSecondsOf(a) / a.events - cpuSecondsOf(b) / b.events);
   const medianRun = byCpu[(byCpu.length - 1) >> 1];
   return {
     lat,
     matched: sum('matched'),
     missing: sum('missing'),
     ops: sum('ops'),
-    p50: percentile(lat, 50),
-    p99: percentile(lat, 99),
-    p999: percentile(lat, 99.9),
-    max: lat[lat.length - 1],
+    ...latencyPercentiles(lat),
     runs: runs.map(({ lat: _, ...run }) => run),
     // What the CPU figures read: the median run's window, events and CPU seconds.
     seconds: medianRun.seconds,
     events: medianRun.events,
     cpu: medianRun.cpu,
   };
+}
+
+/** CPU seconds of all of a latency run's monitor processes together. */
+function cpuSecondsOf(run) {
+  return Object.values(run.cpu).reduce((a, v) => a + v, 0);
 }
 
 // One worker at a steady 2,000 ops/s, each op stamped just before its first syscall; the
@@ -757,8 +758,8 @@ function buildReport(res, d, configs, date) {
   for (const p of res.phase2) {
     const L = p.latency;
     const cpuList = (c) => Object.entries(c).map(([k, v]) => `${k} ${fmt(v, 2)}`).join(', ');
-    const pct = (run) => fmt((100 * Object.values(run.cpu).reduce((a, v) => a + v, 0)) / run.seconds, 1);
-    const others = (L.runs ?? []).filter((run) => run.cpu !== L.cpu).map((run) => `${pct(run)}%`);
+    const pct = (run) => fmt((100 * cpuSecondsOf(run)) / run.seconds, 1);
+    const others = L.runs.filter((run) => run.cpu !== L.cpu).map((run) => `${pct(run)}%`);
     md.push(`| ${col(p.id)} | ${L.matched}/${L.ops} | ${fmt(L.p50)} | ${fmt(L.p99)} | ${fmt(L.p999)} | ${fmt(L.max)} | ${L.events} | ${cpuList(L.cpu)}${others.length ? ` (${pct(L)}%; the others ${others.join(', ')})` : ''} | ${cpuList(p.cpuTotal ?? {})} |`);
   }
   md.push('');
