@@ -67,12 +67,14 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 #endif
 
 const volatile __u32 targ_loader_tgid = 0;
-const volatile __u64 targ_wakeup_gap_ns = 100000ull;
 const volatile __u64 targ_wakeup_bytes = 2 << 20;
 
 /* Shared by all CPUs, racy on purpose: it only paces wake-ups. When the loader last read the
  * ring, or 0 while it sleeps until a record wakes it (see submit()). */
 __u64 last_wake_ns;
+/* How late a busy stream's read may be before a record wakes the loader (see submit()): set by
+ * the loader, which reads such a stream at intervals that grow under a heavy one. */
+__u64 wakeup_gap_ns;
 /* the most bytes seen waiting in the ring buffer (this record included) since the loader last
  * took the figure for its stats record; racy like last_wake_ns, it is a gauge */
 __u64 ringbuf_used_max;
@@ -876,17 +878,17 @@ static __always_inline void submit(struct scratch *s)
 	struct fim_event *e = EV(s);
 	/* asked before the rest is live, so that the call takes no stack of its own: the open
 	 * programs' stack is at the limit */
-	bool late = e->ts_boot_ns - READ_ONCE(last_wake_ns) >= targ_wakeup_gap_ns &&
+	bool late = e->ts_boot_ns - READ_ONCE(last_wake_ns) >= READ_ONCE(wakeup_gap_ns) &&
 		    !late_read_coming(e->ts_boot_ns);
 	__u64 size = sizeof(*e) + (__u64)e->path_len + e->old_path_len + e->exe_len;
 	__u64 wake = BPF_RB_NO_WAKEUP;
 
 	/* A wake-up costs ~10 us of irq_work in this guest, in the context of the task making the
-	 * change, and ~20 us of scheduling in the loader. So wake at most once per
-	 * targ_wakeup_gap_ns, 1.5 times the loader's --max-delay-us (or as the ring fills up): a
-	 * quiet stream is woken record by record, a busy one in batches, and the loader, which
-	 * reads again one max delay after every batch by its own timer, picks up records that did
-	 * not wake it; we wake it only when that read is late. */
+	 * change, and ~20 us of scheduling in the loader. So wake at most once per wakeup_gap_ns,
+	 * 1.5 times the loader's read interval (or as the ring fills up): a quiet stream is woken
+	 * record by record, a busy one in batches, and the loader, which reads again one interval
+	 * after every batch by its own timer, picks up records that did not wake it; we wake it
+	 * only when that read is late. */
 	__u64 pending = ringbuf_pending();
 
 	/* the fill threshold wakes once, on the record that crosses it: a stalled consumer must

@@ -22,6 +22,7 @@ static const struct opt opts[] = {
 	{ "--coalesce-ms", O_NUM, 10, 60000, FIELD(coalesce_ms) },
 	{ "--stats-interval", O_NUM, 0, 3600, FIELD(stats_interval_s) },
 	{ "--max-delay-us", O_NUM, 10, 1000000, FIELD(max_delay_us) },
+	{ "--busy-delay-us", O_NUM, 10, 1000000, FIELD(busy_delay_us) },
 	{ "--backend", O_BACKEND, 0, 0, 0 },
 	{ "--help", O_HELP, 0, 0, 0 },
 	{ "-h", O_HELP, 0, 0, 0 },
@@ -85,6 +86,7 @@ int cli_parse(int argc, char *const argv[], struct loader_opts *o,
 	o->coalesce_ms = 1000;
 	o->stats_interval_s = 5;
 	o->max_delay_us = 250;
+	o->busy_delay_us = 0; /* unset until the end: 1000, or the max delay if that is more */
 	if (errlen)
 		err[0] = 0;
 
@@ -193,6 +195,13 @@ int cli_parse(int argc, char *const argv[], struct loader_opts *o,
 		set_err(err, errlen, "no --path given");
 		return CLI_EXIT_USAGE;
 	}
+	if (!o->busy_delay_us) {
+		o->busy_delay_us = o->max_delay_us > 1000 ? o->max_delay_us : 1000;
+	} else if (o->busy_delay_us < o->max_delay_us) {
+		set_err(err, errlen, "--busy-delay-us %u is below --max-delay-us %u",
+			o->busy_delay_us, o->max_delay_us);
+		return CLI_EXIT_USAGE;
+	}
 	return 0;
 }
 
@@ -219,6 +228,9 @@ void cli_usage(FILE *f, const char *prog)
 		"  --max-delay-us N      longest a record waits in the ring buffer before\n"
 		"                        it is read, 10 to 1000000 (default 250); longer\n"
 		"                        batches cost less CPU under a stream of events\n"
+		"  --busy-delay-us N     the same under a heavy stream (reads that find 32\n"
+		"                        records or more), from --max-delay-us to 1000000\n"
+		"                        (default 1000, or the max delay if that is more)\n"
 		"  --backend B           kernel hooks: tracepoint (syscall tracepoints,\n"
 		"                        work wherever BPF does), fentry (adds fentry/\n"
 		"                        fexit on VFS functions: deletes with their inode\n"

@@ -30,6 +30,7 @@ struct loader_opts {
 	unsigned coalesce_ms;       /* 10..60000, default 1000 */
 	unsigned stats_interval_s;  /* 0..3600, default 5; 0 = only at exit */
 	unsigned max_delay_us;      /* 10..1000000, default 250 */
+	unsigned busy_delay_us;     /* 10..1000000, default 1000; never below max_delay_us */
 	enum cli_backend backend;   /* --backend, default auto */
 	int help;                   /* --help / -h seen: print cli_usage, exit 0 */
 	int version;                /* --version seen: print the version, exit 0 */

@@ -38,6 +38,7 @@
 #include "fim-vfs.skel.h"
 #include "fim-vfs-compat.skel.h"
 #include "json_out.h"
+#include "pacing.h"
 #include "paths.h"
 
 #define PROTOCOL_VERSION 1
@@ -77,9 +78,11 @@ static struct {
 	struct fim_bpf *skel;
 	struct fim_vfs *vfs; /* the fentry backend's programs, NULL on the tracepoint backend */
 	int rb_fd, stats_fd, watch_reg_fd, watch_inodes_fd, watch_prefixes_fd;
-	/* last_wake_ns and ringbuf_used_max of each object that sends records, in its .bss */
+	/* last_wake_ns, wakeup_gap_ns and ringbuf_used_max of each object that sends records, in
+	 * its .bss */
 	struct sensor_globals {
 		__u64 *last_wake_ns;
+		__u64 *wakeup_gap_ns;
 		__u64 *ringbuf_used_max;
 	} globals[2];
 	int n_globals;
@@ -1101,6 +1104,7 @@ static void emit_hello(void)
 	jw_u64(&w, "ringbuf_used_max_bytes", take_ringbuf_used_max());
 	jw_u64(&w, "coalesce_ms", L.opts.coalesce_ms);
 	jw_u64(&w, "max_delay_us", L.opts.max_delay_us);
+	jw_u64(&w, "busy_delay_us", L.opts.busy_delay_us);
 	jw_u64(&w, "boot_time_ns", L.boot_wall_ns);
 	jw_end(&w);
 	emit_line(&w);
@@ -1130,12 +1134,7 @@ static const char *const replaced_by_fentry[] = {
 #define SET_TARGETS(obj)                                                                       \
 	do {                                                                                   \
 		(obj)->rodata->targ_loader_tgid = getpid();                                    \
-		/* after each batch we read again one max delay later, by our own timer: the    \
-		 * kernel wakes us only when that read is half a max delay late. At exactly one \
-		 * max delay the programs beat the timer (its slack, the batch's own time) to   \
-		 * nearly every read of a busy stream, each wake-up an interrupt in the task    \
-		 * making the change */                                                         \
-		(obj)->rodata->targ_wakeup_gap_ns = (__u64)L.opts.max_delay_us * 1500;          \
+		(obj)->bss->wakeup_gap_ns = (__u64)L.opts.max_delay_us * 1500;                 \
 		(obj)->rodata->targ_wakeup_bytes = ((__u64)L.opts.ringbuf_mb << 20) / 8;        \
 	} while (0)
 
@@ -1278,18 +1277,23 @@ static int keep_map(struct bpf_map *map)
 	return fd;
 }
 
-_Static_assert(offsetof(struct fim_bpf__bss, ringbuf_used_max) < 4096 - sizeof(__u64) &&
-		       offsetof(struct fim_vfs__bss, ringbuf_used_max) < 4096 - sizeof(__u64),
+#define ON_FIRST_PAGE(bss) \
+	(offsetof(struct bss, last_wake_ns) < 4096 - sizeof(__u64) && \
+	 offsetof(struct bss, wakeup_gap_ns) < 4096 - sizeof(__u64) && \
+	 offsetof(struct bss, ringbuf_used_max) < 4096 - sizeof(__u64))
+_Static_assert(ON_FIRST_PAGE(fim_bpf__bss) && ON_FIRST_PAGE(fim_vfs__bss),
 	       "the globals the loader uses are on the first page of each .bss");
 
 /* Only the first page: libbpf's mapping of the whole .bss was another 40 kB of RSS. */
-static void keep_globals(struct bpf_map *bss, size_t last_wake_off, size_t used_max_off)
+static void keep_globals(struct bpf_map *bss, size_t last_wake_off, size_t wakeup_gap_off,
+			 size_t used_max_off)
 {
 	char *page = mmap(NULL, sysconf(_SC_PAGESIZE), PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(bss), 0);
 
 	if (page == MAP_FAILED)
 		die(EXIT_RUNTIME, "mapping the sensor's globals: %s", strerror(errno));
 	L.globals[L.n_globals].last_wake_ns = (__u64 *)(page + last_wake_off);
+	L.globals[L.n_globals].wakeup_gap_ns = (__u64 *)(page + wakeup_gap_off);
 	L.globals[L.n_globals].ringbuf_used_max = (__u64 *)(page + used_max_off);
 	L.n_globals++;
 }
@@ -1302,9 +1306,11 @@ static void take_sensor_handles(void)
 	L.watch_inodes_fd = keep_map(L.skel->maps.watch_inodes);
 	L.watch_prefixes_fd = keep_map(L.skel->maps.watch_prefixes);
 	keep_globals(L.skel->maps.bss, offsetof(struct fim_bpf__bss, last_wake_ns),
+		     offsetof(struct fim_bpf__bss, wakeup_gap_ns),
 		     offsetof(struct fim_bpf__bss, ringbuf_used_max));
 	if (L.vfs)
 		keep_globals(L.vfs->maps.bss, offsetof(struct fim_vfs__bss, last_wake_ns),
+			     offsetof(struct fim_vfs__bss, wakeup_gap_ns),
 			     offsetof(struct fim_vfs__bss, ringbuf_used_max));
 }
 
@@ -1446,18 +1452,12 @@ static void check_paths_exist(void)
 
 /*
  * Tells the kernel's programs when the loader last read the ring (they wake it no sooner than
- * one max delay later: the loader reads again by then anyway), or with 0 that it sleeps until
- * a record wakes it. A wake-up costs ~10 us of irq_work to the task making the change, and a
- * timed read ~20 us of scheduling to the loader, so a stream is read:
- *  - busy (three batches in a row came within one max delay of each other): again one max
- *    delay after every batch, woken by nobody;
- *  - quiet (that read found nothing, or batches are further apart): woken by the next record.
- * Two batches close together are no stream: a file created and written is a pair of records
- * (the create at open, the modify at close) a few microseconds apart, and a timed read after
- * such a pair would only find nothing, one wasted wake-up per new file.
- * The store is sequentially consistent: a record committed after it wakes the loader (the
- * programs look at the clock again after their commit), one committed before it is seen by
- * the read that follows it.
+ * one read interval later: the loader reads again by then anyway), or with 0 that it sleeps
+ * until a record wakes it. A wake-up costs ~10 us of irq_work to the task making the change,
+ * and a timed read ~20 us of scheduling to the loader: pacing.h says when a stream is read by
+ * the clock. The store is sequentially consistent: a record committed after it wakes the
+ * loader (the programs look at the clock again after their commit), one committed before it
+ * is seen by the read that follows it.
  */
 static void set_last_wake(__u64 ns)
 {
@@ -1465,64 +1465,60 @@ static void set_last_wake(__u64 ns)
 		__atomic_store_n(L.globals[i].last_wake_ns, ns, __ATOMIC_SEQ_CST);
 }
 
-struct ring_reader {
-	bool draining;     /* read again one max delay after the last batch */
-	unsigned short_gaps; /* batches in a row that came within one max delay of the previous */
-	__u64 last_batch_ns; /* CLOCK_BOOTTIME of the last read that found records */
-};
+/* How late a read may be before the programs wake the loader; stored only when it changes,
+ * which a steady stream, light or heavy, does not make it do. */
+static void set_wakeup_gap(__u64 ns)
+{
+	static __u64 stored;
 
-/* Reads the ring; r->draining then says whether to read again by the clock. */
-static void consume_ring(struct ring_reader *r)
+	if (ns == stored)
+		return;
+	stored = ns;
+	for (int i = 0; i < L.n_globals; i++)
+		__atomic_store_n(L.globals[i].wakeup_gap_ns, ns, __ATOMIC_RELAXED);
+}
+
+/* Reads the ring; p->draining then says whether to read again by the clock. */
+static void consume_ring(struct read_pacing *p)
 {
 	__u64 now = clock_ns(CLOCK_BOOTTIME);
 
-	if (ring_buffer__consume(L.rb) > 0) {
-		if (now - r->last_batch_ns < (__u64)L.opts.max_delay_us * 1000)
-			r->short_gaps++;
-		else
-			r->short_gaps = 0;
-		if (r->short_gaps >= 2)
-			r->draining = true;
-		r->last_batch_ns = now;
-	} else {
-		/* the timed read found nothing, or a spurious wake-up */
-		r->draining = false;
-		r->short_gaps = 0;
-	}
+	pacing_after_read(p, now, ring_buffer__consume(L.rb));
 	/* Quiet: sleep until a record wakes us. Announce it, then take what came in before the
 	 * announcement; a record taken may have set the clock again, so announce again. A stream
 	 * that keeps coming is busy after all. */
-	for (int round = 0; !r->draining; round++) {
+	for (int round = 0; !p->draining; round++) {
 		set_last_wake(0);
 		if (ring_buffer__consume(L.rb) <= 0)
 			return;
 		if (round == 3)
-			r->draining = true;
+			pacing_keep_draining(p);
 	}
+	set_wakeup_gap(pacing_wakeup_gap_ns(p));
 	set_last_wake(now);
 }
 
-static void read_records(struct ring_reader *r)
+static void read_records(struct read_pacing *p)
 {
-	consume_ring(r);
+	consume_ring(p);
 	if (ring_filled_up())
 		look_for_loss();
 }
 
 /*
- * Waits for the next wake-up; while draining, for one max delay at most. Microsecond timeouts
- * need epoll_pwait2 (Linux 5.11+); older kernels get the delay rounded up to a millisecond.
+ * Waits for the next wake-up; while draining, for one read interval at most. Microsecond
+ * timeouts need epoll_pwait2 (Linux 5.11+); older kernels get it rounded up to a millisecond.
  */
-static int wait_events(int epfd, struct epoll_event *evs, int max, bool draining)
+static int wait_events(int epfd, struct epoll_event *evs, int max, const struct read_pacing *p)
 {
 	static bool no_pwait2;
 
-	if (!draining)
+	if (!p->draining)
 		return epoll_wait(epfd, evs, max, -1);
 	if (!no_pwait2) {
 		struct timespec delay = {
-			.tv_sec = L.opts.max_delay_us / 1000000,
-			.tv_nsec = (long)(L.opts.max_delay_us % 1000000) * 1000,
+			.tv_sec = p->interval_us / 1000000,
+			.tv_nsec = (long)(p->interval_us % 1000000) * 1000,
 		};
 		int n = epoll_pwait2(epfd, evs, max, &delay, NULL);
 
@@ -1530,7 +1526,7 @@ static int wait_events(int epfd, struct epoll_event *evs, int max, bool draining
 			return n;
 		no_pwait2 = true;
 	}
-	return epoll_wait(epfd, evs, max, (int)((L.opts.max_delay_us + 999) / 1000));
+	return epoll_wait(epfd, evs, max, (int)((p->interval_us + 999) / 1000));
 }
 
 int main(int argc, char **argv)
@@ -1630,15 +1626,17 @@ int main(int argc, char **argv)
 	emit_hello();
 	logmsg("info", "watching %d path(s) with %d hooks", L.opts.n_paths, L.n_hooks);
 
-	struct ring_reader reader = {};
+	struct read_pacing pacing;
+
+	pacing_init(&pacing, L.opts.max_delay_us, L.opts.busy_delay_us);
 
 	for (;;) {
 		struct epoll_event evs[8];
-		int n = wait_events(epfd, evs, 8, reader.draining);
+		int n = wait_events(epfd, evs, 8, &pacing);
 		bool done = false;
 
 		if (n == 0) /* the timed read of a busy stream */
-			read_records(&reader);
+			read_records(&pacing);
 
 		if (n < 0 && errno != EINTR)
 			die(EXIT_RUNTIME, "epoll_wait: %s", strerror(errno));
@@ -1647,7 +1645,7 @@ int main(int argc, char **argv)
 			__u64 ticks;
 
 			if (fd == ring_buffer__epoll_fd(L.rb)) {
-				read_records(&reader);
+				read_records(&pacing);
 			} else if (fd == STDIN_FILENO) {
 				if (!read_commands()) {
 					reason = "stdin closed";
@@ -1660,7 +1658,7 @@ int main(int argc, char **argv)
 				if (read(fd, &ticks, sizeof(ticks)) > 0)
 					run_periodic_check();
 				/* the check's own records (files still open for write) */
-				read_records(&reader);
+				read_records(&pacing);
 			} else if (fd == stats_tfd) {
 				if (read(fd, &ticks, sizeof(ticks)) > 0)
 					emit_stats();

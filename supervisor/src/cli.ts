@@ -55,6 +55,7 @@ type StartArgs = GlobalArgs & {
 	backend?: LoaderBackend;
 	'coalesce-ms'?: number;
 	'max-delay-us'?: number;
+	'busy-delay-us'?: number;
 	'ringbuf-mb'?: number;
 	'stats-interval'?: number;
 	'state-dir'?: string;
@@ -155,6 +156,7 @@ function startOptions(y: Argv): Argv {
 		.option('backend', {...backendOption, describe: `${backendOption.describe} (default auto; config: sources.<id>.backend)`})
 		.option('coalesce-ms', {type: 'number', describe: 'Modify coalescing window in ms (loader default 1000)'})
 		.option('max-delay-us', {type: 'number', describe: 'Longest an event waits in the kernel before the loader reads it, in µs: more saves CPU (fewer wake-ups), less lowers latency (loader default 250)'})
+		.option('busy-delay-us', {type: 'number', describe: 'The same under a heavy stream (the loader\'s reads find 32 events or more), in µs, at least --max-delay-us (loader default 1000)'})
 		.option('ringbuf-mb', {type: 'number', describe: 'Ring buffer size in MiB, a power of two (loader default 16)'})
 		.option('stats-interval', {type: 'number', describe: 'Seconds between loader stats records (loader default 5)'})
 		.option('enrich', {type: 'boolean', default: true, describe: 'Add /proc and user-database fields (--no-enrich to skip)'})
@@ -278,6 +280,7 @@ async function start(args: StartArgs): Promise<number> {
 		tuning: {
 			coalesceMs: nonNegativeInteger(args['coalesce-ms'] ?? config.source.coalesce_ms, '--coalesce-ms'),
 			maxDelayUs: nonNegativeInteger(args['max-delay-us'] ?? config.source.max_delay_us, '--max-delay-us'),
+			busyDelayUs: nonNegativeInteger(args['busy-delay-us'] ?? config.source.busy_delay_us, '--busy-delay-us'),
 			ringbufMb: nonNegativeInteger(args['ringbuf-mb'] ?? config.source.ringbuf_mb, '--ringbuf-mb'),
 			statsInterval: nonNegativeInteger(args['stats-interval'] ?? config.source.stats_interval, '--stats-interval'),
 		},

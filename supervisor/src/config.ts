@@ -30,6 +30,8 @@ export type SourceConfig = {
 	coalesce_ms?: number;
 	/** The loader's `--max-delay-us`: latency traded for fewer wake-ups. */
 	max_delay_us?: number;
+	/** The loader's `--busy-delay-us`: the same under a heavy stream. */
+	busy_delay_us?: number;
 	ringbuf_mb?: number;
 	stats_interval?: number;
 	scan_rate?: number;
@@ -51,7 +53,7 @@ export type PipelineConfig = {
 };
 
 const topLevel: Record<string, string> = {sources: 'sources', inputs: 'sources', transforms: 'transforms', filters: 'transforms', sinks: 'sinks', outputs: 'sinks'};
-const sourceKeys = ['type', 'paths', 'loader', 'backend', 'coalesce_ms', 'max_delay_us', 'ringbuf_mb', 'stats_interval', 'scan_rate', 'restart', 'enrich'];
+const sourceKeys = ['type', 'paths', 'loader', 'backend', 'coalesce_ms', 'max_delay_us', 'busy_delay_us', 'ringbuf_mb', 'stats_interval', 'scan_rate', 'restart', 'enrich'];
 const restartKeys = ['initial_ms', 'max_ms', 'stable_ms', 'max_crashes', 'window_ms'] as const;
 const restartOption = {initial_ms: 'initialMs', max_ms: 'maxMs', stable_ms: 'stableMs', max_crashes: 'maxCrashes', window_ms: 'windowMs'} as const;
 const transformKeys = ['type', 'inputs', ...filterKeys];
@@ -195,7 +197,7 @@ function parseSource(id: string, raw: Record<string, unknown>, fail: (message: s
 		source.backend = fields['backend'] as LoaderBackend;
 	}
 
-	for (const key of ['coalesce_ms', 'max_delay_us', 'ringbuf_mb', 'stats_interval', 'scan_rate'] as const) {
+	for (const key of ['coalesce_ms', 'max_delay_us', 'busy_delay_us', 'ringbuf_mb', 'stats_interval', 'scan_rate'] as const) {
 		const value = fields[key];
 		if (value !== undefined) {
 			if (!Number.isInteger(value) || (value as number) < 0) {

@@ -21,6 +21,7 @@ import type {AckRecord, HelloRecord, StatsRecord, SupervisorRecord} from './type
 export type LoaderTuning = {
 	coalesceMs?: number;
 	maxDelayUs?: number;
+	busyDelayUs?: number;
 	ringbufMb?: number;
 	statsInterval?: number;
 };
@@ -206,13 +207,17 @@ export class Supervisor extends EventEmitter {
 			args.push('--path', path);
 		}
 
-		const {coalesceMs, maxDelayUs, ringbufMb, statsInterval} = this.options.tuning ?? {};
+		const {coalesceMs, maxDelayUs, busyDelayUs, ringbufMb, statsInterval} = this.options.tuning ?? {};
 		if (coalesceMs !== undefined) {
 			args.push('--coalesce-ms', String(coalesceMs));
 		}
 
 		if (maxDelayUs !== undefined) {
 			args.push('--max-delay-us', String(maxDelayUs));
+		}
+
+		if (busyDelayUs !== undefined) {
+			args.push('--busy-delay-us', String(busyDelayUs));
 		}
 
 		if (ringbufMb !== undefined) {

@@ -31,7 +31,7 @@ static void test_defaults_and_forms(void)
 	CHECK(o.n_paths == 1);
 	CHECK_STR(o.paths[0], "/var/log");
 	CHECK(o.ringbuf_mb == 16 && o.coalesce_ms == 1000);
-	CHECK(o.stats_interval_s == 5 && o.max_delay_us == 250);
+	CHECK(o.stats_interval_s == 5 && o.max_delay_us == 250 && o.busy_delay_us == 1000);
 	CHECK(!o.help && !o.version);
 	CHECK(o.backend == BACKEND_AUTO);
 	CHECK_STR(err, "");
@@ -55,6 +55,16 @@ static void test_defaults_and_forms(void)
 	/* order does not matter, the last value of a repeated option wins */
 	CHECK(parse("--max-delay-us", "5000", "--path", "/x", "--max-delay-us", "70", NULL) == 0);
 	CHECK(o.max_delay_us == 70);
+
+	/* the busy delay: its own value, or 1000 us unless the max delay is longer; never shorter
+	 * than the max delay, whatever order they come in */
+	CHECK(parse("--path", "/x", "--busy-delay-us", "400", "--max-delay-us", "100", NULL) == 0);
+	CHECK(o.max_delay_us == 100 && o.busy_delay_us == 400);
+	CHECK(parse("--path", "/x", "--busy-delay-us=250", NULL) == 0 && o.busy_delay_us == 250);
+	CHECK(parse("--path", "/x", "--max-delay-us", "5000", NULL) == 0 && o.busy_delay_us == 5000);
+	CHECK(parse("--path", "/x", "--max-delay-us", "500", NULL) == 0 && o.busy_delay_us == 1000);
+	CHECK(parse("--path", "/x", "--busy-delay-us", "100", "--max-delay-us", "200", NULL) == 2);
+	CHECK_STR(err, "--busy-delay-us 100 is below --max-delay-us 200");
 
 	/* a value that looks like an option is still the value */
 	CHECK(parse("--path", "--weird-dir", NULL) == 0);
@@ -125,6 +135,9 @@ static void test_errors(void)
 		{ { "--path", "/x", "--coalesce-ms", NULL }, "--coalesce-ms: missing value" },
 		{ { "--path", "/x", "--stats-interval", NULL }, "--stats-interval: missing value" },
 		{ { "--path", "/x", "--max-delay-us", NULL }, "--max-delay-us: missing value" },
+		{ { "--path", "/x", "--busy-delay-us", NULL }, "--busy-delay-us: missing value" },
+		{ { "--path", "/x", "--busy-delay-us", "9", NULL },
+		  "--busy-delay-us: '9' is not an integer between 10 and 1000000" },
 		{ { "--path", "", NULL }, "--path: empty value" },
 		{ { "--path", "/x", "--backend", NULL }, "--backend: missing value" },
 		{ { "--path", "/x", "--backend", "lsm", NULL }, "--backend: 'lsm' is not one of auto, tracepoint, fentry" },

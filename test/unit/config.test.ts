@@ -21,6 +21,7 @@ sources:
     paths: [/etc, /var/log]
     coalesce_ms: 500
     max_delay_us: 1000
+    busy_delay_us: 4000
 transforms:
   no_swap:
     type: filter
@@ -40,6 +41,7 @@ sinks:
 	t.deepEqual(config.source.paths, ['/etc', '/var/log']);
 	t.is(config.source.coalesce_ms, 500);
 	t.is(config.source.max_delay_us, 1000);
+	t.is(config.source.busy_delay_us, 4000);
 	t.is(config.sink.format, 'text');
 	const route = compileRoute(config);
 	t.true(route(event({})));
