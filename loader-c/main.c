@@ -1134,7 +1134,7 @@ static const char *const replaced_by_fentry[] = {
 #define SET_TARGETS(obj)                                                                       \
 	do {                                                                                   \
 		(obj)->rodata->targ_loader_tgid = getpid();                                    \
-		(obj)->bss->wakeup_gap_ns = (__u64)L.opts.max_delay_us * 1500;                 \
+		(obj)->bss->wakeup_gap_ns = pacing_gap_for(L.opts.max_delay_us);               \
 		(obj)->rodata->targ_wakeup_bytes = ((__u64)L.opts.ringbuf_mb << 20) / 8;        \
 	} while (0)
 

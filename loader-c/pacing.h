@@ -43,9 +43,14 @@ void pacing_keep_draining(struct read_pacing *p);
  * beyond it. At exactly one interval the programs beat the timer (its slack, the batch's own
  * time) to nearly every read of a busy stream, each wake-up an interrupt in the task making
  * the change. */
+static inline uint64_t pacing_gap_for(unsigned interval_us)
+{
+	return (uint64_t)interval_us * 1500;
+}
+
 static inline uint64_t pacing_wakeup_gap_ns(const struct read_pacing *p)
 {
-	return (uint64_t)p->interval_us * 1500;
+	return pacing_gap_for(p->interval_us);
 }
 
 #endif
