@@ -150,6 +150,26 @@ test('a stopped sink: memory up to max_events, then the spool, then everything i
 	t.deepEqual(readdirSync(directory), [], 'read segments are deleted');
 });
 
+test('records longer than a read of the spool come back whole and in order', async t => {
+	const directory = temporaryDirectory();
+	const sink = new FakeSink();
+	sink.accepting = false;
+	const buffer = open(sink, {spoolDirectory: directory, max_events: 2, max_size: 8 * 1024 * 1024});
+	const long = (n: number, kib: number): BufferEntry => {
+		const path = `/w/${'x'.repeat(kib * 1024)}${n}`;
+		return {line: `${JSON.stringify({n, path})}\n`, path};
+	};
+
+	// Around the spool's read size (256 KiB): below, across and well past it, between short ones.
+	buffer.push([...entries(0, 3), long(3, 200), long(4, 300), ...entries(5, 7), long(7, 700), long(8, 255), ...entries(9, 12)]);
+	t.true(buffer.stats().spool_bytes > 900 * 1024, "the long ones are in the spool");
+	sink.drain();
+	await settle();
+	t.deepEqual(numbers(sink), range(0, 12));
+	t.is(sink.records().find(record => record['n'] === 7)?.['path'], `/w/${'x'.repeat(700 * 1024)}7`);
+	t.like(buffer.stats(), {spool_bytes: 0, discarded_total: 0});
+});
+
 test('records pushed while the spool drains still come after it', async t => {
 	const sink = new FakeSink();
 	sink.accepting = false;
