@@ -857,7 +857,7 @@ static __always_inline __u64 ringbuf_pending(void)
  * loader is on a CPU or waits for one (TASK_RUNNING): still at its last batch, or its timer
  * expired while the tasks making the changes hold the CPUs. A wake-up would not bring that read
  * sooner, and costs the task making the change ~20 us of interrupt and scheduling here; the
- * loader's timer reads one max delay after it sleeps. Then the next look is paced as after a
+ * loader's timer reads one read interval after it sleeps. Then the next look is paced as after a
  * wake-up, unless the loader said meanwhile that it sleeps for good (0), which the look after
  * the commit answers. A loader that sleeps for good is always woken. Global (not inlined): the
  * open programs' stack is at the 512-byte limit, and this runs only for a late read.

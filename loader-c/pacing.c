@@ -31,8 +31,10 @@ void pacing_after_read(struct read_pacing *p, uint64_t now_ns, long records)
 
 	if (!p->draining || records < PACING_HEAVY_BATCH)
 		p->interval_us = p->max_delay_us;
-	else if (p->interval_us < p->busy_delay_us)
-		p->interval_us = p->interval_us > p->busy_delay_us / 2 ? p->busy_delay_us : p->interval_us * 2;
+	else if (p->interval_us * 2 < p->busy_delay_us)
+		p->interval_us *= 2;
+	else
+		p->interval_us = p->busy_delay_us;
 }
 
 void pacing_keep_draining(struct read_pacing *p)

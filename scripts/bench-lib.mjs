@@ -337,15 +337,15 @@ export function readDump(file) {
   return out;
 }
 
-// Latency of each stamped op (workload --stamps: "realtime_ns operation path") to the event that
-// answers it, in µs, sorted. A created file yields `modify` twice with our sensor (at the create's
-// close and at the append's close): the append is the op stamped as `modify`, and its event is the
-// later one, so the last event per (operation, path) answers the stamp.
 /** p50, p99, p99.9 and max of latencies sorted in ascending order. */
 export function latencyPercentiles(sorted) {
   return { p50: percentile(sorted, 50), p99: percentile(sorted, 99), p999: percentile(sorted, 99.9), max: sorted[sorted.length - 1] };
 }
 
+// Latency of each stamped op (workload --stamps: "realtime_ns operation path") to the event that
+// answers it, in µs, sorted. A created file yields `modify` twice with our sensor (at the create's
+// close and at the append's close): the append is the op stamped as `modify`, and its event is the
+// later one, so the last event per (operation, path) answers the stamp.
 export function matchLatency(stampFile, events) {
   const sent = new Map();
   for (const line of fs.readFileSync(stampFile, 'utf8').split('\n')) {
