@@ -86,21 +86,19 @@ export function createStreamSink(stream: Writable, name: string, fd?: number): S
 			return;
 		}
 
-		// process.stdout cannot be ended; waiting for its buffer to drain is the flush.
+		// process.stdout cannot be ended: the flush is an empty write, whose callback comes once
+		// everything written before it is out. 'drain' would not do: it comes only after a write
+		// that returned false, and waiting for it after one that did not was waiting for good
+		// (node exited with 13, an unsettled await, and what the stream held was lost).
 		await new Promise<void>(resolve => {
 			if (stream.writableLength === 0) {
 				resolve();
 				return;
 			}
 
-			const done = (): void => {
-				stream.off('drain', done);
-				stream.off('error', done);
+			stream.write(Buffer.alloc(0), () => {
 				resolve();
-			};
-
-			stream.once('drain', done);
-			stream.once('error', done);
+			});
 		});
 	};
 

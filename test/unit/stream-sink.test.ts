@@ -1,5 +1,7 @@
 import {spawn} from 'node:child_process';
+import {Writable} from 'node:stream';
 import test from 'ava';
+import {createStreamSink} from '../../supervisor/src/stream-sink.js';
 import {fixture} from './helpers.js';
 
 /** Runs the writer with its stdout on a pipe; the reader starts reading after `stallMs`. */
@@ -45,4 +47,37 @@ test('stdout on a pipe whose reader goes away: closed, not an error', async t =>
 	const {stderr, code} = await runWriter(100_000, 100, {stopAfterBytes: 200_000});
 	t.is(code, 0);
 	t.is(stderr, 'closed\n');
+});
+
+test('end() waits for what the stream still holds after a write that did not ask for a drain', async t => {
+	const written: string[] = [];
+	let complete: (() => void) | undefined;
+	// The first write completes when the test says so, later ones at once.
+	const stream = new Writable({
+		highWaterMark: 1024,
+		write(chunk: Buffer, _encoding, callback) {
+			const done = () => {
+				written.push(chunk.toString());
+				callback();
+			};
+
+			if (complete) {
+				done();
+			} else {
+				complete = done;
+			}
+		},
+	});
+	const sink = createStreamSink(stream, 'test');
+	t.true(sink.write(Buffer.from('short\n')), 'below the high-water mark: no drain will come');
+	let ended = false;
+	const end = sink.end().then(() => {
+		ended = true;
+	});
+	await new Promise(resolve => setImmediate(resolve));
+	t.false(ended, 'the line is still in the stream');
+	complete!();
+	await Promise.race([end, new Promise(resolve => setTimeout(resolve, 2000))]);
+	t.true(ended);
+	t.is(written.join(''), 'short\n');
 });
