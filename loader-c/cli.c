@@ -5,28 +5,33 @@
 #include <stddef.h>
 #include <string.h>
 
-enum opt_kind { O_PATH, O_NUM, O_POW2, O_BACKEND, O_HELP, O_VERSION };
+enum opt_kind { O_PATH, O_NUM, O_POW2, O_CHOICE, O_HELP, O_VERSION };
 
 struct opt {
 	const char *name;
 	enum opt_kind kind;
 	unsigned min, max;
-	size_t field; /* offsetof the unsigned in struct loader_opts */
+	size_t field; /* offsetof the unsigned (O_NUM, O_POW2) or enum (O_CHOICE) in struct loader_opts */
+	const char *const *choices; /* O_CHOICE: the names of the enum's values, in order */
 };
 
 #define FIELD(f) offsetof(struct loader_opts, f)
 
+static const char *const backend_names[] = { "auto", "tracepoint", "fentry", NULL };
+static const char *const sched_policy_names[] = { "batch", "keep", NULL };
+
 static const struct opt opts[] = {
-	{ "--path", O_PATH, 0, 0, 0 },
-	{ "--ringbuf-mb", O_POW2, 1, 1024, FIELD(ringbuf_mb) },
-	{ "--coalesce-ms", O_NUM, 10, 60000, FIELD(coalesce_ms) },
-	{ "--stats-interval", O_NUM, 0, 3600, FIELD(stats_interval_s) },
-	{ "--max-delay-us", O_NUM, 10, 1000000, FIELD(max_delay_us) },
-	{ "--busy-delay-us", O_NUM, 10, 1000000, FIELD(busy_delay_us) },
-	{ "--backend", O_BACKEND, 0, 0, 0 },
-	{ "--help", O_HELP, 0, 0, 0 },
-	{ "-h", O_HELP, 0, 0, 0 },
-	{ "--version", O_VERSION, 0, 0, 0 },
+	{ "--path", O_PATH, 0, 0, 0, NULL },
+	{ "--ringbuf-mb", O_POW2, 1, 1024, FIELD(ringbuf_mb), NULL },
+	{ "--coalesce-ms", O_NUM, 10, 60000, FIELD(coalesce_ms), NULL },
+	{ "--stats-interval", O_NUM, 0, 3600, FIELD(stats_interval_s), NULL },
+	{ "--max-delay-us", O_NUM, 10, 1000000, FIELD(max_delay_us), NULL },
+	{ "--busy-delay-us", O_NUM, 10, 1000000, FIELD(busy_delay_us), NULL },
+	{ "--backend", O_CHOICE, 0, 0, FIELD(backend), backend_names },
+	{ "--sched-policy", O_CHOICE, 0, 0, FIELD(sched_policy), sched_policy_names },
+	{ "--help", O_HELP, 0, 0, 0, NULL },
+	{ "-h", O_HELP, 0, 0, 0, NULL },
+	{ "--version", O_VERSION, 0, 0, 0, NULL },
 };
 
 
@@ -154,16 +159,21 @@ int cli_parse(int argc, char *const argv[], struct loader_opts *o,
 			continue;
 		}
 
-		if (op->kind == O_BACKEND) {
-			if (!strcmp(val, "auto")) {
-				o->backend = BACKEND_AUTO;
-			} else if (!strcmp(val, "tracepoint")) {
-				o->backend = BACKEND_TRACEPOINT;
-			} else if (!strcmp(val, "fentry")) {
-				o->backend = BACKEND_FENTRY;
-			} else {
-				set_err(err, errlen, "--backend: '%s' is not one of auto, tracepoint, fentry",
-					shown(val, a, sizeof a));
+		if (op->kind == O_CHOICE) {
+			char names[128] = "";
+			int k;
+
+			for (k = 0; op->choices[k]; k++) {
+				if (!strcmp(val, op->choices[k])) {
+					*(int *)((char *)o + op->field) = k;
+					break;
+				}
+				snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s",
+					 k ? ", " : "", op->choices[k]);
+			}
+			if (!op->choices[k]) {
+				set_err(err, errlen, "%s: '%s' is not one of %s", op->name,
+					shown(val, a, sizeof a), names);
 				return CLI_EXIT_USAGE;
 			}
 			continue;
@@ -236,6 +246,11 @@ void cli_usage(FILE *f, const char *prog)
 		"                        fexit on VFS functions: deletes with their inode\n"
 		"                        and real path; refused under lockdown), or auto:\n"
 		"                        fentry when the kernel allows it (default)\n"
+		"  --sched-policy P      batch: run as SCHED_BATCH if started with the\n"
+		"                        normal policy, so that a record waking the loader\n"
+		"                        does not preempt the task that made the change\n"
+		"                        (default; less CPU at a moderate rate); keep: run\n"
+		"                        with the policy it was started with\n"
 		"  -h, --help            print this help and exit\n"
 		"  --version             print the version and exit\n"
 		"\n"

@@ -23,6 +23,12 @@ enum cli_backend {
 	BACKEND_FENTRY,
 };
 
+/* The loader's CPU scheduling policy (docs/protocol.md, "Command line", --sched-policy). */
+enum cli_sched_policy {
+	SCHED_POLICY_BATCH = 0, /* SCHED_BATCH, unless started with a policy other than the normal one */
+	SCHED_POLICY_KEEP,      /* the policy it was started with */
+};
+
 struct loader_opts {
 	const char *paths[CLI_MAX_PATHS]; /* point into argv, in given order */
 	int n_paths;
@@ -32,6 +38,7 @@ struct loader_opts {
 	unsigned max_delay_us;      /* 10..1000000, default 250 */
 	unsigned busy_delay_us;     /* 10..1000000, default 1000; never below max_delay_us */
 	enum cli_backend backend;   /* --backend, default auto */
+	enum cli_sched_policy sched_policy; /* --sched-policy, default batch */
 	int help;                   /* --help / -h seen: print cli_usage, exit 0 */
 	int version;                /* --version seen: print the version, exit 0 */
 };

@@ -17,12 +17,13 @@ import {Metrics} from './metrics.js';
 import {bufferEntryOf, takenByRoute, WhoDataMonitor, type Logger, type MonitorBatchItem} from './monitor.js';
 import {normalizeWatchPaths} from './paths.js';
 import {Pipeline} from './pipeline.js';
+import {useSchedPolicy} from './sched.js';
 import {sinkFromUrl} from './sink-url.js';
 import type {SinkError} from './sinks.js';
 import {createStdoutSink} from './stream-sink.js';
 import {describePipeline, pipelineWarnings} from './validate.js';
 import {defaultStateDirectory, prepareStateDirectory} from './state-dir.js';
-import {loaderBackends, type LoaderBackend} from './supervise.js';
+import {loaderBackends, schedPolicies, type LoaderBackend, type SchedPolicy} from './supervise.js';
 import type {KernelEventFields} from './types.js';
 
 /**
@@ -56,6 +57,7 @@ type StartArgs = GlobalArgs & {
 	'coalesce-ms'?: number;
 	'max-delay-us'?: number;
 	'busy-delay-us'?: number;
+	'sched-policy'?: SchedPolicy;
 	'ringbuf-mb'?: number;
 	'stats-interval'?: number;
 	'state-dir'?: string;
@@ -157,6 +159,7 @@ function startOptions(y: Argv): Argv {
 		.option('coalesce-ms', {type: 'number', describe: 'Modify coalescing window in ms (loader default 1000)'})
 		.option('max-delay-us', {type: 'number', describe: 'Longest an event waits in the kernel before the loader reads it, in µs: more saves CPU (fewer wake-ups), less lowers latency (loader default 250)'})
 		.option('busy-delay-us', {type: 'number', describe: 'The same under a heavy stream (the loader\'s reads find 32 events or more), in µs, at least --max-delay-us (loader default 1000)'})
+		.option('sched-policy', {choices: schedPolicies, describe: 'batch: fimctl and its loader run as SCHED_BATCH, so that their wake-ups do not preempt the processes making the changes (less CPU at a moderate rate); keep: the policy they were started with (default batch; config: sources.<id>.sched_policy)'})
 		.option('ringbuf-mb', {type: 'number', describe: 'Ring buffer size in MiB, a power of two (loader default 16)'})
 		.option('stats-interval', {type: 'number', describe: 'Seconds between loader stats records (loader default 5)'})
 		.option('enrich', {type: 'boolean', default: true, describe: 'Add /proc and user-database fields (--no-enrich to skip)'})
@@ -268,6 +271,8 @@ async function start(args: StartArgs): Promise<number> {
 	// symlinks and relative paths it resolves, once).
 	normalizeWatchPaths(paths, () => {});
 	const stateDirectory = prepareStateDirectory(args['state-dir'] ?? config.data_dir ?? defaultStateDirectory);
+	const schedPolicy = args['sched-policy'] ?? config.source.sched_policy ?? 'batch';
+	await useSchedPolicy(schedPolicy, logger);
 	const options = {
 		paths,
 		loaderPath,
@@ -283,6 +288,7 @@ async function start(args: StartArgs): Promise<number> {
 			busyDelayUs: nonNegativeInteger(args['busy-delay-us'] ?? config.source.busy_delay_us, '--busy-delay-us'),
 			ringbufMb: nonNegativeInteger(args['ringbuf-mb'] ?? config.source.ringbuf_mb, '--ringbuf-mb'),
 			statsInterval: nonNegativeInteger(args['stats-interval'] ?? config.source.stats_interval, '--stats-interval'),
+			schedPolicy,
 		},
 		logger,
 	};

@@ -5,7 +5,7 @@ import {ConfigError} from './errors.js';
 import {compileFilter, filterKeys, type EventPredicate, type FilterSpec} from './filters.js';
 import {parseSinkConfig, suggest, type SinkConfig} from './sink-config.js';
 import type {RestartPolicyOptions} from './restart-policy.js';
-import {loaderBackends, type LoaderBackend} from './supervise.js';
+import {loaderBackends, schedPolicies, type LoaderBackend, type SchedPolicy} from './supervise.js';
 import type {KernelEventFields} from './types.js';
 
 /**
@@ -34,6 +34,8 @@ export type SourceConfig = {
 	busy_delay_us?: number;
 	ringbuf_mb?: number;
 	stats_interval?: number;
+	/** The loader's and fimctl's `--sched-policy`: batch or keep. */
+	sched_policy?: SchedPolicy;
 	scan_rate?: number;
 	/** The loader's restart policy (restart-policy.ts), in ms: initial_ms, max_ms, stable_ms, max_crashes, window_ms. */
 	restart?: Partial<RestartPolicyOptions>;
@@ -53,7 +55,7 @@ export type PipelineConfig = {
 };
 
 const topLevel: Record<string, string> = {sources: 'sources', inputs: 'sources', transforms: 'transforms', filters: 'transforms', sinks: 'sinks', outputs: 'sinks'};
-const sourceKeys = ['type', 'paths', 'loader', 'backend', 'coalesce_ms', 'max_delay_us', 'busy_delay_us', 'ringbuf_mb', 'stats_interval', 'scan_rate', 'restart', 'enrich'];
+const sourceKeys = ['type', 'paths', 'loader', 'backend', 'coalesce_ms', 'max_delay_us', 'busy_delay_us', 'ringbuf_mb', 'stats_interval', 'sched_policy', 'scan_rate', 'restart', 'enrich'];
 const restartKeys = ['initial_ms', 'max_ms', 'stable_ms', 'max_crashes', 'window_ms'] as const;
 const restartOption = {initial_ms: 'initialMs', max_ms: 'maxMs', stable_ms: 'stableMs', max_crashes: 'maxCrashes', window_ms: 'windowMs'} as const;
 const transformKeys = ['type', 'inputs', ...filterKeys];
@@ -168,6 +170,16 @@ export function flagsOnlyConfig(): PipelineConfig {
 	return {source: {id: 'whodata', type: 'whodata', paths: [], enrich: true}, transforms: [], sinks: [sink], sink};
 }
 
+/** A key whose value, when given, is one of a few names. */
+function oneOf<T extends string>(fields: Record<string, unknown>, key: string, choices: readonly T[], where: string, fail: (message: string, key?: string) => never): T | undefined {
+	const value = fields[key];
+	if (value !== undefined && !(choices as readonly unknown[]).includes(value)) {
+		fail(`${where}.${key}: expected one of ${choices.join(', ')}`, `${where}.${key}`);
+	}
+
+	return value as T | undefined;
+}
+
 function parseSource(id: string, raw: Record<string, unknown>, fail: (message: string, key?: string) => never): SourceConfig {
 	const where = `sources.${id}`;
 	const fields = checkKeys(raw, sourceKeys, where, fail);
@@ -189,13 +201,8 @@ function parseSource(id: string, raw: Record<string, unknown>, fail: (message: s
 		source.loader = fields['loader'] as string;
 	}
 
-	if (fields['backend'] !== undefined) {
-		if (!(loaderBackends as readonly unknown[]).includes(fields['backend'])) {
-			fail(`${where}.backend: expected one of ${loaderBackends.join(', ')}`, `${where}.backend`);
-		}
-
-		source.backend = fields['backend'] as LoaderBackend;
-	}
+	source.backend = oneOf(fields, 'backend', loaderBackends, where, fail);
+	source.sched_policy = oneOf(fields, 'sched_policy', schedPolicies, where, fail);
 
 	for (const key of ['coalesce_ms', 'max_delay_us', 'busy_delay_us', 'ringbuf_mb', 'stats_interval', 'scan_rate'] as const) {
 		const value = fields[key];

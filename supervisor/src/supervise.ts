@@ -24,7 +24,18 @@ export type LoaderTuning = {
 	busyDelayUs?: number;
 	ringbufMb?: number;
 	statsInterval?: number;
+	/** The loader's `--sched-policy`: `batch` (its default) or `keep`. */
+	schedPolicy?: SchedPolicy;
 };
+
+/**
+ * How the loader (and `fimctl start` itself) is scheduled (docs/protocol.md, *Command line*,
+ * `--sched-policy`): `batch` switches a process that runs with the normal policy to
+ * SCHED_BATCH, so that its wake-ups do not preempt the tasks making the changes; `keep`
+ * leaves the policy it was started with.
+ */
+export const schedPolicies = ['batch', 'keep'] as const;
+export type SchedPolicy = typeof schedPolicies[number];
 
 /**
  * The hooks the loader uses (docs/protocol.md, *Backends*): `auto` lets it ask the kernel,
@@ -207,7 +218,7 @@ export class Supervisor extends EventEmitter {
 			args.push('--path', path);
 		}
 
-		const {coalesceMs, maxDelayUs, busyDelayUs, ringbufMb, statsInterval} = this.options.tuning ?? {};
+		const {coalesceMs, maxDelayUs, busyDelayUs, ringbufMb, statsInterval, schedPolicy} = this.options.tuning ?? {};
 		if (coalesceMs !== undefined) {
 			args.push('--coalesce-ms', String(coalesceMs));
 		}
@@ -226,6 +237,10 @@ export class Supervisor extends EventEmitter {
 
 		if (statsInterval !== undefined) {
 			args.push('--stats-interval', String(statsInterval));
+		}
+
+		if (schedPolicy !== undefined) {
+			args.push('--sched-policy', schedPolicy);
 		}
 
 		if (this.options.backend !== undefined) {

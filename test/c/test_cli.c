@@ -34,11 +34,15 @@ static void test_defaults_and_forms(void)
 	CHECK(o.stats_interval_s == 5 && o.max_delay_us == 250 && o.busy_delay_us == 1000);
 	CHECK(!o.help && !o.version);
 	CHECK(o.backend == BACKEND_AUTO);
+	CHECK(o.sched_policy == SCHED_POLICY_BATCH);
 	CHECK_STR(err, "");
 
 	CHECK(parse("--path=/a", "--backend", "fentry", NULL) == 0 && o.backend == BACKEND_FENTRY);
 	CHECK(parse("--path=/a", "--backend=tracepoint", NULL) == 0 && o.backend == BACKEND_TRACEPOINT);
 	CHECK(parse("--path=/a", "--backend=fentry", "--backend", "auto", NULL) == 0 && o.backend == BACKEND_AUTO);
+	CHECK(parse("--path=/a", "--sched-policy", "keep", NULL) == 0 && o.sched_policy == SCHED_POLICY_KEEP);
+	CHECK(parse("--path=/a", "--sched-policy=keep", "--sched-policy=batch", NULL) == 0 &&
+	      o.sched_policy == SCHED_POLICY_BATCH && o.backend == BACKEND_AUTO);
 
 	CHECK(parse("--path=/a", "--path", "/b", "--path=", NULL) == 2);
 	CHECK_STR(err, "--path: empty value");
@@ -142,6 +146,8 @@ static void test_errors(void)
 		{ { "--path", "/x", "--backend", NULL }, "--backend: missing value" },
 		{ { "--path", "/x", "--backend", "lsm", NULL }, "--backend: 'lsm' is not one of auto, tracepoint, fentry" },
 		{ { "--path", "/x", "--backend=", NULL }, "--backend: '' is not one of auto, tracepoint, fentry" },
+		{ { "--path", "/x", "--sched-policy", NULL }, "--sched-policy: missing value" },
+		{ { "--path", "/x", "--sched-policy", "fifo", NULL }, "--sched-policy: 'fifo' is not one of batch, keep" },
 		{ { "--path=", NULL }, "--path: empty value" },
 		{ { "--path", "/", "--ringbuf-mb", "3", NULL },
 		  "--ringbuf-mb: '3' is not a power of two between 1 and 1024" },

@@ -22,6 +22,7 @@ sources:
     coalesce_ms: 500
     max_delay_us: 1000
     busy_delay_us: 4000
+    sched_policy: keep
 transforms:
   no_swap:
     type: filter
@@ -42,11 +43,18 @@ sinks:
 	t.is(config.source.coalesce_ms, 500);
 	t.is(config.source.max_delay_us, 1000);
 	t.is(config.source.busy_delay_us, 4000);
+	t.is(config.source.sched_policy, 'keep');
 	t.is(config.sink.format, 'text');
 	const route = compileRoute(config);
 	t.true(route(event({})));
 	t.false(route(event({path: '/etc/.hosts.swp'})));
 	t.false(route(event({operation: 'add'})));
+});
+
+test('sched_policy is batch or keep', t => {
+	t.is(parseConfig({sources: {files: {type: 'whodata', sched_policy: 'batch'}}}).source.sched_policy, 'batch');
+	t.is(parseConfig({sources: {files: {type: 'whodata'}}}).source.sched_policy, undefined);
+	t.throws(() => parseConfig({sources: {files: {type: 'whodata', sched_policy: 'fifo'}}}), {message: /sources\.files\.sched_policy: expected one of batch, keep/});
 });
 
 test('Fluent Bit names are accepted at the top level', t => {

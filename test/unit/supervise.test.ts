@@ -143,13 +143,13 @@ test('the tuning reaches the loader as its options', async t => {
 	const supervisor = new Supervisor({
 		loaderPath: fixture('canned-loader.mjs'),
 		paths: [directory],
-		tuning: {coalesceMs: 500, maxDelayUs: 1000, busyDelayUs: 3000, ringbufMb: 32, statsInterval: 2},
+		tuning: {coalesceMs: 500, maxDelayUs: 1000, busyDelayUs: 3000, ringbufMb: 32, statsInterval: 2, schedPolicy: 'keep'},
 		env: {...process.env, FAKE_ARGV_LOG: argvLog, FAKE_EVENTS: '0'},
 	});
 	await supervisor.start();
 	await supervisor.stop();
 	const [argv] = readFileSync(argvLog, 'utf8').trim().split('\n').map(line => JSON.parse(line) as string[]);
-	t.deepEqual(argv, ['--path', directory, '--coalesce-ms', '500', '--max-delay-us', '1000', '--busy-delay-us', '3000', '--ringbuf-mb', '32', '--stats-interval', '2']);
+	t.deepEqual(argv, ['--path', directory, '--coalesce-ms', '500', '--max-delay-us', '1000', '--busy-delay-us', '3000', '--ringbuf-mb', '32', '--stats-interval', '2', '--sched-policy', 'keep']);
 });
 
 test('kernel losses become supervisor records', async t => {

@@ -1,0 +1,35 @@
+import {readFileSync} from 'node:fs';
+import {execa} from 'execa';
+import type {Logger} from './monitor.js';
+import type {SchedPolicy} from './supervise.js';
+
+/**
+ * The scheduling policy (field 41 of /proc/…/stat, 0 being the normal one) of a process or
+ * thread: 'self', a pid, or 'PID/task/TID'.
+ */
+export function schedPolicyOf(task: number | string): number {
+	const stat = readFileSync(`/proc/${task}/stat`, 'utf8');
+	// The fields after the command name, which may hold spaces and parentheses: state is field 3.
+	return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[41 - 3]);
+}
+
+/**
+ * `fimctl start --sched-policy batch`: node is woken for every batch the loader writes, and
+ * took 6.7-8.1% of a core at 2,500 events/s with the normal policy against 4.6-5.3% as
+ * SCHED_BATCH (scripts/bench-fimctl.mjs), for the loader's reason (docs/protocol.md,
+ * --sched-policy). Node has no call for it; chrt (util-linux) sets it on every thread, and the
+ * threads started later inherit it. A policy someone chose (chrt, systemd's
+ * CPUSchedulingPolicy) is kept. The library does not call this: the process that embeds a
+ * WhoDataMonitor is its owner's to schedule.
+ */
+export async function useSchedPolicy(policy: SchedPolicy, logger: Logger): Promise<void> {
+	if (policy !== 'batch' || schedPolicyOf('self') !== 0) {
+		return;
+	}
+
+	const result = await execa('chrt', ['--all-tasks', '--batch', '--pid', '0', String(process.pid)], {reject: false, timeout: 5000});
+	if (result.failed) {
+		const why = result.stderr?.trim() || result.shortMessage;
+		logger.warn(`--sched-policy batch: chrt failed (${why}); the normal policy is kept`);
+	}
+}
