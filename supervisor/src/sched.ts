@@ -29,7 +29,8 @@ export async function useSchedPolicy(policy: SchedPolicy, logger: Logger): Promi
 
 	const result = await execa('chrt', ['--all-tasks', '--batch', '--pid', '0', String(process.pid)], {reject: false, timeout: 5000});
 	if (result.failed) {
-		const why = result.stderr?.trim() || result.shortMessage;
+		// one line: chrt's own message, else why it did not run ("spawn chrt ENOENT")
+		const why = (result.stderr?.trim() || result.originalMessage || result.shortMessage || 'unknown error').replaceAll('\n', '; ');
 		logger.warn(`--sched-policy batch: chrt failed (${why}); the normal policy is kept`);
 	}
 }
