@@ -1,4 +1,4 @@
-import {readFileSync} from 'node:fs';
+import {readdirSync, readFileSync} from 'node:fs';
 import {execa} from 'execa';
 import type {Logger} from './monitor.js';
 import type {SchedPolicy} from './supervise.js';
@@ -11,6 +11,11 @@ export function schedPolicyOf(task: number | string): number {
 	const stat = readFileSync(`/proc/${task}/stat`, 'utf8');
 	// The fields after the command name, which may hold spaces and parentheses: state is field 3.
 	return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[41 - 3]);
+}
+
+/** The scheduling policy of each thread of a process, in /proc's order. */
+export function threadSchedPolicies(pid: number): number[] {
+	return readdirSync(`/proc/${pid}/task`).map(tid => schedPolicyOf(`${pid}/task/${tid}`));
 }
 
 /**

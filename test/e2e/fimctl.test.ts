@@ -1,10 +1,10 @@
 import {spawn} from 'node:child_process';
-import {mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync} from 'node:fs';
+import {mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import test from 'ava';
 import {execa} from 'execa';
-import {schedPolicyOf} from '../../supervisor/src/sched.js';
+import {schedPolicyOf, threadSchedPolicies} from '../../supervisor/src/sched.js';
 import {e2e, Fimctl, fimctl, killLeftoverLoaders, loader, loaderPid, root, workDirectory, type Json} from './fimctl-harness.js';
 
 function loginUid(pid: number): number | null {
@@ -64,13 +64,12 @@ e2e('fimctl start reports add, modify, rename and delete with who did them', asy
 e2e('fimctl start and its loader run as SCHED_BATCH, every thread; --sched-policy keep leaves them as started', async t => {
 	const batch = 3;
 	const normal = 0;
-	const policies = (pid: number): number[] => readdirSync(`/proc/${pid}/task`).map(tid => schedPolicyOf(`${pid}/task/${tid}`));
 	for (const [args, policy] of [[[], batch], [['--sched-policy', 'keep'], normal]] as const) {
 		const directory = workDirectory();
 		const fim = new Fimctl([directory, ...args]);
 		try {
 			await fim.ready();
-			const node = policies(fim.process.pid!);
+			const node = threadSchedPolicies(fim.process.pid!);
 			t.true(node.length > 1, 'node has threads');
 			t.deepEqual(node, node.map(() => policy), `fimctl ${args.join(' ')}`);
 			t.is(schedPolicyOf(loaderPid(fim.process.pid!)), policy, `loader ${args.join(' ')}`);
