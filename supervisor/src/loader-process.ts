@@ -1,11 +1,12 @@
 import {execFileSync} from 'node:child_process';
-import {closeSync, constants, mkdtempSync, openSync, readFileSync, rmSync} from 'node:fs';
+import {closeSync, constants, mkdtempSync, openSync, rmSync} from 'node:fs';
 import {Socket, type OnReadOpts, type SocketConstructorOpts} from 'node:net';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {isMainThread} from 'node:worker_threads';
 import {execa, type ResultPromise} from 'execa';
 import {NdjsonParser, type MalformedLine, type ParsedLine} from './ndjson-parse.js';
+import {procStatField} from './proc-cache.js';
 
 /**
  * One run of the loader: spawn it, split its stdout into parsed batches, keep the tail of its
@@ -284,13 +285,7 @@ function openStdoutChannel(directory: string, onChunk: (chunk: Uint8Array) => vo
 
 /** Whether the process is on its way out (PF_EXITING in /proc/PID/stat) though not yet gone. */
 export function processIsExiting(pid: number): boolean {
-	try {
-		const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-		const flags = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[6]);
-		return (flags & 0x4) !== 0;
-	} catch {
-		return false;
-	}
+	return (procStatField(pid, 9) & 0x4) !== 0; // field 9, flags: PF_EXITING
 }
 
 export function describeExit(exit: LoaderExit): string {

@@ -489,14 +489,13 @@ export class ProcCache {
 			return undefined;
 		}
 
-		// `pid (comm) state ppid …`: comm may hold spaces and parentheses, so split at the last ')'.
 		const open = text.indexOf('(');
 		const close = text.lastIndexOf(')');
 		if (open === -1 || close < open) {
 			return undefined;
 		}
 
-		const fields = text.slice(close + 2).split(' ');
+		const fields = statFieldsOf(text);
 		const ppid = Number(fields[1]);
 		const startTicks = Number(fields[19]);
 		if (!Number.isFinite(startTicks) || !Number.isFinite(ppid)) {
@@ -506,6 +505,24 @@ export class ProcCache {
 		const comm = Buffer.from(text.slice(open + 1, close), 'latin1').toString('utf8');
 		return {startTicks, comm, ppid};
 	}
+}
+
+/**
+ * The fields of a /proc/…/stat text after the command name, [0] being field 3 (state) of
+ * proc(5): `pid (comm) state ppid …`, where comm may hold spaces and parentheses, so the split
+ * is at the last ')'.
+ */
+function statFieldsOf(text: string): string[] {
+	return text.slice(text.lastIndexOf(')') + 2).split(' ');
+}
+
+/**
+ * One field of /proc/`task`/stat, by its number in proc(5) (3 is the state): `task` is 'self',
+ * a pid, or 'PID/task/TID'. NaN when the task is gone.
+ */
+export function procStatField(task: number | string, field: number): number {
+	const text = readProcFile(`/proc/${task}/stat`)?.toString('latin1');
+	return text === undefined ? Number.NaN : Number(statFieldsOf(text)[field - 3]);
 }
 
 /**

@@ -1,6 +1,7 @@
-import {readdirSync, readFileSync} from 'node:fs';
+import {readdirSync} from 'node:fs';
 import {execa} from 'execa';
 import type {Logger} from './monitor.js';
+import {procStatField} from './proc-cache.js';
 import type {SchedPolicy} from './supervise.js';
 
 /**
@@ -8,9 +9,7 @@ import type {SchedPolicy} from './supervise.js';
  * thread: 'self', a pid, or 'PID/task/TID'.
  */
 export function schedPolicyOf(task: number | string): number {
-	const stat = readFileSync(`/proc/${task}/stat`, 'utf8');
-	// The fields after the command name, which may hold spaces and parentheses: state is field 3.
-	return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[41 - 3]);
+	return procStatField(task, 41);
 }
 
 /** The scheduling policy of each thread of a process, in /proc's order. */
