@@ -4,6 +4,9 @@ import type {Logger} from './monitor.js';
 import {procStatField} from './proc-cache.js';
 import type {SchedPolicy} from './supervise.js';
 
+/** The numbers of the scheduling policies, as /proc and sched_setscheduler(2) give them. */
+export const schedPolicyNumber = {normal: 0, batch: 3, idle: 5} as const;
+
 /**
  * The scheduling policy (field 41 of /proc/…/stat, 0 being the normal one) of a process or
  * thread: 'self', a pid, or 'PID/task/TID'.
@@ -27,7 +30,7 @@ export function threadSchedPolicies(pid: number): number[] {
  * WhoDataMonitor is its owner's to schedule.
  */
 export async function useSchedPolicy(policy: SchedPolicy, logger: Logger): Promise<void> {
-	if (policy !== 'batch' || schedPolicyOf('self') !== 0) {
+	if (policy !== 'batch' || schedPolicyOf('self') !== schedPolicyNumber.normal) {
 		return;
 	}
 

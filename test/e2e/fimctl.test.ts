@@ -4,7 +4,7 @@ import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import test from 'ava';
 import {execa} from 'execa';
-import {schedPolicyOf, threadSchedPolicies} from '../../supervisor/src/sched.js';
+import {schedPolicyNumber, schedPolicyOf, threadSchedPolicies} from '../../supervisor/src/sched.js';
 import {e2e, Fimctl, fimctl, killLeftoverLoaders, loader, loaderPid, root, workDirectory, type Json} from './fimctl-harness.js';
 
 function loginUid(pid: number): number | null {
@@ -62,8 +62,7 @@ e2e('fimctl start reports add, modify, rename and delete with who did them', asy
 });
 
 e2e('fimctl start and its loader run as SCHED_BATCH, every thread; --sched-policy keep leaves them as started', async t => {
-	const batch = 3;
-	const normal = 0;
+	const {batch, normal} = schedPolicyNumber;
 	for (const [args, policy] of [[[], batch], [['--sched-policy', 'keep'], normal]] as const) {
 		const directory = workDirectory();
 		const fim = new Fimctl([directory, ...args]);

@@ -1,9 +1,9 @@
 import test from 'ava';
 import {execa} from 'execa';
+import {schedPolicyNumber} from '../../supervisor/src/sched.js';
 import {fixture} from './helpers.js';
 
-const batch = 3;
-const normal = 0;
+const {batch, normal, idle} = schedPolicyNumber;
 
 /** The fixture, started with `startedAs` (chrt's option), then asking for `policy`. */
 async function runPolicy(policy: string, {env = {}, startedAs = '--other'}: {env?: NodeJS.ProcessEnv; startedAs?: string} = {}): Promise<{warnings: string[]; threads: number[]}> {
@@ -29,5 +29,5 @@ test('a chrt that cannot run is one warning line, and the normal policy stays', 
 test('a policy chosen by whoever started the process is kept', async t => {
 	const {warnings, threads} = await runPolicy('batch', {startedAs: '--idle'});
 	t.deepEqual(warnings, []);
-	t.deepEqual(threads, threads.map(() => 5), 'SCHED_IDLE');
+	t.deepEqual(threads, threads.map(() => idle), 'SCHED_IDLE');
 });

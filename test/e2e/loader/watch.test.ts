@@ -2,7 +2,7 @@
 // loader's own life cycle (hello, acks, bye).
 import fs from 'node:fs';
 import path from 'node:path';
-import { schedPolicyOf } from '../../../supervisor/src/sched.js';
+import { schedPolicyNumber, schedPolicyOf } from '../../../supervisor/src/sched.js';
 import { assertEvents, bin, e2e, Loader, loaderPath, py, run, whoRoot, withLoader } from './harness.js';
 
 e2e('hello names the canonical watched paths and the protocol version', (t) =>
@@ -43,11 +43,11 @@ e2e('--backend auto picks what the kernel allows and says why; --backend forces 
 e2e('the loader runs as SCHED_BATCH, or as started with --sched-policy keep, and hello says which', async (t) => {
 	await withLoader(t, {}, async (l) => {
 		t.is(l.hello['sched_policy'], 'batch');
-		t.is(schedPolicyOf(l.hello['pid'] as number), 3);
+		t.is(schedPolicyOf(l.hello['pid'] as number), schedPolicyNumber.batch);
 	});
 	await withLoader(t, { args: ['--sched-policy', 'keep'] }, async (l) => {
 		t.is(l.hello['sched_policy'], 'normal');
-		t.is(schedPolicyOf(l.hello['pid'] as number), 0);
+		t.is(schedPolicyOf(l.hello['pid'] as number), schedPolicyNumber.normal);
 	});
 });
 
