@@ -11,15 +11,15 @@
  *   node dist/scripts/bench-sinks.js --soak 600 --rate 1000                    # RSS over time, file+syslog+http
  */
 import {spawn, type ChildProcess} from 'node:child_process';
-import {createReadStream, existsSync, mkdtempSync, readFileSync, rmSync, statSync} from 'node:fs';
+import {createReadStream, existsSync, mkdtempSync, rmSync, statSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join, resolve} from 'node:path';
 import {createInterface} from 'node:readline';
 import {freePort, Rsyslog} from '../test/e2e/sinks/rsyslog.js';
+import {procStatus} from './proc-status.js';
 
 const root = resolve('.');
 const total = Number(process.env['BENCH_EVENTS'] ?? 200_000);
-const ticksPerSecond = 100;
 
 type Receiver = {url: string; count(): Promise<number>; stop(): Promise<void>};
 
@@ -40,14 +40,6 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 	process.on(signal, () => {
 		void Promise.all([...running].map(async receiver => receiver.stop())).finally(() => process.exit(1));
 	});
-}
-
-function procStatus(pid: number): {rssMb: number; peakMb: number; cpuSeconds: number} {
-	const status = readFileSync(`/proc/${pid}/status`, 'latin1');
-	const kb = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
-	const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-	const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-	return {rssMb: kb('VmRSS') / 1024, peakMb: kb('VmHWM') / 1024, cpuSeconds: (Number(fields[11]) + Number(fields[12])) / ticksPerSecond};
 }
 
 /** Lines in a file, counted as it grows (rsyslog's output, the file sink's). */

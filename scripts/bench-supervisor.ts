@@ -7,22 +7,14 @@
  *   BENCH_EVENTS=500000 npm run bench:supervisor
  */
 import {spawn} from 'node:child_process';
-import {mkdtempSync, readFileSync, rmSync} from 'node:fs';
+import {mkdtempSync, rmSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join, resolve} from 'node:path';
+import {procStatus} from './proc-status.js';
 
 const root = resolve('.');
 const total = Number(process.env['BENCH_EVENTS'] ?? 2_000_000);
-const ticksPerSecond = 100;
 
-function procStatus(pid: number): {rssMb: number; peakMb: number; cpuSeconds: number} {
-	const status = readFileSync(`/proc/${pid}/status`, 'latin1');
-	const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
-	const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-	const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-	const cpuTicks = Number(fields[11]) + Number(fields[12]);
-	return {rssMb: kb('VmRSS') / 1024, peakMb: kb('VmHWM') / 1024, cpuSeconds: cpuTicks / ticksPerSecond};
-}
 
 const directory = mkdtempSync(join(tmpdir(), 'fim-bench-'));
 // Run as a user does, through bin/fimctl and its interpreter line (which sets V8 flags).
