@@ -583,8 +583,12 @@ function summarise(res, configs) {
     for (const c of configs) v[c].ratio = v[c].med / v.none.med;
     return v;
   };
+  const mix = row((s) => s.mix.ns_per_op / 1000);
+  // A monitor that falls behind and loses events leaves the workload more CPU: its ratio reads
+  // better than the work it did, so the loss goes beside the ratio.
+  for (const c of configs) mix[c].lost = use.filter((s) => s.cfg === c).reduce((a, s) => a + (s.reportedLost ?? 0), 0);
   return {
-    mix: row((s) => s.mix.ns_per_op / 1000),
+    mix,
     file: row((s) => s.file.ns_per_op),
     pipe: row((s) => s.pipe.ns_per_op),
   };
@@ -651,7 +655,8 @@ function buildReport(res, d, configs, date) {
   const head = ['', ...configs.map(col)];
   md.push(`| ${head.join(' | ')} |`);
   md.push(`|${head.map(() => '---').join('|')}|`);
-  const ovRow = (name, r, unit, digits) => `| ${name} | ${configs.map((c) => `${fmt(r[c].med, digits)} ${unit}${c === 'none' ? '' : ` (**${fmt(r[c].ratio, 2)}x**)`}`).join(' | ')} |`;
+  const lostNote = (v) => (v.lost ? `, ${v.lost} events lost` : '');
+  const ovRow = (name, r, unit, digits) => `| ${name} | ${configs.map((c) => `${fmt(r[c].med, digits)} ${unit}${c === 'none' ? '' : ` (**${fmt(r[c].ratio, 2)}x**${lostNote(r[c])})`}`).join(' | ')} |`;
   md.push(ovRow('mixed changes in the watched dir, 2 workers', S.mix, 'µs/op', 2));
   md.push(ovRow('1-byte write(2) to an unwatched file', S.file, 'ns', 0));
   md.push(ovRow('1-byte write(2) to a pipe', S.pipe, 'ns', 0));
@@ -671,7 +676,7 @@ function buildReport(res, d, configs, date) {
   const verdict = (ok) => (ok ? 'met' : '**not met**');
   const t = [];
   if (configs.includes('fimctl')) {
-    t.push(['watched-dir workload slowdown', `${fmt(S.mix.fimctl.ratio, 2)}x`, `≤ ${TARGETS.mix}x`, verdict(S.mix.fimctl.ratio <= TARGETS.mix)]);
+    t.push(['watched-dir workload slowdown', `${fmt(S.mix.fimctl.ratio, 2)}x${lostNote(S.mix.fimctl)}`, `≤ ${TARGETS.mix}x, none lost`, verdict(S.mix.fimctl.ratio <= TARGETS.mix && !S.mix.fimctl.lost)]);
     t.push(['unrelated writes slowdown (file / pipe)', `${fmt(S.file.fimctl.ratio, 2)}x / ${fmt(S.pipe.fimctl.ratio, 2)}x`, `≤ ${TARGETS.write}x`, verdict(S.file.fimctl.ratio <= TARGETS.write && S.pipe.fimctl.ratio <= TARGETS.write)]);
   }
   if (f) {
