@@ -5,7 +5,7 @@ import test from 'ava';
 import {systemClock} from '../../supervisor/src/clock.js';
 import {Baseline, byteString, deviceName} from '../../supervisor/src/reconcile.js';
 import {baselineFileName, StateStore, statPath} from '../../supervisor/src/state-store.js';
-import type {KernelEventFields, ReconcileEvent} from '../../supervisor/src/types.js';
+import type {FileType, KernelEventFields, ReconcileEvent} from '../../supervisor/src/types.js';
 import {temporaryDirectory} from './helpers.js';
 
 type Found = {event: ReconcileEvent; json: string};
@@ -175,6 +175,118 @@ test('a renamed directory carries its subtree in the baseline, pending notes inc
 	const odd = byteString('', Buffer.from([0x2F, 0x78, 0xFF]).toString('base64'));
 	t.is(odd, '/x\u00FF');
 	await baseline.reconcile([root], 'restart');
+	t.deepEqual(summary(found), []);
+});
+
+/** Counts the store's renames and removals (the flush's statements for paths that are gone). */
+function countWrites(store: StateStore): {moves: string[]; removes: string[]} {
+	const calls = {moves: [] as string[], removes: [] as string[]};
+	const {move, remove} = store;
+	store.move = (from, to) => {
+		calls.moves.push(`${from} -> ${to}`);
+		move.call(store, from, to);
+	};
+
+	store.remove = path => {
+		calls.removes.push(path);
+		remove.call(store, path);
+	};
+
+	return calls;
+}
+
+function made(path: string, timestampMs: number, fileType: FileType): KernelEventFields {
+	return {...kernelEvent('add', path, timestampMs), file_type: fileType};
+}
+
+test('a file made, renamed and deleted between two flushes costs the store only the last name', async t => {
+	const {root, store, baseline, found} = setup();
+	await baseline.reconcile([root], 'start');
+	const calls = countWrites(store);
+	const now = Date.now();
+	baseline.note(made(join(root, 'tmp'), now, 'file'));
+	baseline.note(kernelEvent('modify', join(root, 'tmp'), now + 1));
+	baseline.note(kernelEvent('rename', join(root, 'final'), now + 2, join(root, 'tmp')));
+	baseline.note(kernelEvent('delete', join(root, 'final'), now + 3));
+	baseline.flush();
+	t.deepEqual(calls.moves, [], 'the store knows nothing by the made name');
+	t.deepEqual(calls.removes, [byteString(join(root, 'final'))], 'the new name may have held something before');
+	await baseline.reconcile([root], 'loss');
+	t.deepEqual(summary(found), []);
+});
+
+test('a made file renamed over a known one, then deleted, leaves nothing stale', async t => {
+	const {root, store, baseline, found} = setup();
+	writeFileSync(join(root, 'known'), 'old');
+	await baseline.reconcile([root], 'start');
+	const now = Date.now() + 5;
+	writeFileSync(join(root, 'tmp'), 'new');
+	baseline.note(made(join(root, 'tmp'), now, 'file'));
+	renameSync(join(root, 'tmp'), join(root, 'known'));
+	baseline.note(kernelEvent('rename', join(root, 'known'), now, join(root, 'tmp')));
+	unlinkSync(join(root, 'known'));
+	baseline.note(kernelEvent('delete', join(root, 'known'), now));
+	baseline.flush();
+	t.is(store.get(byteString(join(root, 'known'))), undefined);
+	await baseline.reconcile([root], 'loss');
+	t.deepEqual(summary(found), []);
+});
+
+test('a known file renamed onto a made name and deleted there is forgotten by both names', async t => {
+	const {root, store, baseline, found} = setup();
+	writeFileSync(join(root, 'known'), 'old');
+	await baseline.reconcile([root], 'start');
+	const now = Date.now() + 5;
+	writeFileSync(join(root, 'made'), 'new');
+	baseline.note(made(join(root, 'made'), now, 'file'));
+	renameSync(join(root, 'known'), join(root, 'made'));
+	baseline.note(kernelEvent('rename', join(root, 'made'), now, join(root, 'known')));
+	unlinkSync(join(root, 'made'));
+	baseline.note(kernelEvent('delete', join(root, 'made'), now));
+	baseline.flush();
+	t.is(store.get(byteString(join(root, 'known'))), undefined);
+	t.is(store.get(byteString(join(root, 'made'))), undefined);
+	await baseline.reconcile([root], 'loss');
+	t.deepEqual(summary(found), []);
+});
+
+test('a made directory is not new: what moves into it and on with it leaves the baseline with it', async t => {
+	const {root, store, baseline, found} = setup();
+	writeFileSync(join(root, 'known'), 'x');
+	await baseline.reconcile([root], 'start');
+	const now = Date.now() + 5;
+	mkdirSync(join(root, 'dir'));
+	baseline.note(made(join(root, 'dir'), now, 'dir'));
+	renameSync(join(root, 'known'), join(root, 'dir/known'));
+	baseline.note(kernelEvent('rename', join(root, 'dir/known'), now, join(root, 'known')));
+	renameSync(join(root, 'dir'), join(root, 'moved'));
+	baseline.note(kernelEvent('rename', join(root, 'moved'), now, join(root, 'dir')));
+	rmSync(join(root, 'moved'), {recursive: true});
+	baseline.note(kernelEvent('delete', join(root, 'moved'), now));
+	baseline.flush();
+	t.is(store.fileCount, 1, 'the watched directory alone');
+	await baseline.reconcile([root], 'loss');
+	t.deepEqual(summary(found), []);
+});
+
+test('a directory renamed over one whose file came and went: the moved file is what stays', async t => {
+	const {root, store, baseline, found} = setup();
+	mkdirSync(join(root, 'from'));
+	mkdirSync(join(root, 'to'));
+	writeFileSync(join(root, 'from/f'), 'x');
+	await baseline.reconcile([root], 'start');
+	const now = Date.now() + 5;
+	writeFileSync(join(root, 'from/f'), 'xy');
+	baseline.note(kernelEvent('modify', join(root, 'from/f'), now));
+	writeFileSync(join(root, 'to/f'), 'z');
+	baseline.note(made(join(root, 'to/f'), now, 'file'));
+	unlinkSync(join(root, 'to/f'));
+	baseline.note(kernelEvent('delete', join(root, 'to/f'), now));
+	renameSync(join(root, 'from'), join(root, 'to'));
+	baseline.note(kernelEvent('rename', join(root, 'to'), now, join(root, 'from')));
+	baseline.flush();
+	t.truthy(store.get(byteString(join(root, 'to/f'))));
+	await baseline.reconcile([root], 'loss');
 	t.deepEqual(summary(found), []);
 });
 
