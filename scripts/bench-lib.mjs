@@ -147,12 +147,18 @@ export function procMem(pid, ringbufBytes = 0) {
 
 // ---- a shared machine --------------------------------------------------------------------------
 
+// Every program seen as one of ours (progIdsOf). Our loaders' programs outlive them by about
+// 2 s: the kernel frees a released program after a grace period, and bpftool lists it until
+// then, detached. Taken for someone else's, they held up the next sample with a wait for
+// "tracing BPF programs from elsewhere".
+const ourProgIds = new Set();
+
 // Programs that hook syscalls or tasks, loaded by anyone but us: with any present, "no BPF" is
 // not that, and every configuration pays for someone else's programs too.
 export function foreignProgs(own = new Set()) {
   try {
     const progs = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
-    return progs.filter((p) => ['tracepoint', 'raw_tracepoint', 'tracing', 'kprobe', 'perf_event'].includes(p.type) && !own.has(p.id)).length;
+    return progs.filter((p) => ['tracepoint', 'raw_tracepoint', 'tracing', 'kprobe', 'perf_event'].includes(p.type) && !own.has(p.id) && !ourProgIds.has(p.id)).length;
   } catch {
     return NaN;
   }
@@ -170,6 +176,7 @@ export function progIdsOf(pid) {
       } catch {}
     }
   } catch {}
+  for (const id of ids) ourProgIds.add(id);
   return ids;
 }
 
