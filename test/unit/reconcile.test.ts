@@ -215,35 +215,35 @@ test('a file made, renamed and deleted between two flushes costs the store only 
 	t.deepEqual(summary(found), []);
 });
 
-test('a made file renamed over a known one, then deleted, leaves nothing stale', async t => {
-	const {root, store, baseline, found} = setup();
+/**
+ * A known file and one made after the baseline; `from` is renamed onto `to` and `to` deleted,
+ * all between two flushes. Returns once the flush has run.
+ */
+async function renameThenDelete(from: 'made' | 'known', to: 'made' | 'known'): Promise<ReturnType<typeof setup>> {
+	const context = setup();
+	const {root, baseline} = context;
 	writeFileSync(join(root, 'known'), 'old');
 	await baseline.reconcile([root], 'start');
 	const now = Date.now() + 5;
-	writeFileSync(join(root, 'tmp'), 'new');
-	baseline.note(made(join(root, 'tmp'), now, 'file'));
-	renameSync(join(root, 'tmp'), join(root, 'known'));
-	baseline.note(kernelEvent('rename', join(root, 'known'), now, join(root, 'tmp')));
-	unlinkSync(join(root, 'known'));
-	baseline.note(kernelEvent('delete', join(root, 'known'), now));
+	writeFileSync(join(root, 'made'), 'new');
+	baseline.note(made(join(root, 'made'), now, 'file'));
+	renameSync(join(root, from), join(root, to));
+	baseline.note(kernelEvent('rename', join(root, to), now, join(root, from)));
+	unlinkSync(join(root, to));
+	baseline.note(kernelEvent('delete', join(root, to), now));
 	baseline.flush();
+	return context;
+}
+
+test('a made file renamed over a known one, then deleted, leaves nothing stale', async t => {
+	const {root, store, baseline, found} = await renameThenDelete('made', 'known');
 	t.is(store.get(byteString(join(root, 'known'))), undefined);
 	await baseline.reconcile([root], 'loss');
 	t.deepEqual(summary(found), []);
 });
 
 test('a known file renamed onto a made name and deleted there is forgotten by both names', async t => {
-	const {root, store, baseline, found} = setup();
-	writeFileSync(join(root, 'known'), 'old');
-	await baseline.reconcile([root], 'start');
-	const now = Date.now() + 5;
-	writeFileSync(join(root, 'made'), 'new');
-	baseline.note(made(join(root, 'made'), now, 'file'));
-	renameSync(join(root, 'known'), join(root, 'made'));
-	baseline.note(kernelEvent('rename', join(root, 'made'), now, join(root, 'known')));
-	unlinkSync(join(root, 'made'));
-	baseline.note(kernelEvent('delete', join(root, 'made'), now));
-	baseline.flush();
+	const {root, store, baseline, found} = await renameThenDelete('known', 'made');
 	t.is(store.get(byteString(join(root, 'known'))), undefined);
 	t.is(store.get(byteString(join(root, 'made'))), undefined);
 	await baseline.reconcile([root], 'loss');
