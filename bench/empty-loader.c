@@ -7,11 +7,18 @@
  * sensor on this backend can avoid, against which the sensor's own work is judged. It follows
  * fim-loader's rule for hooks missing from the running kernel (skip them) so both attach the
  * same set, and it prints a hello line with that set so the benchmark can compare the two.
+ *
+ * With --without-syscalls it leaves out the syscall tracepoints and attaches the rest (the
+ * timestamp and sched hooks): what a sensor built on those alone would pay before doing any
+ * work. The first syscall tracepoint enabled puts every syscall of the machine on the tracing
+ * slow path (scripts/bench-syscall-floor.sh); the others run only where the kernel changes an
+ * inode's ctime or a task exits.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +58,12 @@ static int tracepoint_exists(const char *sec, const struct btf *vmlinux)
 	return access(p, F_OK) == 0;
 }
 
-int main(void)
+static bool is_syscall_hook(const char *sec)
+{
+	return !strncmp(sec, "tracepoint/syscalls/", strlen("tracepoint/syscalls/"));
+}
+
+int main(int argc, char **argv)
 {
 	struct bpf_link *links[MAX_LINKS];
 	struct bpf_program *prog;
@@ -61,7 +73,16 @@ int main(void)
 	const char *sep = "";
 	char hooks[8192] = "";
 	size_t len = 0;
+	bool without_syscalls = false;
 
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--without-syscalls")) {
+			without_syscalls = true;
+		} else {
+			fprintf(stderr, "usage: empty-loader [--without-syscalls]\n");
+			return 2;
+		}
+	}
 	libbpf_set_print(quiet_print);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
@@ -73,9 +94,12 @@ int main(void)
 		return 1;
 	}
 	vmlinux = btf__load_vmlinux_btf();
-	bpf_object__for_each_program(prog, skel->obj)
-		if (!tracepoint_exists(bpf_program__section_name(prog), vmlinux))
+	bpf_object__for_each_program(prog, skel->obj) {
+		const char *sec = bpf_program__section_name(prog);
+
+		if (!tracepoint_exists(sec, vmlinux) || (without_syscalls && is_syscall_hook(sec)))
 			bpf_program__set_autoload(prog, false);
+	}
 	btf__free(vmlinux);
 	if (empty_bpf__load(skel)) {
 		fprintf(stderr, "empty-loader: error: load: %s\n", strerror(errno));

@@ -2,6 +2,9 @@
 // Loader benchmark: the figures issue 2 asks for, measured side by side in one run.
 //
 //   A  no BPF program loaded
+//   T  an empty program on the sensor's hooks that are not syscall tracepoints (the timestamp
+//      and sched ones): the floor of a sensor built without syscall tracepoints, which put every
+//      syscall of the machine on the tracing slow path (`empty-loader --without-syscalls`)
 //   B  an empty program on every tracepoint the sensor attaches (build/bench/empty-loader)
 //   C  the real build/fim-loader watching the workload's "watched" directory
 //
@@ -14,7 +17,7 @@
 // 6. the loader's RSS, with and without its ring buffer mapping
 //
 // The VM is noisy (±15-20% between identical runs) and shared, so 1-3 run in rounds that
-// alternate A B C A B C ... and the table shows medians; a neighbour's BPF programs or load
+// alternate A T B C A T B C ... and the table shows medians; a neighbour's BPF programs or load
 // would skew the baseline, so both are recorded and flagged.
 //
 // usage: node scripts/bench-loader.mjs [--quick] [--rounds N] [--out FILE | --no-save]
@@ -132,14 +135,15 @@ function setup() {
   return d;
 }
 
-// ---- phase 1: rounds of A B C ---------------------------------------------------------------
+// ---- phase 1: rounds of A T B C -------------------------------------------------------------
 
-const CONFIGS = ['A', 'B', 'C'];
-const CONFIG_NAMES = { A: 'no BPF', B: 'empty progs', C: 'fim-loader' };
+const CONFIGS = ['A', 'T', 'B', 'C'];
+const CONFIG_NAMES = { A: 'no BPF', T: 'empty progs, no syscall tracepoints', B: 'empty progs', C: 'fim-loader' };
+const CONFIG_ARGV = { T: [EMPTY, '--without-syscalls'], B: [EMPTY] };
 
 async function startConfig(cfg, d, tag) {
   if (cfg === 'A') return null;
-  const argv = cfg === 'B' ? [EMPTY] : [LOADER, '--path', d.watched, '--stats-interval', '1'];
+  const argv = CONFIG_ARGV[cfg] ?? [LOADER, '--path', d.watched, '--stats-interval', '1'];
   const h = new Harness(`${cfg}${tag}`, argv, path.join(d.logs, `${cfg}.stderr`));
   live.add(h);
   await h.start();
@@ -184,7 +188,7 @@ async function rounds(d, res) {
       s.descheduled = s.cpuShare < 0.95;
       s.exit = await stopConfig(h);
       if (h && (!s.exit || s.exit.code !== 0)) {
-        finding(`${CONFIG_NAMES[cfg]} did not exit cleanly on stdin EOF`, `Round ${r}: exit record ${JSON.stringify(s.exit)}.\nRepro: \`(sleep 2) | ${cfg === 'C' ? `build/fim-loader --path ${d.watched}` : 'build/bench/empty-loader'}; echo $?\``);
+        finding(`${CONFIG_NAMES[cfg]} did not exit cleanly on stdin EOF`, `Round ${r}: exit record ${JSON.stringify(s.exit)}.\nRepro: \`(sleep 2) | ${(CONFIG_ARGV[cfg] ?? ['build/fim-loader', '--path', d.watched]).map((a) => path.relative(ROOT, a) || a).join(' ')}; echo $?\``);
       }
       res.samples.push(s);
       log(
@@ -410,11 +414,14 @@ function buildReport(res, d) {
   const verdict = (ok) => (ok ? 'met' : 'NOT met');
   const ratio = (r, a, b) => r[a].med / r[b].med;
   const rows = [];
+  const floorRows = [];
+  const cell = (r, c, digits) => `${fmt(r[c].med, digits)} (${fmt(r[c].min, digits)}–${fmt(r[c].max, digits)})`;
   const benchRow = (name, r, digits, target) => {
     const ca = ratio(r, 'C', 'A');
+    floorRows.push([name, cell(r, 'A', digits), cell(r, 'T', digits), `${fmt(ratio(r, 'T', 'A'), 2)}x`, `${fmt(ratio(r, 'B', 'A'), 2)}x`, `≤ ${target.toFixed(2)}x`]);
     rows.push([
       name,
-      ...CONFIGS.map((c) => `${fmt(r[c].med, digits)} (${fmt(r[c].min, digits)}–${fmt(r[c].max, digits)})`),
+      ...['A', 'B', 'C'].map((c) => cell(r, c, digits)),
       `${fmt(ratio(r, 'B', 'A'), 2)}x`,
       `${fmt(ca, 2)}x`,
       `${fmt(ratio(r, 'C', 'B'), 2)}x`,
@@ -442,6 +449,7 @@ function buildReport(res, d) {
   const deliveries = res.samples.filter((s) => s.delivery);
   const deliveryOk = deliveries.every((s) => s.delivery.ok);
 
+  const hooksT = res.samples.find((s) => s.cfg === 'T')?.hooks ?? [];
   const hooksB = res.samples.find((s) => s.cfg === 'B')?.hooks ?? [];
   const hooksC = res.samples.find((s) => s.cfg === 'C')?.hooks ?? [];
   const sameHooks = hooksB.length === hooksC.length && hooksB.every((x) => hooksC.includes(x));
@@ -453,13 +461,13 @@ function buildReport(res, d) {
   md.push(`# fim-loader benchmark, ${date.slice(0, 10)}${opts.quick ? ' (quick)' : ''}`);
   md.push('');
   md.push(`Machine: ${machineLine()}; workload on a private tmpfs.`);
-  md.push(`Run: \`make bench-loader${opts.quick ? '-quick' : ''}\` at ${date}; ${P.rounds} rounds alternating A B C, ${P.sampleMs} ms per sample; load average ${fmt(res.loadStart, 2)} at start, ${fmt(res.loadEnd, 2)} at end.`);
+  md.push(`Run: \`make bench-loader${opts.quick ? '-quick' : ''}\` at ${date}; ${P.rounds} rounds alternating A T B C, ${P.sampleMs} ms per sample; load average ${fmt(res.loadStart, 2)} at start, ${fmt(res.loadEnd, 2)} at end.`);
   md.push(
     res.unaudited
       ? 'Processes started without an audit context: an `-a task,never` audit rule was held during the run, so a kernel on which audit has been enabled since boot (which gives every new process one, until reboot) measures as one that never was.'
       : '**Audit could not be kept out** (auditctl missing, or audit in use): if audit has been enabled since boot, every process here carries an audit context, which slows every syscall, A included.',
   );
-  md.push(`Configurations: **A** no BPF; **B** an empty program on each of the ${hooksB.length} tracepoints the sensor attaches (\`build/bench/empty-loader\`); **C** \`build/fim-loader --path <tmpfs>/watched\` (${hooksC.length} hooks; hook sets of B and C ${sameHooks ? 'identical' : 'DIFFER'}).`);
+  md.push(`Configurations: **A** no BPF; **B** an empty program on each of the ${hooksB.length} tracepoints the sensor attaches (\`build/bench/empty-loader\`); **C** \`build/fim-loader --path <tmpfs>/watched\` (${hooksC.length} hooks; hook sets of B and C ${sameHooks ? 'identical' : 'DIFFER'}); **T** an empty program on those of the sensor's hooks that are not syscall tracepoints (${hooksT.join(', ')}: \`build/bench/empty-loader --without-syscalls\`).`);
   md.push('');
   md.push('Cells: median (min–max) over the rounds. Targets are C/A, as issue 2 states them; C/B is the sensor\'s own share on top of the tracepoints.');
   md.push('');
@@ -496,6 +504,12 @@ function buildReport(res, d) {
   md.push('| benchmark | result | target | verdict |');
   md.push('|---|---|---|---|');
   for (const r of t2) md.push(`| ${r.join(' | ')} |`);
+  md.push('');
+  md.push('The floor without syscall tracepoints (T: empty programs on the timestamp and sched hooks only). B/A is what any sensor on syscall tracepoints pays before it does any work; T/A is what one built on the other hooks alone would pay:');
+  md.push('');
+  md.push('| benchmark | A no BPF | T empty progs, no syscall tracepoints | T/A | B/A | target (C/A) |');
+  md.push('|---|---|---|---|---|---|');
+  for (const r of floorRows) md.push(`| ${r.join(' | ')} |`);
   md.push('<!-- summary:end -->');
   md.push('');
 
@@ -574,7 +588,7 @@ async function main() {
   const t0 = Date.now();
   const d = setup();
   const res = { samples: [], loadStart: loadavg() };
-  log(`bench-loader: ${opts.quick ? 'quick run' : 'default run'} in ${d.root} (tmpfs), ${P.rounds} rounds of A B C`);
+  log(`bench-loader: ${opts.quick ? 'quick run' : 'default run'} in ${d.root} (tmpfs), ${P.rounds} rounds of A T B C`);
   res.foreignAtStart = await waitQuiet();
   unaudited = keepNewProcessesUnaudited();
   res.unaudited = !!unaudited;
