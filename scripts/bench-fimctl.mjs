@@ -4,7 +4,7 @@
 // supervisor's cost (`make bench` remains the reference).
 //
 //   node scripts/bench-fimctl.mjs [--rate OPS] [--seconds S] [--burst S] [--state-dir DIR]
-//                                 [--node-flags "FLAGS"] [-- FIMCTL START OPTIONS]
+//                                 [--node-flags "FLAGS"] [--bare] [-- FIMCTL START OPTIONS]
 //
 // 1. `build/bench/workload mixed --procs 1 --rate OPS` in a watched tmpfs directory for S seconds
 //    (default 2,000 ops/s for 20 s), each op stamped; fimctl's stdout read and stamped by
@@ -14,7 +14,9 @@
 //    reading (the burst of `make bench`), then VmHWM again: how far the supervisor's memory
 //    grows when its reader stalls under load.
 // --node-flags runs bin/fimctl through `node FLAGS` (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"),
-// replacing the V8 flags of its interpreter line. Root only (it loads BPF programs).
+// replacing the V8 flags of its interpreter line. --bare runs scripts/bench-bare-consumer.mjs
+// (as SCHED_BATCH) in fimctl's place: node parsing and writing back each record and nothing more,
+// the floor under fimctl's CPU at that rate. Root only (it loads BPF programs).
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -23,7 +25,7 @@ import {
   cleanupOnSignals, parseFlags, usageExit,
 } from './bench-lib.mjs';
 
-const USAGE = 'usage: bench-fimctl.mjs [--rate OPS] [--seconds S] [--burst S] [--state-dir DIR] [--node-flags "FLAGS"] [-- FIMCTL START OPTIONS]';
+const USAGE = 'usage: bench-fimctl.mjs [--rate OPS] [--seconds S] [--burst S] [--state-dir DIR] [--node-flags "FLAGS"] [--bare] [-- FIMCTL START OPTIONS]';
 const dashDash = process.argv.indexOf('--');
 const own = dashDash === -1 ? process.argv.slice(2) : process.argv.slice(2, dashDash);
 const extra = dashDash === -1 ? [] : process.argv.slice(dashDash + 1);
@@ -35,8 +37,9 @@ const o = parseFlags(
     '--burst': ['burst', Number],
     '--state-dir': ['stateDir', String],
     '--node-flags': ['nodeFlags', String],
+    '--bare': ['bare'],
   },
-  { rate: 2000, seconds: 20, burst: 0, stateDir: null, nodeFlags: null },
+  { rate: 2000, seconds: 20, burst: 0, stateDir: null, nodeFlags: null, bare: false },
   (err) => usageExit('bench-fimctl', USAGE, err),
 );
 if (process.getuid() !== 0) usageExit('bench-fimctl', USAGE, 'must run as root (it loads BPF programs)');
@@ -59,7 +62,8 @@ const state = o.stateDir ?? path.join(dir, 'state');
 const fimctl = o.nodeFlags === null
   ? [FIMCTL]
   : [process.execPath, ...o.nodeFlags.split(' ').filter(Boolean), FIMCTL];
-const argv = [...fimctl, 'start', watched, '--state-dir', state, ...extra];
+const bare = ['chrt', '--batch', '0', process.execPath, path.join(path.dirname(FIMCTL), '../scripts/bench-bare-consumer.mjs'), watched];
+const argv = o.bare ? bare : [...fimctl, 'start', watched, '--state-dir', state, ...extra];
 log(`fimctl: ${argv.join(' ')}`);
 
 try {
