@@ -21,7 +21,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  FIMCTL, WORKLOAD, log, sleep, fmt, workload, cpuSeconds, childPids, commOf, procMem, Harness, readDump, matchLatency, mountTmpfs, unmountTmpfs,
+  ROOT, FIMCTL, WORKLOAD, log, sleep, fmt, workload, cpuSeconds, childPids, commOf, procMem, Harness, readDump, matchLatency, mountTmpfs, unmountTmpfs,
   cleanupOnSignals, parseFlags, usageExit,
 } from './bench-lib.mjs';
 
@@ -62,7 +62,7 @@ const state = o.stateDir ?? path.join(dir, 'state');
 const fimctl = o.nodeFlags === null
   ? [FIMCTL]
   : [process.execPath, ...o.nodeFlags.split(' ').filter(Boolean), FIMCTL];
-const bare = ['chrt', '--batch', '0', process.execPath, path.join(path.dirname(FIMCTL), '../scripts/bench-bare-consumer.mjs'), watched];
+const bare = ['chrt', '--batch', '0', process.execPath, path.join(ROOT, 'scripts/bench-bare-consumer.mjs'), watched];
 const argv = o.bare ? bare : [...fimctl, 'start', watched, '--state-dir', state, ...extra];
 log(`fimctl: ${argv.join(' ')}`);
 
