@@ -13,7 +13,7 @@ import type {MalformedLine, ParsedLine} from './ndjson-parse.js';
 import {canonicalPath, isInside, normalizeWatchPaths} from './paths.js';
 import {RateLimitedLog} from './rate-limit.js';
 import type {RestartPolicyOptions} from './restart-policy.js';
-import {Baseline, reconcileRecord, type ReconcileSummary} from './reconcile.js';
+import {Baseline, entriesScanned, reconcileRecord, type ReconcileSummary} from './reconcile.js';
 import {StateStore} from './state-store.js';
 import {parseBackend, Supervisor, type LoaderBackend, type LoaderTuning} from './supervise.js';
 import type {HelloRecord, KernelEventFields, MonitorRecord, ProcessContext, ReconcileEvent, RecordOrigin, StatsRecord, SupervisorRecord, WhoDataEvent} from './types.js';
@@ -605,7 +605,7 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 			this.lastReconcileSummary = summary;
 			const seconds = ((summary.finishedAt - summary.startedAt) / 1000).toFixed(1);
 			if (summary.newRoots.length > 0) {
-				this.logger.info(`baseline of ${summary.newRoots.join(', ')} made (${summary.scanned} entries scanned in ${seconds} s)`);
+				this.logger.info(`baseline of ${summary.newRoots.join(', ')} made (${entriesScanned(summary.scanned)} in ${seconds} s)`);
 			}
 
 			// A first baseline has nothing to compare with: the stream hears of scans that could find something.

@@ -185,6 +185,11 @@ export class Baseline {
 			store.transaction(() => {
 				this.compare(root, rootState, store.get(root), report, sinceNs, found, summary);
 			});
+			if (rootState !== undefined) {
+				// an entry like the ones below it: a watched file is one, not none
+				summary.scanned++;
+			}
+
 			this.deliver(found);
 			const directories = rootState?.type === 'dir' ? [root] : [];
 			while (directories.length > 0 && !this.stopping) {
@@ -319,7 +324,7 @@ export class Baseline {
 		if (now - pace.lastProgress >= progressEveryMs) {
 			pace.lastProgress = now;
 			const seconds = (now - pace.startedAt) / 1000;
-			this.options.progress(`${pace.entries.toLocaleString('en-US')} entries scanned in ${seconds.toFixed(0)} s (${Math.round(pace.entries / seconds).toLocaleString('en-US')}/s)`);
+			this.options.progress(`${entriesScanned(pace.entries)} in ${seconds.toFixed(0)} s (${Math.round(pace.entries / seconds).toLocaleString('en-US')}/s)`);
 		}
 
 		const aheadMs = scanRate > 0 ? (pace.entries / scanRate * 1000) - (now - pace.startedAt) : 0;
@@ -516,6 +521,11 @@ function reconcileJsonLine(event: ReconcileEvent, extraJson: string): string {
 	return `{"timestamp":${timestampNs},${rest.slice(1, -1)}${extraJson}}`;
 }
 
+/** "1 entry scanned", "8 entries scanned": how a scan's size reads in messages. */
+export function entriesScanned(count: number): string {
+	return `${count.toLocaleString('en-US')} ${count === 1 ? 'entry' : 'entries'} scanned`;
+}
+
 /** A supervisor record summing up one reconciliation. */
 export function reconcileRecord(summary: ReconcileSummary, host: string): SupervisorRecord {
 	const record: SupervisorRecord = {
@@ -523,7 +533,7 @@ export function reconcileRecord(summary: ReconcileSummary, host: string): Superv
 		kind: 'reconcile',
 		timestamp: summary.finishedAt * 1e6,
 		host,
-		message: `reconciliation after ${summary.trigger}: ${summary.scanned} entries scanned, ${summary.changes} change(s) reported with source reconcile${summary.newRoots.length > 0 ? `; first baseline of ${summary.newRoots.join(', ')} (nothing to compare with yet)` : ''}`,
+		message: `reconciliation after ${summary.trigger}: ${entriesScanned(summary.scanned)}, ${summary.changes} change(s) reported with source reconcile${summary.newRoots.length > 0 ? `; first baseline of ${summary.newRoots.join(', ')} (nothing to compare with yet)` : ''}`,
 		trigger: summary.trigger,
 		scanned: summary.scanned,
 		changes: summary.changes,

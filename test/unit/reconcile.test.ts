@@ -43,6 +43,7 @@ test('the first scan of a path is a silent baseline; the next reports each kind 
 	t.deepEqual(found, []);
 	t.deepEqual(first.newRoots, [root]);
 	t.is(store.fileCount, 8, 'the watched directory and everything in it');
+	t.is(first.scanned, 8, 'every entry compared is counted, the watched directory too');
 
 	writeFileSync(join(root, 'grows'), 'abc');
 	chmodSync(join(root, 'mode'), 0o600);
@@ -323,7 +324,7 @@ test('a single watched file is compared by itself', async t => {
 	const {root, baseline, found} = setup();
 	const file = join(root, 'alone');
 	writeFileSync(file, 'x');
-	await baseline.reconcile([file], 'start');
+	t.is((await baseline.reconcile([file], 'start')).scanned, 1, 'the file is the one entry scanned');
 	writeFileSync(file, 'xy');
 	await baseline.reconcile([file], 'start');
 	t.deepEqual(summary(found), ['modify /alone size,mtime,ctime']);
