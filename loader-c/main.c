@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -110,6 +111,8 @@ static struct {
 	bool stdout_broken;
 	char hooks[96][HOOK_NAME_MAX];
 	int n_hooks;
+	struct bpf_link *links[96]; /* the hooks' links, detached at exit (detach_links()) */
+	int n_links;
 	int ncpus;
 	bool compat; /* the object without direct kernel reads is loaded */
 	__u32 *tree_generation; /* the sensor's map of that name, mapped */
@@ -1044,7 +1047,42 @@ static void attach_programs(struct bpf_object *obj)
 		}
 		if (L.n_hooks < (int)(sizeof(L.hooks) / sizeof(L.hooks[0])))
 			snprintf(L.hooks[L.n_hooks++], HOOK_NAME_MAX, "%s", strrchr(sec, '/') + 1);
+		if (L.n_links < (int)(sizeof(L.links) / sizeof(L.links[0])))
+			L.links[L.n_links++] = link;
 	}
+}
+
+/*
+ * Detaching is what makes a loader slow to exit: the kernel lets go of each syscall
+ * tracepoint's BPF link, then of its perf event, after RCU grace periods, about 70 ms a hook
+ * here: 3.5 s for 49 hooks when the process's exit closes them one after the other, and its
+ * parent waits that long. The links' share overlaps when threads release them side by side;
+ * the perf events' does not (the kernel takes them one at a time under a mutex). So the exit
+ * takes half as long (1.8 s here), and it comes after the last record is out.
+ */
+#define DETACH_THREADS 8
+
+static void *detach_share(void *arg)
+{
+	for (int i = (int)(long)arg; i < L.n_links; i += DETACH_THREADS)
+		bpf_link__destroy(L.links[i]);
+	return NULL;
+}
+
+static void detach_links(void)
+{
+	pthread_t threads[DETACH_THREADS];
+	int started = 0;
+
+	for (long i = 0; i < DETACH_THREADS; i++) {
+		if (pthread_create(&threads[started], NULL, detach_share, (void *)i))
+			detach_share((void *)i); /* no thread: this share in turn, on this one */
+		else
+			started++;
+	}
+	for (int i = 0; i < started; i++)
+		pthread_join(threads[i], NULL);
+	L.n_links = 0;
 }
 
 /* Reading an iterator runs its program once over everything it iterates. */
@@ -1716,5 +1754,6 @@ int main(int argc, char **argv)
 	ring_buffer__free(L.rb);
 	bpf_link__destroy(L.check_link);
 	bpf_link__destroy(L.seed_link);
+	detach_links();
 	return L.stdout_broken ? EXIT_RUNTIME : EXIT_OK;
 }
