@@ -110,9 +110,8 @@ static struct {
 	bool loss_look_pending; /* loss_tfd is armed */
 	bool stdout_broken;
 	char hooks[96][HOOK_NAME_MAX];
+	struct bpf_link *links[96]; /* hooks[i]'s link, detached at exit (detach_links()) */
 	int n_hooks;
-	struct bpf_link *links[96]; /* the hooks' links, detached at exit (detach_links()) */
-	int n_links;
 	int ncpus;
 	bool compat; /* the object without direct kernel reads is loaded */
 	__u32 *tree_generation; /* the sensor's map of that name, mapped */
@@ -1045,10 +1044,10 @@ static void attach_programs(struct bpf_object *obj)
 			die(err == EPERM || err == EACCES ? EXIT_PERMISSION : EXIT_RUNTIME,
 			    "attaching %s: %s", sec, strerror(err));
 		}
-		if (L.n_hooks < (int)(sizeof(L.hooks) / sizeof(L.hooks[0])))
-			snprintf(L.hooks[L.n_hooks++], HOOK_NAME_MAX, "%s", strrchr(sec, '/') + 1);
-		if (L.n_links < (int)(sizeof(L.links) / sizeof(L.links[0])))
-			L.links[L.n_links++] = link;
+		if (L.n_hooks < (int)(sizeof(L.hooks) / sizeof(L.hooks[0]))) {
+			snprintf(L.hooks[L.n_hooks], HOOK_NAME_MAX, "%s", strrchr(sec, '/') + 1);
+			L.links[L.n_hooks++] = link;
+		}
 	}
 }
 
@@ -1064,7 +1063,7 @@ static void attach_programs(struct bpf_object *obj)
 
 static void *detach_share(void *arg)
 {
-	for (int i = (int)(long)arg; i < L.n_links; i += DETACH_THREADS)
+	for (int i = (int)(long)arg; i < L.n_hooks; i += DETACH_THREADS)
 		bpf_link__destroy(L.links[i]);
 	return NULL;
 }
@@ -1082,7 +1081,6 @@ static void detach_links(void)
 	}
 	for (int i = 0; i < started; i++)
 		pthread_join(threads[i], NULL);
-	L.n_links = 0;
 }
 
 /* Reading an iterator runs its program once over everything it iterates. */
