@@ -1,0 +1,135 @@
+#!/usr/bin/env node
+// What reading fim-loader costs, by kind of reader, at full speed: the watched mixed workload of
+// `make bench` (2 workers, unpaced) under each of these, alternated, medians over the rounds:
+//
+//   none     no monitor
+//   cat      fim-loader | cat              the loader and the cheapest possible reader
+//   pass     fim-loader read by node, its output written back as it comes (no parsing)
+//   parse    fim-loader read by node, each record JSON.parse'd and each event written back
+//   fimctl   fimctl start (enrichment, baseline, pipeline), as a user runs it
+//
+// node runs as SCHED_BATCH in each (as fimctl does, supervisor/src/sched.ts). Output goes to
+// /dev/null. Printed per reader: µs per op of the workload and its ratio to none, and the CPU of
+// the reader (cat or node) and of the loader per workload op. It tells what fimctl's cost at full speed
+// is made of: a node reader as such, or what node does with each record.
+//
+//   node scripts/bench-consumers.mjs [--rounds N] [--seconds S] [--only LIST]      (root)
+
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  ROOT, FIMCTL, LOADER, WORKLOAD, log, sleep, fmt, median, workload, cpuSeconds, childPids, commOf, mountTmpfs, unmountTmpfs,
+  cleanupOnSignals, parseFlags, usageExit,
+} from './bench-lib.mjs';
+
+const ALL = ['none', 'cat', 'pass', 'parse', 'fimctl'];
+const USAGE = `usage: bench-consumers.mjs [--rounds N] [--seconds S] [--only LIST]
+  --rounds N    rounds of all readers, alternated (default 3)
+  --seconds S   workload time per run (default 3)
+  --only LIST   comma list of ${ALL.join(',')} (none is always measured)`;
+const o = parseFlags(
+  process.argv.slice(2),
+  {
+    '--rounds': ['rounds', Number],
+    '--seconds': ['seconds', Number],
+    '--only': ['only', (v) => v.split(',').map((s) => s.trim()).filter(Boolean)],
+  },
+  { rounds: 3, seconds: 3, only: ALL },
+  (err) => usageExit('bench-consumers', USAGE, err),
+);
+for (const r of o.only) if (!ALL.includes(r)) usageExit('bench-consumers', USAGE, `unknown reader ${r}`);
+const readers = ['none', ...o.only.filter((r) => r !== 'none')];
+if (process.getuid() !== 0) usageExit('bench-consumers', USAGE, 'must run as root (it loads BPF programs)');
+if (!fs.existsSync(WORKLOAD)) usageExit('bench-consumers', USAGE, `${path.relative(process.cwd(), WORKLOAD)} is missing: run \`make bench-tools\` first`);
+
+let dir = null;
+let child = null;
+const stopChild = () => {
+  try {
+    if (child) process.kill(-child.pid, 'SIGKILL');
+  } catch {}
+};
+cleanupOnSignals('bench-consumers', () => {
+  stopChild();
+  if (dir) unmountTmpfs(dir);
+});
+
+const bare = path.join(ROOT, 'scripts/bench-bare-consumer.mjs');
+function argvOf(reader, watched, state) {
+  const batchNode = ['chrt', '--batch', '0', process.execPath];
+  switch (reader) {
+    case 'cat': return ['sh', '-c', `"$0" --path "$1" | cat`, LOADER, watched];
+    case 'pass': return [...batchNode, bare, '--pass', watched];
+    case 'parse': return [...batchNode, bare, watched];
+    case 'fimctl': return [FIMCTL, 'start', watched, '--state-dir', state];
+  }
+  throw new Error(`unknown reader ${reader}`);
+}
+
+// Starts a reader in its own process group, stdout to /dev/null; resolves once its loader has
+// attached (its "watching" line on stderr) and settled.
+async function startReader(reader, watched, state, stderrFile) {
+  const [cmd, ...args] = argvOf(reader, watched, state);
+  const err = fs.openSync(stderrFile, 'w');
+  child = spawn(cmd, args, { stdio: ['pipe', fs.openSync('/dev/null', 'w'), err], detached: true });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  for (let waited = 0; !fs.readFileSync(stderrFile, 'utf8').includes('watching '); waited += 100) {
+    if (waited > 60000 || child.exitCode !== null) throw new Error(`${reader} did not start: ${fs.readFileSync(stderrFile, 'utf8').trim().split('\n').slice(-3).join(' | ')}`);
+    await sleep(100);
+  }
+  await sleep(1000);
+  const pids = [child.pid, ...childPids(child.pid)];
+  const loader = pids.concat(...pids.map(childPids)).find((p) => commOf(p) === 'fim-loader');
+  const readerPid = pids.find((p) => ['node', 'fimctl', 'cat'].includes(commOf(p)));
+  return { exited, loader, readerPid };
+}
+
+async function stopReader(r) {
+  process.kill(-child.pid, 'SIGINT');
+  const killer = setTimeout(stopChild, 15000);
+  await r.exited;
+  clearTimeout(killer);
+  child = null;
+}
+
+async function main() {
+  dir = mountTmpfs('/tmp', 'fim-bench-consumers.');
+  const samples = Object.fromEntries(readers.map((r) => [r, []]));
+  for (let round = 1; round <= o.rounds; round++) {
+    for (const reader of readers) {
+      const watched = path.join(dir, `w-${reader}-${round}`);
+      fs.mkdirSync(watched);
+      const r = reader === 'none' ? null : await startReader(reader, watched, path.join(dir, `state-${reader}-${round}`), path.join(dir, `${reader}.stderr`));
+      const cpu = () => [r?.readerPid, r?.loader].map((p) => (p ? cpuSeconds(p) : 0));
+      const c0 = cpu();
+      const w = await workload('mixed', ['--procs', '2', '--ms', String(o.seconds * 1000), '--dir', watched]);
+      await sleep(500); // the reader's tail of the stream
+      const c1 = cpu();
+      if (r) await stopReader(r);
+      fs.rmSync(watched, { recursive: true, force: true });
+      const perOp = (i) => ((c1[i] - c0[i]) * 1e6) / w.ops;
+      samples[reader].push({ nsPerOp: w.ns_per_op, readerUsPerOp: perOp(0), loaderUsPerOp: perOp(1) });
+      log(`round ${round} ${reader.padEnd(6)} ${fmt(w.ns_per_op)} ns/op${r ? `, reader ${fmt(perOp(0), 2)} µs/op, loader ${fmt(perOp(1), 2)} µs/op` : ''}`);
+    }
+  }
+  const none = median(samples.none.map((s) => s.nsPerOp));
+  console.log(`| reader | µs/op | vs none | reader CPU µs/op | loader CPU µs/op |`);
+  console.log(`|---|---|---|---|---|`);
+  for (const reader of readers) {
+    const m = (k) => median(samples[reader].map((s) => s[k]));
+    const cells = reader === 'none' ? ['', ''] : [fmt(m('readerUsPerOp'), 2), fmt(m('loaderUsPerOp'), 2)];
+    console.log(`| ${reader} | ${fmt(m('nsPerOp') / 1000, 2)} | ${fmt(m('nsPerOp') / none, 2)}x | ${cells.join(' | ')} |`);
+  }
+}
+
+main()
+  .catch((e) => {
+    log(`bench-consumers: error: ${e.message}`);
+    process.exitCode = 1;
+  })
+  .finally(() => {
+    stopChild();
+    if (dir) unmountTmpfs(dir);
+    dir = null;
+  });
