@@ -5,6 +5,7 @@
 //   none     no monitor
 //   cat      fim-loader | cat              the loader and the cheapest possible reader
 //   pass     fim-loader read by node, its output written back as it comes (no parsing)
+//   splice   node finding per event, with indexOf, what fimctl needs, and splicing a fragment in
 //   parse    fim-loader read by node, each record JSON.parse'd and each event written back
 //   fimctl   fimctl start (enrichment, baseline, pipeline), as a user runs it
 //
@@ -23,7 +24,7 @@ import {
   cleanupOnSignals, parseFlags, usageExit,
 } from './bench-lib.mjs';
 
-const ALL = ['none', 'cat', 'pass', 'parse', 'fimctl'];
+const ALL = ['none', 'cat', 'pass', 'splice', 'parse', 'fimctl'];
 const USAGE = `usage: bench-consumers.mjs [--rounds N] [--seconds S] [--only LIST]
   --rounds N    rounds of all readers, alternated (default 3)
   --seconds S   workload time per run (default 3)
@@ -61,6 +62,7 @@ function argvOf(reader, watched, state) {
   switch (reader) {
     case 'cat': return ['sh', '-c', `"$0" --path "$1" | cat`, LOADER, watched];
     case 'pass': return [...batchNode, bare, '--pass', watched];
+    case 'splice': return [...batchNode, bare, '--splice', watched];
     case 'parse': return [...batchNode, bare, watched];
     case 'fimctl': return [FIMCTL, 'start', watched, '--state-dir', state];
   }
