@@ -1749,6 +1749,9 @@ int main(int argc, char **argv)
 	emit_stats();
 	emit_bye(reason);
 	flush_out();
+	/* Nothing follows the bye: its reader need not wait through the second or two the kernel
+	 * takes to detach the hooks (detach_links()) to know it has every record. */
+	close(STDOUT_FILENO);
 	ring_buffer__free(L.rb);
 	bpf_link__destroy(L.check_link);
 	bpf_link__destroy(L.seed_link);

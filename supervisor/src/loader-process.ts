@@ -20,7 +20,10 @@ export type LoaderExit = {
 	spawnError: string | null;
 	/** Whether the last stdout record was `bye` (a clean exit). */
 	saidBye: boolean;
-	/** Set when the exit status is not known yet: the loader was found exiting. */
+	/**
+	 * Set when the exit status is not known yet: the loader was found exiting, or it was being
+	 * stopped and had said bye and closed its stdout (see stop()).
+	 */
 	exiting?: boolean;
 };
 
@@ -67,6 +70,8 @@ export class LoaderProcess {
 	private readonly stderrTailLines: number;
 	private saidBye = false;
 	private stdinOpen = true;
+	/** Resolves when stdout ends after a bye: the loader has nothing more to say. */
+	private readonly doneTalking: Promise<void>;
 
 	constructor(private readonly options: LoaderProcessOptions) {
 		this.stderrTailLines = options.stderrTailLines ?? 20;
@@ -105,6 +110,7 @@ export class LoaderProcess {
 				resolve();
 			});
 		});
+		this.doneTalking = stdoutEnded.then(async () => this.saidBye ? undefined : new Promise<void>(() => {}));
 
 		let stderrPending = '';
 		this.subprocess.stderr.setEncoding('utf8');
@@ -171,7 +177,9 @@ export class LoaderProcess {
 
 	/**
 	 * Asks the loader to exit (EOF on stdin and SIGTERM), then kills it if it has not exited
-	 * within `graceMs`.
+	 * within `graceMs`. Returns once it has exited, or once it has said bye and closed its
+	 * stdout: it then has no more records, and the kernel takes a second or two to detach its
+	 * hooks before it is gone, which nobody needs to wait for.
 	 */
 	async stop(graceMs: number, setTimer: (callback: () => void, ms: number) => () => void): Promise<LoaderExit> {
 		this.stdinOpen = false;
@@ -180,7 +188,8 @@ export class LoaderProcess {
 		const cancel = setTimer(() => {
 			this.subprocess.kill('SIGKILL');
 		}, graceMs);
-		const exit = await this.exited;
+		const saidAll: LoaderExit = {code: null, signal: null, spawnError: null, saidBye: true, exiting: true};
+		const exit = await Promise.race([this.exited, this.doneTalking.then(() => saidAll)]);
 		cancel();
 		return exit;
 	}

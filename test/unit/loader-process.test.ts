@@ -1,4 +1,4 @@
-import {mkdirSync, readdirSync} from 'node:fs';
+import {existsSync, mkdirSync, readdirSync} from 'node:fs';
 import {join} from 'node:path';
 import test from 'ava';
 import {LoaderProcess, type LoaderProcessOptions} from '../../supervisor/src/loader-process.js';
@@ -51,4 +51,51 @@ test('a loader that exits while its reader is paused is read to the end, so its 
 	t.is(exit.code, 0);
 	t.is(kind, 'fifo');
 	t.is(paths.length, 50);
+});
+
+/** Starts test/fixtures/slow-teardown.sh and waits for its hello; resolves with it and its marker. */
+async function startSlowTeardown(env: Record<string, string>) {
+	const marker = join(temporaryDirectory(), 'exited');
+	let sawHello!: () => void;
+	const hello = new Promise<void>(resolve => {
+		sawHello = resolve;
+	});
+	const loader = new LoaderProcess({
+		loaderPath: fixture('slow-teardown.sh'),
+		args: [],
+		env: {...process.env, FAKE_MARKER: marker, ...env},
+		onBatch(batch: ParsedLine[]) {
+			if (batch.some(line => line.value['type'] === 'hello')) {
+				sawHello();
+			}
+		},
+		onMalformed() {},
+		onStderrLine() {},
+	});
+	await hello;
+	return {loader, marker};
+}
+
+const realTimer = (callback: () => void, ms: number) => {
+	const handle = setTimeout(callback, ms);
+	return () => {
+		clearTimeout(handle);
+	};
+};
+
+test('stopping a loader that said bye and closed its stdout does not wait out its teardown', async t => {
+	const {loader, marker} = await startSlowTeardown({FAKE_TEARDOWN_S: '4'});
+	const exit = await loader.stop(10_000, realTimer);
+	t.false(existsSync(marker), 'stop() returned before the loader exited');
+	t.like(exit, {saidBye: true, exiting: true});
+	const real = await loader.exited;
+	t.true(existsSync(marker));
+	t.like(real, {code: 0, saidBye: true});
+});
+
+test('stopping a loader that closed its stdout without a bye waits for its exit', async t => {
+	const {loader, marker} = await startSlowTeardown({FAKE_TEARDOWN_S: '1', FAKE_NO_BYE: '1'});
+	const exit = await loader.stop(10_000, realTimer);
+	t.true(existsSync(marker), 'stop() returned after the loader exited');
+	t.like(exit, {code: 0, saidBye: false});
 });
