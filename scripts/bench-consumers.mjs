@@ -20,8 +20,8 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  ROOT, FIMCTL, LOADER, WORKLOAD, log, sleep, fmt, median, workload, cpuSeconds, childPids, commOf, mountTmpfs, unmountTmpfs,
-  cleanupOnSignals, parseFlags, usageExit,
+  ROOT, FIMCTL, LOADER, WORKLOAD, log, sleep, fmt, median, workload, cpuSeconds, childPids, commOf, waitGone, mountTmpfs, unmountTmpfs,
+  cleanupOnSignals, parseFlags, usageExit, runMain,
 } from './bench-lib.mjs';
 
 const ALL = ['none', 'cat', 'pass', 'splice', 'parse', 'fimctl'];
@@ -73,8 +73,11 @@ function argvOf(reader, watched, state) {
 // attached (its "watching" line on stderr) and settled.
 async function startReader(reader, watched, state, stderrFile) {
   const [cmd, ...args] = argvOf(reader, watched, state);
+  const out = fs.openSync('/dev/null', 'w');
   const err = fs.openSync(stderrFile, 'w');
-  child = spawn(cmd, args, { stdio: ['pipe', fs.openSync('/dev/null', 'w'), err], detached: true });
+  child = spawn(cmd, args, { stdio: ['pipe', out, err], detached: true });
+  fs.closeSync(out);
+  fs.closeSync(err);
   const exited = new Promise((resolve) => child.once('exit', resolve));
   for (let waited = 0; !fs.readFileSync(stderrFile, 'utf8').includes('watching '); waited += 100) {
     if (waited > 60000 || child.exitCode !== null) throw new Error(`${reader} did not start: ${fs.readFileSync(stderrFile, 'utf8').trim().split('\n').slice(-3).join(' | ')}`);
@@ -93,6 +96,7 @@ async function stopReader(r) {
   await r.exited;
   clearTimeout(killer);
   child = null;
+  if (r.loader) await waitGone(r.loader);
 }
 
 async function main() {
@@ -125,13 +129,8 @@ async function main() {
   }
 }
 
-main()
-  .catch((e) => {
-    log(`bench-consumers: error: ${e.message}`);
-    process.exitCode = 1;
-  })
-  .finally(() => {
-    stopChild();
-    if (dir) unmountTmpfs(dir);
-    dir = null;
-  });
+runMain('bench-consumers', main, [], () => {
+  stopChild();
+  if (dir) unmountTmpfs(dir);
+  dir = null;
+});

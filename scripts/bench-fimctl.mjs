@@ -21,7 +21,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  ROOT, FIMCTL, WORKLOAD, log, sleep, fmt, workload, cpuSeconds, childPids, commOf, procMem, Harness, readDump, matchLatency, mountTmpfs, unmountTmpfs,
+  ROOT, FIMCTL, WORKLOAD, log, sleep, fmt, workload, cpuSeconds, childPids, commOf, waitGone, procMem, Harness, readDump, matchLatency, mountTmpfs, unmountTmpfs,
   cleanupOnSignals, parseFlags, usageExit,
 } from './bench-lib.mjs';
 
@@ -124,6 +124,7 @@ try {
   }
   await h.quit();
   h = null;
+  await waitGone(loader);
   // fimctl's own warnings (a loss, a buffer that discarded) say what the figures above cannot
   const warnings = fs.readFileSync(path.join(logs, 'fimctl.stderr'), 'utf8').split('\n').filter((line) => / (warn|error): /.test(line));
   for (const line of warnings.slice(0, 10)) log(`  ${line}`);

@@ -109,6 +109,22 @@ export function childPids(pid) {
   return kids;
 }
 
+// Whether a process is gone: exited and reaped, or a zombie (which holds nothing any more).
+function isGone(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat[stat.lastIndexOf(')') + 2] === 'Z';
+  } catch {
+    return true;
+  }
+}
+
+// A monitor's loader outlives it by the second or two the kernel takes to detach its hooks
+// (fimctl does not wait for that): the next sample must not run while they are still attached.
+export async function waitGone(pid, timeoutMs = 15000) {
+  for (const t0 = Date.now(); !isGone(pid) && Date.now() - t0 < timeoutMs;) await sleep(50);
+}
+
 export function commOf(pid) {
   try {
     return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();

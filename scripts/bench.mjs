@@ -31,7 +31,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   ROOT, LOADER, WORKLOAD, FIMCTL, log, sleep, median, fmt, workload as runWorkload, cpuSeconds, childPids, commOf, procMem, foreignProgs,
-  progIdsOf, loadavg, QuietWaiter, cleanSamples, Findings, Harness, readDump, matchLatency, latencyPercentiles, mountTmpfs, unmountTmpfs, cleanupOnSignals,
+  progIdsOf, waitGone, loadavg, QuietWaiter, cleanSamples, Findings, Harness, readDump, matchLatency, latencyPercentiles, mountTmpfs, unmountTmpfs, cleanupOnSignals,
   machineLine, toText, summaryOf, updateReadme, readmeBlock, runMain, parseFlags, usageExit,
 } from './bench-lib.mjs';
 import { AuditControl, AUDIT_KEY, findAuditd, kauditdPid } from './bench-audit.mjs';
@@ -263,6 +263,7 @@ async function stopMonitor(m) {
   if (m) {
     if (m.id === 'auditd') audit.deleteWatch();
     m.exit = await m.h.quit();
+    if (m.procs['fim-loader']) await waitGone(m.procs['fim-loader']);
     live.delete(m.h);
     if (m.id === 'auditd') {
       audit.auditdPid = null;
