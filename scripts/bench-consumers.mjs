@@ -11,8 +11,8 @@
 //
 // node runs as SCHED_BATCH in each (as fimctl does, supervisor/src/sched.ts). Output goes to
 // /dev/null. Printed per reader: µs per op of the workload and its ratio to none, and the CPU of
-// the reader (cat or node) and of the loader per workload op. It tells what fimctl's cost at full speed
-// is made of: a node reader as such, or what node does with each record.
+// the reader (cat or node) and of the loader per workload op. It tells what fimctl's cost at
+// full speed is made of: a node reader as such, or what node does with each record.
 //
 //   node scripts/bench-consumers.mjs [--rounds N] [--seconds S] [--only LIST]      (root)
 
@@ -20,8 +20,8 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  ROOT, FIMCTL, LOADER, WORKLOAD, log, sleep, fmt, median, workload, cpuSeconds, childPids, commOf, waitGone, mountTmpfs, unmountTmpfs,
-  cleanupOnSignals, parseFlags, usageExit, runMain,
+  FIMCTL, LOADER, WORKLOAD, log, sleep, fmt, median, workload, cpuSeconds, childPids, commOf, waitGone, bareConsumerArgv, mountTmpfs,
+  unmountTmpfs, cleanupOnSignals, parseFlags, usageExit, runMain,
 } from './bench-lib.mjs';
 
 const ALL = ['none', 'cat', 'pass', 'splice', 'parse', 'fimctl'];
@@ -51,19 +51,19 @@ const stopChild = () => {
     if (child) process.kill(-child.pid, 'SIGKILL');
   } catch {}
 };
-cleanupOnSignals('bench-consumers', () => {
+const cleanup = () => {
   stopChild();
   if (dir) unmountTmpfs(dir);
-});
+  dir = null;
+};
+cleanupOnSignals('bench-consumers', cleanup);
 
-const bare = path.join(ROOT, 'scripts/bench-bare-consumer.mjs');
 function argvOf(reader, watched, state) {
-  const batchNode = ['chrt', '--batch', '0', process.execPath];
   switch (reader) {
     case 'cat': return ['sh', '-c', `"$0" --path "$1" | cat`, LOADER, watched];
-    case 'pass': return [...batchNode, bare, '--pass', watched];
-    case 'splice': return [...batchNode, bare, '--splice', watched];
-    case 'parse': return [...batchNode, bare, watched];
+    case 'pass': return bareConsumerArgv(watched, '--pass');
+    case 'splice': return bareConsumerArgv(watched, '--splice');
+    case 'parse': return bareConsumerArgv(watched);
     case 'fimctl': return [FIMCTL, 'start', watched, '--state-dir', state];
   }
   throw new Error(`unknown reader ${reader}`);
@@ -129,8 +129,4 @@ async function main() {
   }
 }
 
-runMain('bench-consumers', main, [], () => {
-  stopChild();
-  if (dir) unmountTmpfs(dir);
-  dir = null;
-});
+runMain('bench-consumers', main, [], cleanup);

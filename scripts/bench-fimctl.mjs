@@ -21,7 +21,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  ROOT, FIMCTL, WORKLOAD, log, sleep, fmt, workload, cpuSeconds, childPids, commOf, waitGone, procMem, Harness, readDump, matchLatency, mountTmpfs, unmountTmpfs,
+  FIMCTL, WORKLOAD, log, sleep, fmt, workload, cpuSeconds, childPids, commOf, waitGone, bareConsumerArgv, procMem, Harness, readDump, matchLatency, mountTmpfs, unmountTmpfs,
   cleanupOnSignals, parseFlags, usageExit,
 } from './bench-lib.mjs';
 
@@ -62,8 +62,7 @@ const state = o.stateDir ?? path.join(dir, 'state');
 const fimctl = o.nodeFlags === null
   ? [FIMCTL]
   : [process.execPath, ...o.nodeFlags.split(' ').filter(Boolean), FIMCTL];
-const bare = ['chrt', '--batch', '0', process.execPath, path.join(ROOT, 'scripts/bench-bare-consumer.mjs'), watched];
-const argv = o.bare ? bare : [...fimctl, 'start', watched, '--state-dir', state, ...extra];
+const argv = o.bare ? bareConsumerArgv(watched) : [...fimctl, 'start', watched, '--state-dir', state, ...extra];
 log(`fimctl: ${argv.join(' ')}`);
 
 try {

@@ -125,6 +125,12 @@ export async function waitGone(pid, timeoutMs = 15000) {
   for (const t0 = Date.now(); !isGone(pid) && Date.now() - t0 < timeoutMs;) await sleep(50);
 }
 
+// The bare consumer (bench-bare-consumer.mjs) of a loader watching dir, as SCHED_BATCH like
+// fimctl; mode '--pass' or '--splice', or none for parsing each record.
+export function bareConsumerArgv(dir, mode) {
+  return ['chrt', '--batch', '0', process.execPath, path.join(ROOT, 'scripts/bench-bare-consumer.mjs'), ...(mode ? [mode] : []), dir];
+}
+
 export function commOf(pid) {
   try {
     return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
