@@ -22,6 +22,7 @@ import {sinkFromUrl} from './sink-url.js';
 import type {SinkError} from './sinks.js';
 import {createStdoutSink} from './stream-sink.js';
 import {describePipeline, pipelineWarnings} from './validate.js';
+import {groupThousands} from './format-count.js';
 import {defaultStateDirectory, prepareStateDirectory} from './state-dir.js';
 import {loaderBackends, schedPolicies, type LoaderBackend, type SchedPolicy} from './supervise.js';
 import type {KernelEventFields} from './types.js';
@@ -539,7 +540,7 @@ async function status(args: StatusArgs): Promise<number> {
 }
 
 function formatStatus(status: Record<string, unknown>): string {
-	const number = (value: unknown): string => (typeof value === 'number' ? value.toLocaleString('en-US') : '?');
+	const number = (value: unknown): string => (typeof value === 'number' ? groupThousands(value) : '?');
 	const lines: Array<[string, string]> = [];
 	const uptime = Number(status['uptime_s'] ?? 0);
 	const hms = `${Math.floor(uptime / 3600)}h ${String(Math.floor(uptime / 60) % 60).padStart(2, '0')}m ${String(uptime % 60).padStart(2, '0')}s`;

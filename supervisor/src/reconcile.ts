@@ -1,6 +1,7 @@
 import {readdirSync, type Dirent} from 'node:fs';
 import type {Clock} from './clock.js';
 import {parentOf, statPath, type FileState, type StateStore, type StoredFile} from './state-store.js';
+import {groupThousands} from './format-count.js';
 import type {FileType, KernelEventFields, Operation, ReconcileEvent, SupervisorRecord} from './types.js';
 
 /**
@@ -324,7 +325,7 @@ export class Baseline {
 		if (now - pace.lastProgress >= progressEveryMs) {
 			pace.lastProgress = now;
 			const seconds = (now - pace.startedAt) / 1000;
-			this.options.progress(`${entriesScanned(pace.entries)} in ${seconds.toFixed(0)} s (${Math.round(pace.entries / seconds).toLocaleString('en-US')}/s)`);
+			this.options.progress(`${entriesScanned(pace.entries)} in ${seconds.toFixed(0)} s (${groupThousands(Math.round(pace.entries / seconds))}/s)`);
 		}
 
 		const aheadMs = scanRate > 0 ? (pace.entries / scanRate * 1000) - (now - pace.startedAt) : 0;
@@ -523,7 +524,7 @@ function reconcileJsonLine(event: ReconcileEvent, extraJson: string): string {
 
 /** "1 entry scanned", "8 entries scanned": how a scan's size reads in messages. */
 export function entriesScanned(count: number): string {
-	return `${count.toLocaleString('en-US')} ${count === 1 ? 'entry' : 'entries'} scanned`;
+	return `${groupThousands(count)} ${count === 1 ? 'entry' : 'entries'} scanned`;
 }
 
 /** A supervisor record summing up one reconciliation. */
