@@ -15,7 +15,7 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wno-unused-function
 LOADER_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Werror=implicit-function-declaration
 LOADER_SRCS := loader-c/main.c loader-c/json_out.c loader-c/cli.c loader-c/command.c loader-c/paths.c loader-c/pacing.c
-LOADER_HDRS := $(wildcard loader-c/*.h) bpf/fim.h
+LOADER_HDRS := $(wildcard loader-c/*.h) bpf/fim.h bpf/fim-hooks.h
 
 .PHONY: all loader ts setup run test test-unit test-e2e clean install uninstall
 all: loader ts
@@ -45,13 +45,13 @@ $(BUILD)/vmlinux.h:
 	@mkdir -p $(BUILD)
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/fim.bpf.o: bpf/fim.bpf.c bpf/fim-common.h bpf/fim.h $(BUILD)/vmlinux.h
+$(BUILD)/fim.bpf.o: bpf/fim.bpf.c bpf/fim-common.h bpf/fim.h bpf/fim-hooks.h $(BUILD)/vmlinux.h
 	$(CLANG) $(BPF_CFLAGS) -I$(BUILD) -Ibpf -c $< -o $@
 	llvm-strip -g $@ 2>/dev/null || true
 
 # The same sensor without bpf_rdonly_cast (kernels before 6.2): the loader falls back to it
 # when the kernel refuses the first one.
-$(BUILD)/fim-compat.bpf.o: bpf/fim.bpf.c bpf/fim-common.h bpf/fim.h $(BUILD)/vmlinux.h
+$(BUILD)/fim-compat.bpf.o: bpf/fim.bpf.c bpf/fim-common.h bpf/fim.h bpf/fim-hooks.h $(BUILD)/vmlinux.h
 	$(CLANG) $(BPF_CFLAGS) -DFIM_COMPAT -I$(BUILD) -Ibpf -c $< -o $@
 	llvm-strip -g $@ 2>/dev/null || true
 

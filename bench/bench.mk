@@ -49,7 +49,7 @@ $(BENCH_BUILD)/workload: $(BENCH_WORKLOAD_SRCS) bench/harness.h bench/formats.h 
 	$(CC) $(BENCH_CFLAGS) -static -o $@ $(BENCH_WORKLOAD_SRCS)
 
 # Generated from the compiled sensor, so it always has the sensor's current set of hooks.
-$(BENCH_BUILD)/empty.bpf.c: $(BUILD)/fim.bpf.o bench/gen-empty-bpf.sh
+$(BENCH_BUILD)/empty.bpf.c: $(BUILD)/fim.bpf.o bench/gen-empty-bpf.sh bpf/fim-hooks.h
 	@mkdir -p $(BENCH_BUILD)
 	bench/gen-empty-bpf.sh $< > $@.tmp && mv $@.tmp $@
 

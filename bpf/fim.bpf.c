@@ -27,6 +27,7 @@
  * (writer_slots), and a single load while no process holds one.
  */
 #include "fim-common.h"
+#include "fim-hooks.h"
 
 /*
  * Inodes whose ctime a name-based syscall changed (its parent directories, the entries
@@ -339,14 +340,14 @@ static __always_inline void take_touched(struct touched *tc, struct task_struct 
 	v->full = 0;
 }
 
-/* x86_64 numbers of the name-based syscalls hooked below */
+/* the name-based syscalls hooked below (x86_64 numbers) */
+#define NAME_BASED_CASE(name, nr, ...) case nr:
 static __always_inline bool name_based_syscall(long nr)
 {
 	switch (nr) {
-	case 76: case 82: case 83: case 84: case 86: case 87: case 88: case 90: case 92: case 94:
-	case 132: case 133: case 188: case 189: case 197: case 198: case 235: case 258: case 259:
-	case 260: case 261: case 263: case 264: case 265: case 266: case 268: case 280: case 316:
-	case 452: case 463: case 466:
+	FIM_BY_NAME_HOOKS(NAME_BASED_CASE)
+	FIM_RENAME_HOOKS(NAME_BASED_CASE)
+	case 280: /* utimensat */
 		return true;
 	default:
 		return false;
@@ -870,18 +871,35 @@ static __always_inline long arg0(void)
 	return (task_regs(bpf_get_current_task_btf()))->di;
 }
 
+/*
+ * What a syscalls/sys_exit_<name> tracepoint hands its program (the event's format file): the
+ * syscall's number is an int here, where raw_syscalls' sys_exit (trace_event_raw_sys_exit) has
+ * a long, and the bytes after it are not cleared.
+ */
+struct sys_exit_args {
+	__u64 common;
+	int nr;
+	long ret;
+};
+
+/* one program for the fd-based changes (fim-hooks.h): the loader attaches it to each */
+#define BY_FD_CASE(name, nr, SC, OP)                                                             \
+	case nr:                                                                                 \
+		op = OP;                                                                         \
+		sc = SC;                                                                         \
+		break;
 SEC("tracepoint/syscalls/sys_exit_fchmod")
-int exit_fchmod(struct trace_event_raw_sys_exit *ctx) { return on_fd_change(ctx->ret, arg0(), FIM_OP_ATTRIB, FIM_SC_FCHMOD); }
-SEC("tracepoint/syscalls/sys_exit_fchown")
-int exit_fchown(struct trace_event_raw_sys_exit *ctx) { return on_fd_change(ctx->ret, arg0(), FIM_OP_ATTRIB, FIM_SC_FCHOWN); }
-SEC("tracepoint/syscalls/sys_exit_fsetxattr")
-int exit_fsetxattr(struct trace_event_raw_sys_exit *ctx) { return on_fd_change(ctx->ret, arg0(), FIM_OP_ATTRIB, FIM_SC_FSETXATTR); }
-SEC("tracepoint/syscalls/sys_exit_fremovexattr")
-int exit_fremovexattr(struct trace_event_raw_sys_exit *ctx) { return on_fd_change(ctx->ret, arg0(), FIM_OP_ATTRIB, FIM_SC_FREMOVEXATTR); }
-SEC("tracepoint/syscalls/sys_exit_ftruncate")
-int exit_ftruncate(struct trace_event_raw_sys_exit *ctx) { return on_fd_change(ctx->ret, arg0(), FIM_OP_MODIFY, FIM_SC_FTRUNCATE); }
-SEC("tracepoint/syscalls/sys_exit_fallocate")
-int exit_fallocate(struct trace_event_raw_sys_exit *ctx) { return on_fd_change(ctx->ret, arg0(), FIM_OP_MODIFY, FIM_SC_FALLOCATE); }
+int exit_by_fd(struct sys_exit_args *ctx)
+{
+	__u16 op, sc;
+
+	switch (ctx->nr) {
+	FIM_BY_FD_HOOKS(BY_FD_CASE)
+	default:
+		return 0;
+	}
+	return on_fd_change(ctx->ret, arg0(), op, sc);
+}
 
 /* ---- name-based changes -------------------------------------------------------------------- */
 
@@ -1007,47 +1025,41 @@ static __always_inline int on_rename(struct task_struct *t, long ret, long olddi
 	return 0;
 }
 
-#define NAME_HOOK(sysname, SC, OP, DIRFD, NAMEARG, MODE)                                   \
-	SEC("tracepoint/syscalls/sys_exit_" #sysname)                                      \
-	int exit_##sysname(struct trace_event_raw_sys_exit *ctx)                           \
-	{                                                                                   \
-		struct task_struct *t = bpf_get_current_task_btf();                         \
-		struct sysargs a;                                                           \
-		struct touched tc = {};                                                     \
-		take_touched(&tc, t);                                                       \
-		if (ctx->ret < 0)                                                           \
-			return 0;                                                           \
-		read_args(t, &a);                                                           \
-		return on_name_change(t, ctx->ret, DIRFD, (const char *)a.a[NAMEARG], OP, SC, MODE, &tc); \
-	}
+/*
+ * One program for the name-based changes (fim-hooks.h): the loader attaches it to each. The
+ * switch only picks the arguments, so that on_name_change() is inlined (and verified) once.
+ */
+#define BY_NAME_CASE(name, nr, SC, OP, DIRFD, NAMEARG, MODE, CONDITION)                          \
+	case nr:                                                                                 \
+		if (!(CONDITION))                                                                \
+			return 0;                                                                \
+		dirfd = DIRFD;                                                                   \
+		uname = (const char *)a.a[NAMEARG];                                              \
+		op = OP;                                                                         \
+		sc = SC;                                                                         \
+		mode = MODE;                                                                     \
+		break;
+SEC("tracepoint/syscalls/sys_exit_unlink")
+int exit_by_name(struct sys_exit_args *ctx)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct sysargs a;
+	struct touched tc = {};
+	const char *uname;
+	__u16 op, sc, mode;
+	long dirfd;
 
-/* delete */
-NAME_HOOK(unlink, FIM_SC_UNLINK, FIM_OP_DELETE, AT_FDCWD, 0, 0)
-NAME_HOOK(rmdir, FIM_SC_RMDIR, FIM_OP_DELETE, AT_FDCWD, 0, S_IFDIR)
-NAME_HOOK(unlinkat, FIM_SC_UNLINKAT, FIM_OP_DELETE, a.a[0], 1, (a.a[2] & AT_REMOVEDIR) ? S_IFDIR : 0)
-/* add */
-NAME_HOOK(mkdir, FIM_SC_MKDIR, FIM_OP_ADD, AT_FDCWD, 0, S_IFDIR)
-NAME_HOOK(mkdirat, FIM_SC_MKDIRAT, FIM_OP_ADD, a.a[0], 1, S_IFDIR)
-NAME_HOOK(mknod, FIM_SC_MKNOD, FIM_OP_ADD, AT_FDCWD, 0, a.a[1] & S_IFMT)
-NAME_HOOK(mknodat, FIM_SC_MKNODAT, FIM_OP_ADD, a.a[0], 1, a.a[2] & S_IFMT)
-NAME_HOOK(symlink, FIM_SC_SYMLINK, FIM_OP_ADD, AT_FDCWD, 1, S_IFLNK)
-NAME_HOOK(symlinkat, FIM_SC_SYMLINKAT, FIM_OP_ADD, a.a[1], 2, S_IFLNK)
-NAME_HOOK(link, FIM_SC_LINK, FIM_OP_ADD, AT_FDCWD, 1, 0)
-NAME_HOOK(linkat, FIM_SC_LINKAT, FIM_OP_ADD, a.a[2], 3, 0)
-/* attributes and truncate by name */
-NAME_HOOK(chmod, FIM_SC_CHMOD, FIM_OP_ATTRIB, AT_FDCWD, 0, 0)
-NAME_HOOK(fchmodat, FIM_SC_FCHMODAT, FIM_OP_ATTRIB, a.a[0], 1, 0)
-NAME_HOOK(fchmodat2, FIM_SC_FCHMODAT2, FIM_OP_ATTRIB, a.a[0], 1, 0)
-NAME_HOOK(chown, FIM_SC_CHOWN, FIM_OP_ATTRIB, AT_FDCWD, 0, 0)
-NAME_HOOK(lchown, FIM_SC_LCHOWN, FIM_OP_ATTRIB, AT_FDCWD, 0, 0)
-NAME_HOOK(fchownat, FIM_SC_FCHOWNAT, FIM_OP_ATTRIB, a.a[0], 1, 0)
-NAME_HOOK(setxattr, FIM_SC_SETXATTR, FIM_OP_ATTRIB, AT_FDCWD, 0, 0)
-NAME_HOOK(lsetxattr, FIM_SC_LSETXATTR, FIM_OP_ATTRIB, AT_FDCWD, 0, 0)
-NAME_HOOK(removexattr, FIM_SC_REMOVEXATTR, FIM_OP_ATTRIB, AT_FDCWD, 0, 0)
-NAME_HOOK(lremovexattr, FIM_SC_LREMOVEXATTR, FIM_OP_ATTRIB, AT_FDCWD, 0, 0)
-NAME_HOOK(setxattrat, FIM_SC_SETXATTRAT, FIM_OP_ATTRIB, a.a[0], 1, 0)
-NAME_HOOK(removexattrat, FIM_SC_REMOVEXATTRAT, FIM_OP_ATTRIB, a.a[0], 1, 0)
-NAME_HOOK(truncate, FIM_SC_TRUNCATE, FIM_OP_MODIFY, AT_FDCWD, 0, 0)
+	take_touched(&tc, t);
+	if (ctx->ret < 0)
+		return 0;
+	read_args(t, &a);
+	switch (ctx->nr) {
+	FIM_BY_NAME_HOOKS(BY_NAME_CASE)
+	default:
+		return 0;
+	}
+	return on_name_change(t, ctx->ret, dirfd, uname, op, sc, mode, &tc);
+}
 
 /* utimes family: only explicit times are an attribute change; "now" is what every write does */
 static __always_inline bool timespec_explicit(const void *utimes)
@@ -1121,26 +1133,6 @@ int exit_utimensat(struct trace_event_raw_sys_exit *ctx)
 	return on_name_change(t, ctx->ret, a.a[0], (const char *)a.a[1], FIM_OP_ATTRIB, FIM_SC_UTIMENSAT, 0, &tc);
 }
 
-#define UTIMES_HOOK(sysname, SC, DIRFD, NAMEARG, TIMESARG)                                 \
-	SEC("tracepoint/syscalls/sys_exit_" #sysname)                                      \
-	int exit_##sysname(struct trace_event_raw_sys_exit *ctx)                           \
-	{                                                                                   \
-		struct task_struct *t = bpf_get_current_task_btf();                         \
-		struct sysargs a;                                                           \
-		struct touched tc = {};                                                     \
-		take_touched(&tc, t);                                                       \
-		if (ctx->ret < 0)                                                           \
-			return 0;                                                           \
-		read_args(t, &a);                                                           \
-		if (!a.a[TIMESARG])                                                         \
-			return 0;                                                           \
-		return on_name_change(t, ctx->ret, DIRFD, (const char *)a.a[NAMEARG], FIM_OP_ATTRIB, SC, 0, &tc); \
-	}
-
-UTIMES_HOOK(utime, FIM_SC_UTIME, AT_FDCWD, 0, 1)
-UTIMES_HOOK(utimes, FIM_SC_UTIMES, AT_FDCWD, 0, 1)
-UTIMES_HOOK(futimesat, FIM_SC_FUTIMESAT, a.a[0], 1, 2)
-
 /*
  * After a successful rename: may a directory have moved? Every remembered verdict below it
  * would be wrong (tree_changed() retires them all). The timestamp notes tell the common case
@@ -1163,26 +1155,39 @@ static __always_inline bool dir_may_have_moved(const struct touched *tc)
 	return dirs != 1 || !others;
 }
 
-#define RENAME_HOOK(sysname, SC, OLDDIR, OLDNAME, NEWDIR, NEWNAME, FLAGS)                  \
-	SEC("tracepoint/syscalls/sys_exit_" #sysname)                                      \
-	int exit_##sysname(struct trace_event_raw_sys_exit *ctx)                           \
-	{                                                                                   \
-		struct task_struct *t = bpf_get_current_task_btf();                         \
-		struct sysargs a;                                                           \
-		struct touched tc = {};                                                     \
-		take_touched(&tc, t);                                                       \
-		if (ctx->ret < 0)                                                           \
-			return 0;                                                           \
-		if (dir_may_have_moved(&tc))                                                \
-			tree_changed();                                                     \
-		read_args(t, &a);                                                           \
-		return on_rename(t, ctx->ret, OLDDIR, (const char *)a.a[OLDNAME], NEWDIR,      \
-				 (const char *)a.a[NEWNAME], FLAGS, SC, &tc);               \
-	}
+/* One program for the renames (fim-hooks.h): the loader attaches it to each. */
+#define RENAME_CASE(name, nr, SC, OLDDIR, OLDNAME, NEWDIR, NEWNAME, FLAGS)                       \
+	case nr:                                                                                 \
+		olddir = OLDDIR;                                                                 \
+		oldname = (const char *)a.a[OLDNAME];                                            \
+		newdir = NEWDIR;                                                                 \
+		newname = (const char *)a.a[NEWNAME];                                            \
+		rflags = FLAGS;                                                                  \
+		sc = SC;                                                                         \
+		break;
+SEC("tracepoint/syscalls/sys_exit_rename")
+int exit_rename(struct sys_exit_args *ctx)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct sysargs a;
+	struct touched tc = {};
+	const char *oldname, *newname;
+	long olddir, newdir, rflags;
+	__u16 sc;
 
-RENAME_HOOK(rename, FIM_SC_RENAME, AT_FDCWD, 0, AT_FDCWD, 1, 0)
-RENAME_HOOK(renameat, FIM_SC_RENAMEAT, a.a[0], 1, a.a[2], 3, 0)
-RENAME_HOOK(renameat2, FIM_SC_RENAMEAT2, a.a[0], 1, a.a[2], 3, a.a[4])
+	take_touched(&tc, t);
+	if (ctx->ret < 0)
+		return 0;
+	if (dir_may_have_moved(&tc))
+		tree_changed();
+	read_args(t, &a);
+	switch (ctx->nr) {
+	FIM_RENAME_HOOKS(RENAME_CASE)
+	default:
+		return 0;
+	}
+	return on_rename(t, ctx->ret, olddir, oldname, newdir, newname, rflags, sc, &tc);
+}
 
 /* ---- periodic check of files held open for write ----------------------------------------- */
 

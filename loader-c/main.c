@@ -35,6 +35,7 @@
 #include "cli.h"
 #include "command.h"
 #include "fim.h"
+#include "fim-hooks.h"
 #include "fim.skel.h"
 #include "fim-compat.skel.h"
 #include "fim-vfs.skel.h"
@@ -976,6 +977,57 @@ static bool btf_tracepoint_exists(const struct btf *vmlinux, const char *name)
 	return btf__find_by_name_kind(vmlinux, t, BTF_KIND_TYPEDEF) >= 0;
 }
 
+/* The programs that serve several sys_exit_<syscall> tracepoints (bpf/fim-hooks.h). */
+#define SYSCALL_NAME(name, ...) #name,
+static const char *const by_name_syscalls[] = { FIM_BY_NAME_HOOKS(SYSCALL_NAME) NULL };
+static const char *const rename_syscalls[] = { FIM_RENAME_HOOKS(SYSCALL_NAME) NULL };
+static const char *const by_fd_syscalls[] = { FIM_BY_FD_HOOKS(SYSCALL_NAME) NULL };
+static const struct {
+	const char *prog;
+	const char *const *syscalls;
+} shared_programs[] = {
+	{ "exit_by_name", by_name_syscalls },
+	{ "exit_rename", rename_syscalls },
+	{ "exit_by_fd", by_fd_syscalls },
+};
+
+static const char *const *shared_syscalls(const struct bpf_program *prog)
+{
+	for (size_t i = 0; i < sizeof(shared_programs) / sizeof(shared_programs[0]); i++)
+		if (!strcmp(bpf_program__name(prog), shared_programs[i].prog))
+			return shared_programs[i].syscalls;
+	return NULL;
+}
+
+/* Name-based calls the fentry backend sees on VFS and security functions instead (bpf/fim-vfs.bpf.c
+ * says why): their tracepoints are left alone. */
+static const char *const replaced_by_fentry[] = {
+	"unlink", "unlinkat", "rmdir", "rename", "renameat", "renameat2", "mkdir", "mkdirat",
+	"mknod", "mknodat", "symlink", "symlinkat", "link", "linkat",
+};
+
+static bool replaced_syscall(const char *syscall)
+{
+	if (L.backend != BACKEND_FENTRY)
+		return false;
+	for (size_t i = 0; i < sizeof(replaced_by_fentry) / sizeof(replaced_by_fentry[0]); i++)
+		if (!strcmp(syscall, replaced_by_fentry[i]))
+			return true;
+	return false;
+}
+
+/* Whether this kernel has sys_exit_<syscall> (and says so in the log when not). */
+static bool exit_tracepoint_exists(const char *syscall)
+{
+	char tp[HOOK_NAME_MAX];
+
+	snprintf(tp, sizeof(tp), "sys_exit_%s", syscall);
+	if (tracepoint_exists("syscalls", tp))
+		return true;
+	logmsg("info", "tracepoint syscalls/%s not in this kernel, skipped", tp);
+	return false;
+}
+
 /*
  * Tracepoints differ between kernels (fchmodat2 is 6.6+, setxattrat and the timestamp
  * tracepoints 6.13+): load what exists.
@@ -999,6 +1051,14 @@ static void select_programs(struct bpf_object *obj)
 		}
 		if (strncmp(sec, "tracepoint/", 11))
 			continue;
+		if (shared_syscalls(prog)) {
+			bool any = false;
+
+			for (const char *const *sc = shared_syscalls(prog); *sc; sc++)
+				any |= !replaced_syscall(*sc) && exit_tracepoint_exists(*sc);
+			bpf_program__set_autoload(prog, any);
+			continue;
+		}
 		if (sscanf(sec + 11, "%63[^/]/%127s", cat, name) != 2)
 			continue;
 		if (!tracepoint_exists(cat, name)) {
@@ -1007,6 +1067,21 @@ static void select_programs(struct bpf_object *obj)
 		}
 	}
 	btf__free(vmlinux);
+}
+
+/* Keeps an attached hook's link, to detach at exit, and its name, for `hello`. */
+static void add_hook(struct bpf_link *link, const char *name)
+{
+	if (!link) {
+		int err = errno;
+
+		die(err == EPERM || err == EACCES ? EXIT_PERMISSION : EXIT_RUNTIME,
+		    "attaching %s: %s", name, strerror(err));
+	}
+	if (L.n_hooks < (int)(sizeof(L.hooks) / sizeof(L.hooks[0]))) {
+		snprintf(L.hooks[L.n_hooks], HOOK_NAME_MAX, "%s", name);
+		L.links[L.n_hooks++] = link;
+	}
 }
 
 static void attach_programs(struct bpf_object *obj)
@@ -1037,17 +1112,18 @@ static void attach_programs(struct bpf_object *obj)
 			L.seed_link = link;
 			continue;
 		}
-		link = bpf_program__attach(prog);
-		if (!link) {
-			int err = errno;
+		if (shared_syscalls(prog)) {
+			for (const char *const *sc = shared_syscalls(prog); *sc; sc++) {
+				char tp[HOOK_NAME_MAX];
 
-			die(err == EPERM || err == EACCES ? EXIT_PERMISSION : EXIT_RUNTIME,
-			    "attaching %s: %s", sec, strerror(err));
+				snprintf(tp, sizeof(tp), "sys_exit_%s", *sc);
+				if (replaced_syscall(*sc) || !tracepoint_exists("syscalls", tp))
+					continue;
+				add_hook(bpf_program__attach_tracepoint(prog, "syscalls", tp), tp);
+			}
+			continue;
 		}
-		if (L.n_hooks < (int)(sizeof(L.hooks) / sizeof(L.hooks[0]))) {
-			snprintf(L.hooks[L.n_hooks], HOOK_NAME_MAX, "%s", strrchr(sec, '/') + 1);
-			L.links[L.n_hooks++] = link;
-		}
+		add_hook(bpf_program__attach(prog), strrchr(sec, '/') + 1);
 	}
 }
 
@@ -1192,13 +1268,6 @@ static void emit_bye(const char *reason)
 	emit_line(&w);
 }
 
-/* The tracepoint programs the fentry backend replaces (bpf/fim-vfs.bpf.c says why). */
-static const char *const replaced_by_fentry[] = {
-	"exit_unlink", "exit_unlinkat", "exit_rmdir", "exit_rename", "exit_renameat", "exit_renameat2",
-	"exit_mkdir", "exit_mkdirat", "exit_mknod", "exit_mknodat", "exit_symlink", "exit_symlinkat",
-	"exit_link", "exit_linkat",
-};
-
 /* Both skeletons' read-only globals have the same names: what the sensor's programs are told. */
 #define SET_TARGETS(obj)                                                                       \
 	do {                                                                                   \
@@ -1232,9 +1301,6 @@ static int open_and_load(bool compat)
 	obj->rodata->targ_notes_decide = L.backend == BACKEND_TRACEPOINT;
 	bpf_map__set_max_entries(obj->maps.rb, L.opts.ringbuf_mb << 20);
 	select_programs(obj->obj);
-	if (L.backend == BACKEND_FENTRY)
-		for (size_t i = 0; i < sizeof(replaced_by_fentry) / sizeof(replaced_by_fentry[0]); i++)
-			bpf_program__set_autoload(bpf_object__find_program_by_name(obj->obj, replaced_by_fentry[i]), false);
 	err = fim_bpf__load(obj);
 	if (err) {
 		fim_bpf__destroy(obj);
