@@ -169,12 +169,12 @@ async function benchBaseline(): Promise<void> {
 		// eslint-disable-next-line no-await-in-loop
 		const attached = await first.stderrLine(/info: watching /);
 		// eslint-disable-next-line no-await-in-loop
-		const made = await first.stderrLine(/baseline of .* made \((\d+) entries scanned in ([\d.]+) s\)/);
-		const [, entries, seconds] = /\((\d+) entries scanned in ([\d.]+) s\)/.exec(made.line)!;
+		const made = await first.stderrLine(/baseline of .* made \(([\d,]+) entries scanned in ([\d.]+) s\)/);
+		const [, entries, seconds] = /\(([\d,]+) entries scanned in ([\d.]+) s\)/.exec(made.line)!;
 		const rss = peakRssMb(first.child.pid!);
 		// eslint-disable-next-line no-await-in-loop
 		await first.stop();
-		console.log(`baseline, ${files.toLocaleString('en-US')} files, --scan-rate ${rate === 0 ? '0 (no limit)' : rate}: loader attached ${((attached.at - first.started) / 1000).toFixed(2)} s after exec; first scan of ${Number(entries).toLocaleString('en-US')} entries ${seconds} s (ready ${((made.at - first.started) / 1000).toFixed(2)} s after exec); fimctl peak RSS ${rss.toFixed(0)} MB`);
+		console.log(`baseline, ${files.toLocaleString('en-US')} files, --scan-rate ${rate === 0 ? '0 (no limit)' : rate}: loader attached ${((attached.at - first.started) / 1000).toFixed(2)} s after exec; first scan of ${entries} entries ${seconds} s (ready ${((made.at - first.started) / 1000).toFixed(2)} s after exec); fimctl peak RSS ${rss.toFixed(0)} MB`);
 		if (rate === 0) {
 			const second = new Run([tree, '--state-dir', state, '--scan-rate', '0', '--no-enrich']);
 			// eslint-disable-next-line no-await-in-loop
