@@ -69,6 +69,11 @@ $(TEST_C_OUT)/test_bench_formats: $(TEST_C_SRC)/test_bench_formats.c $(TEST_C_SR
 		$(TEST_C_ROOT)/bench/formats.c $(TEST_C_ROOT)/bench/formats.h | $(TEST_C_OUT)
 	$(TEST_C_CC) $(TEST_C_CFLAGS) -I$(TEST_C_ROOT)/bench -o $@ $(filter %.c,$^)
 
+# The sensor's and the loader's shared list of syscall tracepoints (a header only).
+$(TEST_C_OUT)/test_fim_hooks: $(TEST_C_SRC)/test_fim_hooks.c $(TEST_C_SRC)/test.h \
+		$(TEST_C_ROOT)/bpf/fim-hooks.h $(TEST_C_ROOT)/bpf/fim.h | $(TEST_C_OUT)
+	$(TEST_C_CC) $(TEST_C_CFLAGS) -I$(TEST_C_ROOT)/bpf -o $@ $(filter %.c,$^)
+
 $(TEST_C_OUT)/fuzz_roundtrip: $(TEST_C_SRC)/fuzz_roundtrip.c $(TEST_C_SRC)/test.h $(test_c_cmd) | $(TEST_C_OUT)
 	$(TEST_C_CC) $(TEST_C_CFLAGS) -I$(TEST_C_LOADER) -o $@ $(filter %.c,$^)
 
