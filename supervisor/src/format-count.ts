@@ -1,8 +1,8 @@
 /**
  * Counts as people read them: "1,234,567". Not `toLocaleString('en-US')`: its first call loads
  * ICU's number-formatting data from node's binary, and every `fimctl start` says how many
- * entries its baseline scanned, so that one message kept 5 MB more of the binary resident for
- * the supervisor's whole life (its RSS target is 100 MB, burst included).
+ * entries its baseline scanned, so that one message kept about 7 MB more resident for the
+ * supervisor's whole life (its RSS target is 100 MB, burst included).
  */
 export function groupThousands(value: number): string {
 	if (!Number.isFinite(value)) {
