@@ -7,8 +7,9 @@
  * loader's 2.4 s start (a restart after a crash waits as long). One program per family, told
  * the syscall by its tracepoint's `id` field, is checked once; the loader attaches it to each
  * tracepoint of the family's list that the kernel has. The opens and closes keep a program
- * each: they run for every open and close on the machine, and a dispatch there would cost all
- * of them.
+ * each: they run for every open and close on the machine. One program for the four opens,
+ * tried, took 90 ms off the start and added 3 ns to every open (bpf_stats on a read-only open
+ * storm, 70 -> 73 ns a call, the flags read in the dispatch; 7.5 ns when read after it).
  *
  * Each entry: X(name, x86_64 syscall number, ...). The other members are expressions for the
  * sensor (fim.bpf.c) over the syscall's arguments `a.a[]`; the loader reads the names only.
