@@ -1016,15 +1016,19 @@ static bool replaced_syscall(const char *syscall)
 	return false;
 }
 
-/* Whether this kernel has sys_exit_<syscall> (and says so in the log when not). */
-static bool exit_tracepoint_exists(const char *syscall)
+/*
+ * Whether a shared program goes on sys_exit_<syscall> (its name left in tp): the kernel has
+ * that tracepoint and the fentry backend does not replace it. `say`: log a missing one.
+ */
+static bool shared_hook_wanted(const char *syscall, char tp[HOOK_NAME_MAX], bool say)
 {
-	char tp[HOOK_NAME_MAX];
-
-	snprintf(tp, sizeof(tp), "sys_exit_%s", syscall);
+	snprintf(tp, HOOK_NAME_MAX, "sys_exit_%s", syscall);
+	if (replaced_syscall(syscall))
+		return false;
 	if (tracepoint_exists("syscalls", tp))
 		return true;
-	logmsg("info", "tracepoint syscalls/%s not in this kernel, skipped", tp);
+	if (say)
+		logmsg("info", "tracepoint syscalls/%s not in this kernel, skipped", tp);
 	return false;
 }
 
@@ -1052,10 +1056,11 @@ static void select_programs(struct bpf_object *obj)
 		if (strncmp(sec, "tracepoint/", 11))
 			continue;
 		if (shared_syscalls(prog)) {
+			char tp[HOOK_NAME_MAX];
 			bool any = false;
 
 			for (const char *const *sc = shared_syscalls(prog); *sc; sc++)
-				any |= !replaced_syscall(*sc) && exit_tracepoint_exists(*sc);
+				any |= shared_hook_wanted(*sc, tp, true);
 			bpf_program__set_autoload(prog, any);
 			continue;
 		}
@@ -1116,10 +1121,8 @@ static void attach_programs(struct bpf_object *obj)
 			for (const char *const *sc = shared_syscalls(prog); *sc; sc++) {
 				char tp[HOOK_NAME_MAX];
 
-				snprintf(tp, sizeof(tp), "sys_exit_%s", *sc);
-				if (replaced_syscall(*sc) || !tracepoint_exists("syscalls", tp))
-					continue;
-				add_hook(bpf_program__attach_tracepoint(prog, "syscalls", tp), tp);
+				if (shared_hook_wanted(*sc, tp, false))
+					add_hook(bpf_program__attach_tracepoint(prog, "syscalls", tp), tp);
 			}
 			continue;
 		}
