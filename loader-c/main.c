@@ -493,14 +493,18 @@ static unsigned parent_cache_next;
  * two CPUs may come a little out of order, hence the signed age */
 static const char *resolve_dir(const char *dir, __u64 now)
 {
+	char real[PATH_MAX];
 	unsigned slot;
 
 	for (unsigned i = 0; i < PARENT_CACHE_SLOTS; i++)
 		if ((__s64)(now - parent_cache[i].at_ns) < (__s64)PARENT_CACHE_NS && !strcmp(parent_cache[i].dir, dir))
 			return parent_cache[i].real;
-	slot = parent_cache_next++ % PARENT_CACHE_SLOTS;
-	if (!realpath(dir, parent_cache[slot].real))
+	/* into a buffer of its own: a failed realpath() leaves part of a path in it, which in the
+	 * slot would have become another directory's answer */
+	if (!realpath(dir, real))
 		return NULL;
+	slot = parent_cache_next++ % PARENT_CACHE_SLOTS;
+	memcpy(parent_cache[slot].real, real, sizeof(real));
 	snprintf(parent_cache[slot].dir, sizeof(parent_cache[slot].dir), "%s", dir);
 	parent_cache[slot].at_ns = now;
 	return parent_cache[slot].real;

@@ -103,6 +103,45 @@ e2e('name-based calls under a symlinked parent are reported under the canonical 
 		]);
 	}));
 
+// The loader resolves a name-based path's parent when it reads the event, with a small cache of
+// recent answers. A parent that no longer resolves (its symlink went away) must leave the cache
+// as it was: it once left part of a path in the slot of another directory, which the next event
+// in that directory then got.
+e2e('a parent that no longer resolves when the loader reads the event does not garble later paths', (t) =>
+	withLoader(t, {}, async (l) => {
+		const dirs = Array.from({ length: 8 }, (_, i) => path.join(l.dir, `p${i}`));
+		for (const d of dirs) {
+			fs.mkdirSync(d);
+			fs.writeFileSync(path.join(d, 'f'), '');
+		}
+		fs.mkdirSync(path.join(l.dir, 'real'));
+		fs.writeFileSync(path.join(l.dir, 'real', 'g'), '');
+		fs.symlinkSync('real', path.join(l.dir, 's'));
+		const m = await l.settle().then(() => l.mark());
+		// Read all at once, after the symlink is gone: as many parents as the cache has slots,
+		// the one that no longer resolves, then the first one again.
+		process.kill(l.proc.pid!, 'SIGSTOP');
+		try {
+			await py(
+				[
+					'for d in A[:8]: os.chmod(os.path.join(d, b"f"), 0o600)',
+					'os.chmod(os.path.join(A[8], b"s", b"g"), 0o600)',
+					'os.unlink(os.path.join(A[8], b"s"))',
+					'os.chmod(os.path.join(A[0], b"f"), 0o644)',
+				].join('\n'),
+				[...dirs, l.dir],
+			);
+		} finally {
+			process.kill(l.proc.pid!, 'SIGCONT');
+		}
+		const events = await l.settle(m);
+		t.is(events.length, 11, events.map((e) => `${String(e.operation)} ${String(e.path)}`).join('\n'));
+		t.deepEqual(
+			events.filter((e) => e.operation === 'attrib' && e.path !== path.join(l.dir, 's', 'g')).map((e) => e.path),
+			[...dirs, dirs[0]!].map((d) => path.join(d, 'f')),
+		);
+	}));
+
 e2e('a symlink inside the watched tree that points out of it does not make outside changes look watched', (t) =>
 	withLoader(t, {}, async (l) => {
 		const out = path.join(l.dir, 'out');
