@@ -64,6 +64,13 @@ struct {
 const volatile bool targ_notes_decide = false;
 
 /*
+ * The timestamp hooks are attached too (6.13+), so a call whose notes are complete and empty
+ * changed no inode's ctime, on a filesystem that sets its ctimes while the call runs (every
+ * local one).
+ */
+const volatile bool targ_notes_all = false;
+
+/*
  * A note that found no storage and could not create it (out of memory, or the kernel's
  * storage lock busy on this CPU) marks its thread here, so that its exit knows the notes are
  * incomplete. Indexed by tid modulo NOTES_LOST_SLOTS and holding the tid: another thread's mark
@@ -332,8 +339,10 @@ static __always_inline void take_touched(struct touched *tc, struct task_struct 
 		}
 		return;
 	}
-	if (!v)
+	if (!v) { /* the thread never noted a change: none for this call either */
+		tc->complete = 1;
 		return;
+	}
 	__builtin_memcpy(tc, v, sizeof(*tc));
 	tc->complete = !v->full;
 	v->n = 0;
@@ -988,6 +997,11 @@ static __always_inline int on_rename(struct task_struct *t, long ret, long olddi
 				     const char *oldname, long newdir, const char *newname, long rflags,
 				     __u16 sc, const struct touched *tc)
 {
+	/* rename(2) returns 0 and changes nothing when both names are links of one file: the
+	 * notes say so where the ctimes change in the call. Elsewhere (a network filesystem that
+	 * only invalidates its cached ctimes) a real rename has no notes either, so the flag asks
+	 * the loader to look at the names rather than drop the event here. */
+	__u32 unchanged = targ_notes_all && tc->complete && tc->n == 0 ? FIM_F_UNCHANGED : 0;
 	struct scratch *s;
 	struct fim_event *e;
 	struct who w;
@@ -1013,7 +1027,7 @@ static __always_inline int on_rename(struct task_struct *t, long ret, long olddi
 	if (!olen || (!new_watched && !old_watched))
 		return 0;
 	e = begin_event(s, FIM_OP_RENAME, sc);
-	e->flags = flags;
+	e->flags = flags | unchanged;
 	e->path_len = nlen & PATH_MASK;
 	e->old_path_len = olen & PATH_MASK;
 	if (rflags & RENAME_EXCHANGE)

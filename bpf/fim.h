@@ -88,6 +88,9 @@ enum fim_flags {
 	/* 1 << 6 is retired: the loader filters every lexical path again */
 	FIM_F_EXCHANGE = 1 << 7,  /* renameat2(RENAME_EXCHANGE): both names swapped */
 	FIM_F_OLD_LEXICAL = 1 << 8,
+	/* a rename that changed no inode's ctime: rename(2) between two names of one file succeeds
+	 * and leaves both; the loader drops it if both names are still one file */
+	FIM_F_UNCHANGED = 1 << 9,
 };
 
 struct fim_event {

@@ -24,9 +24,12 @@
 #include <sys/mount.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <linux/magic.h>
 
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
@@ -104,6 +107,7 @@ static struct {
 	size_t out_len;
 	char line[LINE_MAX_BYTES + 256];
 	__u64 lines_written, outside_watch_dropped, commands;
+	__u64 unchanged_renames_dropped; /* see rename_changed_nothing() */
 	__u64 ringbuf_used_max; /* the kernel's marks taken since the last stats record */
 	__u64 lost_reported;    /* `lost` in the last stats record */
 	__u64 loss_looked_ns;   /* CLOCK_MONOTONIC of the last look_for_loss() at the counters */
@@ -540,6 +544,51 @@ static size_t canonical_parent(char *p, size_t n, size_t cap, __u64 now)
 	return rlen + 1 + blen;
 }
 
+/*
+ * A rename that changed no ctime (FIM_F_UNCHANGED): rename(2) between two links of one file (or
+ * of a name onto itself) succeeds and leaves both names, and its event would tell consumers
+ * that one of them is gone. Did it change nothing? Surely so on a filesystem that sets a
+ * rename's ctimes while the call runs: every local one, where the timestamp hooks see them.
+ * Elsewhere (a network filesystem may only mark its cached ctimes stale) a real rename has no
+ * ctime change either: there, only two names that are one file now say so. That look comes
+ * after the fact, and a later change may have moved a name meanwhile, so it is not the rule
+ * where the kernel's word can be trusted.
+ */
+static bool rename_changed_nothing(const char *path, size_t plen, const char *old, size_t olen)
+{
+	char p[FIM_PATH_MAX * 2 + 1], o[FIM_PATH_MAX * 2 + 1], *slash;
+	struct stat sp, so;
+	struct statfs fs;
+
+	if (plen >= sizeof(p) || olen >= sizeof(o) || memchr(path, 0, plen) || memchr(old, 0, olen))
+		return false;
+	memcpy(p, path, plen);
+	p[plen] = 0;
+	memcpy(o, old, olen);
+	o[olen] = 0;
+	slash = strrchr(p, '/');
+	if (slash) {
+		int rc;
+
+		*slash = 0;
+		rc = statfs(slash == p ? "/" : p, &fs);
+		*slash = '/';
+		if (!rc) {
+			switch ((unsigned long)fs.f_type) {
+			case EXT4_SUPER_MAGIC: /* ext2 and ext3 too */
+			case XFS_SUPER_MAGIC:
+			case BTRFS_SUPER_MAGIC:
+			case F2FS_SUPER_MAGIC:
+			case TMPFS_MAGIC:
+			case RAMFS_MAGIC:
+			case OVERLAYFS_SUPER_MAGIC:
+				return true;
+			}
+		}
+	}
+	return !lstat(p, &sp) && !lstat(o, &so) && sp.st_dev == so.st_dev && sp.st_ino == so.st_ino;
+}
+
 static int handle_event(void *ctx, void *data, size_t size)
 {
 	const struct fim_event *e = data;
@@ -570,6 +619,10 @@ static int handle_event(void *ctx, void *data, size_t size)
 			L.outside_watch_dropped++;
 			return 0;
 		}
+	}
+	if (e->op == FIM_OP_RENAME && (e->flags & FIM_F_UNCHANGED) && rename_changed_nothing(path, plen, old, olen)) {
+		L.unchanged_renames_dropped++;
+		return 0;
 	}
 	if (e->op == FIM_OP_RENAME && (e->flags & FIM_F_EXCHANGE)) {
 		/* both names now point at the other file: two renames say exactly that */
@@ -647,6 +700,7 @@ static void write_stats(const struct fim_stats per[256], const __u64 tot[FIM_STA
 	jw_u64(&w, "ringbuf_bytes", (__u64)L.opts.ringbuf_mb << 20);
 	jw_u64(&w, "ringbuf_used_max_bytes", take_ringbuf_used_max());
 	jw_u64(&w, "outside_watch_dropped", L.outside_watch_dropped);
+	jw_u64(&w, "unchanged_renames", L.unchanged_renames_dropped);
 	jw_u64(&w, "lines_written", L.lines_written);
 	jw_u64(&w, "commands", L.commands);
 	jw_end(&w);
@@ -1308,6 +1362,10 @@ static int open_and_load(bool compat)
 	obj->rodata->targ_notes_decide = L.backend == BACKEND_TRACEPOINT;
 	bpf_map__set_max_entries(obj->maps.rb, L.opts.ringbuf_mb << 20);
 	select_programs(obj->obj);
+	obj->rodata->targ_notes_all = obj->rodata->targ_notes_decide &&
+				      bpf_program__autoload(obj->progs.ctime_set) &&
+				      bpf_program__autoload(obj->progs.ctime_skip) &&
+				      bpf_program__autoload(obj->progs.ctime_xchg);
 	err = fim_bpf__load(obj);
 	if (err) {
 		fim_bpf__destroy(obj);

@@ -259,6 +259,36 @@ e2e('rename: renameat2(RENAME_EXCHANGE) is two rename events', (t) =>
 		]);
 	}));
 
+// rename(2) between two links of one file, or of a name onto itself, returns 0 and changes
+// nothing: an event would tell consumers that the old name is gone. Where the timestamp
+// tracepoints show that no ctime changed (6.13+), there is none; elsewhere it is reported.
+e2e('rename: between two names of one file it changes nothing, and is not reported (6.13+)', (t) =>
+	withLoader(t, {}, async (l) => {
+		const a = path.join(l.dir, 'a');
+		const b = path.join(l.dir, 'b');
+		fs.writeFileSync(a, 'a');
+		fs.linkSync(a, b);
+		const m = await l.settle().then(() => l.mark());
+		const c = await py(
+			'os.rename(A[0], A[1])\nos.rename(A[1], A[1])\nos.rename(A[0], A[2])',
+			[a, b, path.join(l.dir, 'c')],
+		);
+		t.true(fs.existsSync(b) && fs.existsSync(path.join(l.dir, 'c')) && !fs.existsSync(a));
+		const events = await l.settle(m);
+		const real = { operation: 'rename', path: path.join(l.dir, 'c'), old_path: a, ...whoRoot(c) };
+		if ((l.hello['hooks'] as string[]).includes('ctime_ns_xchg')) {
+			assertEvents(t, events, [real]);
+			const stats = await l.command({ cmd: 'stats' }).then(() => l.waitFor((r) => r.type === 'stats', 5000, m));
+			t.is(stats['unchanged_renames'], 2);
+		} else {
+			assertEvents(t, events, [
+				{ operation: 'rename', path: b, old_path: a, ...whoRoot(c) },
+				{ operation: 'rename', path: b, old_path: b, ...whoRoot(c) },
+				real,
+			]);
+		}
+	}));
+
 e2e('rename: out of and into the watched tree is one event with both paths', (t) =>
 	withLoader(t, {}, async (l) => {
 		const inside = path.join(l.dir, 'leaving');
