@@ -69,7 +69,12 @@ export class Baseline {
 	/** How many notes each directory has right below it: a rename of one of them carries notes. */
 	private pendingParents = new Map<string, number>();
 	/** Renames not yet applied to the store, in order. */
-	private moves: Array<{from: string; to: string}> = [];
+	private moves: Array<{from: string; to: string; exchange?: boolean}> = [];
+	/**
+	 * The loader reports renameat2(RENAME_EXCHANGE) as two renames of one call, one per
+	 * direction, back to back: a rename waits here for the next event to say which it is.
+	 */
+	private heldRename: KernelEventFields | undefined;
 	private readonly slackNs: number;
 	private stopping = false;
 
@@ -97,32 +102,85 @@ export class Baseline {
 	 * deleted, as it was.
 	 */
 	note(event: KernelEventFields): void {
-		const timestampNs = event.timestamp;
-		const path = byteString(event.path, event.path_b64);
-		if (event.operation === 'rename' && typeof event.old_path === 'string') {
-			const from = byteString(event.old_path, event.old_path_b64);
-			const fromNew = this.pending.get(from)?.new === true;
-			if (!fromNew) {
-				this.moves.push({from, to: path});
-				if (this.hasPendingBelow(from)) {
-					this.carryPending(from, path);
-				}
+		const held = this.heldRename;
+		if (held !== undefined) {
+			this.heldRename = undefined;
+			if (exchangeTwins(held, event)) {
+				this.exchange(byteString(held.old_path!, held.old_path_b64), byteString(held.path, held.path_b64), held.timestamp);
+				return;
 			}
 
-			this.mark(from, timestampNs, true, false);
-			// Unless a new file took the place of another, what is at `path` now may be in the
-			// store (moved there, or there before).
-			const targetNew = fromNew && this.pending.get(path)?.new === true;
-			this.mark(path, timestampNs, false, false).new = targetNew;
+			this.rename(held);
+		}
+
+		if (event.operation === 'rename' && typeof event.old_path === 'string') {
+			this.heldRename = event;
 			return;
 		}
 
 		const made = event.operation === 'add' && event.file_type !== null && event.file_type !== 'dir';
-		this.mark(path, timestampNs, event.operation === 'delete', made);
+		const note = this.mark(byteString(event.path, event.path_b64), event.timestamp, event.operation === 'delete', made);
+		if (event.operation === 'add') {
+			// A new file deleted and made again as a directory is new no more: something may be
+			// moved in below it, and its renames must take that along.
+			note.new &&= made;
+		}
+	}
+
+	/** A rename that is not half of an exchange. */
+	private rename(event: KernelEventFields): void {
+		const timestampNs = event.timestamp;
+		const path = byteString(event.path, event.path_b64);
+		const from = byteString(event.old_path!, event.old_path_b64);
+		const fromNew = this.pending.get(from)?.new === true;
+		if (!fromNew) {
+			this.moves.push({from, to: path});
+			if (this.hasPendingBelow(from)) {
+				this.carryPending(from, path);
+			}
+		}
+
+		this.mark(from, timestampNs, true, false);
+		// Unless a new file took the place of another, what is at `path` now may be in the
+		// store (moved there, or there before).
+		const targetNew = fromNew && this.pending.get(path)?.new === true;
+		this.mark(path, timestampNs, false, false).new = targetNew;
+	}
+
+	/**
+	 * renameat2(RENAME_EXCHANGE): `a` and `b`, with what is below them, trade places, and both
+	 * are still there. Applied as two moves, the second would have put back what the first
+	 * moved, and the other name's subtree would have left the baseline.
+	 */
+	private exchange(a: string, b: string, timestampNs: number): void {
+		this.moves.push({from: a, to: b, exchange: true});
+		const notes = (root: string) => [...this.pending].filter(([path]) => path === root || path.startsWith(`${root}/`));
+		const fromA = notes(a);
+		const fromB = notes(b);
+		for (const [path] of [...fromA, ...fromB]) {
+			this.unsetPending(path);
+		}
+
+		for (const [path, note] of fromA) {
+			this.setPending(b + path.slice(a.length), note);
+		}
+
+		for (const [path, note] of fromB) {
+			this.setPending(a + path.slice(b.length), note);
+		}
+
+		this.mark(a, timestampNs, false, false);
+		this.mark(b, timestampNs, false, false);
 	}
 
 	/** Applies what live events said to the store. */
 	flush(): void {
+		if (this.heldRename !== undefined) {
+			const held = this.heldRename;
+			this.heldRename = undefined;
+			this.rename(held);
+		}
+
 		if (this.pending.size === 0 && this.moves.length === 0) {
 			return;
 		}
@@ -134,8 +192,12 @@ export class Baseline {
 		this.pending = new Map();
 		this.pendingParents = new Map();
 		store.transaction(() => {
-			for (const {from, to} of moves) {
-				store.move(from, to);
+			for (const {from, to, exchange} of moves) {
+				if (exchange) {
+					store.exchange(from, to);
+				} else {
+					store.move(from, to);
+				}
 			}
 
 			for (const [path, note] of pending) {
@@ -352,10 +414,19 @@ export class Baseline {
 		}
 
 		const fresh = {timestampNs, gone, new: made};
-		this.pending.set(path, fresh);
+		this.setPending(path, fresh);
+		return fresh;
+	}
+
+	private setPending(path: string, note: Pending): void {
+		this.pending.set(path, note);
 		const parent = parentOf(path);
 		this.pendingParents.set(parent, (this.pendingParents.get(parent) ?? 0) + 1);
-		return fresh;
+	}
+
+	private unsetPending(path: string): void {
+		this.pending.delete(path);
+		this.forgetParent(path);
 	}
 
 	private hasPendingBelow(directory: string): boolean {
@@ -378,14 +449,11 @@ export class Baseline {
 		const prefix = `${from}/`;
 		for (const [path, note] of [...this.pending]) {
 			if (path.startsWith(prefix)) {
-				this.pending.delete(path);
-				this.forgetParent(path);
+				this.unsetPending(path);
 				const moved = to + path.slice(from.length);
 				const existing = this.pending.get(moved);
 				if (existing === undefined) {
-					this.pending.set(moved, note);
-					const parent = parentOf(moved);
-					this.pendingParents.set(parent, (this.pendingParents.get(parent) ?? 0) + 1);
+					this.setPending(moved, note);
 				} else {
 					// What the directory's move brings replaced what was there: its note says
 					// whether the path is there and whether the store knows it.
@@ -464,6 +532,14 @@ function differences(row: StoredFile, state: FileState): string[] {
 }
 
 /** A path from an event as a byte string (see state-store.ts). */
+/** The two renames the loader reports for one renameat2(RENAME_EXCHANGE): the same call, each name onto the other. */
+function exchangeTwins(first: KernelEventFields, second: KernelEventFields): boolean {
+	return second.operation === 'rename' && first.syscall === 'renameat2' && second.syscall === 'renameat2'
+		&& second.timestamp === first.timestamp && second.tid === first.tid
+		&& second.path === first.old_path && second.old_path === first.path
+		&& (second.path_b64 ?? null) === (first.old_path_b64 ?? null) && (second.old_path_b64 ?? null) === (first.path_b64 ?? null);
+}
+
 export function byteString(path: string, base64?: string | null): string {
 	if (typeof base64 === 'string') {
 		return Buffer.from(base64, 'base64').toString('latin1');

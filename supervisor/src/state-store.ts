@@ -212,18 +212,27 @@ export class StateStore {
 			return;
 		}
 
+		// What was at `to` is replaced, whatever the store knows of `from`.
+		this.remove(to);
+		// Nothing known by the old name itself (made since the last flush): the new name is
+		// looked at by the flush. What is below it may be known all the same (a directory made
+		// since the last flush, and a known one moved into it): it moves.
 		const row = this.get(from);
-		// Nothing known by the old name (a file made and renamed within one flush): the new
-		// name is looked at by the flush anyway.
-		if (!row) {
-			return;
+		if (row) {
+			this.statements.remove.run(bytes(from));
+			this.put(to, row);
 		}
 
-		this.remove(to);
-		this.statements.remove.run(bytes(from));
-		this.put(to, row);
 		const [low, high] = subtreeRange(from);
 		this.statements.moveSubtree.run({to: bytes(to), cut: from.length + 1, low, high});
+	}
+
+	/** RENAME_EXCHANGE: `a` and `b`, with their subtrees, trade places. */
+	exchange(a: string, b: string): void {
+		const aside = `${a}\0`; // no real path holds a NUL
+		this.move(a, aside);
+		this.move(b, a);
+		this.move(aside, b);
 	}
 
 	transaction(work: () => void): void {
