@@ -638,9 +638,10 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 		this.deliver(items);
 	}
 
-	private flushBaseline(): void {
+	/** `final`: the last flush, which applies even a rename whose other half may yet come. */
+	private flushBaseline(final = false): void {
 		try {
-			this.state?.baseline.flush();
+			this.state?.baseline.flush(!final);
 		} catch (error) {
 			this.counters.errors_total.processing++;
 			this.logger.error(`cannot update the baseline: ${(error as Error).message}`);
@@ -669,7 +670,7 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 		this.state.baseline.stop();
 		this.nextReconcile = undefined;
 		await this.reconciling;
-		this.flushBaseline();
+		this.flushBaseline(true);
 		this.closeState();
 	}
 

@@ -61,6 +61,8 @@ export type BaselineOptions = {
 type Pending = {timestampNs: number; gone: boolean; new: boolean};
 
 const scanChunk = 512;
+/** How long a note of a path that vanished (or moved away) before its event waits for that event. */
+const vanishedNoteNs = 5e9;
 const progressEveryMs = 2000;
 const maxSummaryPaths = 100;
 
@@ -75,6 +77,8 @@ export class Baseline {
 	 * direction, back to back: a rename waits here for the next event to say which it is.
 	 */
 	private heldRename: KernelEventFields | undefined;
+	/** When the held rename came (clock ms). */
+	private heldSince = 0;
 	private readonly slackNs: number;
 	private stopping = false;
 
@@ -115,6 +119,7 @@ export class Baseline {
 
 		if (event.operation === 'rename' && typeof event.old_path === 'string') {
 			this.heldRename = event;
+			this.heldSince = this.options.clock.now();
 			return;
 		}
 
@@ -173,8 +178,18 @@ export class Baseline {
 		this.mark(b, timestampNs, false, false);
 	}
 
-	/** Applies what live events said to the store. */
-	flush(): void {
+	/**
+	 * Applies what live events said to the store. `unlessRenameHeld`: a flush between two
+	 * batches of events waits while the last event, less than a second ago, is a rename whose
+	 * other half may come with the next batch (its two lines may come in two reads). Flushed
+	 * without it, the notes before it would be looked up where the rename had already taken
+	 * them from; flushed with it as a plain rename, an exchange would lose one side's tree.
+	 */
+	flush(unlessRenameHeld = false): void {
+		if (unlessRenameHeld && this.heldRename !== undefined && this.options.clock.now() - this.heldSince < 1000) {
+			return;
+		}
+
 		if (this.heldRename !== undefined) {
 			const held = this.heldRename;
 			this.heldRename = undefined;
@@ -186,6 +201,7 @@ export class Baseline {
 		}
 
 		const {store} = this.options;
+		const nowNs = this.options.clock.now() * 1e6;
 		const moves = this.moves;
 		const pending = this.pending;
 		this.moves = [];
@@ -207,9 +223,15 @@ export class Baseline {
 				// comes next and stores it; if that event is lost, the next scan finds the file
 				// missing from the baseline and reports it, as it would any unexplained state.
 				const state = note.gone ? undefined : statPath(path);
+
 				if (state === undefined) {
 					if (note.gone && !note.new) {
 						store.remove(path);
+					} else if (!note.gone && nowNs - note.timestampNs < vanishedNoteNs) {
+						// Gone from the disk before the event that took it away came (a rename of
+						// a directory above it, most often): the note waits for that event, which
+						// takes it along to where the path went.
+						this.setPending(path, note);
 					}
 				} else if (state.type === 'dir' || Number(state.ctimeNs) <= note.timestampNs + this.slackNs) {
 					store.put(path, state);

@@ -363,3 +363,43 @@ test('a damaged or deleted baseline: moved aside, said why, and a fresh one work
 	t.is(deleted.store.fileCount, 0);
 	deleted.store.close(3n);
 });
+
+test('a path gone from the disk before its event came is stored where that event takes it', async t => {
+	const {root, store, baseline} = setup();
+	await baseline.reconcile([root], 'start');
+	mkdirSync(join(root, 'd'));
+	writeFileSync(join(root, 'd', 'x'), 'x');
+	baseline.note(kernelEvent('add', join(root, 'd'), Date.now()));
+	baseline.note({...kernelEvent('add', join(root, 'd', 'x'), Date.now()), file_type: 'file'});
+	// The directory moves; the flush comes before the event that says so.
+	renameSync(join(root, 'd'), join(root, 'e'));
+	baseline.flush();
+	t.is(store.get(join(root, 'd', 'x')), undefined);
+	baseline.note(kernelEvent('rename', join(root, 'e'), Date.now(), join(root, 'd')));
+	baseline.flush();
+	t.like(store.get(join(root, 'e', 'x')), {type: 'file', size: 1n});
+	t.is(store.get(join(root, 'd')), undefined);
+	t.like(store.get(join(root, 'e')), {type: 'dir'});
+});
+
+test('the two renames of an exchange are one change, even with a flush between batches between them', async t => {
+	const {root, store, baseline} = setup();
+	mkdirSync(join(root, 'a'));
+	writeFileSync(join(root, 'a', 'in-a'), 'a');
+	mkdirSync(join(root, 'b'));
+	writeFileSync(join(root, 'b', 'in-b'), 'b');
+	await baseline.reconcile([root], 'start');
+	// renameat2(RENAME_EXCHANGE) of a and b, as the loader reports it
+	renameSync(join(root, 'a'), join(root, 'aside'));
+	renameSync(join(root, 'b'), join(root, 'a'));
+	renameSync(join(root, 'aside'), join(root, 'b'));
+	const first = {...kernelEvent('rename', join(root, 'b'), Date.now(), join(root, 'a')), syscall: 'renameat2'};
+	baseline.note(first);
+	baseline.flush(true);
+	baseline.note({...first, path: join(root, 'a'), old_path: join(root, 'b')});
+	baseline.flush();
+	t.like(store.get(join(root, 'a', 'in-b')), {size: 1n});
+	t.like(store.get(join(root, 'b', 'in-a')), {size: 1n});
+	t.is(store.get(join(root, 'a', 'in-a')), undefined);
+	t.is(store.get(join(root, 'b', 'in-b')), undefined);
+});
