@@ -4,7 +4,7 @@ import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import test from 'ava';
 import {execa} from 'execa';
-import {e2e, Fimctl, fimctl, fimctlStatus, killLeftoverLoaders, loader, loaderPid, sleep, unreported, workDirectory, Workload, type Json} from './fimctl-harness.js';
+import {baselineMade, cleanUp, e2e, Fimctl, fimctl, fimctlStatus, killLeftoverLoaders, loader, loaderPid, sleep, supervisorRecords, unreported, workDirectory, Workload, type Json} from './fimctl-harness.js';
 
 /**
  * Nothing lost silently (DESIGN.md §5), on the real kernel: each test breaks something (the
@@ -18,18 +18,6 @@ function configFile(yaml: string): string {
 	return file;
 }
 
-const supervisorRecords = (fim: Fimctl, kind: string): Json[] => fim.records.filter(record => record['type'] === 'supervisor' && record['kind'] === kind);
-
-async function baselineMade(fim: Fimctl): Promise<void> {
-	await fim.until(() => (fim.stderr.includes('baseline of') || supervisorRecords(fim, 'reconcile').length > 0 ? true : undefined), 'the first scan');
-}
-
-function cleanUp(fim: Fimctl, ...directories: string[]): void {
-	fim.process.kill('SIGKILL');
-	for (const directory of [...directories, fim.stateDirectory]) {
-		rmSync(directory, {recursive: true, force: true});
-	}
-}
 
 e2e('kill -9 of the loader 20 times under a workload: every change is reported, live or by reconciliation', async t => {
 	t.timeout(180_000);

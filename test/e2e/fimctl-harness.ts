@@ -1,5 +1,5 @@
 import {spawn, type ChildProcess} from 'node:child_process';
-import {accessSync, chmodSync, constants, mkdtempSync, readdirSync, readFileSync, realpathSync, writeFileSync} from 'node:fs';
+import {accessSync, chmodSync, constants, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join, resolve} from 'node:path';
 import test, {type ExecutionContext} from 'ava';
@@ -107,6 +107,20 @@ export class Fimctl {
 	async stop(): Promise<number | null> {
 		this.process.kill('SIGTERM');
 		return this.exit;
+	}
+}
+
+export const supervisorRecords = (fim: Fimctl, kind: string): Json[] => fim.records.filter(record => record['type'] === 'supervisor' && record['kind'] === kind);
+
+/** Waits for the first scan of the watched paths (the baseline made, or reconciled against). */
+export async function baselineMade(fim: Fimctl): Promise<void> {
+	await fim.until(() => (fim.stderr.includes('baseline of') || supervisorRecords(fim, 'reconcile').length > 0 ? true : undefined), 'the first scan');
+}
+
+export function cleanUp(fim: Fimctl, ...directories: string[]): void {
+	fim.process.kill('SIGKILL');
+	for (const directory of [...directories, fim.stateDirectory]) {
+		rmSync(directory, {recursive: true, force: true});
 	}
 }
 
