@@ -2,8 +2,9 @@
 // replayed onto an empty model, and the model must be the tree on disk, entry for entry. Each
 // change is checked one by one elsewhere; this finds what only a sequence shows (a path
 // remembered from before a directory moved, an event in the wrong order, one missing or extra).
-// A failure names its seed: FIM_REPLAY_SEED=<seed> runs the same changes again, and
-// FIM_REPLAY_DUMP=<file> keeps the events of a run for a closer look.
+// A failure names its seed: FIM_REPLAY_SEED=<seed> makes the same calls again,
+// FIM_REPLAY_DUMP=<file> keeps the events of a run (<file>.tmp, <file>.shm) and
+// FIM_REPLAY_LOG=<file> the calls that succeeded, for a closer look.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ExecutionContext } from 'ava';
@@ -68,7 +69,7 @@ function replay(tree: Tree, events: FimEvent[]): string[] {
 function disk(dir: string, tree: Tree = new Map()): Tree {
 	for (const d of fs.readdirSync(dir, { withFileTypes: true })) {
 		const p = path.join(dir, d.name);
-		tree.set(p, d.isDirectory() ? 'dir' : d.isSymbolicLink() ? 'symlink' : 'file');
+		tree.set(p, d.isDirectory() ? 'dir' : d.isSymbolicLink() ? 'symlink' : d.isFIFO() ? 'fifo' : 'file');
 		if (d.isDirectory()) disk(p, tree);
 	}
 	return tree;
@@ -100,7 +101,7 @@ for (const [fsName, tmpRoot] of [['ext4 or the like (/tmp)', undefined], ['tmpfs
 			t.true(made > 1000, `${made} successful calls`);
 			const model: Tree = new Map();
 			const misfits = replay(model, events);
-			if (process.env['FIM_REPLAY_DUMP']) fs.writeFileSync(process.env['FIM_REPLAY_DUMP'], events.map((e) => JSON.stringify(e)).join('\n') + '\n');
+			if (process.env['FIM_REPLAY_DUMP']) fs.writeFileSync(`${process.env['FIM_REPLAY_DUMP']}.${tmpRoot === undefined ? 'tmp' : 'shm'}`, events.map((e) => JSON.stringify(e)).join('\n') + '\n');
 			t.deepEqual(misfits.slice(0, 20), [], `seed ${seed}`);
 			compare(t, model, disk(l.dir), events);
 		}));
