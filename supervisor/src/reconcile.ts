@@ -61,6 +61,9 @@ export type BaselineOptions = {
 type Pending = {timestampNs: number; gone: boolean; new: boolean};
 
 const scanChunk = 512;
+/** Notes a flush between batches leaves waiting for the other half of an exchange, at most. */
+const maxNotesWaiting = 16_384;
+
 /** How long a note of a path that vanished (or moved away) before its event waits for that event. */
 const vanishedNoteNs = 5e9;
 const progressEveryMs = 2000;
@@ -74,7 +77,7 @@ export class Baseline {
 	private moves: Array<{from: string; to: string; exchange?: boolean}> = [];
 	/**
 	 * The loader reports renameat2(RENAME_EXCHANGE) as two renames of one call, one per
-	 * direction, back to back: a rename waits here for the next event to say which it is.
+	 * direction, back to back: a renameat2 waits here for the next event to say which it is.
 	 */
 	private heldRename: KernelEventFields | undefined;
 	/** When the held rename came (clock ms). */
@@ -117,6 +120,11 @@ export class Baseline {
 			this.rename(held);
 		}
 
+		if (event.operation === 'rename' && typeof event.old_path === 'string' && event.syscall !== 'renameat2') {
+			this.rename(event);
+			return;
+		}
+
 		if (event.operation === 'rename' && typeof event.old_path === 'string') {
 			this.heldRename = event;
 			this.heldSince = this.options.clock.now();
@@ -140,6 +148,12 @@ export class Baseline {
 		const fromNew = this.pending.get(from)?.new === true;
 		if (!fromNew) {
 			this.moves.push({from, to: path});
+			// What was below `path` is replaced, and its rows leave with the move: its notes,
+			// a delete's above all, would otherwise apply to what the move brings.
+			if (this.hasPendingBelow(path)) {
+				this.forgetPendingBelow(path);
+			}
+
 			if (this.hasPendingBelow(from)) {
 				this.carryPending(from, path);
 			}
@@ -179,18 +193,21 @@ export class Baseline {
 	}
 
 	/**
-	 * Applies what live events said to the store. `unlessRenameHeld`: a flush between two
-	 * batches of events waits while the last event, less than a second ago, is a rename whose
-	 * other half may come with the next batch (its two lines may come in two reads). Flushed
-	 * without it, the notes before it would be looked up where the rename had already taken
-	 * them from; flushed with it as a plain rename, an exchange would lose one side's tree.
+	 * Applies what live events said to the store. `betweenBatches`: the last event, less than a
+	 * second ago, may be the first half of an exchange whose other half comes with the next
+	 * batch (its two lines may come in two reads). Flushed as a plain rename, the exchange would
+	 * lose one side's tree; flushed without it, the disk already shows it, and a path below
+	 * what it moved can name a file of the other tree. So such a flush waits for the next
+	 * batch, unless notes pile up (a stream of renameat2: `mv` uses it): then it goes without
+	 * the rename, which waits alone.
 	 */
-	flush(unlessRenameHeld = false): void {
-		if (unlessRenameHeld && this.heldRename !== undefined && this.options.clock.now() - this.heldSince < 1000) {
+	flush(betweenBatches = false): void {
+		const waiting = betweenBatches && this.heldRename !== undefined && this.options.clock.now() - this.heldSince < 1000;
+		if (waiting && this.pending.size < maxNotesWaiting) {
 			return;
 		}
 
-		if (this.heldRename !== undefined) {
+		if (this.heldRename !== undefined && !waiting) {
 			const held = this.heldRename;
 			this.heldRename = undefined;
 			this.rename(held);
@@ -466,25 +483,23 @@ export class Baseline {
 		return false;
 	}
 
+	private forgetPendingBelow(directory: string): void {
+		const prefix = `${directory}/`;
+		for (const path of [...this.pending.keys()]) {
+			if (path.startsWith(prefix)) {
+				this.unsetPending(path);
+			}
+		}
+	}
+
 	/** Pending notes below a renamed directory now live under its new name. */
 	private carryPending(from: string, to: string): void {
 		const prefix = `${from}/`;
 		for (const [path, note] of [...this.pending]) {
 			if (path.startsWith(prefix)) {
+				// nothing below `to` is pending any more (rename() forgot it)
 				this.unsetPending(path);
-				const moved = to + path.slice(from.length);
-				const existing = this.pending.get(moved);
-				if (existing === undefined) {
-					this.setPending(moved, note);
-				} else {
-					// What the directory's move brings replaced what was there: its note says
-					// whether the path is there and whether the store knows it.
-					existing.gone = note.gone;
-					existing.new = note.new;
-					if (note.timestampNs > existing.timestampNs) {
-						existing.timestampNs = note.timestampNs;
-					}
-				}
+				this.setPending(to + path.slice(from.length), note);
 			}
 		}
 	}
