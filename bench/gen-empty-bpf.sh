@@ -12,7 +12,7 @@ READELF=${READELF:-readelf}
 sections=$("$READELF" -SW "$obj" | grep -oE '\b(tracepoint/[A-Za-z0-9_]+/[A-Za-z0-9_]+|tp_btf/[A-Za-z0-9_]+)')
 # A program shared by several syscall tracepoints is in one section; the loader attaches it to
 # every tracepoint of its list in bpf/fim-hooks.h, and so must this.
-shared=$(printf '#include "fim-hooks.h"\n#define N(name, ...) tracepoint/syscalls/sys_exit_##name\nFIM_BY_NAME_HOOKS(N) FIM_RENAME_HOOKS(N) FIM_BY_FD_HOOKS(N)\n' |
+shared=$(printf '#include "fim-hooks.h"\n#define N(name, ...) tracepoint/syscalls/sys_exit_##name\n#define E(name, ...) tracepoint/syscalls/sys_enter_##name\nFIM_BY_NAME_HOOKS(N) FIM_RENAME_HOOKS(N) FIM_RENAME_HOOKS(E) FIM_BY_FD_HOOKS(N)\n' |
 	"${CPP:-cpp}" -P -I"$(dirname "$0")/../bpf" - | tr -s ' ' '\n')
 sections=$(printf '%s\n%s\n' "$sections" "$shared" | grep . | sort -u)
 if [[ -z $sections ]]; then

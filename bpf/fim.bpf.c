@@ -438,8 +438,28 @@ static __always_inline bool empty_path(struct dentry *d, struct vfsmount *vm)
 	return false;
 }
 
+/* The directory a relative name starts from: the cwd (AT_FDCWD) or the dirfd's. */
+static __always_inline bool base_dir(struct task_struct *t, long dirfd, struct dentry **d, struct vfsmount **vm)
+{
+	if ((int)dirfd == AT_FDCWD) {
+		struct fs_struct *fs = KREAD(struct task_struct, t, fs);
+
+		*d = KREAD(struct fs_struct, fs, pwd.dentry);
+		*vm = KREAD(struct fs_struct, fs, pwd.mnt);
+	} else {
+		struct file *f = fd_to_file(t, (int)dirfd);
+
+		if (!f)
+			return false;
+		*d = KREAD(struct file, f, f_path.dentry);
+		*vm = KREAD(struct file, f, f_path.mnt);
+	}
+	return true;
+}
+
 /*
- * "<base>/<name>" where base is the caller's root (absolute name), cwd (AT_FDCWD) or dirfd;
+ * "<base>/<name>" where base is the caller's root (absolute name), cwd (AT_FDCWD) or dirfd
+ * (or, given, the base as it was when the call began);
  * an empty name (AT_EMPTY_PATH) is the dirfd itself. Returns the length, 0 on failure, and in
  * *name_at where the caller's string starts in it.
  *
@@ -448,7 +468,8 @@ static __always_inline bool empty_path(struct dentry *d, struct vfsmount *vm)
  * Any other is read again behind its base.
  */
 static __always_inline __u32 put_name_path(struct scratch *s, __u32 off, struct task_struct *t,
-					   long dirfd, const char *uname, __u32 *name_at, bool *trunc)
+					   long dirfd, const char *uname, const char *base, __u32 base_len,
+					   __u32 *name_at, bool *trunc)
 {
 	struct fs_struct *fs = KREAD(struct task_struct, t, fs);
 	struct dentry *d;
@@ -472,18 +493,22 @@ static __always_inline __u32 put_name_path(struct scratch *s, __u32 off, struct 
 				*trunc = true;
 			return ((__u32)n - 1) & PATH_MASK;
 		}
-	} else if ((int)dirfd == AT_FDCWD) {
-		d = KREAD(struct fs_struct, fs, pwd.dentry);
-		vm = KREAD(struct fs_struct, fs, pwd.mnt);
-	} else {
-		struct file *f = fd_to_file(t, (int)dirfd);
+	} else if (base) {
+		/* the base as it was when the call began (enter_rename()): the call may have moved it */
+		__u32 n = base_len;
 
-		if (!f)
+		/* the verifier needs the bound on the read itself: keep the compiler from moving it */
+		asm volatile("%0 &= %1" : "+r"(n) : "i"(PATH_MASK));
+		if (!n)
 			return 0;
-		d = KREAD(struct file, f, f_path.dentry);
-		vm = KREAD(struct file, f, f_path.mnt);
+		bpf_probe_read_kernel(DATA(s) + (off & DATA_MASK), n, base);
+		base_len = n;
+		d = NULL;
+		vm = NULL;
+	} else if (!base_dir(t, dirfd, &d, &vm)) {
+		return 0;
 	}
-	len = put_path(s, off, d, vm, trunc);
+	len = d ? put_path(s, off, d, vm, trunc) : base_len & PATH_MASK;
 	*name_at = len;
 	if (c0 == 0)
 		return len;
@@ -933,13 +958,13 @@ static __always_inline void read_args(struct task_struct *t, struct sysargs *a)
  * adds the record flags it calls for to *flags. Returns its length, 0 when it could not be built.
  */
 static __always_inline __u32 name_path(struct scratch *s, __u32 off, struct task_struct *t,
-				       long dirfd, const char *uname, __u32 trunc_flag, __u32 lex_flag,
-				       const struct touched *tc, int *touched_memo, __u32 *flags,
-				       int verdict, bool *watched)
+				       long dirfd, const char *uname, const char *base, __u32 base_len,
+				       __u32 trunc_flag, __u32 lex_flag, const struct touched *tc,
+				       int *touched_memo, __u32 *flags, int verdict, bool *watched)
 {
 	bool trunc = false;
 	__u32 name_at = 0;
-	__u32 len = put_name_path(s, off, t, dirfd, uname, &name_at, &trunc);
+	__u32 len = put_name_path(s, off, t, dirfd, uname, base, base_len, &name_at, &trunc);
 
 	*watched = false;
 	if (!len)
@@ -978,7 +1003,7 @@ static __always_inline int on_name_change(struct task_struct *t, long ret, long 
 	s = get_scratch();
 	if (!s)
 		return 0;
-	len = name_path(s, 0, t, dirfd, uname, FIM_F_PATH_TRUNC, FIM_F_LEXICAL, tc, &touched_memo,
+	len = name_path(s, 0, t, dirfd, uname, NULL, 0, FIM_F_PATH_TRUNC, FIM_F_LEXICAL, tc, &touched_memo,
 			&flags, verdict, &watched);
 	if (!watched)
 		return 0;
@@ -993,9 +1018,41 @@ static __always_inline int on_name_change(struct task_struct *t, long ret, long 
 	return 0;
 }
 
+/*
+ * The base directories of a rename's relative names (old, new) as they were when the call
+ * began. The path of a base is read at the exit otherwise, and a rename may move the caller's
+ * own cwd or dirfd (`cd /w/a/b && mv ../../a /w/x/a`): read after the move, the base would be
+ * where it went. Per thread, only for renames with a relative name (enter_rename()).
+ */
+struct rename_bases {
+	__u32 len[2]; /* 0: not captured (an absolute name) */
+	char path[2][FIM_PATH_MAX];
+};
+
+/*
+ * Set by the loader for the object with direct reads only: with the compatible one, 6.1's
+ * verifier found exit_rename too large with the captured bases in it.
+ */
+const volatile bool targ_rename_bases = false;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1024); /* threads in a rename with a relative name at once */
+	__type(key, __u32);        /* tid */
+	__type(value, struct rename_bases);
+} rename_bases SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct rename_bases);
+} rename_bases_staging SEC(".maps");
+
 static __always_inline int on_rename(struct task_struct *t, long ret, long olddir,
 				     const char *oldname, long newdir, const char *newname, long rflags,
-				     __u16 sc, const struct touched *tc)
+				     __u16 sc, const struct touched *tc, const struct rename_bases *bases)
 {
 	/* rename(2) returns 0 and changes nothing when both names are links of one file: the
 	 * notes say so where the ctimes change in the call. Elsewhere (a network filesystem that
@@ -1018,11 +1075,13 @@ static __always_inline int on_rename(struct task_struct *t, long ret, long olddi
 	if (!s)
 		return 0;
 	/* one event when either end is watched: a move into or out of the tree has both paths */
-	nlen = name_path(s, 0, t, newdir, newname, FIM_F_PATH_TRUNC, FIM_F_LEXICAL, tc, &touched_memo,
+	nlen = name_path(s, 0, t, newdir, newname, bases ? bases->path[1] : NULL, bases ? bases->len[1] : 0,
+			 FIM_F_PATH_TRUNC, FIM_F_LEXICAL, tc, &touched_memo,
 			 &flags, verdict, &new_watched);
 	if (!nlen)
 		return 0;
-	olen = name_path(s, nlen & PATH_MASK, t, olddir, oldname, FIM_F_OLD_PATH_TRUNC,
+	olen = name_path(s, nlen & PATH_MASK, t, olddir, oldname, bases ? bases->path[0] : NULL,
+			 bases ? bases->len[0] : 0, FIM_F_OLD_PATH_TRUNC,
 			 FIM_F_OLD_LEXICAL, tc, &touched_memo, &flags, verdict, &old_watched);
 	if (!olen || (!new_watched && !old_watched))
 		return 0;
@@ -1187,20 +1246,87 @@ int exit_rename(struct sys_exit_args *ctx)
 	struct touched tc = {};
 	const char *oldname, *newname;
 	long olddir, newdir, rflags;
+	__u32 tid = KREAD(struct task_struct, t, pid);
+	struct rename_bases *bases = targ_rename_bases ? bpf_map_lookup_elem(&rename_bases, &tid) : NULL;
 	__u16 sc;
 
 	take_touched(&tc, t);
 	if (ctx->ret < 0)
-		return 0;
+		goto out;
 	if (dir_may_have_moved(&tc))
 		tree_changed();
 	read_args(t, &a);
 	switch (ctx->nr) {
 	FIM_RENAME_HOOKS(RENAME_CASE)
 	default:
+		goto out;
+	}
+	if (targ_rename_bases && bases)
+		on_rename(t, ctx->ret, olddir, oldname, newdir, newname, rflags, sc, &tc, bases);
+	else
+		on_rename(t, ctx->ret, olddir, oldname, newdir, newname, rflags, sc, &tc, NULL);
+out:
+	if (bases)
+		bpf_map_delete_elem(&rename_bases, &tid);
+	return 0;
+}
+
+/* a relative name (the first byte is not '/') of the call being entered: its base is read now */
+static __always_inline bool relative_name(const char *uname)
+{
+	char c = '/';
+
+	return uname && !bpf_probe_read_user(&c, 1, uname) && c != '/';
+}
+
+static __always_inline __u32 capture_base(struct scratch *s, struct task_struct *t, long dirfd,
+					  char *into)
+{
+	struct dentry *d;
+	struct vfsmount *vm;
+	bool trunc = false;
+	__u32 len;
+
+	if (!base_dir(t, dirfd, &d, &vm))
+		return 0;
+	len = put_path(s, 0, d, vm, &trunc) & PATH_MASK;
+	if (len)
+		bpf_probe_read_kernel(into, len, DATA(s));
+	return len;
+}
+
+/* The renames' entries (fim-hooks.h): see struct rename_bases. */
+SEC("tracepoint/syscalls/sys_enter_rename")
+int enter_rename(void *ctx)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct rename_bases *b;
+	struct scratch *s;
+	struct sysargs a;
+	const char *oldname, *newname;
+	long olddir, newdir, rflags;
+	__u32 tid, zero = 0;
+	__u16 sc;
+
+	read_args(t, &a);
+	switch (task_regs(t)->orig_ax) {
+	FIM_RENAME_HOOKS(RENAME_CASE)
+	default:
 		return 0;
 	}
-	return on_rename(t, ctx->ret, olddir, oldname, newdir, newname, rflags, sc, &tc);
+	(void)rflags;
+	(void)sc;
+	if (!relative_name(oldname) && !relative_name(newname))
+		return 0;
+	b = bpf_map_lookup_elem(&rename_bases_staging, &zero);
+	s = get_scratch();
+	if (!b || !s)
+		return 0;
+	b->len[0] = relative_name(oldname) ? capture_base(s, t, olddir, b->path[0]) : 0;
+	b->len[1] = relative_name(newname) ? capture_base(s, t, newdir, b->path[1]) : 0;
+	tid = KREAD(struct task_struct, t, pid);
+	bpf_map_update_elem(&rename_bases, &tid, b, BPF_ANY);
+	return 0;
 }
 
 /* ---- periodic check of files held open for write ----------------------------------------- */

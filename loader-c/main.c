@@ -1040,20 +1040,25 @@ static bool btf_tracepoint_exists(const struct btf *vmlinux, const char *name)
 static const char *const by_name_syscalls[] = { FIM_BY_NAME_HOOKS(SYSCALL_NAME) NULL };
 static const char *const rename_syscalls[] = { FIM_RENAME_HOOKS(SYSCALL_NAME) NULL };
 static const char *const by_fd_syscalls[] = { FIM_BY_FD_HOOKS(SYSCALL_NAME) NULL };
-static const struct {
+/* A program the loader attaches to the <tracepoint prefix><name> of each syscall of its list. */
+struct shared_program {
 	const char *prog;
+	const char *tp_prefix;
 	const char *const *syscalls;
-} shared_programs[] = {
-	{ "exit_by_name", by_name_syscalls },
-	{ "exit_rename", rename_syscalls },
-	{ "exit_by_fd", by_fd_syscalls },
 };
 
-static const char *const *shared_syscalls(const struct bpf_program *prog)
+static const struct shared_program shared_programs[] = {
+	{ "exit_by_name", "sys_exit_", by_name_syscalls },
+	{ "exit_rename", "sys_exit_", rename_syscalls },
+	{ "enter_rename", "sys_enter_", rename_syscalls },
+	{ "exit_by_fd", "sys_exit_", by_fd_syscalls },
+};
+
+static const struct shared_program *shared_program(const struct bpf_program *prog)
 {
 	for (size_t i = 0; i < sizeof(shared_programs) / sizeof(shared_programs[0]); i++)
 		if (!strcmp(bpf_program__name(prog), shared_programs[i].prog))
-			return shared_programs[i].syscalls;
+			return &shared_programs[i];
 	return NULL;
 }
 
@@ -1075,12 +1080,13 @@ static bool replaced_syscall(const char *syscall)
 }
 
 /*
- * Whether a shared program goes on sys_exit_<syscall> (its name left in tp): the kernel has
- * that tracepoint and the fentry backend does not replace it. `say`: log a missing one.
+ * Whether a shared program goes on <prefix><syscall> (its name left in tp): the kernel has
+ * that tracepoint and the fentry backend does not replace the syscall. `say`: log a missing one.
  */
-static bool shared_hook_wanted(const char *syscall, char tp[HOOK_NAME_MAX], bool say)
+static bool shared_hook_wanted(const struct shared_program *p, const char *syscall, char tp[HOOK_NAME_MAX],
+			       bool say)
 {
-	snprintf(tp, HOOK_NAME_MAX, "sys_exit_%s", syscall);
+	snprintf(tp, HOOK_NAME_MAX, "%s%s", p->tp_prefix, syscall);
 	if (replaced_syscall(syscall))
 		return false;
 	if (tracepoint_exists("syscalls", tp))
@@ -1113,12 +1119,13 @@ static void select_programs(struct bpf_object *obj)
 		}
 		if (strncmp(sec, "tracepoint/", 11))
 			continue;
-		if (shared_syscalls(prog)) {
+		if (shared_program(prog)) {
+			const struct shared_program *p = shared_program(prog);
 			char tp[HOOK_NAME_MAX];
 			bool any = false;
 
-			for (const char *const *sc = shared_syscalls(prog); *sc; sc++)
-				any |= shared_hook_wanted(*sc, tp, true);
+			for (const char *const *sc = p->syscalls; *sc; sc++)
+				any |= shared_hook_wanted(p, *sc, tp, true);
 			bpf_program__set_autoload(prog, any);
 			continue;
 		}
@@ -1175,11 +1182,13 @@ static void attach_programs(struct bpf_object *obj)
 			L.seed_link = link;
 			continue;
 		}
-		if (shared_syscalls(prog)) {
-			for (const char *const *sc = shared_syscalls(prog); *sc; sc++) {
+		if (shared_program(prog)) {
+			const struct shared_program *p = shared_program(prog);
+
+			for (const char *const *sc = p->syscalls; *sc; sc++) {
 				char tp[HOOK_NAME_MAX];
 
-				if (shared_hook_wanted(*sc, tp, false))
+				if (shared_hook_wanted(p, *sc, tp, false))
 					add_hook(bpf_program__attach_tracepoint(prog, "syscalls", tp), tp);
 			}
 			continue;
@@ -1362,6 +1371,10 @@ static int open_and_load(bool compat)
 	obj->rodata->targ_notes_decide = L.backend == BACKEND_TRACEPOINT;
 	bpf_map__set_max_entries(obj->maps.rb, L.opts.ringbuf_mb << 20);
 	select_programs(obj->obj);
+	/* the base of a rename's relative names read at its start: see struct rename_bases */
+	obj->rodata->targ_rename_bases = !compat;
+	if (compat)
+		bpf_program__set_autoload(obj->progs.enter_rename, false);
 	obj->rodata->targ_notes_all = obj->rodata->targ_notes_decide &&
 				      bpf_program__autoload(obj->progs.ctime_set) &&
 				      bpf_program__autoload(obj->progs.ctime_skip) &&

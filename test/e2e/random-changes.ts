@@ -48,9 +48,6 @@ def write(p, flags):
     fd = os.open(p, flags | os.O_NONBLOCK, 0o644)
     os.write(fd, b'z' * rnd.randint(1, 64))
     os.close(fd)
-# Renames by absolute path: a rename by a relative name that moves the caller's own cwd is a
-# known limit of the sensor (docs/protocol.md, Paths).
-def absolute(p): return os.path.join(os.getcwdb(), p)
 def move(p, call):
     if dirs_stay and os.path.isdir(p) and not os.path.islink(p):
         raise OSError('directories stay where they are')
@@ -63,9 +60,9 @@ ops = [
     lambda p, q: os.mkdir(p),
     lambda p, q: os.rmdir(p),
     lambda p, q: os.unlink(p),
-    lambda p, q: move(p, lambda: os.rename(absolute(p), absolute(q))),
-    lambda p, q: move(p, lambda: os.rename(absolute(p), absolute(q))),
-    lambda p, q: move(p, lambda: move(q, lambda: libc.renameat2(AT_FDCWD, absolute(p), AT_FDCWD, absolute(q), RENAME_EXCHANGE))),
+    lambda p, q: move(p, lambda: os.rename(p, q)),
+    lambda p, q: move(p, lambda: os.rename(p, q)),
+    lambda p, q: move(p, lambda: move(q, lambda: libc.renameat2(AT_FDCWD, p, AT_FDCWD, q, RENAME_EXCHANGE))),
     lambda p, q: None if no_links else os.link(p, q),
     lambda p, q: os.symlink(b'/nonexistent-fim-replay/x', p),
     lambda p, q: os.chmod(p, rnd.choice([0o600, 0o644, 0o755])),
