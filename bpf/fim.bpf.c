@@ -1261,6 +1261,8 @@ int exit_rename(struct sys_exit_args *ctx)
 	default:
 		goto out;
 	}
+	/* Two inlined copies: in the compatible object the verifier drops the first (no bases),
+	 * and 6.1's found the one copy with the choice inside it over its limit. */
 	if (targ_rename_bases && bases)
 		on_rename(t, ctx->ret, olddir, oldname, newdir, newname, rflags, sc, &tc, bases);
 	else

@@ -120,14 +120,14 @@ export class Baseline {
 			this.rename(held);
 		}
 
-		if (event.operation === 'rename' && typeof event.old_path === 'string' && event.syscall !== 'renameat2') {
-			this.rename(event);
-			return;
-		}
-
 		if (event.operation === 'rename' && typeof event.old_path === 'string') {
-			this.heldRename = event;
-			this.heldSince = this.options.clock.now();
+			if (event.syscall === 'renameat2') {
+				this.heldRename = event;
+				this.heldSince = this.options.clock.now();
+			} else {
+				this.rename(event);
+			}
+
 			return;
 		}
 

@@ -1,4 +1,4 @@
-import {appendFileSync, chmodSync, linkSync, lstatSync, mkdirSync, readdirSync, renameSync, rmdirSync, symlinkSync, truncateSync, unlinkSync, writeFileSync} from 'node:fs';
+import {appendFileSync, chmodSync, lstatSync, mkdirSync, readdirSync, renameSync, rmdirSync, symlinkSync, truncateSync, unlinkSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
 import test from 'ava';
 import {systemClock} from '../../supervisor/src/clock.js';
@@ -14,6 +14,9 @@ import {temporaryDirectory} from './helpers.js';
  * sequences that broke it were a rename of a directory once a file's name (its notes), a
  * rename of a directory not yet stored with a stored one moved into it, RENAME_EXCHANGE (also
  * split by a flush), and a directory renamed onto a path below which a delete was pending.
+ * No hard links: linking or unlinking one name changes the ctime of the others, which have no
+ * event, and the baseline keeps their state until the next scan reports them (docs/records.md);
+ * whether that shows depends on how long the calls take.
  */
 
 function random(seed: number): () => number {
@@ -78,8 +81,8 @@ function exchange(p: string, q: string, aside: string): KernelEventFields[] {
 	return [there, {...there, path: p, old_path: q}];
 }
 
-// 40, 55 and 56: a directory renamed onto a path whose old entries had pending deletes
-for (const seed of [1, 2, 3, 4, 5, 6, 7, 8, 40, 55, 56]) {
+// 130, 144 and 246: a directory renamed onto a path whose old entries had pending deletes
+for (const seed of [1, 2, 3, 4, 5, 6, 7, 8, 130, 144, 246]) {
 	test(`random changes, flushed at random points: the baseline ends up as the disk (seed ${seed})`, async t => {
 		const root = temporaryDirectory('fim-replay-');
 		const {store} = StateStore.open(temporaryDirectory('fim-state-'));
@@ -120,10 +123,6 @@ for (const seed of [1, 2, 3, 4, 5, 6, 7, 8, 40, 55, 56]) {
 			rename,
 			rename,
 			(p, q) => exchange(p, q, `${root}.aside`),
-			(p, q) => {
-				linkSync(p, q);
-				return [event('add', q, null)];
-			},
 			p => {
 				symlinkSync('/nonexistent', p);
 				return [event('add', p, 'symlink')];
