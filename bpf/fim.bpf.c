@@ -1281,18 +1281,6 @@ static __always_inline bool relative_name(const char *uname)
 	return uname && !bpf_probe_read_user(&c, 1, uname) && c != '/';
 }
 
-/*
- * Can the rename move its own base? Only when what it moves is above the base, so only when
- * the old name goes up: it starts with "..". (A ".." further in, as in "a/../../x", is not
- * looked for: reading and scanning every name would cost every rename of the machine.)
- */
-static __always_inline bool goes_up(const char *uname)
-{
-	char c[2] = {};
-
-	return uname && !bpf_probe_read_user(c, 2, uname) && c[0] == '.' && c[1] == '.';
-}
-
 static __always_inline __u32 capture_base(struct scratch *s, struct task_struct *t, long dirfd,
 					  char *into)
 {
@@ -1330,7 +1318,7 @@ int enter_rename(void *ctx)
 	}
 	(void)rflags;
 	(void)sc;
-	if (!goes_up(oldname))
+	if (!relative_name(oldname) && !relative_name(newname))
 		return 0;
 	b = bpf_map_lookup_elem(&rename_bases_staging, &zero);
 	s = get_scratch();
