@@ -1022,7 +1022,7 @@ static __always_inline int on_name_change(struct task_struct *t, long ret, long 
  * The base directories of a rename's relative names (old, new) as they were when the call
  * began. The path of a base is read at the exit otherwise, and a rename may move the caller's
  * own cwd or dirfd (`cd /w/a/b && mv ../../a /w/x/a`): read after the move, the base would be
- * where it went. Per thread, only for renames with a relative name (enter_rename()).
+ * where it went. Per thread, only for renames with a name that goes up (enter_rename()).
  */
 struct rename_bases {
 	__u32 len[2]; /* 0: not captured (an absolute name) */
@@ -1273,12 +1273,24 @@ out:
 	return 0;
 }
 
-/* a relative name (the first byte is not '/') of the call being entered: its base is read now */
-static __always_inline bool relative_name(const char *uname)
+/*
+ * The first two bytes of a name of the call being entered ("" when unreadable). Whether the
+ * rename can move one of its own bases is told from them alone (enter_rename()).
+ */
+static __always_inline void name_start(const char *uname, char c[2])
 {
-	char c = '/';
+	if (!uname || bpf_probe_read_user(c, 2, uname))
+		c[0] = c[1] = 0;
+}
 
-	return uname && !bpf_probe_read_user(&c, 1, uname) && c != '/';
+static __always_inline bool goes_up(const char c[2])
+{
+	return c[0] == '.' && c[1] == '.';
+}
+
+static __always_inline bool relative(const char c[2])
+{
+	return c[0] && c[0] != '/';
 }
 
 static __always_inline __u32 capture_base(struct scratch *s, struct task_struct *t, long dirfd,
@@ -1297,7 +1309,17 @@ static __always_inline __u32 capture_base(struct scratch *s, struct task_struct 
 	return len;
 }
 
-/* The renames' entries (fim-hooks.h): see struct rename_bases. */
+/*
+ * The renames' entries (fim-hooks.h): see struct rename_bases. A rename moves what its old name
+ * names; a base (cwd or dirfd) moves with it only when it lies at or below that. Not the old
+ * name's own base unless the old name goes up: "a" is below its base. Not the new name's base
+ * unless the new name goes up: were that base at or below what moves, the new name "b" would
+ * be below it too, and moving a directory into itself fails (EINVAL). So the bases are read
+ * here only when a name starts with "..", and a rename of absolute names, or of names below
+ * their bases, costs two 2-byte reads. Not looked for (reading and scanning every name would
+ * cost every rename of the machine): a ".." further in ("a/../../x"), or a symlink on the way
+ * that goes up (docs/protocol.md).
+ */
 SEC("tracepoint/syscalls/sys_enter_rename")
 int enter_rename(void *ctx)
 {
@@ -1307,9 +1329,12 @@ int enter_rename(void *ctx)
 	struct sysargs a;
 	const char *oldname, *newname;
 	long olddir, newdir, rflags;
+	char old_start[2], new_start[2];
 	__u32 tid, zero = 0;
 	__u16 sc;
 
+	/* from the registers: a program that reads past the record of sys_enter_rename (two
+	 * arguments) cannot be attached there */
 	read_args(t, &a);
 	switch (task_regs(t)->orig_ax) {
 	FIM_RENAME_HOOKS(RENAME_CASE)
@@ -1318,14 +1343,16 @@ int enter_rename(void *ctx)
 	}
 	(void)rflags;
 	(void)sc;
-	if (!relative_name(oldname) && !relative_name(newname))
+	name_start(oldname, old_start);
+	name_start(newname, new_start);
+	if (!goes_up(old_start) && !goes_up(new_start))
 		return 0;
 	b = bpf_map_lookup_elem(&rename_bases_staging, &zero);
 	s = get_scratch();
 	if (!b || !s)
 		return 0;
-	b->len[0] = relative_name(oldname) ? capture_base(s, t, olddir, b->path[0]) : 0;
-	b->len[1] = relative_name(newname) ? capture_base(s, t, newdir, b->path[1]) : 0;
+	b->len[0] = relative(old_start) ? capture_base(s, t, olddir, b->path[0]) : 0;
+	b->len[1] = relative(new_start) ? capture_base(s, t, newdir, b->path[1]) : 0;
 	tid = KREAD(struct task_struct, t, pid);
 	bpf_map_update_elem(&rename_bases, &tid, b, BPF_ANY);
 	return 0;
