@@ -28,10 +28,11 @@ export type Logger = {
 const silentLogger: Logger = {error() {}, warn() {}, info() {}, debug() {}};
 
 /**
- * Changed paths noted before they are written to the baseline at once, besides the flush every
- * second. A flush lstats each path and writes its row (about 2.5 us each) while events wait:
- * at 2,000 changes/s a whole second's worth held them up 6 ms, enough to set the p99 latency.
- * This many takes well under a millisecond, after the batch that filled it has been delivered.
+ * Changed paths first noted since the last flush of the baseline that call for the next one,
+ * besides the flush every second. A flush lstats each path noted before the flush ahead of it
+ * (Baseline.flush()) and writes its row (about 2.5 us each) while events wait: at 2,000
+ * changes/s a whole second's worth held them up 6 ms, enough to set the p99 latency. This many
+ * takes well under a millisecond, after the batch that filled it has been delivered.
  */
 const baselineFlushPaths = 256;
 
@@ -498,7 +499,7 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 		}
 
 		this.deliver(items);
-		if (this.state && this.state.baseline.pendingCount >= baselineFlushPaths) {
+		if (this.state && this.state.baseline.notedSinceFlush >= baselineFlushPaths) {
 			this.flushBaseline();
 		}
 	}

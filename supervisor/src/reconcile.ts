@@ -56,9 +56,10 @@ export type BaselineOptions = {
 /**
  * The latest event for a path: its time (ns; a double is exact enough beside the slack) and
  * whether it said the path is gone. `new`: the path is not a directory and came into being by
- * an `add` since the last flush, so the store has nothing at it (see note()).
+ * an `add` since the last flush, so the store has nothing at it (see note()). `round`: the
+ * flush round in which the first event for the path came (flush()).
  */
-type Pending = {timestampNs: number; gone: boolean; new: boolean};
+type Pending = {timestampNs: number; gone: boolean; new: boolean; round: number};
 
 const scanChunk = 512;
 /** Notes a flush between batches leaves waiting for the other half of an exchange, at most. */
@@ -83,14 +84,18 @@ export class Baseline {
 	/** When the held rename came (clock ms). */
 	private heldSince = 0;
 	private readonly slackNs: number;
+	/** Flushes so far, and paths first noted since the last one. */
+	private round = 0;
+	private notedThisRound = 0;
 	private stopping = false;
 
 	constructor(private readonly options: BaselineOptions) {
 		this.slackNs = Number(options.slackNs ?? 10_000_000n);
 	}
 
-	get pendingCount(): number {
-		return this.pending.size;
+	/** Paths first noted since the last flush. */
+	get notedSinceFlush(): number {
+		return this.notedThisRound;
 	}
 
 	/**
@@ -219,6 +224,9 @@ export class Baseline {
 
 		const {store} = this.options;
 		const nowNs = this.options.clock.now() * 1e6;
+		const round = this.round;
+		this.round++;
+		this.notedThisRound = 0;
 		const moves = this.moves;
 		const pending = this.pending;
 		this.moves = [];
@@ -234,6 +242,16 @@ export class Baseline {
 			}
 
 			for (const [path, note] of pending) {
+				// Between batches, a path first noted since the last flush waits for the next one:
+				// it may be a temporary file whose rename or delete is in the next batch, and then
+				// it needs no lstat. Under a create / rename / delete load at full speed, those
+				// lstats stalled fimctl for up to 10 ms each (a name renamed away is looked up
+				// under the lock of its directory, which the writers hold).
+				if (betweenBatches && note.round === round) {
+					this.setPending(path, note);
+					continue;
+				}
+
 				// A path whose latest event said it is gone leaves the baseline without an lstat
 				// (one per deleted or renamed-away file was a third of the supervisor's time under
 				// a create/rename/delete load). If it is back on disk already, the event of that
@@ -452,7 +470,8 @@ export class Baseline {
 			return note;
 		}
 
-		const fresh = {timestampNs, gone, new: made};
+		const fresh = {timestampNs, gone, new: made, round: this.round};
+		this.notedThisRound++;
 		this.setPending(path, fresh);
 		return fresh;
 	}

@@ -103,6 +103,33 @@ test('a live event stores the state it explains, not a later one', async t => {
 	t.deepEqual(summary(found), ['modify /b size,mtime,ctime']);
 });
 
+test('between batches, a path first noted since the last flush waits for the next one', async t => {
+	const {root, store, baseline} = setup();
+	await baseline.reconcile([root], 'start');
+	const kept = join(root, 'kept');
+	const temporary = join(root, 'temporary');
+	writeFileSync(kept, 'k');
+	writeFileSync(temporary, 't');
+	baseline.note(kernelEvent('add', kept, Date.now()));
+	baseline.note(kernelEvent('add', temporary, Date.now()));
+	t.is(baseline.notedSinceFlush, 2);
+	baseline.flush(true);
+	t.is(baseline.notedSinceFlush, 0);
+	t.is(store.get(kept), undefined, 'not lstat\'ed yet: its delete may be in the next batch');
+	// the next batch: the temporary file goes, and is never stored
+	unlinkSync(temporary);
+	baseline.note(kernelEvent('delete', temporary, Date.now()));
+	baseline.flush(true);
+	t.like(store.get(kept), {size: 1n});
+	t.is(store.get(temporary), undefined);
+	// a flush before a scan (or the last one) waits for nothing
+	const late = join(root, 'late');
+	writeFileSync(late, 'late');
+	baseline.note(kernelEvent('add', late, Date.now()));
+	baseline.flush();
+	t.like(store.get(late), {size: 4n});
+});
+
 test('a path that vanished is forgotten only when its event was a delete', async t => {
 	const {root, baseline, found} = setup();
 	for (const name of ['deleted', 'modified-then-gone']) {
