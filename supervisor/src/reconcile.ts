@@ -10,12 +10,12 @@ import type {FileType, KernelEventFields, Operation, ReconcileEvent, SupervisorR
  * null (who made those changes is not known, and the event says so).
  *
  * The baseline holds, for each path, a state that some reported event explains. A live event
- * for a path marks it; at the next flush (about once a second, and before every scan step) the
- * path is lstat'ed and stored only if its ctime is not later than the event (plus a little
- * clock slack): a change made after the event, whose own event may yet be lost, stays visible
- * as a difference. A path that is gone is forgotten only if its event was a delete or a rename;
- * such a path is forgotten without an lstat: its latest event says it is gone, and that is the
- * state the event explains.
+ * for a path marks it; at a later flush (the second between batches, which come every 256 new
+ * paths or every second, or any before a scan step) the path is lstat'ed and stored only if its
+ * ctime is not later than the event (plus a little clock slack): a change made after the
+ * event, whose own event may yet be lost, stays visible as a difference. A path that is gone is
+ * forgotten only if its event was a delete or a rename; such a path is forgotten without an
+ * lstat: its latest event says it is gone, and that is the state the event explains.
  *
  * Scans after a gap (loader restart, kernel loss, downtime) also report every file whose ctime
  * falls inside the gap, even if it matches the baseline: ctime cannot be set from user space,
