@@ -1038,7 +1038,7 @@ const volatile bool targ_rename_bases = false;
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 1024); /* threads in a rename with a relative name at once */
+	__uint(max_entries, 1024); /* threads in a rename with a name that goes up at once */
 	__type(key, __u32);        /* tid */
 	__type(value, struct rename_bases);
 } rename_bases SEC(".maps");
