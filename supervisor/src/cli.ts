@@ -13,7 +13,7 @@ import {compileFilter, parseIds, parseOperations, type FilterSpec} from './filte
 import {createFormatter, formatNames, supervisorJsonLine, type FormatName} from './formats.js';
 import {createLogger, type LogFormat} from './log.js';
 import {defaultLoaderPath} from './loader-path.js';
-import {Metrics} from './metrics.js';
+import type {Metrics} from './metrics.js';
 import {bufferEntryOf, takenByRoute, WhoDataMonitor, type Logger, type MonitorBatchItem} from './monitor.js';
 import {normalizeWatchPaths} from './paths.js';
 import {Pipeline} from './pipeline.js';
@@ -305,6 +305,8 @@ async function start(args: StartArgs): Promise<number> {
 		// Sinks other than stdout, opened before the loader runs (a file that cannot be opened fails here).
 		pipeline = await Pipeline.create(config, {logger, host, defaultFormat: args.format, stateDirectory});
 		if (args.metrics !== undefined) {
+			// Imported only when asked for: prom-client and an HTTP server are memory every other fimctl would carry.
+			const {Metrics} = await import('./metrics.js');
 			metrics = new Metrics(pipeline, config.source.id);
 			metricsServer = await metrics.serve(args.metrics);
 			logger.info(`metrics on http://${args.metrics}/metrics`);

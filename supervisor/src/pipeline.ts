@@ -9,10 +9,6 @@ import {createFormatter, supervisorJsonLine, type FormatName, type Formatter} fr
 import {bufferEntryOf, takenByRoute, type Logger, type MonitorBatchItem, type WhoDataMonitor} from './monitor.js';
 import {RateLimitedLog} from './rate-limit.js';
 import type {SinkConfig} from './sink-config.js';
-import {createFileSink} from './sink-file.js';
-import {createFluentSink} from './sink-fluent.js';
-import {createHttpSink} from './sink-http.js';
-import {createSyslogSink} from './sink-syslog.js';
 import type {BufferEntry} from './buffer.js';
 import type {Sink, SinkEntry, SinkError} from './sinks.js';
 import type {SupervisorRecord} from './types.js';
@@ -219,6 +215,11 @@ export class Pipeline extends EventEmitter {
 	}
 }
 
+/*
+ * Each kind of sink is imported when a sink of that kind is configured: their libraries (the
+ * syslog sink's native socket module, https, msgpack) would otherwise sit in the memory of every
+ * fimctl, most of which write to stdout only.
+ */
 async function createSink(config: SinkConfig, options: PipelineOptions, clock: Clock): Promise<Sink> {
 	const warn = (message: string): void => {
 		options.logger.warn(message);
@@ -231,6 +232,7 @@ async function createSink(config: SinkConfig, options: PipelineOptions, clock: C
 
 		case 'file': {
 			const {rotate} = config;
+			const {createFileSink} = await import('./sink-file.js');
 			return createFileSink({
 				id: config.id,
 				path: config.path,
@@ -247,14 +249,17 @@ async function createSink(config: SinkConfig, options: PipelineOptions, clock: C
 		}
 
 		case 'syslog': {
+			const {createSyslogSink} = await import('./sink-syslog.js');
 			return createSyslogSink(config, {host: options.host, clock});
 		}
 
 		case 'http': {
+			const {createHttpSink} = await import('./sink-http.js');
 			return createHttpSink(config);
 		}
 
 		case 'fluent': {
+			const {createFluentSink} = await import('./sink-fluent.js');
 			return createFluentSink(config, {warn});
 		}
 	}
