@@ -205,6 +205,32 @@ e2e('modify: a long-lived writer is seen within every window, its last writes in
 		t.true(ts.at(-1)! >= lastWriteNs - 1e6, 'the last writes are covered by a modify at or after them');
 	}));
 
+// A write through a shared mapping passes no syscall, but the mapping holds the open file: the
+// periodic check sees the change while it lives, after the fd that made it was closed
+// (docs/protocol.md, Coalescing).
+for (const [fsName, tmpRoot] of [['ext4 or the like (/tmp)', undefined], ['tmpfs (/dev/shm)', '/dev/shm']] as const) {
+	e2e(`modify: a write through a shared mapping after its fd was closed, on ${fsName}`, (t) =>
+		withLoader(t, { tmpRoot, args: ['--coalesce-ms', '200'] }, async (l) => {
+			const f = path.join(l.dir, 'mapped');
+			fs.writeFileSync(f, Buffer.alloc(8192));
+			const m = await l.settle().then(() => l.mark());
+			const code = [
+				'import mmap, time',
+				'fd = os.open(A[0], os.O_RDWR)',
+				'mapping = mmap.mmap(fd, 8192)',
+				'os.close(fd)',
+				'time.sleep(0.6)', // checks pass with the fd closed and nothing written
+				"mapping[0:6] = b'mapped'",
+				'time.sleep(0.6)', // and the write is found while the mapping lives
+				'mapping.close()',
+			].join('\n');
+			const c = await py(code, [f]);
+			assertEvents(t, await l.settle(m), [
+				{ operation: 'modify', path: f, inode: ino(f), syscall: 'check', ...whoRoot(c) },
+			]);
+		}));
+}
+
 e2e('delete: unlink, unlinkat and rmdir', (t) =>
 	withLoader(t, {}, async (l) => {
 		const a = path.join(l.dir, 'a');
