@@ -1,9 +1,10 @@
 import {accessSync, constants, readFileSync} from 'node:fs';
 import type {Server} from 'node:http';
 import {hostname} from 'node:os';
+import {createRequire} from 'node:module';
 import {join} from 'node:path';
 import {execa} from 'execa';
-import yargs, {type Argv} from 'yargs';
+import type {Argv} from 'yargs';
 import {formatCheckTable, runChecks} from './check.js';
 import {SinkBuffer} from './buffer.js';
 import {compileRoute, compileRoutes, loadConfigFile, parseConfig, type PipelineConfig} from './config.js';
@@ -26,6 +27,13 @@ import {groupThousands} from './format-count.js';
 import {defaultStateDirectory, prepareStateDirectory} from './state-dir.js';
 import {loaderBackends, schedPolicies, type LoaderBackend, type SchedPolicy} from './supervise.js';
 import type {KernelEventFields} from './types.js';
+
+/*
+ * yargs through its CommonJS build: the ES module lays out --help with cliui's ES build, whose
+ * wrap cuts lines at the column width in the middle of a word ("control soc" / "ket)"); the
+ * CommonJS one wraps between words.
+ */
+const yargs = createRequire(import.meta.url)('yargs/yargs') as (args: readonly string[]) => Argv;
 
 /**
  * fimctl: the command line. The only module that calls process.exit.
@@ -79,7 +87,7 @@ export async function main(argv: string[]): Promise<number> {
 		.usage('$0 <command> [options]\n\nReal-time file integrity monitoring: who changed which file.')
 		.option('verbose', {alias: 'v', type: 'boolean', default: false, describe: 'Debug diagnostics on stderr'})
 		.option('log-format', {choices: ['text', 'json'] as const, default: 'text' as LogFormat, describe: 'Format of the diagnostics on stderr'})
-		.command('start [paths..]', 'Watch paths and send one event per change to stdout, or to the sinks named', startOptions, args => {
+		.command('start [paths..]', 'Watch paths and send one event per change to stdout, or to the sinks of --sink and --config', startOptions, args => {
 			logFormat = args['log-format'] as LogFormat;
 			verbose = Boolean(args.verbose);
 			outcome = start(args as unknown as StartArgs);

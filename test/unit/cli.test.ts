@@ -145,6 +145,19 @@ test('--help and version', async t => {
 	t.regex(String(flag.stdout), /^\d+\.\d+\.\d+$/);
 });
 
+// yargs' ES module build wrapped help lines at the column width inside words ("control soc" /
+// "ket)"); the words of these descriptions must come out whole, wherever the lines break.
+test('--help wraps its lines between words', async t => {
+	const help = String((await execa(fimctl, ['--help'])).stdout);
+	t.regex(help, /its\s+control\s+socket\)/);
+	t.regex(help, /a --backend\s+the\s+kernel\s+refuses/);
+	const start = String((await execa(fimctl, ['start', '--help'])).stdout);
+	t.regex(start, /Send events there \(repeatable; replaces stdout\): stdout, file:\/\/\/PATH,\s+syslog/);
+	for (const line of start.split('\n')) {
+		t.true(line.length <= 100, `longer than the wrap width: ${line}`);
+	}
+});
+
 test('--log-format json puts JSON diagnostics on stderr', async t => {
 	const result = await execa(fimctl, ['start', '--state-dir', temporaryDirectory('fim-state-'), '/nonexistent/fim', '--log-format', 'json', '--loader', fixture('canned-loader.mjs')], {reject: false});
 	const line = JSON.parse(String(result.stderr).trim()) as {level: string; message: string};
