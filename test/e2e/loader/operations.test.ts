@@ -221,7 +221,7 @@ for (const [fsName, tmpRoot] of [['ext4 or the like (/tmp)', undefined], ['tmpfs
 				'os.close(fd)',
 				'time.sleep(0.6)', // checks pass with the fd closed and nothing written
 				"mapping[0:6] = b'mapped'",
-				'time.sleep(0.6)', // and the write is found while the mapping lives
+				'time.sleep(1.5)', // and the write is found while the mapping lives (checks every 0.2 s)
 				'mapping.close()',
 			].join('\n');
 			const c = await py(code, [f]);
