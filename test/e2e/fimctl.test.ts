@@ -134,9 +134,15 @@ e2e('kill -9 of the loader: fimctl restarts it, reports the gap, and later chang
 		t.like(restart, {exit: 'killed by SIGKILL', restarts: 1, paths: [directory]});
 		t.true((restart['gap_start'] as number) <= (restart['gap_end'] as number));
 
-		writeFileSync(join(directory, 'after-restart.txt'), 'still watched\n');
-		const event = await fim.until(() => fim.records.find(record => record['path'] === join(directory, 'after-restart.txt')), 'an event after the restart');
+		const file = join(directory, 'after-restart.txt');
+		writeFileSync(file, 'still watched\n');
+		// The scan after the restart may find the file too, before its live event is read: a
+		// change after a gap may be reported twice (docs/records.md), the live one with whodata.
+		const event = await fim.until(() => fim.records.find(record => record['path'] === file && record['source'] === 'kernel'), 'a live event after the restart');
 		t.like(event, {operation: 'add', pid: process.pid, process_name: 'node'});
+		const others = fim.records.filter(record => record['path'] === file && record !== event)
+			.map(record => `${String(record['source'])} ${String(record['operation'])}`);
+		t.true(others.every(other => other === 'kernel modify' || other === 'reconcile add'), others.join(', '));
 		t.regex(fim.stderr, /loader (killed by SIGKILL|found exiting); restarting in 100 ms/);
 		t.regex(fim.stderr, /loader restarted after killed by SIGKILL/);
 		t.is(await fim.stop(), 0);
