@@ -96,7 +96,7 @@ export async function main(argv: string[]): Promise<number> {
 			.option('config', {alias: 'c', type: 'string', demandOption: true, describe: 'Config file (YAML or JSON)'})
 			.option('sink', {type: 'string', array: true, describe: 'Sinks as for start'})
 			.option('format', {alias: 'f', choices: formatNames, describe: 'Format of the sinks that name none'})
-			.example('$0 validate --config /etc/fim-whodata/config.yaml', 'Exit 0 and the pipeline if valid, 2 and one line if not'), args => {
+			.epilogue(helpEpilogue(['$0 validate --config /etc/fim-whodata/config.yaml', 'Exit 0 and the pipeline if valid, 2 and one line if not'])), args => {
 			logFormat = args['log-format'] as LogFormat;
 			verbose = Boolean(args.verbose);
 			outcome = validate(args as unknown as StartArgs);
@@ -104,19 +104,21 @@ export async function main(argv: string[]): Promise<number> {
 		.command('check', 'Check that the sensor can run on this system (exit 0 if it can)', (y: Argv) => y
 			.option('loader', {type: 'string', describe: 'Loader binary (default: $FIM_LOADER or build/fim-loader)'})
 			.option('backend', backendOption)
-			.example('$0 check --backend fentry', 'Can the fentry backend run here? (the backend row says, or why not)'), args => {
+			.epilogue(helpEpilogue(['$0 check --backend fentry', 'Can the fentry backend run here? (the backend row says, or why not)'])), args => {
 			logFormat = args['log-format'] as LogFormat;
 			verbose = Boolean(args.verbose);
 			outcome = check(args as unknown as CheckArgs);
 		})
 		.command('status', 'Show what a running `fimctl start` is doing (root: it asks its control socket)', (y: Argv) => y
 			.option('state-dir', {type: 'string', describe: `State directory of the fimctl to ask (default ${defaultStateDirectory})`})
-			.option('json', {type: 'boolean', default: false, describe: 'Print the status as one JSON object'}), args => {
+			.option('json', {type: 'boolean', default: false, describe: 'Print the status as one JSON object'})
+			.epilogue(helpEpilogue()), args => {
 			logFormat = args['log-format'] as LogFormat;
 			outcome = status(args as unknown as StatusArgs);
 		})
 		.command('version', 'Print the versions of fimctl and the loader', (y: Argv) => y
-			.option('loader', {type: 'string', describe: 'Loader binary'}), args => {
+			.option('loader', {type: 'string', describe: 'Loader binary'})
+			.epilogue(helpEpilogue()), args => {
 			outcome = version((args as unknown as CheckArgs).loader);
 		})
 		.demandCommand(1, 'give a command: start, validate, status, check or version')
@@ -126,7 +128,7 @@ export async function main(argv: string[]): Promise<number> {
 		.help()
 		.alias('help', 'h')
 		.wrap(Math.min(100, process.stdout.columns || 100))
-		.epilogue('Exit codes: 0 success, 1 runtime error, 2 usage error, 3 unsupported system (also: a --backend the kernel refuses).')
+		.epilogue(helpEpilogue())
 		.exitProcess(false)
 		.fail((message, error) => {
 			throw error ?? new UsageError(message);
@@ -138,6 +140,18 @@ export async function main(argv: string[]): Promise<number> {
 	} catch (error) {
 		return report(error, createLogger({verbose, format: logFormat}), verbose);
 	}
+}
+
+const exitCodes = 'Exit codes: 0 success, 1 runtime error, 2 usage error, 3 unsupported system (also: a --backend the kernel refuses).';
+
+/**
+ * The end of a command's help: its examples, each command on a line of its own with what it does
+ * under it, then the exit codes. yargs' own examples are two columns that give a command at most
+ * half the width: a longer one was broken over lines, a URL in the middle of a word.
+ */
+function helpEpilogue(...examples: Array<[command: string, description: string]>): string {
+	const lines = examples.length === 0 ? [] : ['Examples:', ...examples.flatMap(([command, description]) => [`  ${command}`, `      ${description}`]), ''];
+	return [...lines, exitCodes].join('\n');
 }
 
 const backendOption = {
@@ -174,14 +188,16 @@ function startOptions(y: Argv): Argv {
 		.option('enrich', {type: 'boolean', default: true, describe: 'Add /proc and user-database fields (--no-enrich to skip)'})
 		.option('state-dir', {type: 'string', describe: `Baseline state, sink spools and control socket (default ${defaultStateDirectory}; config data_dir)`})
 		.option('scan-rate', {type: 'number', describe: 'Entries per second a baseline or reconciliation scan may stat (default 20000; 0: no limit)'})
-		.example('$0 start /etc /var/log', 'JSON events for two subtrees')
-		.example('$0 start --format text /etc', 'One readable line per change')
-		.example('$0 start --exclude \'**/*.swp\' --ops add,delete /srv', 'Filter in the supervisor')
-		.example('$0 start /etc | fluent-bit -i stdin -o stdout', 'Feed Fluent Bit')
-		.example('$0 start /etc --sink fluent://127.0.0.1:24224', 'To a Fluent Bit or Fluentd forward input, with acknowledgements')
-		.example('$0 start /etc --sink \'file:///var/log/fim/wazuh.json?format=wazuh&rotate.max_bytes=100M\'', 'A rotating file a Wazuh agent reads')
-		.example('$0 start /etc --sink stdout --sink syslog+tcp://127.0.0.1:601', 'Several sinks at once')
-		.example('$0 start --config fim.yaml --metrics 127.0.0.1:9464', 'Paths, filters and sinks from a config file; Prometheus metrics');
+		.epilogue(helpEpilogue(
+			['$0 start /etc /var/log', 'JSON events for two subtrees'],
+			['$0 start --format text /etc', 'One readable line per change'],
+			['$0 start --exclude \'**/*.swp\' --ops add,delete /srv', 'Filter in the supervisor'],
+			['$0 start /etc | fluent-bit -i stdin -o stdout', 'Feed Fluent Bit'],
+			['$0 start /etc --sink fluent://127.0.0.1:24224', 'To a Fluent Bit or Fluentd forward input, with acknowledgements'],
+			['$0 start /etc --sink \'file:///var/log/fim/wazuh.json?format=wazuh&rotate.max_bytes=100M\'', 'A rotating file a Wazuh agent reads'],
+			['$0 start /etc --sink stdout --sink syslog+tcp://127.0.0.1:601', 'Several sinks at once'],
+			['$0 start --config fim.yaml --metrics 127.0.0.1:9464', 'Paths, filters and sinks from a config file; Prometheus metrics'],
+		));
 }
 
 /** How long stopping waits for a slow reader before keeping the rest in the spool. */

@@ -156,6 +156,18 @@ test('--help wraps its lines between words', async t => {
 	for (const line of start.split('\n')) {
 		t.true(line.length <= 100, `longer than the wrap width: ${line}`);
 	}
+
+	// an example is a command to copy: on a line of its own, whole, whatever its length
+	t.regex(start, /^ {2}fimctl start \/etc --sink 'file:\/\/\/var\/log\/fim\/wazuh\.json\?format=wazuh&rotate\.max_bytes=100M'$/m);
+	t.regex(start, /^ {2}fimctl start --config fim\.yaml --metrics 127\.0\.0\.1:9464$/m);
+});
+
+test('the help of every command ends with the exit codes', async t => {
+	for (const command of [[], ['start'], ['validate'], ['check'], ['status'], ['version']]) {
+		// eslint-disable-next-line no-await-in-loop
+		const help = String((await execa(fimctl, [...command, '--help'])).stdout);
+		t.regex(help, /Exit codes: 0 success, 1 runtime error, 2 usage error, 3 unsupported system/, command.join(' '));
+	}
 });
 
 test('--log-format json puts JSON diagnostics on stderr', async t => {
