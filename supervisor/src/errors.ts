@@ -71,8 +71,9 @@ export class LoaderRefusedError extends FimError {
 	readonly stderrTail: readonly string[];
 
 	constructor(loaderExitCode: number, stderrTail: readonly string[]) {
-		const what = loaderRefusal(loaderExitCode);
 		const detail = stderrTail.at(-1) ?? '';
+		// the hint of what is needed, unless the loader's last line gave it already
+		const what = loaderExitCode === 4 && detail.includes('CAP_BPF') ? 'permission denied' : loaderRefusal(loaderExitCode);
 		super(detail ? `${what}: ${detail.replace(/^fim-loader: (error: )?/, '')}` : what);
 		this.loaderExitCode = loaderExitCode;
 		this.stderrTail = stderrTail;

@@ -94,6 +94,18 @@ test('a loader that refuses to start is not retried; its exit code is kept', asy
 	}
 });
 
+test('a loader refused for want of privileges: what is needed is said once', async t => {
+	for (const [detail, expected] of [
+		['bpf: Operation not permitted', 'permission denied (run as root, or grant CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN): bpf: Operation not permitted'],
+		['must run as root: loading BPF needs CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN', 'permission denied: must run as root: loading BPF needs CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN'],
+	] as const) {
+		const supervisor = new Supervisor({loaderPath: fixture('refuse.sh'), paths: ['/w'], env: {...process.env, FAKE_EXIT: '4', FAKE_DETAIL: detail}});
+		// eslint-disable-next-line no-await-in-loop
+		const error = await t.throwsAsync(supervisor.start(), {instanceOf: LoaderRefusedError});
+		t.is(error?.message, expected);
+	}
+});
+
 test('a missing loader binary fails at once', async t => {
 	const supervisor = new Supervisor({loaderPath: '/nonexistent/fim-loader', paths: ['/w']});
 	await t.throwsAsync(supervisor.start(), {instanceOf: RuntimeError, message: /cannot start the loader \/nonexistent\/fim-loader: ENOENT/});
