@@ -526,7 +526,7 @@ function statusOf(monitor: WhoDataMonitor, buffer: SinkBuffer | undefined, pipel
 			id: sink.id,
 			type: sink.type,
 			target: destination.target,
-			buffer: {...sink.buffer, memory_events: queue.size, spool_bytes: queue.spoolBytes, sent_total: sent, discarded_total: discarded, retries_total: retries},
+			buffer: {...sink.buffer, memory_events: queue.size, spool_bytes: queue.spoolBytes, spool_files: queue.spoolFiles, sent_total: sent, discarded_total: discarded, retries_total: retries},
 		};
 	});
 	return {

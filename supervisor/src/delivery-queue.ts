@@ -95,6 +95,10 @@ export class DeliveryQueue extends EventEmitter {
 		return this.storage.stats().spool_bytes;
 	}
 
+	get spoolFiles(): number {
+		return this.storage.stats().spool_files;
+	}
+
 	get idle(): boolean {
 		return this.inFlight.length === 0 && this.storage.empty;
 	}

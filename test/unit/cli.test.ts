@@ -202,7 +202,7 @@ test('after a loader restart, SIGTERM still stops fimctl cleanly with exit 0', a
 test('status answers over the control socket; a second start on the same state directory is refused', async t => {
 	const directory = temporaryDirectory();
 	const state = temporaryDirectory('fim-state-');
-	const child = execa(fimctl, ['start', '--state-dir', state, directory, '--loader', fixture('canned-loader.mjs')], {env: {FAKE_EVENTS: '4'}, reject: false});
+	const child = execa(fimctl, ['start', '--state-dir', state, directory, '--loader', fixture('canned-loader.mjs'), '--sink', 'stdout', '--sink', `file://${join(state, 'events.json')}`], {env: {FAKE_EVENTS: '4'}, reject: false});
 	let stderr = '';
 	child.stderr.on('data', (chunk: Buffer) => {
 		stderr += chunk.toString();
@@ -215,11 +215,13 @@ test('status answers over the control socket; a second start on the same state d
 		t.like(status, {ok: true, pid: child.pid, paths: [directory], events_received_total: 4, events_lost_total: 0, loader_restarts_total: 0, spool_bytes: 0});
 		t.is(typeof status['uptime_s'], 'number');
 		t.is(typeof status['events_per_second'], 'number');
-		t.like((status['sinks'] as unknown[])[0], {id: 'stdout', buffer: {max_events: 10_000, memory_events: 0, when_full: 'drop_newest'}});
+		t.like((status['sinks'] as unknown[])[0], {id: 'sink1', type: 'stdout', buffer: {max_events: 10_000, memory_events: 0, when_full: 'drop_newest'}});
+		t.like((status['sinks'] as unknown[])[1], {id: 'sink2', type: 'file', buffer: {memory_events: 0, spool_bytes: 0, spool_files: 0}});
 		const text = await execa(fimctl, ['status', '--state-dir', state]);
 		t.regex(String(text.stdout), /^fimctl +0\.\d+\.\d+, pid \d+, up 0h 00m \d\ds/m);
 		t.regex(String(text.stdout), /^lost +0 /m);
-		t.regex(String(text.stdout), /^sink stdout +stdout; memory 0\/10,000 records, spool 0 bytes/m);
+		t.regex(String(text.stdout), /^sink sink1 +stdout; memory 0\/10,000 records, spool 0 bytes in 0 file\(s\)/m);
+		t.regex(String(text.stdout), /^sink sink2 +file; memory 0\/10,000 records, spool 0 bytes in 0 file\(s\)/m);
 		t.regex(String(text.stdout), /^reconcile +/m);
 		const second = await execa(fimctl, ['start', '--state-dir', state, directory, '--loader', fixture('canned-loader.mjs')], {reject: false});
 		t.is(second.exitCode, 1);
