@@ -3,7 +3,7 @@ import {extname} from 'node:path';
 import YAML from 'yaml';
 import {ConfigError} from './errors.js';
 import {compileFilter, filterKeys, type EventPredicate, type FilterSpec} from './filters.js';
-import {parseSinkConfig, suggest, type SinkConfig} from './sink-config.js';
+import {checkType, parseSinkConfig, suggest, type SinkConfig} from './sink-config.js';
 import type {RestartPolicyOptions} from './restart-policy.js';
 import {loaderBackends, schedPolicies, type LoaderBackend, type SchedPolicy} from './supervise.js';
 import type {KernelEventFields} from './types.js';
@@ -116,9 +116,7 @@ export function parseConfig(data: unknown, file = 'config'): PipelineConfig {
 	const transforms = Object.entries(sections['transforms'] ?? {}).map(([id, raw]) => {
 		const where = `transforms.${id}`;
 		const fields = checkKeys(asObject(raw, where, fail), transformKeys, where, fail);
-		if (fields['type'] !== 'filter') {
-			fail(`${where}.type: unsupported transform type ${JSON.stringify(fields['type'])} (supported: filter)`, `${where}.type`);
-		}
+		checkType(fields['type'], where, 'transform', ['filter'], fail);
 
 		const filter: FilterSpec = {};
 		for (const key of filterKeys) {
@@ -183,9 +181,7 @@ function oneOf<T extends string>(fields: Record<string, unknown>, key: string, c
 function parseSource(id: string, raw: Record<string, unknown>, fail: (message: string, key?: string) => never): SourceConfig {
 	const where = `sources.${id}`;
 	const fields = checkKeys(raw, sourceKeys, where, fail);
-	if (fields['type'] !== 'whodata') {
-		fail(`${where}.type: unsupported source type ${JSON.stringify(fields['type'])} (supported: whodata)`, `${where}.type`);
-	}
+	checkType(fields['type'], where, 'source', ['whodata'], fail);
 
 	const paths = fields['paths'] ?? [];
 	if (!Array.isArray(paths) || !paths.every(path => typeof path === 'string')) {

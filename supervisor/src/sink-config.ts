@@ -135,12 +135,21 @@ const defaults: Record<SinkType, {when_full: WhenFull; max_events: number; batch
 
 export type Fail = (message: string, key?: string) => never;
 
+/** A component's `type`: one of `supported`, or one clear line on what is missing or wrong. */
+export function checkType(value: unknown, where: string, kind: string, supported: readonly string[], fail: Fail): void {
+	if (value === undefined) {
+		fail(`${where}.type: missing (a ${kind} is one of: ${supported.join(', ')})`, `${where}.type`);
+	}
+
+	if (!supported.includes(value as string)) {
+		fail(`${where}.type: unsupported ${kind} type ${JSON.stringify(value)} (supported: ${supported.join(', ')})`, `${where}.type`);
+	}
+}
+
 /** Validates one sink given as nested keys (config file) or dotted keys with string values (URL). */
 export function parseSinkConfig(id: string, raw: Record<string, unknown>, where: string, fail: Fail, fromUrl = false): SinkConfig {
 	const type = raw['type'];
-	if (!(sinkTypes as readonly unknown[]).includes(type)) {
-		fail(`${where}.type: unsupported sink type ${JSON.stringify(type)} (supported: ${sinkTypes.join(', ')})`, `${where}.type`);
-	}
+	checkType(type, where, 'sink', sinkTypes, fail);
 
 	const schema = schemas[type as SinkType];
 	const flat = flatten(raw, schema, where, fail, fromUrl);

@@ -79,6 +79,9 @@ test('structural mistakes are usage errors', t => {
 	t.throws(() => parseConfig({sources: {s: {type: 'whodata'}}, transforms: {a: {type: 'filter', inputs: ['b']}, b: {type: 'filter', inputs: ['a']}}, sinks: {o: {type: 'stdout', inputs: ['a']}}}), {message: /cycle/});
 	t.throws(() => parseConfig({sources: {s: {type: 'whodata'}}, transforms: {a: {type: 'filter', inputs: ['s'], exclude_paths: ['[']}}}), {message: /bad glob/});
 	t.throws(() => parseConfig({sources: {s: {type: 'kafka'}}}), {message: /unsupported source type "kafka"/});
+	// a component without a type is told so, and what the types are
+	t.throws(() => parseConfig({sources: {s: {paths: ['/etc']}}}), {message: /sources\.s\.type: missing \(a source is one of: whodata\)/});
+	t.throws(() => parseConfig({sources: {s: {type: 'whodata'}}, transforms: {f: {inputs: ['s']}}}), {message: /transforms\.f\.type: missing \(a transform is one of: filter\)/});
 	t.throws(() => parseConfig({sources: {s: {type: 'whodata', coalesce_ms: -1}}}), {message: /coalesce_ms/});
 	t.throws(() => parseConfig({sources: {s: {type: 'whodata'}}, sinks: {o: {type: 'stdout', inputs: ['s'], format: 'xml'}}}), {message: /sinks\.o\.format: expected one of json, text, wazuh, ecs, got "xml"/});
 });
@@ -123,6 +126,7 @@ test('several sinks, each with its own route, format and options', t => {
 test('sink options are checked: unknown keys, missing addresses, bad sizes and values', t => {
 	const sink = (fields: Record<string, unknown>) => () => parseConfig({sources: {s: {type: 'whodata'}}, sinks: {o: {inputs: ['s'], ...fields}}});
 	t.throws(sink({type: 'kafka'}), {message: /sinks\.o\.type: unsupported sink type "kafka" \(supported: stdout, file, syslog, http, fluent\)/});
+	t.throws(sink({}), {message: /sinks\.o\.type: missing \(a sink is one of: stdout, file, syslog, http, fluent\)/});
 	t.throws(sink({type: 'file'}), {message: /a file sink needs 'path'/});
 	t.throws(sink({type: 'fluent', address: 'localhost'}), {message: /sinks\.o\.address: expected host:port/});
 	t.throws(sink({type: 'file', path: '/x', rotate: {max_bytes: 'lots'}}), {message: /rotate\.max_bytes: expected a size/});
