@@ -25,7 +25,7 @@ import {createStdoutSink} from './stream-sink.js';
 import {describePipeline, pipelineWarnings} from './validate.js';
 import {groupThousands} from './format-count.js';
 import {defaultStateDirectory, prepareStateDirectory} from './state-dir.js';
-import {loaderBackends, schedPolicies, type LoaderBackend, type SchedPolicy} from './supervise.js';
+import {loaderBackends, schedPolicies, supportedProtocol, type LoaderBackend, type SchedPolicy} from './supervise.js';
 import type {KernelEventFields} from './types.js';
 
 /*
@@ -613,8 +613,9 @@ async function check(args: CheckArgs): Promise<number> {
 async function version(loader: string | undefined): Promise<number> {
 	const loaderPath = loader ?? defaultLoaderPath();
 	const result = await execa(loaderPath, ['--version'], {reject: false, timeout: 5000});
-	const loaderVersion = result.exitCode === 0 ? String(result.stdout).trim() : `not available (${loaderPath})`;
-	process.stdout.write(`fimctl ${packageVersion}\nfim-loader ${loaderVersion}\nprotocol 1\n`);
+	// the loader names itself and the protocol it speaks: "fim-loader 0.1.0 (protocol 1)"
+	const loaderLine = result.exitCode === 0 ? String(result.stdout).trim() : `fim-loader not available (${loaderPath})`;
+	process.stdout.write(`fimctl ${packageVersion} (protocol ${supportedProtocol})\n${loaderLine}\n`);
 	return 0;
 }
 

@@ -140,7 +140,7 @@ test('--help and version', async t => {
 	t.regex(String(help.stdout), /Examples:/);
 	t.regex(String(help.stdout), /--exclude/);
 	const version = await execa(fimctl, ['version', '--loader', '/nonexistent']);
-	t.regex(String(version.stdout), /^fimctl \d+\.\d+\.\d+\nfim-loader not available/);
+	t.regex(String(version.stdout), /^fimctl \d+\.\d+\.\d+ \(protocol 1\)\nfim-loader not available \(\/nonexistent\)$/);
 	const flag = await execa(fimctl, ['--version']);
 	t.regex(String(flag.stdout), /^\d+\.\d+\.\d+$/);
 });

@@ -24,7 +24,8 @@ test.serial('install into DESTDIR: fimctl runs from there and finds its loader; 
 	t.true(lstatSync(join(root, 'var/log/fim-whodata')).isDirectory());
 
 	const version = await execa(fimctl, ['version']);
-	t.regex(String(version.stdout), /^fimctl \d+\.\d+\.\d+\nfim-loader fim-loader \d/);
+	// the installed fimctl found the installed loader: both name their versions
+	t.regex(String(version.stdout), /^fimctl \d+\.\d+\.\d+ \(protocol 1\)\nfim-loader \d+\.\d+\.\d+ \(protocol 1\)$/);
 	const validate = await execa(fimctl, ['validate', '--config', join(root, 'etc/fim-whodata/config.yaml')], {reject: false});
 	t.is(validate.exitCode, 0, String(validate.stderr));
 	t.regex(String(validate.stdout), /paths: \/etc, \/usr\/bin, \/usr\/sbin, \/usr\/local\/bin, \/usr\/local\/sbin, \/var\/log/);
