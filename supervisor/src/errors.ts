@@ -72,8 +72,7 @@ export class LoaderRefusedError extends FimError {
 
 	constructor(loaderExitCode: number, stderrTail: readonly string[]) {
 		const detail = stderrTail.at(-1) ?? '';
-		// the hint of what is needed, unless the loader's last line gave it already
-		const what = loaderExitCode === 4 && detail.includes('CAP_BPF') ? 'permission denied' : loaderRefusal(loaderExitCode);
+		const what = loaderRefusal(loaderExitCode, detail);
 		super(detail ? `${what}: ${detail.replace(/^fim-loader: (error: )?/, '')}` : what);
 		this.loaderExitCode = loaderExitCode;
 		this.stderrTail = stderrTail;
@@ -81,7 +80,8 @@ export class LoaderRefusedError extends FimError {
 	}
 }
 
-function loaderRefusal(code: number): string {
+/** What the loader's exit code says, in words that do not repeat its last line (`detail`). */
+function loaderRefusal(code: number, detail: string): string {
 	switch (code) {
 		case 2: {
 			return 'the loader rejected its arguments';
@@ -92,7 +92,7 @@ function loaderRefusal(code: number): string {
 		}
 
 		case 4: {
-			return 'permission denied (run as root, or grant CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN)';
+			return detail.includes('CAP_BPF') ? 'permission denied' : 'permission denied (run as root, or grant CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN)';
 		}
 
 		default: {
