@@ -110,8 +110,16 @@ struct verdict {
 	__u64 mountpoint;
 	__u64 parent_mount;
 	__u32 generation;
-	__u32 watched;
+	__u32 watched; /* enum dir_verdict */
 };
+
+/*
+ * What a directory's walk found. A directory that holds a watched root but is not under a
+ * watched path itself (/etc for a watch on /etc/passwd) is told apart: a new entry there may be
+ * that root made again (deleted and created, or renamed into place), which only its name can
+ * tell. Everything else in it stays unwatched.
+ */
+enum dir_verdict { DIR_UNWATCHED = 0, DIR_WATCHED = 1, DIR_HOLDS_ROOT = 2 };
 
 /* What a file's path depends on, read before it is walked. */
 struct path_id {
@@ -233,6 +241,15 @@ struct {
 	__type(key, __u64);   /* struct inode * of a watched directory or file */
 	__type(value, __u32); /* watch id */
 } watch_inodes SEC(".maps");
+
+/* The parent directories of the watched roots (pinned by the loader's fd as those are): see
+ * DIR_HOLDS_ROOT */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);   /* struct inode * */
+	__type(value, __u32); /* unused */
+} root_parents SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -575,11 +592,13 @@ __noinline int dir_walk_verdict(void)
 	struct vfsmount *mnt;
 
 	if (!s)
-		return 1; /* cannot happen; "watched" makes the caller walk */
+		return DIR_WATCHED; /* cannot happen; "watched" makes the caller walk */
 	dir = (struct dentry *)s->verdict_key.dentry;
 	mnt = (struct vfsmount *)s->verdict_key.mnt;
 	verdict_basis(&s->verdict, dir, mnt);
-	s->verdict.watched = dentry_watched(dir, mnt);
+	s->verdict.watched = dentry_watched(dir, mnt) ? DIR_WATCHED : DIR_UNWATCHED;
+	if (!s->verdict.watched && bpf_map_lookup_elem(&root_parents, &s->verdict.inode))
+		s->verdict.watched = DIR_HOLDS_ROOT;
 	bpf_map_update_elem(&verdicts, &s->verdict_key, &s->verdict, BPF_ANY);
 	return s->verdict.watched;
 }
@@ -591,11 +610,11 @@ static __always_inline bool verdict_holds(const struct verdict *v, const struct 
 }
 
 /*
- * Is dir (seen through mnt) under a watched path? The verdict this CPU used last, then the
- * remembered one, then a walk. Most changes come in a row in one directory (a create, its
+ * What is dir (seen through mnt): under a watched path, holding a watched root, or neither
+ * (enum dir_verdict)? The verdict this CPU used last, then the remembered one, then a walk. Most changes come in a row in one directory (a create, its
  * close, a rename, a delete): the CPU's own copy answers them without the hash lookup (~40 ns).
  */
-static __always_inline bool dir_watched(struct dentry *dir, struct vfsmount *mnt)
+static __always_inline int dir_verdict(struct dentry *dir, struct vfsmount *mnt)
 {
 	struct verdict_key k = { .dentry = (__u64)dir, .mnt = (__u64)mnt };
 	struct scratch *s = get_scratch();
@@ -619,9 +638,15 @@ static __always_inline bool dir_watched(struct dentry *dir, struct vfsmount *mnt
 		return v->watched;
 	}
 	if (!s)
-		return true;
+		return DIR_WATCHED;
 	s->verdict_key = k;
 	return dir_walk_verdict();
+}
+
+/* Is dir (seen through mnt) under a watched path? */
+static __always_inline bool dir_watched(struct dentry *dir, struct vfsmount *mnt)
+{
+	return dir_verdict(dir, mnt) == DIR_WATCHED;
 }
 
 struct name_copy {
@@ -1045,11 +1070,12 @@ static __always_inline void name_file(struct scratch *s, struct file *f, struct 
  */
 static __always_inline void emit_walked(struct scratch *s, struct task_struct *t, struct file *f,
 					const struct walk *w, __u32 recalled, const struct who *who,
-					__u16 op, __u16 sc)
+					__u16 op, __u16 sc, __u32 flags)
 {
 	struct fim_event *e = begin_event(s, op, sc);
 	bool trunc = false;
 
+	e->flags |= flags;
 	who_to_event(e, who);
 	set_inode(e, KREAD(struct file, f, f_inode));
 	if (!w) {
@@ -1090,24 +1116,27 @@ static __always_inline void emit_file(struct task_struct *t, struct file *f, __u
 	fill_who(&who, t);
 	len = recall_path(s, f);
 	if (len) {
-		emit_walked(s, t, f, NULL, len, &who, op, sc);
+		emit_walked(s, t, f, NULL, len, &who, op, sc, 0);
 		return;
 	}
 	name_file(s, f, &w);
-	emit_walked(s, t, f, &w, 0, &who, op, sc);
+	emit_walked(s, t, f, &w, 0, &who, op, sc, 0);
 }
 
 /*
  * Is f under a watched path? Its directory's remembered verdict, then its own inode answer
  * (most files opened for write are not: two lookups, no walk). With `name`, a watched one is
  * walked for its name, left in *w for emit_walked(). A file that is the root of its mount (a
- * bind-mounted file) has no directory to ask, and is walked every time.
+ * bind-mounted file) has no directory to ask, and is walked every time. *dir_v, when asked
+ * for, gets its directory's verdict when the file is not watched (enum dir_verdict).
  */
-static __always_inline bool file_walk_watched(struct scratch *s, struct file *f, struct walk *w, bool name)
+static __always_inline bool file_walk_watched(struct scratch *s, struct file *f, struct walk *w, bool name,
+					      int *dir_v)
 {
 	struct dentry *d, *parent;
 	struct vfsmount *vm;
 	__u64 ino;
+	int v;
 
 	if (!f)
 		return false;
@@ -1117,8 +1146,12 @@ static __always_inline bool file_walk_watched(struct scratch *s, struct file *f,
 	if (parent == d || d == KREAD(struct vfsmount, vm, mnt_root))
 		return walk_file(s, f, w, true);
 	ino = (__u64)KREAD(struct dentry, d, d_inode);
-	if (!dir_watched(parent, vm) && !bpf_map_lookup_elem(&watch_inodes, &ino))
+	v = dir_verdict(parent, vm);
+	if (v != DIR_WATCHED && !bpf_map_lookup_elem(&watch_inodes, &ino)) {
+		if (dir_v)
+			*dir_v = v;
 		return false;
+	}
 	if (name)
 		name_file(s, f, w);
 	return true;

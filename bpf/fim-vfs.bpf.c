@@ -37,6 +37,23 @@ static __always_inline bool entry_watched(const struct path *dir, struct dentry 
 	return dir_watched(KREAD(struct path, dir, dentry), KREAD(struct path, dir, mnt));
 }
 
+/*
+ * The flags of an entry made in dir (an add, or the new name of a rename) that may be a
+ * watched root made again (DIR_HOLDS_ROOT: the loader keeps it if its path is the root's),
+ * -1 when dir is neither watched nor holds a root.
+ */
+static __always_inline int made_entry_flags(const struct path *dir)
+{
+	switch (dir_verdict(KREAD(struct path, dir, dentry), KREAD(struct path, dir, mnt))) {
+	case DIR_WATCHED:
+		return 0;
+	case DIR_HOLDS_ROOT:
+		return FIM_F_ROOT_CANDIDATE;
+	default:
+		return -1;
+	}
+}
+
 /* x86_64 numbers; io_uring's IORING_OP_UNLINKAT, RENAMEAT, MKDIRAT, SYMLINKAT and LINKAT have no
  * syscall of their own: they are reported as unlinkat, renameat2, mkdirat, symlinkat and linkat,
  * whose arguments they take (the fallback). */
@@ -199,6 +216,7 @@ struct pending_rename {
 	__u64 old_dentry, new_dentry;
 	__u64 old_dir, old_mnt, new_mnt;
 	__u32 flags;
+	__u32 event_flags; /* FIM_F_ROOT_CANDIDATE: only the new name's directory holds a root */
 	__u32 name_len;
 	char name[NAME_MAX + 1];
 };
@@ -225,15 +243,20 @@ int BPF_PROG(note_rename, const struct path *old_dir, struct dentry *old_dentry,
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid(), z = 0;
 	struct pending_rename *p;
+	int made = 0;
 	long n;
 
 	if (!entry_watched(new_dir, new_dentry) && !entry_watched(old_dir, old_dentry)) {
-		forget(&pending_renames, &tid);
-		return 0;
+		made = made_entry_flags(new_dir);
+		if (made < 0) {
+			forget(&pending_renames, &tid);
+			return 0;
+		}
 	}
 	p = bpf_map_lookup_elem(&rename_stage, &z);
 	if (!p)
 		return 0;
+	p->event_flags = made;
 	p->old_dentry = (__u64)old_dentry;
 	p->new_dentry = (__u64)new_dentry;
 	p->old_dir = (__u64)KREAD(struct path, old_dir, dentry);
@@ -290,6 +313,7 @@ static __always_inline void emit_rename(const struct pending_rename *p, struct d
 		e->flags |= FIM_F_PATH_TRUNC;
 	if (otrunc)
 		e->flags |= FIM_F_OLD_PATH_TRUNC;
+	e->flags |= p->event_flags;
 	put_exe(s, bpf_get_current_task_btf());
 	submit(s);
 }
@@ -346,6 +370,8 @@ int BPF_PROG(renamed, struct renamedata *rd, int ret)
 struct pending_add {
 	__u64 dentry;
 	__u64 mnt;
+	__u32 event_flags; /* made_entry_flags() */
+	__u32 _pad;
 };
 
 struct {
@@ -362,12 +388,14 @@ static __always_inline int note_add(const struct path *dir, struct dentry *dentr
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct pending_add p = { .dentry = (__u64)dentry, .mnt = (__u64)KREAD(struct path, dir, mnt) };
-
 	/* the new name has no inode yet: only its directory can be watched */
-	if (!dir_watched(KREAD(struct path, dir, dentry), (struct vfsmount *)p.mnt)) {
+	int flags = made_entry_flags(dir);
+
+	if (flags < 0) {
 		forget(&pending_adds, &tid);
 		return 0;
 	}
+	p.event_flags = flags;
 	bpf_map_update_elem(&pending_adds, &tid, &p, BPF_ANY);
 	return 0;
 }
@@ -434,6 +462,7 @@ static __always_inline void on_added(__u64 dentry, __u64 made, bool ok, __u16 fa
 	e->path_len = put_path(s, 0, (struct dentry *)p.dentry, (struct vfsmount *)p.mnt, &trunc);
 	if (trunc)
 		e->flags |= FIM_F_PATH_TRUNC;
+	e->flags |= p.event_flags;
 	put_exe(s, bpf_get_current_task_btf());
 	submit(s);
 }

@@ -271,8 +271,15 @@ static __always_inline int dir_inode_verdict(__u64 inode)
 	m = KREAD(struct super_block, sb, s_mounts);
 	if (!m || KREAD(struct mount, m, mnt_next_for_sb))
 		return NOTES_UNSURE;
-	return dir_watched((struct dentry *)((void *)first - bpf_core_field_offset(struct dentry, d_u.d_alias)),
-			   (struct vfsmount *)((void *)m + bpf_core_field_offset(struct mount, mnt)));
+	switch (dir_verdict((struct dentry *)((void *)first - bpf_core_field_offset(struct dentry, d_u.d_alias)),
+			    (struct vfsmount *)((void *)m + bpf_core_field_offset(struct mount, mnt)))) {
+	case DIR_WATCHED:
+		return NOTES_WATCHED;
+	case DIR_UNWATCHED:
+		return NOTES_UNWATCHED;
+	default: /* the new name may be a watched root's: only the strings tell */
+		return NOTES_UNSURE;
+	}
 }
 
 /*
@@ -735,7 +742,10 @@ static __always_inline void register_watch(struct task_struct *t, long fd)
 		return;
 	key = (__u64)ino;
 	id = r->watch_id;
-	bpf_map_update_elem(&watch_inodes, &key, &id, BPF_ANY);
+	if (r->parent)
+		bpf_map_update_elem(&root_parents, &key, &id, BPF_ANY);
+	else
+		bpf_map_update_elem(&watch_inodes, &key, &id, BPF_ANY);
 	r->inode_key = key;
 	r->ino = BPF_CORE_READ(ino, i_ino);
 	r->dev = BPF_CORE_READ(ino, i_sb, s_dev);
@@ -755,6 +765,7 @@ static __always_inline int on_open_exit(long ret, __u16 sc)
 	__u64 flags = 0;
 	__u32 fmode;
 	bool created, emits;
+	int dir_v = DIR_UNWATCHED;
 
 	if (ret < 0)
 		return 0;
@@ -800,13 +811,22 @@ static __always_inline int on_open_exit(long ret, __u16 sc)
 	/* an open for write of an existing file says nothing yet: no name needed */
 	emits = created || !(fmode & FMODE_WRITE);
 	s = get_scratch();
-	if (!s || !file_walk_watched(s, f, &w, emits))
+	if (!s)
 		return 0;
+	if (!file_walk_watched(s, f, &w, emits, &dir_v)) {
+		if (created && dir_v == DIR_HOLDS_ROOT) {
+			/* maybe a watched root made again: its name tells, which the loader reads */
+			fill_who(&who, t);
+			name_file(s, f, &w);
+			emit_walked(s, t, f, &w, 0, &who, FIM_OP_ADD, sc, FIM_F_ROOT_CANDIDATE);
+		}
+		return 0;
+	}
 	fill_who(&who, t);
 	if (created)
-		emit_walked(s, t, f, &w, 0, &who, FIM_OP_ADD, sc);
+		emit_walked(s, t, f, &w, 0, &who, FIM_OP_ADD, sc, 0);
 	else if (!(fmode & FMODE_WRITE)) /* O_RDONLY|O_TRUNC still truncates */
-		emit_walked(s, t, f, &w, 0, &who, FIM_OP_MODIFY, sc);
+		emit_walked(s, t, f, &w, 0, &who, FIM_OP_MODIFY, sc, 0);
 	/* the truncation and what is written after it are one modify, at close */
 	if (fmode & FMODE_WRITE)
 		track_writable(&who, f, !created && (flags & O_TRUNC));
@@ -886,10 +906,10 @@ static __always_inline int on_fd_change(long ret, long fd, __u16 op, __u16 sc)
 	t = bpf_get_current_task_btf();
 	f = fd_to_file(t, fd);
 	s = get_scratch();
-	if (!s || !file_walk_watched(s, f, &w, true))
+	if (!s || !file_walk_watched(s, f, &w, true, NULL))
 		return 0;
 	fill_who(&who, t);
-	emit_walked(s, t, f, &w, 0, &who, op, sc);
+	emit_walked(s, t, f, &w, 0, &who, op, sc, 0);
 	if (op == FIM_OP_MODIFY) { /* said now: the open file's close need not say it again */
 		__u64 key = (__u64)f;
 		struct wfile *v = bpf_map_lookup_elem(&wfiles, &key);

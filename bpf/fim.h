@@ -91,6 +91,9 @@ enum fim_flags {
 	/* a rename that changed no inode's ctime: rename(2) between two names of one file succeeds
 	 * and leaves both; the loader drops it if both names are still one file */
 	FIM_F_UNCHANGED = 1 << 9,
+	/* an entry made in a directory that holds a watched root but is not watched: reported
+	 * only if its path is that root's (made again after a delete) */
+	FIM_F_ROOT_CANDIDATE = 1 << 10,
 };
 
 struct fim_event {
@@ -135,8 +138,9 @@ struct fim_prefix_key {
 
 /*
  * The loader registers a watched directory by opening it with O_PATH while `armed` is set; the
- * open-exit program then keys watch_inodes on that inode's address (pinned by the loader's fd)
- * and writes the address back here so the loader can remove it later.
+ * open-exit program then keys watch_inodes (root_parents, for the directory that holds a watched
+ * path) on that inode's address (pinned by the loader's fd) and writes the address back here so
+ * the loader can remove it later.
  */
 struct fim_watch_reg {
 	__u32 armed;
@@ -144,7 +148,7 @@ struct fim_watch_reg {
 	__u64 inode_key; /* out */
 	__u64 ino;       /* out */
 	__u32 dev;       /* out */
-	__u32 _pad;
+	__u32 parent;    /* the directory opened holds the watched root: key root_parents instead */
 };
 
 #endif /* FIM_H */

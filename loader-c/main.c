@@ -72,8 +72,11 @@ enum exit_code {
 
 struct watch {
 	int id; /* 0 = free slot */
-	int fd; /* O_PATH, pins the directory's dentry and inode */
+	int fd; /* O_PATH, pins the directory's dentry and inode; -1 while the path is gone */
 	__u64 inode_key;
+	/* the directory that holds the path, where it may be made again: O_PATH, as fd; -1 for "/" */
+	int parent_fd;
+	__u64 parent_key;
 	char path[PATH_MAX];
 	size_t path_len;
 };
@@ -83,7 +86,7 @@ static struct {
 	 * (let_go_of_objects()); afterwards the loader works through the handles below */
 	struct fim_bpf *skel;
 	struct fim_vfs *vfs; /* the fentry backend's programs, NULL on the tracepoint backend */
-	int rb_fd, stats_fd, watch_reg_fd, watch_inodes_fd, watch_prefixes_fd;
+	int rb_fd, stats_fd, watch_reg_fd, watch_inodes_fd, watch_prefixes_fd, root_parents_fd;
 	/* last_wake_ns, wakeup_gap_ns and ringbuf_used_max of each object that sends records, in
 	 * its .bss */
 	struct sensor_globals {
@@ -459,6 +462,7 @@ static bool under_any_watch(const char *p, size_t n)
 
 static int register_watch(struct watch *w);
 static void seed_open_writers(void);
+static void forget_watched_inode(struct watch *w);
 
 /*
  * A watched root that is created or renamed into place is a new inode: register it again so
@@ -473,8 +477,43 @@ static void follow_watched_root(const struct fim_event *e, const char *p, size_t
 	w = find_watch_by_path(p, n);
 	if (!w)
 		return;
-	if (register_watch(w) == 0)
-		logmsg("info", "watched path %s was replaced; now watching the new one", w->path);
+	if (register_watch(w) == 0) {
+		logmsg("info", "watched path %s was %s; now watching the new one", w->path,
+		       e->op == FIM_OP_ADD ? "made again" : "replaced");
+		/* the call that made it may hold it open for write (open(O_CREAT) of a file) */
+		seed_open_writers();
+	}
+}
+
+/*
+ * A watched root deleted, or moved away (not exchanged: the name still holds one), stops being
+ * watched where it went: the watch is on the path, and waits in its directory for the path to
+ * be made again (follow_watched_root()).
+ */
+static void let_go_of_watched_root(const struct fim_event *e, const char *p, size_t n, const char *old,
+				   size_t olen)
+{
+	struct watch *w;
+
+	if (e->op == FIM_OP_DELETE)
+		w = find_watch_by_path(p, n);
+	else if (e->op == FIM_OP_RENAME && !(e->flags & FIM_F_EXCHANGE))
+		w = find_watch_by_path(old, olen);
+	else
+		return;
+	if (!w || w->fd < 0)
+		return;
+	/* read late, the record may be older than the path there now: follow that one */
+	if (!access(w->path, F_OK)) {
+		register_watch(w);
+		return;
+	}
+	forget_watched_inode(w);
+	if (e->op == FIM_OP_DELETE)
+		logmsg("info", "watched path %s was deleted; it is watched again if it is made again", w->path);
+	else
+		logmsg("info", "watched path %s was moved to %.*s; it is no longer watched there, and watched again if it is made again",
+		       w->path, (int)n, p);
 }
 
 /*
@@ -653,9 +692,10 @@ static int handle_event(void *ctx, void *data, size_t size)
 	memcpy(old, e->data + e->path_len, olen);
 	if (e->flags & FIM_F_OLD_LEXICAL)
 		olen = canonical_parent(old, path_normalize(old, olen), sizeof(old), e->ts_boot_ns);
-	if (e->flags & (FIM_F_LEXICAL | FIM_F_OLD_LEXICAL)) {
+	if (e->flags & (FIM_F_LEXICAL | FIM_F_OLD_LEXICAL | FIM_F_ROOT_CANDIDATE)) {
 		/* The kernel matched the string as given; ".." or a symlink may have led in or out of
-		 * the watched tree, so decide again on the canonical paths. */
+		 * the watched tree, so decide again on the canonical paths. A candidate is an entry
+		 * made beside a watched root, which only its name can tell from the root made again. */
 		bool watched = under_any_watch(path, plen) ||
 			       (e->op == FIM_OP_RENAME && under_any_watch(old, olen));
 
@@ -676,6 +716,7 @@ static int handle_event(void *ctx, void *data, size_t size)
 		format_event(e, path, plen, old, olen, FIM_F_PATH_TRUNC, FIM_F_OLD_PATH_TRUNC);
 	}
 	follow_watched_root(e, path, plen);
+	let_go_of_watched_root(e, path, plen, old, olen);
 	return 0;
 }
 
@@ -831,17 +872,20 @@ static void watches_changed(void)
 	__atomic_fetch_add(L.tree_generation, 1, __ATOMIC_SEQ_CST);
 }
 
-/* Opens the path with O_PATH while the kernel side is armed, so it keys the inode for us. */
-static int register_watch(struct watch *w)
+/*
+ * Opens path with O_PATH while the kernel side is armed, so it keys the inode for us: in
+ * watch_inodes, or in root_parents for the directory that holds a watched root (parent).
+ */
+static int pin_inode(const char *path, int watch_id, bool parent, int *fd_out, __u64 *key_out)
 {
 	int map = L.watch_reg_fd;
-	struct fim_watch_reg reg = { .armed = 1, .watch_id = w->id };
+	struct fim_watch_reg reg = { .armed = 1, .watch_id = watch_id, .parent = parent };
 	__u32 z = 0;
 	int fd;
 
 	if (bpf_map_update_elem(map, &z, &reg, BPF_ANY))
 		return -errno;
-	fd = open(w->path, O_PATH | O_CLOEXEC);
+	fd = open(path, O_PATH | O_CLOEXEC);
 	if (fd < 0) {
 		int err = -errno;
 
@@ -853,15 +897,67 @@ static int register_watch(struct watch *w)
 		close(fd);
 		return -EIO;
 	}
+	*fd_out = fd;
+	*key_out = reg.inode_key;
+	return 0;
+}
+
+static int register_watch(struct watch *w)
+{
+	__u64 key;
+	int fd, rc = pin_inode(w->path, w->id, false, &fd, &key);
+
+	if (rc)
+		return rc;
 	if (w->fd >= 0) {
-		if (w->inode_key != reg.inode_key)
+		if (w->inode_key != key)
 			bpf_map_delete_elem(L.watch_inodes_fd, &w->inode_key);
 		close(w->fd);
 	}
 	w->fd = fd;
-	w->inode_key = reg.inode_key;
+	w->inode_key = key;
 	watches_changed();
 	return 0;
+}
+
+/* The watched root is gone from its path: its inode, wherever it is now, is not watched. */
+static void forget_watched_inode(struct watch *w)
+{
+	bpf_map_delete_elem(L.watch_inodes_fd, &w->inode_key);
+	close(w->fd);
+	w->fd = -1;
+	watches_changed();
+}
+
+/* The directory that holds w's path, where the path may be made again (DIR_HOLDS_ROOT). */
+static int register_root_parent(struct watch *w)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(w->path, '/');
+	int rc;
+
+	w->parent_fd = -1;
+	if (!slash || w->path_len <= 1)
+		return 0; /* "/" is in no directory */
+	snprintf(dir, sizeof(dir), "%.*s", slash == w->path ? 1 : (int)(slash - w->path), w->path);
+	rc = pin_inode(dir, w->id, true, &w->parent_fd, &w->parent_key);
+	if (!rc)
+		watches_changed();
+	return rc;
+}
+
+static void release_root_parent(struct watch *w)
+{
+	if (w->parent_fd < 0)
+		return;
+	close(w->parent_fd);
+	w->parent_fd = -1;
+	for (size_t i = 0; i < L.watch_slots; i++)
+		if (L.watches[i].id && &L.watches[i] != w && L.watches[i].parent_fd >= 0 &&
+		    L.watches[i].parent_key == w->parent_key)
+			return; /* another watched root in the same directory */
+	bpf_map_delete_elem(L.root_parents_fd, &w->parent_key);
+	watches_changed();
 }
 
 static int add_watch(const char *given, char *err, size_t errlen)
@@ -899,6 +995,7 @@ static int add_watch(const char *given, char *err, size_t errlen)
 	memcpy(w->path, canon, n + 1);
 	w->path_len = n;
 	w->fd = -1;
+	w->parent_fd = -1;
 	w->id = ++L.next_watch_id;
 	rc = register_watch(w);
 	if (rc) {
@@ -915,6 +1012,10 @@ static int add_watch(const char *given, char *err, size_t errlen)
 		w->id = 0;
 		return rc;
 	}
+	rc = register_root_parent(w);
+	if (rc)
+		logmsg("warning", "%s: its directory cannot be opened (%s): if the path is deleted and made again, it will not be watched again",
+		       canon, strerror(-rc));
 	return 0;
 }
 
@@ -934,8 +1035,11 @@ static int remove_watch(const char *given, char *err, size_t errlen)
 	}
 	prefix_key_for(w->path, w->path_len, &key);
 	bpf_map_delete_elem(L.watch_prefixes_fd, &key);
-	bpf_map_delete_elem(L.watch_inodes_fd, &w->inode_key);
-	close(w->fd);
+	if (w->fd >= 0) {
+		bpf_map_delete_elem(L.watch_inodes_fd, &w->inode_key);
+		close(w->fd);
+	}
+	release_root_parent(w);
 	w->id = 0;
 	watches_changed();
 	return 0;
@@ -989,6 +1093,10 @@ static void handle_command(const char *line, size_t len)
 		ack(&c, NULL, -EINVAL, err, false);
 		return;
 	}
+	/* The records waiting were made under the watch list as it is: the ones decided here by
+	 * their path (names through "..", entries beside a watched root) are judged by it. */
+	if (c.cmd == CMD_ADD || c.cmd == CMD_REMOVE)
+		ring_buffer__consume(L.rb);
 	switch (c.cmd) {
 	case CMD_ADD:
 		rc = add_watch((const char *)c.path, err, sizeof(err));
@@ -1562,6 +1670,7 @@ static void take_sensor_handles(void)
 	L.watch_reg_fd = keep_map(L.skel->maps.watch_reg);
 	L.watch_inodes_fd = keep_map(L.skel->maps.watch_inodes);
 	L.watch_prefixes_fd = keep_map(L.skel->maps.watch_prefixes);
+	L.root_parents_fd = keep_map(L.skel->maps.root_parents);
 	keep_globals(L.skel->maps.bss, offsetof(struct fim_bpf__bss, last_wake_ns),
 		     offsetof(struct fim_bpf__bss, wakeup_gap_ns),
 		     offsetof(struct fim_bpf__bss, ringbuf_used_max));

@@ -1424,6 +1424,60 @@ static void c_runtime_add_remove(struct t *t)
 	}
 }
 
+/* A watched root deleted and made again, or moved away and replaced by another moved into its
+ * place, is watched again from the change that makes it; where it went, and its neighbours in
+ * the directory that holds it, are not. */
+static void c_root_again(struct t *t)
+{
+	struct loader *l = t->l;
+	char *dir = pj(l->base, "again"), *file = pj(l->base, "again-file");
+	char *away = pj(l->base, "moved-away"), *other = pj(l->base, "other");
+	struct who a, b, c;
+
+	mkdirs(dir, 0755);
+	mkdirs(other, 0755);
+	write_file(file, "first\n");
+	expect_ack(t, loader_command(l, "add", dir), true, NULL);
+	expect_ack(t, loader_command(l, "add", file), true, NULL);
+	size_t m0 = loader_mark(l);
+	actor(t, &a, "rmdir", dir, NULL);
+	actor(t, &b, "unlink", file, NULL);
+	{
+		SETTLE(m0);
+		CHECK_EVENTS(t, evs, n, { "delete", dir, .who = &a }, { "delete", file, .who = &b });
+	}
+	size_t m1 = loader_mark(l);
+	actor(t, &a, "mkdir", dir, NULL);
+	actor(t, &b, "create", file, NULL);
+	{
+		SETTLE(m1);
+		CHECK_EVENTS(t, evs, n, { "add", dir, .who = &a }, { "add", file, .who = &b });
+	}
+	size_t m2 = loader_mark(l);
+	actor(t, &a, "create", pj(dir, "inside"), NULL);
+	actor(t, &b, "mkdir", pj(l->base, "again2"), NULL);
+	actor(t, &c, "create", pj(l->base, "again-file2"), NULL);
+	{
+		SETTLE(m2);
+		CHECK_EVENTS(t, evs, n, { "add", pj(dir, "inside"), .who = &a });
+	}
+	size_t m3 = loader_mark(l);
+	actor(t, &a, "rename", dir, away, NULL);
+	{
+		SETTLE(m3);
+		CHECK_EVENTS(t, evs, n, { "rename", away, dir, .who = &a });
+	}
+	size_t m4 = loader_mark(l);
+	actor(t, &b, "create", pj(away, "x"), NULL);
+	actor(t, &b, "unlink", pj(away, "inside"), NULL);
+	actor(t, &c, "rename", other, dir, NULL);
+	actor(t, &a, "create", pj(dir, "z"), NULL);
+	{
+		SETTLE(m4);
+		CHECK_EVENTS(t, evs, n, { "rename", dir, other, .who = &c }, { "add", pj(dir, "z"), .who = &a });
+	}
+}
+
 static void c_bad_commands(struct t *t)
 {
 	expect_ack(t, loader_command(t->l, "add", pj(t->l->base, "nope")), false, "ENOENT");
@@ -1555,6 +1609,7 @@ static const struct kcase {
 	{ "hostile-utf8-json", c_hostile_5 },
 	{ "unwatched-sibling", c_sibling_silence },
 	{ "runtime-add-remove", c_runtime_add_remove },
+	{ "watched-root-again", c_root_again },
 	{ "bad-commands", c_bad_commands },
 	{ "whodata-other-user", c_other_user },
 	{ "whodata-real-effective", c_real_effective },

@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { schedPolicyNumber, schedPolicyOf } from '../../../supervisor/src/sched.js';
-import { assertEvents, bin, e2e, Loader, loaderPath, py, run, whoRoot, withLoader } from './harness.js';
+import { assertEvents, bin, e2e, ino, Loader, loaderPath, py, run, whoRoot, withLoader } from './harness.js';
 
 e2e('hello names the canonical watched paths and the protocol version', (t) =>
 	withLoader(t, {}, async (l) => {
@@ -94,6 +94,76 @@ e2e('a path added at runtime starts producing events, a removed one stops', (t) 
 		assertEvents(t, await l.settle(m3), [
 			{ operation: 'add', path: path.join(l.dir, 'still-watched'), ...whoRoot(w) },
 		]);
+	}));
+
+e2e('a watched path deleted and made again is watched again, from the change that makes it', (t) =>
+	withLoader(t, {}, async (l) => {
+		// roots whose parent (base) is not watched: only their own names there may be reported
+		const dir = path.join(l.base, 'again');
+		const file = path.join(l.base, 'again-file');
+		fs.mkdirSync(dir);
+		fs.writeFileSync(file, 'first\n');
+		for (const p of [dir, file]) t.like(await l.command({ cmd: 'add', path: p }), { ok: true });
+
+		const m0 = l.mark();
+		const rd = await run(bin('rmdir'), [dir]);
+		const rf = await run(bin('rm'), [file]);
+		assertEvents(t, await l.settle(m0), [
+			{ operation: 'delete', path: dir, ...whoRoot(rd) },
+			{ operation: 'delete', path: file, ...whoRoot(rf) },
+		]);
+
+		const m1 = l.mark();
+		const md = await run(bin('mkdir'), [dir]);
+		const tf = await run(bin('touch'), [file]);
+		assertEvents(t, await l.settle(m1), [
+			{ operation: 'add', path: dir, ...whoRoot(md) },
+			{ operation: 'add', path: file, inode: ino(file), ...whoRoot(tf) },
+		]);
+
+		const m2 = l.mark();
+		const inside = await run(bin('touch'), [path.join(dir, 'inside')]);
+		const wr = await run(bin('truncate'), ['-s', '5', file]);
+		assertEvents(t, await l.settle(m2), [
+			{ operation: 'add', path: path.join(dir, 'inside'), ...whoRoot(inside) },
+			{ operation: 'modify', path: file, ...whoRoot(wr) },
+		]);
+
+		// their neighbours in the parent stay unwatched, by name and by fd
+		const m3 = l.mark();
+		await run(bin('touch'), [path.join(l.base, 'again-file2')]);
+		await run(bin('mkdir'), [path.join(l.base, 'again2'), path.join(l.base, 'agai')]);
+		await run(bin('mv'), [path.join(l.base, 'again2'), path.join(l.base, 'again3')]);
+		assertEvents(t, await l.settle(m3), [], 'siblings of a watched root');
+	}));
+
+e2e('a watched path moved away is not watched where it went; what is moved into its place is', (t) =>
+	withLoader(t, {}, async (l) => {
+		const dir = path.join(l.base, 'moving');
+		const away = path.join(l.base, 'moved-away');
+		const other = path.join(l.base, 'other');
+		fs.mkdirSync(dir);
+		fs.mkdirSync(other);
+		t.like(await l.command({ cmd: 'add', path: dir }), { ok: true });
+
+		const m0 = l.mark();
+		const mv = await run(bin('mv'), [dir, away]);
+		assertEvents(t, await l.settle(m0), [{ operation: 'rename', path: away, old_path: dir, ...whoRoot(mv) }]);
+
+		const m1 = l.mark();
+		await run(bin('touch'), [path.join(away, 'x')]);
+		await run(bin('mkdir'), [path.join(away, 'y')]);
+		await run(bin('rm'), [path.join(away, 'x')]);
+		assertEvents(t, await l.settle(m1), [], 'where it went');
+
+		const m2 = l.mark();
+		const back = await run(bin('mv'), [other, dir]);
+		const inside = await run(bin('touch'), [path.join(dir, 'z')]);
+		assertEvents(t, await l.settle(m2), [
+			{ operation: 'rename', path: dir, old_path: other, ...whoRoot(back) },
+			{ operation: 'add', path: path.join(dir, 'z'), ...whoRoot(inside) },
+		]);
+		t.deepEqual((await l.command({ cmd: 'list' }))['paths'], [l.dir, l.fenceDir, dir]);
 	}));
 
 e2e('adding a path that does not exist is a failed ack, not a crash', (t) =>
