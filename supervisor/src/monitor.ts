@@ -224,7 +224,8 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 	private state: {store: StateStore; baseline: Baseline} | undefined;
 	private heartbeatTimer: TimerHandle | undefined;
 	private reconciling: Promise<void> | undefined;
-	private nextReconcile: {triggers: Set<string>; sinceNs: bigint | undefined} | undefined;
+	/** What to scan once the scan running now is done: the watched paths named, or all of them. */
+	private nextReconcile: {triggers: Set<string>; sinceNs: bigint | undefined; roots: Set<string> | 'all'} | undefined;
 	private lastReconcileSummary: ReconcileSummary | undefined;
 	private coalesceMs = 1000;
 
@@ -472,6 +473,7 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 		}
 
 		const items: MonitorBatchItem[] = [];
+		const madeAgain = new Set<string>();
 		for (const line of lines) {
 			const value = line.value;
 			if (value['type'] !== 'event') {
@@ -487,6 +489,9 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 			}
 
 			this.state?.baseline.note(event);
+			if (this.state && isMadeAgain(event, this.supervisor.paths)) {
+				madeAgain.add(event.path);
+			}
 
 			if (!this.accept(event)) {
 				this.counters.events_discarded_total++;
@@ -501,6 +506,12 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 		this.deliver(items);
 		if (this.state && this.state.baseline.notedSinceFlush >= baselineFlushPaths) {
 			this.flushBaseline();
+		}
+
+		// A watched directory made again is watched from its add on, once the loader has read
+		// it: what was made inside it before then is only found on disk.
+		for (const root of madeAgain) {
+			this.requestReconcile('made_again', undefined, [root]);
 		}
 	}
 
@@ -580,29 +591,40 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 		return {type: 'supervisor', kind, timestamp: this.clock.now() * 1e6, host: this.host, message, paths: this.paths};
 	}
 
-	/** Scans now, or right after the scan running now (merged with any other waiting request). */
-	private requestReconcile(trigger: string, sinceNs: bigint | undefined): void {
+	/**
+	 * Scans `roots` (default: every watched path) now, or right after the scan running now
+	 * (merged with any other waiting request).
+	 */
+	private requestReconcile(trigger: string, sinceNs: bigint | undefined, roots?: readonly string[]): void {
 		if (!this.state || this.finished) {
 			return;
 		}
 
 		if (this.reconciling) {
-			const next = this.nextReconcile ??= {triggers: new Set(), sinceNs};
+			const next = this.nextReconcile ??= {triggers: new Set(), sinceNs, roots: new Set()};
 			next.triggers.add(trigger);
 			if (sinceNs !== undefined && (next.sinceNs === undefined || sinceNs < next.sinceNs)) {
 				next.sinceNs = sinceNs;
 			}
 
+			if (roots === undefined) {
+				next.roots = 'all';
+			} else if (next.roots !== 'all') {
+				for (const root of roots) {
+					next.roots.add(root);
+				}
+			}
+
 			return;
 		}
 
-		this.reconciling = this.runReconcile(trigger, sinceNs);
+		this.reconciling = this.runReconcile(trigger, sinceNs, roots ?? this.paths);
 	}
 
-	private async runReconcile(trigger: string, sinceNs: bigint | undefined): Promise<void> {
+	private async runReconcile(trigger: string, sinceNs: bigint | undefined, roots: readonly string[]): Promise<void> {
 		const state = this.state!;
 		try {
-			const summary = await state.baseline.reconcile(this.paths, trigger, sinceNs);
+			const summary = await state.baseline.reconcile(roots, trigger, sinceNs);
 			this.lastReconcileSummary = summary;
 			const seconds = ((summary.finishedAt - summary.startedAt) / 1000).toFixed(1);
 			if (summary.newRoots.length > 0) {
@@ -611,7 +633,9 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 
 			// A first baseline has nothing to compare with: the stream hears of scans that could find something.
 			const firstBaselineOnly = summary.changes === 0 && summary.newRoots.length === this.paths.length && trigger === 'start';
-			if (!this.finished && !firstBaselineOnly) {
+			// a directory made again is scanned for what came before the loader watched it: said when found
+			const nothingMadeEarly = summary.changes === 0 && trigger === 'made_again';
+			if (!this.finished && !firstBaselineOnly && !nothingMadeEarly) {
 				this.emitSupervisorRecord(reconcileRecord(summary, this.host));
 			}
 		} catch (error) {
@@ -621,7 +645,9 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 
 		const next = this.nextReconcile;
 		this.nextReconcile = undefined;
-		this.reconciling = next && !this.finished ? this.runReconcile([...next.triggers].join('+'), next.sinceNs) : undefined;
+		this.reconciling = next && !this.finished
+			? this.runReconcile([...next.triggers].join('+'), next.sinceNs, next.roots === 'all' ? this.paths : [...next.roots])
+			: undefined;
 	}
 
 	private onReconcileEvents(found: Array<{event: ReconcileEvent; json: string}>): void {
@@ -818,6 +844,14 @@ function takeProcessStart(line: ParsedLine): ProcessStart | undefined {
 
 	delete event['process_start_ns'];
 	return {digits: raw.slice(start, end), memberAt};
+}
+
+/**
+ * Whether the event made a watched directory again (created, or renamed into place, after it
+ * was deleted or moved away). A watched file has nothing inside it to look for.
+ */
+function isMadeAgain(event: KernelEventFields, roots: readonly string[]): boolean {
+	return (event.operation === 'add' || event.operation === 'rename') && event.file_type !== 'file' && roots.includes(event.path);
 }
 
 function isEventShape(event: KernelEventFields): boolean {

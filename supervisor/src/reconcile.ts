@@ -23,7 +23,7 @@ import type {FileType, KernelEventFields, Operation, ReconcileEvent, SupervisorR
  * was known, or a `touch -d` put the mtime back.
  */
 
-export type ReconcileTrigger = 'start' | 'restart' | 'loss' | 'request';
+export type ReconcileTrigger = 'start' | 'restart' | 'loss' | 'request' | 'made_again';
 
 export type ReconcileSummary = {
 	trigger: string;

@@ -1,7 +1,7 @@
-import {mkdirSync, writeFileSync} from 'node:fs';
+import {mkdirSync, rmSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
 import {randomChanges} from './random-changes.js';
-import {baselineMade, cleanUp, e2e, Fimctl, supervisorRecords, workDirectory} from './fimctl-harness.js';
+import {baselineMade, cleanUp, e2e, Fimctl, loaderPid, supervisorRecords, workDirectory} from './fimctl-harness.js';
 
 /**
  * fimctl keeps its baseline current from the live events alone (supervisor/src/reconcile.ts):
@@ -53,5 +53,46 @@ e2e('after a random mix of changes, the baseline is the disk: the next start fin
 	} finally {
 		second?.process.kill('SIGKILL');
 		cleanUp(first, directory);
+	}
+});
+
+e2e('a watched directory deleted and made again: what was made in it before the loader read its add is found on disk', async t => {
+	const directory = workDirectory();
+	const watched = join(directory, 'w');
+	mkdirSync(watched);
+	writeFileSync(join(watched, 'old'), 'x');
+	const fim = new Fimctl([watched]);
+	try {
+		await fim.ready();
+		await baselineMade(fim);
+		// Stopped, the loader reads the directory's add only after the file was made in it: the
+		// kernel did not watch the new directory yet.
+		const pid = loaderPid(fim.process.pid!);
+		const early = join(watched, 'early');
+		process.kill(pid, 'SIGSTOP');
+		try {
+			rmSync(watched, {recursive: true});
+			mkdirSync(watched);
+			writeFileSync(early, 'made before the loader read the add');
+		} finally {
+			process.kill(pid, 'SIGCONT');
+		}
+
+		t.like(await fim.until(() => fim.records.find(record => record['path'] === early), 'the early file'), {operation: 'add', source: 'reconcile'});
+		t.like(await fim.until(() => supervisorRecords(fim, 'reconcile').find(record => record['trigger'] === 'made_again'), 'the scan'), {changes: 1});
+		const late = join(watched, 'late');
+		writeFileSync(late, '');
+		t.like(await fim.until(() => fim.records.find(record => record['path'] === late), 'the late file'), {operation: 'add', source: 'kernel'});
+		const events = fim.records.filter(record => record['type'] !== 'supervisor').map(record => `${String(record['operation'])} ${String(record['path']).slice(directory.length)} ${String(record['source'])}`);
+		t.deepEqual(events.slice(0, events.indexOf('add /w/late kernel') + 1), [
+			'delete /w/old kernel',
+			'delete /w kernel',
+			'add /w kernel',
+			'add /w/early reconcile',
+			'add /w/late kernel',
+		]);
+		t.is(await fim.stop(), 0);
+	} finally {
+		cleanUp(fim, directory);
 	}
 });
