@@ -114,12 +114,17 @@ struct verdict {
 };
 
 /*
- * What a directory's walk found. A directory that holds a watched root but is not under a
- * watched path itself (/etc for a watch on /etc/passwd) is told apart: a new entry there may be
- * that root made again (deleted and created, or renamed into place), which only its name can
- * tell. Everything else in it stays unwatched.
+ * What a directory's walk found. Two kinds of unwatched directory are told apart, for a watched
+ * root deleted (or moved away) and made again, which the kernel watches only once the loader
+ * has read the change that made it and registered the new inode:
+ *  - DIR_HOLDS_ROOT: the directory that holds a watched root (/etc for a watch on /etc/passwd).
+ *    A new entry there may be that root made again, which only its name tells;
+ *  - DIR_AT_ROOT_NAME: a directory with a watched root's name in that directory, not (yet) the
+ *    watched inode: the root made again, most likely, and what is made in it meanwhile is sent.
+ * The loader keeps what either sends only if its path is under a watched one
+ * (FIM_F_ROOT_CANDIDATE); everything else in those directories stays unwatched.
  */
-enum dir_verdict { DIR_UNWATCHED = 0, DIR_WATCHED = 1, DIR_HOLDS_ROOT = 2 };
+enum dir_verdict { DIR_UNWATCHED = 0, DIR_WATCHED = 1, DIR_HOLDS_ROOT = 2, DIR_AT_ROOT_NAME = 3 };
 
 /* What a file's path depends on, read before it is walked. */
 struct path_id {
@@ -250,6 +255,17 @@ struct {
 	__type(key, __u64);   /* struct inode * */
 	__type(value, __u32); /* unused */
 } root_parents SEC(".maps");
+
+/*
+ * The watched roots' names in those directories, as the dentry cache hashes them (the hash is
+ * salted with the parent dentry, which the loader pins): see DIR_AT_ROOT_NAME.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct fim_root_name);
+	__type(value, __u32); /* watch id */
+} root_names SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -597,8 +613,18 @@ __noinline int dir_walk_verdict(void)
 	mnt = (struct vfsmount *)s->verdict_key.mnt;
 	verdict_basis(&s->verdict, dir, mnt);
 	s->verdict.watched = dentry_watched(dir, mnt) ? DIR_WATCHED : DIR_UNWATCHED;
-	if (!s->verdict.watched && bpf_map_lookup_elem(&root_parents, &s->verdict.inode))
-		s->verdict.watched = DIR_HOLDS_ROOT;
+	if (!s->verdict.watched) {
+		struct dentry *parent = (struct dentry *)s->verdict.parent;
+		struct fim_root_name name = {
+			.parent_inode = (__u64)KREAD(struct dentry, parent, d_inode),
+			.hash_len = KREAD(struct dentry, dir, d_name.hash_len),
+		};
+
+		if (bpf_map_lookup_elem(&root_parents, &s->verdict.inode))
+			s->verdict.watched = DIR_HOLDS_ROOT;
+		else if (parent != dir && bpf_map_lookup_elem(&root_names, &name))
+			s->verdict.watched = DIR_AT_ROOT_NAME;
+	}
 	bpf_map_update_elem(&verdicts, &s->verdict_key, &s->verdict, BPF_ANY);
 	return s->verdict.watched;
 }

@@ -39,8 +39,8 @@ static __always_inline bool entry_watched(const struct path *dir, struct dentry 
 
 /*
  * The flags of an entry made in dir (an add, or the new name of a rename) that may be a
- * watched root made again (DIR_HOLDS_ROOT: the loader keeps it if its path is the root's),
- * -1 when dir is neither watched nor holds a root.
+ * watched root made again, or made in one (DIR_HOLDS_ROOT, DIR_AT_ROOT_NAME: the loader keeps
+ * it if its path is under a watched one), -1 when it is none of those (DIR_UNWATCHED).
  */
 static __always_inline int made_entry_flags(const struct path *dir)
 {
@@ -48,6 +48,7 @@ static __always_inline int made_entry_flags(const struct path *dir)
 	case DIR_WATCHED:
 		return 0;
 	case DIR_HOLDS_ROOT:
+	case DIR_AT_ROOT_NAME:
 		return FIM_F_ROOT_CANDIDATE;
 	default:
 		return -1;

@@ -742,10 +742,16 @@ static __always_inline void register_watch(struct task_struct *t, long fd)
 		return;
 	key = (__u64)ino;
 	id = r->watch_id;
-	if (r->parent)
+	if (r->parent) {
 		bpf_map_update_elem(&root_parents, &key, &id, BPF_ANY);
-	else
+	} else {
+		struct dentry *d = BPF_CORE_READ(f, f_path.dentry);
+
 		bpf_map_update_elem(&watch_inodes, &key, &id, BPF_ANY);
+		r->name.parent_inode = (__u64)BPF_CORE_READ(d, d_parent, d_inode);
+		r->name.hash_len = BPF_CORE_READ(d, d_name.hash_len);
+		bpf_map_update_elem(&root_names, &r->name, &id, BPF_ANY);
+	}
 	r->inode_key = key;
 	r->ino = BPF_CORE_READ(ino, i_ino);
 	r->dev = BPF_CORE_READ(ino, i_sb, s_dev);
@@ -814,8 +820,9 @@ static __always_inline int on_open_exit(long ret, __u16 sc)
 	if (!s)
 		return 0;
 	if (!file_walk_watched(s, f, &w, emits, &dir_v)) {
-		if (created && dir_v == DIR_HOLDS_ROOT) {
-			/* maybe a watched root made again: its name tells, which the loader reads */
+		if (created && (dir_v == DIR_HOLDS_ROOT || dir_v == DIR_AT_ROOT_NAME)) {
+			/* maybe a watched root made again, or an entry in it: its path tells, which
+			 * the loader reads */
 			fill_who(&who, t);
 			name_file(s, f, &w);
 			emit_walked(s, t, f, &w, 0, &who, FIM_OP_ADD, sc, FIM_F_ROOT_CANDIDATE);

@@ -142,6 +142,13 @@ struct fim_prefix_key {
  * path) on that inode's address (pinned by the loader's fd) and writes the address back here so
  * the loader can remove it later.
  */
+/* A watched root's name in its directory: that directory's inode and the root's dentry's
+ * d_name.hash_len (the dentry cache's hash and length) */
+struct fim_root_name {
+	__u64 parent_inode;
+	__u64 hash_len;
+};
+
 struct fim_watch_reg {
 	__u32 armed;
 	__u32 watch_id;
@@ -149,6 +156,7 @@ struct fim_watch_reg {
 	__u64 ino;       /* out */
 	__u32 dev;       /* out */
 	__u32 parent;    /* the directory opened holds the watched root: key root_parents instead */
+	struct fim_root_name name; /* out, for a root: the key of root_names */
 };
 
 #endif /* FIM_H */

@@ -77,6 +77,7 @@ struct watch {
 	/* the directory that holds the path, where it may be made again: O_PATH, as fd; -1 for "/" */
 	int parent_fd;
 	__u64 parent_key;
+	struct fim_root_name name_key; /* of root_names, for the inode fd pins */
 	char path[PATH_MAX];
 	size_t path_len;
 };
@@ -86,7 +87,7 @@ static struct {
 	 * (let_go_of_objects()); afterwards the loader works through the handles below */
 	struct fim_bpf *skel;
 	struct fim_vfs *vfs; /* the fentry backend's programs, NULL on the tracepoint backend */
-	int rb_fd, stats_fd, watch_reg_fd, watch_inodes_fd, watch_prefixes_fd, root_parents_fd;
+	int rb_fd, stats_fd, watch_reg_fd, watch_inodes_fd, watch_prefixes_fd, root_parents_fd, root_names_fd;
 	/* last_wake_ns, wakeup_gap_ns and ringbuf_used_max of each object that sends records, in
 	 * its .bss */
 	struct sensor_globals {
@@ -876,7 +877,7 @@ static void watches_changed(void)
  * Opens path with O_PATH while the kernel side is armed, so it keys the inode for us: in
  * watch_inodes, or in root_parents for the directory that holds a watched root (parent).
  */
-static int pin_inode(const char *path, int watch_id, bool parent, int *fd_out, __u64 *key_out)
+static int pin_inode(const char *path, int watch_id, bool parent, int *fd_out, struct fim_watch_reg *out)
 {
 	int map = L.watch_reg_fd;
 	struct fim_watch_reg reg = { .armed = 1, .watch_id = watch_id, .parent = parent };
@@ -898,24 +899,28 @@ static int pin_inode(const char *path, int watch_id, bool parent, int *fd_out, _
 		return -EIO;
 	}
 	*fd_out = fd;
-	*key_out = reg.inode_key;
+	*out = reg;
 	return 0;
 }
 
 static int register_watch(struct watch *w)
 {
-	__u64 key;
-	int fd, rc = pin_inode(w->path, w->id, false, &fd, &key);
+	struct fim_watch_reg reg;
+	int fd, rc = pin_inode(w->path, w->id, false, &fd, &reg);
 
 	if (rc)
 		return rc;
 	if (w->fd >= 0) {
-		if (w->inode_key != key)
+		if (w->inode_key != reg.inode_key)
 			bpf_map_delete_elem(L.watch_inodes_fd, &w->inode_key);
 		close(w->fd);
 	}
+	/* the name stays while the path is watched, gone or not: see DIR_AT_ROOT_NAME */
+	if (w->name_key.parent_inode && memcmp(&w->name_key, &reg.name, sizeof(reg.name)))
+		bpf_map_delete_elem(L.root_names_fd, &w->name_key);
 	w->fd = fd;
-	w->inode_key = key;
+	w->inode_key = reg.inode_key;
+	w->name_key = reg.name;
 	watches_changed();
 	return 0;
 }
@@ -934,16 +939,19 @@ static int register_root_parent(struct watch *w)
 {
 	char dir[PATH_MAX];
 	const char *slash = strrchr(w->path, '/');
+	struct fim_watch_reg reg;
 	int rc;
 
 	w->parent_fd = -1;
 	if (!slash || w->path_len <= 1)
 		return 0; /* "/" is in no directory */
 	snprintf(dir, sizeof(dir), "%.*s", slash == w->path ? 1 : (int)(slash - w->path), w->path);
-	rc = pin_inode(dir, w->id, true, &w->parent_fd, &w->parent_key);
-	if (!rc)
-		watches_changed();
-	return rc;
+	rc = pin_inode(dir, w->id, true, &w->parent_fd, &reg);
+	if (rc)
+		return rc;
+	w->parent_key = reg.inode_key;
+	watches_changed();
+	return 0;
 }
 
 static void release_root_parent(struct watch *w)
@@ -996,6 +1004,7 @@ static int add_watch(const char *given, char *err, size_t errlen)
 	w->path_len = n;
 	w->fd = -1;
 	w->parent_fd = -1;
+	memset(&w->name_key, 0, sizeof(w->name_key));
 	w->id = ++L.next_watch_id;
 	rc = register_watch(w);
 	if (rc) {
@@ -1039,6 +1048,7 @@ static int remove_watch(const char *given, char *err, size_t errlen)
 		bpf_map_delete_elem(L.watch_inodes_fd, &w->inode_key);
 		close(w->fd);
 	}
+	bpf_map_delete_elem(L.root_names_fd, &w->name_key);
 	release_root_parent(w);
 	w->id = 0;
 	watches_changed();
@@ -1671,6 +1681,7 @@ static void take_sensor_handles(void)
 	L.watch_inodes_fd = keep_map(L.skel->maps.watch_inodes);
 	L.watch_prefixes_fd = keep_map(L.skel->maps.watch_prefixes);
 	L.root_parents_fd = keep_map(L.skel->maps.root_parents);
+	L.root_names_fd = keep_map(L.skel->maps.root_names);
 	keep_globals(L.skel->maps.bss, offsetof(struct fim_bpf__bss, last_wake_ns),
 		     offsetof(struct fim_bpf__bss, wakeup_gap_ns),
 		     offsetof(struct fim_bpf__bss, ringbuf_used_max));

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <signal.h>
 #include <linux/io_uring.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1478,6 +1479,30 @@ static void c_root_again(struct t *t)
 	}
 }
 
+/* What is made in a watched directory made again before the loader has read its add (the
+ * loader stopped meanwhile) is reported too, with its whodata. */
+static void c_root_again_early(struct t *t)
+{
+	struct loader *l = t->l;
+	char *dir = pj(l->base, "early"), *file = pj(dir, "file"), *sub = pj(dir, "sub");
+	struct who a, b, c, d;
+
+	mkdirs(dir, 0755);
+	expect_ack(t, loader_command(l, "add", dir), true, NULL);
+	size_t m = loader_mark(l);
+	kill(l->pid, SIGSTOP);
+	actor(t, &a, "rmdir", dir, NULL);
+	actor(t, &b, "mkdir", dir, NULL);
+	actor(t, &c, "create", file, NULL);
+	actor(t, &d, "mkdir", sub, NULL);
+	kill(l->pid, SIGCONT);
+	{
+		SETTLE(m);
+		CHECK_EVENTS(t, evs, n, { "delete", dir, .who = &a }, { "add", dir, .who = &b }, { "add", file, .who = &c },
+			     { "add", sub, .who = &d });
+	}
+}
+
 static void c_bad_commands(struct t *t)
 {
 	expect_ack(t, loader_command(t->l, "add", pj(t->l->base, "nope")), false, "ENOENT");
@@ -1610,6 +1635,7 @@ static const struct kcase {
 	{ "unwatched-sibling", c_sibling_silence },
 	{ "runtime-add-remove", c_runtime_add_remove },
 	{ "watched-root-again", c_root_again },
+	{ "watched-root-again-early", c_root_again_early },
 	{ "bad-commands", c_bad_commands },
 	{ "whodata-other-user", c_other_user },
 	{ "whodata-real-effective", c_real_effective },

@@ -137,6 +137,32 @@ e2e('a watched path deleted and made again is watched again, from the change tha
 		assertEvents(t, await l.settle(m3), [], 'siblings of a watched root');
 	}));
 
+e2e('a watched directory made again: what is made in it before the loader reads its add is reported too', (t) =>
+	withLoader(t, {}, async (l) => {
+		const dir = path.join(l.base, 'again');
+		fs.mkdirSync(dir);
+		t.like(await l.command({ cmd: 'add', path: dir }), { ok: true });
+		const m = await l.settle().then(() => l.mark());
+		// stopped, the loader reads the directory's add only after the changes in it were made
+		l.proc.kill('SIGSTOP');
+		let c;
+		try {
+			c = await py('os.rmdir(A[0])\nos.mkdir(A[0])\nos.close(os.open(A[1], os.O_CREAT | os.O_WRONLY))\nos.mkdir(A[2])', [
+				dir,
+				path.join(dir, 'file'),
+				path.join(dir, 'sub'),
+			]);
+		} finally {
+			l.proc.kill('SIGCONT');
+		}
+		assertEvents(t, await l.settle(m), [
+			{ operation: 'delete', path: dir, ...whoRoot(c) },
+			{ operation: 'add', path: dir, ...whoRoot(c) },
+			{ operation: 'add', path: path.join(dir, 'file'), ...whoRoot(c) },
+			{ operation: 'add', path: path.join(dir, 'sub'), ...whoRoot(c) },
+		]);
+	}));
+
 e2e('a watched path moved away is not watched where it went; what is moved into its place is', (t) =>
 	withLoader(t, {}, async (l) => {
 		const dir = path.join(l.base, 'moving');
