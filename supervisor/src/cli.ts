@@ -20,6 +20,7 @@ import {normalizeWatchPaths} from './paths.js';
 import {Pipeline} from './pipeline.js';
 import {useSchedPolicy} from './sched.js';
 import {sinkFromUrl} from './sink-url.js';
+import {checkOneStdoutSink} from './sink-config.js';
 import type {SinkError} from './sinks.js';
 import {createStdoutSink} from './stream-sink.js';
 import {describePipeline, pipelineWarnings} from './validate.js';
@@ -266,6 +267,10 @@ function pipelineFromArgs(args: StartArgs): PipelineConfig {
 			ids.add(sink.id);
 		}
 
+		const flagOf = (id: string) => args.sink![flagSinks.findIndex(sink => sink.id === id)];
+		checkOneStdoutSink(sinks, id => (flagOf(id) === undefined ? `sinks.${id}` : `--sink ${flagOf(id)!}`), message => {
+			throw new UsageError(message);
+		});
 		config.sinks = sinks;
 		config.sink = sinks[0]!;
 	}

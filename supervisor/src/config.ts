@@ -3,7 +3,7 @@ import {extname} from 'node:path';
 import YAML from 'yaml';
 import {ConfigError} from './errors.js';
 import {compileFilter, filterKeys, type EventPredicate, type FilterSpec} from './filters.js';
-import {checkType, parseSinkConfig, suggest, type SinkConfig} from './sink-config.js';
+import {checkOneStdoutSink, checkType, parseSinkConfig, suggest, type SinkConfig} from './sink-config.js';
 import type {RestartPolicyOptions} from './restart-policy.js';
 import {loaderBackends, schedPolicies, type LoaderBackend, type SchedPolicy} from './supervise.js';
 import type {KernelEventFields} from './types.js';
@@ -143,6 +143,8 @@ export function parseConfig(data: unknown, file = 'config'): PipelineConfig {
 	if (sinks.length === 0) {
 		sinks.push(defaultSink([transforms.at(-1)?.id ?? sourceId]));
 	}
+
+	checkOneStdoutSink(sinks, id => `sinks.${id}`, fail);
 
 	const config: PipelineConfig = {source, transforms, sinks, sink: sinks[0]!};
 	if (dataDirectory !== undefined) {

@@ -268,6 +268,17 @@ export function parseSinkConfig(id: string, raw: Record<string, unknown>, where:
 }
 
 /** The PEM of `tls.ca_file`, read once when the sink is made; undefined for the system CAs. */
+/**
+ * stdout is one stream: a pipeline writes its records there once, in one format (a second
+ * format goes to a file sink). `where(id)` names a sink as the caller's input does.
+ */
+export function checkOneStdoutSink(sinks: readonly SinkConfig[], where: (id: string) => string, fail: Fail): void {
+	const [first, second] = sinks.filter(sink => sink.type === 'stdout');
+	if (first && second) {
+		fail(`${where(second.id)}: a second sink on stdout (${where(first.id)} is one): stdout takes one stream of records; send another format to a file sink`, where(second.id));
+	}
+}
+
 export function readCaFile(config: SinkCommon): Buffer | undefined {
 	const file = config.tls.ca_file;
 	if (file === undefined) {

@@ -51,6 +51,9 @@ test('a sink that cannot start is an error before the loader runs; bad --sink UR
 	const twice = await execa(fimctl, ['start', directory, '--state-dir', temporaryDirectory('fim-state-'), '--loader', fixture('canned-loader.mjs'), '--sink', 'stdout?id=a', '--sink', `file://${directory}/x.json?id=a`], {reject: false, timeout: 10_000});
 	t.is(twice.exitCode, 2);
 	t.regex(String(twice.stderr), /two sinks have the id 'a'/);
+	const stdoutTwice = await execa(fimctl, ['start', directory, '--state-dir', temporaryDirectory('fim-state-'), '--loader', fixture('canned-loader.mjs'), '--sink', 'stdout', '--sink', 'stdout?format=text'], {reject: false, timeout: 10_000});
+	t.is(stdoutTwice.exitCode, 2);
+	t.is(String(stdoutTwice.stderr), 'fimctl: error: --sink stdout?format=text: a second sink on stdout (--sink stdout is one): stdout takes one stream of records; send another format to a file sink');
 });
 
 test('validate prints the pipeline a config describes, warns of what will fail, exits 2 on a bad one', async t => {

@@ -84,6 +84,8 @@ test('structural mistakes are usage errors', t => {
 	t.throws(() => parseConfig({sources: {s: {type: 'whodata'}}, transforms: {f: {inputs: ['s']}}}), {message: /transforms\.f\.type: missing \(a transform is one of: filter\)/});
 	t.throws(() => parseConfig({sources: {s: {type: 'whodata', coalesce_ms: -1}}}), {message: /coalesce_ms/});
 	t.throws(() => parseConfig({sources: {s: {type: 'whodata'}}, sinks: {o: {type: 'stdout', inputs: ['s'], format: 'xml'}}}), {message: /sinks\.o\.format: expected one of json, text, wazuh, ecs, got "xml"/});
+	// stdout is one stream: a second sink there would get nothing
+	t.throws(() => parseConfig({sources: {s: {type: 'whodata'}}, sinks: {a: {type: 'stdout', inputs: ['s']}, d: {type: 'stdout', inputs: ['s'], format: 'text'}}}), {message: /: sinks\.d: a second sink on stdout \(sinks\.a is one\)/});
 });
 
 test('files that cannot be read or parsed say so in one line', t => {
