@@ -323,7 +323,7 @@ async function start(args: StartArgs): Promise<number> {
 		logger,
 	};
 	// Claimed first: a second fimctl on the same state directory is refused before it touches anything.
-	let describe: () => Record<string, unknown> = () => ({starting: true});
+	let describe: () => Record<string, unknown> = () => ({starting: true, pid: process.pid});
 	const control = await ControlServer.listen(stateDirectory, () => describe());
 	const host = hostname();
 	let pipeline: Pipeline | undefined;
@@ -572,7 +572,14 @@ async function status(args: StatusArgs): Promise<number> {
 
 function formatStatus(status: Record<string, unknown>): string {
 	const number = (value: unknown): string => (typeof value === 'number' ? groupThousands(value) : '?');
+	const render = (rows: Array<[string, string]>): string => rows.map(([key, value]) => `${key.padEnd(12)} ${value}\n`).join('');
+	if (status['starting'] === true) {
+		// asked in the second or so between the control socket and the loader's hello
+		return render([['fimctl', `starting, pid ${String(status['pid'])}: the sensor is not running yet; ask again in a moment`]]);
+	}
+
 	const lines: Array<[string, string]> = [];
+
 	const uptime = Number(status['uptime_s'] ?? 0);
 	const hms = `${Math.floor(uptime / 3600)}h ${String(Math.floor(uptime / 60) % 60).padStart(2, '0')}m ${String(uptime % 60).padStart(2, '0')}s`;
 	lines.push(['fimctl', `${String(status['version'])}, pid ${String(status['pid'])}, up ${hms} (since ${String(status['started_at'])})`]);
@@ -588,7 +595,7 @@ function formatStatus(status: Record<string, unknown>): string {
 	const reconcile = status['reconcile'] as {running: boolean; last: Record<string, unknown> | null} | undefined;
 	const last = reconcile?.last;
 	lines.push(['reconcile', `${last ? `last after ${String(last['trigger'])} at ${String(last['finished_at'])}: ${number(last['scanned'])} entries in ${number(last['duration_ms'])} ms, ${number(last['changes'])} change(s)` : 'none finished yet'}${reconcile?.running ? '; one running now' : ''}`]);
-	return lines.map(([key, value]) => `${key.padEnd(12)} ${value}\n`).join('');
+	return render(lines);
 }
 
 async function validate(args: StartArgs): Promise<number> {

@@ -1,4 +1,4 @@
-import {readFileSync, writeFileSync} from 'node:fs';
+import {existsSync, readFileSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
 import test from 'ava';
 import {execa} from 'execa';
@@ -197,6 +197,20 @@ test('after a loader restart, SIGTERM still stops fimctl cleanly with exit 0', a
 	child.kill('SIGTERM');
 	const result = await child;
 	t.is(result.exitCode, 0, String(result.stderr));
+});
+
+test('status before the loader said hello: starting, not undefined', async t => {
+	const state = temporaryDirectory('fim-state-');
+	const child = execa(fimctl, ['start', '--state-dir', state, temporaryDirectory(), '--loader', fixture('silent.sh')], {reject: false});
+	try {
+		await waitUntil(() => existsSync(join(state, 'control.sock')));
+		const text = await execa(fimctl, ['status', '--state-dir', state], {reject: false});
+		t.is(text.exitCode, 0);
+		t.is(String(text.stdout), `fimctl       starting, pid ${child.pid!}: the sensor is not running yet; ask again in a moment`);
+	} finally {
+		child.kill('SIGTERM');
+		await child;
+	}
 });
 
 test('status answers over the control socket; a second start on the same state directory is refused', async t => {
