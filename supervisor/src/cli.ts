@@ -47,6 +47,8 @@ type GlobalArgs = {verbose: boolean; 'log-format': LogFormat};
 
 type StartArgs = GlobalArgs & {
 	paths: string[];
+	/** The command's name, then what came after `--` (paths that start with a dash) */
+	_: Array<string | number>;
 	config?: string;
 	format?: FormatName;
 	sink?: string[];
@@ -95,7 +97,7 @@ export async function main(argv: string[]): Promise<number> {
 		})
 		.command('validate', 'Check a config file (and --sink flags) and print the pipeline it describes', (y: Argv) => y
 			.option('config', {alias: 'c', type: 'string', demandOption: true, describe: 'Config file (YAML or JSON)'})
-			.option('sink', {type: 'string', array: true, describe: 'Sinks as for start'})
+			.option('sink', {type: 'string', array: true, nargs: 1, describe: 'Sinks as for start'})
 			.option('format', {alias: 'f', choices: formatNames, describe: 'Format of the sinks that name none'})
 			.epilogue(helpEpilogue(['$0 validate --config /etc/fim-whodata/config.yaml', 'Exit 0 and the pipeline if valid, 2 and one line if not'])), args => {
 			logFormat = args['log-format'] as LogFormat;
@@ -165,18 +167,18 @@ function startOptions(y: Argv): Argv {
 		.positional('paths', {type: 'string', array: true, describe: 'Directories (watched recursively) or files'})
 		.option('config', {alias: 'c', type: 'string', describe: 'Config file (YAML or JSON: sources, transforms, sinks)'})
 		.option('format', {alias: 'f', choices: formatNames, describe: 'Format of the sinks that name none (default json; docs/formats.md)'})
-		.option('sink', {type: 'string', array: true, describe: 'Send events there (repeatable; replaces stdout): stdout, file:///PATH, syslog[+tcp|+unix]://HOST:PORT, http(s)://URL, fluent[+tls]://HOST:PORT; options as ?key=value (docs/sinks.md)'})
-		.option('exclude', {type: 'string', array: true, describe: 'Drop events whose path matches this glob'})
-		.option('include', {type: 'string', array: true, describe: 'Keep only events whose path matches this glob'})
+		.option('sink', {type: 'string', array: true, nargs: 1, describe: 'Send events there (repeatable; replaces stdout): stdout, file:///PATH, syslog[+tcp|+unix]://HOST:PORT, http(s)://URL, fluent[+tls]://HOST:PORT; options as ?key=value (docs/sinks.md)'})
+		.option('exclude', {type: 'string', array: true, nargs: 1, describe: 'Drop events whose path matches this glob'})
+		.option('include', {type: 'string', array: true, nargs: 1, describe: 'Keep only events whose path matches this glob'})
 		.option('ops', {type: 'string', describe: 'Keep only these operations: add,modify,delete,rename,attrib'})
-		.option('include-process', {type: 'string', array: true, describe: 'Keep only these process names'})
-		.option('exclude-process', {type: 'string', array: true, describe: 'Drop these process names'})
-		.option('include-exe', {type: 'string', array: true, describe: 'Keep only executables matching this glob'})
-		.option('exclude-exe', {type: 'string', array: true, describe: 'Drop executables matching this glob'})
-		.option('include-uid', {type: 'string', array: true, describe: 'Keep only these uids (comma list)'})
-		.option('exclude-uid', {type: 'string', array: true, describe: 'Drop these uids (comma list)'})
-		.option('include-auid', {type: 'string', array: true, describe: 'Keep only these login uids (comma list)'})
-		.option('exclude-auid', {type: 'string', array: true, describe: 'Drop these login uids (comma list)'})
+		.option('include-process', {type: 'string', array: true, nargs: 1, describe: 'Keep only these process names'})
+		.option('exclude-process', {type: 'string', array: true, nargs: 1, describe: 'Drop these process names'})
+		.option('include-exe', {type: 'string', array: true, nargs: 1, describe: 'Keep only executables matching this glob'})
+		.option('exclude-exe', {type: 'string', array: true, nargs: 1, describe: 'Drop executables matching this glob'})
+		.option('include-uid', {type: 'string', array: true, nargs: 1, describe: 'Keep only these uids (comma list)'})
+		.option('exclude-uid', {type: 'string', array: true, nargs: 1, describe: 'Drop these uids (comma list)'})
+		.option('include-auid', {type: 'string', array: true, nargs: 1, describe: 'Keep only these login uids (comma list)'})
+		.option('exclude-auid', {type: 'string', array: true, nargs: 1, describe: 'Drop these login uids (comma list)'})
 		.option('metrics', {type: 'string', describe: 'Serve Prometheus metrics at HOST:PORT/metrics (e.g. 127.0.0.1:9464); off by default'})
 		.option('loader', {type: 'string', describe: 'Loader binary (default: $FIM_LOADER or build/fim-loader)'})
 		.option('backend', {...backendOption, describe: `${backendOption.describe} (default auto; config: sources.<id>.backend)`})
@@ -284,7 +286,7 @@ async function start(args: StartArgs): Promise<number> {
 	const route = compileRoute(config);
 	const flagFilter = compileFilter(filterFromFlags(args), 'flags');
 	const accept = (event: KernelEventFields): boolean => flagFilter(event) && route(event);
-	const paths = [...config.source.paths, ...(args.paths ?? [])];
+	const paths = [...config.source.paths, ...(args.paths ?? []), ...args._.slice(1).map(String)];
 	const stdoutSink = config.sinks.find(sink => sink.type === 'stdout');
 	const format = stdoutSink?.format ?? args.format ?? 'json';
 	// With several sinks each checks its own route; the monitor's filter lets through what any wants.

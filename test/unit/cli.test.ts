@@ -1,4 +1,4 @@
-import {existsSync, readFileSync, writeFileSync} from 'node:fs';
+import {existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
 import test from 'ava';
 import {execa} from 'execa';
@@ -197,6 +197,24 @@ test('after a loader restart, SIGTERM still stops fimctl cleanly with exit 0', a
 	child.kill('SIGTERM');
 	const result = await child;
 	t.is(result.exitCode, 0, String(result.stderr));
+});
+
+test('options may come before the paths, and paths after --, a dash first in their name', async t => {
+	const directory = temporaryDirectory();
+	const dashed = join(directory, '-dash');
+	mkdirSync(dashed);
+	const runs: Array<[string[], string]> = [
+		[['--exclude', '**/*.swp', '--include-uid', '0', '--sink', 'stdout', directory], directory],
+		[['--', '-dash'], dashed],
+	];
+	for (const [args, watched] of runs) {
+		const log = join(temporaryDirectory(), 'argv.log');
+		// eslint-disable-next-line no-await-in-loop
+		const result = await fimctlUntilFirstLine(['start', '--state-dir', temporaryDirectory('fim-state-'), '--loader', fixture('canned-loader.mjs'), ...args], {cwd: directory, env: {FAKE_EVENTS: '1', FAKE_ARGV_LOG: log}});
+		t.is(result.exitCode, 0, `${args.join(' ')}: ${String(result.stderr)}`);
+		const argv = JSON.parse(readFileSync(log, 'utf8').split('\n')[0]!) as string[];
+		t.deepEqual(argv.flatMap((arg, index) => (arg === '--path' ? [argv[index + 1]] : [])), [watched], args.join(' '));
+	}
 });
 
 test('status before the loader said hello: starting, not undefined', async t => {
