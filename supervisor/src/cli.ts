@@ -7,7 +7,7 @@ import {execa} from 'execa';
 import type {Argv} from 'yargs';
 import {formatCheckTable, runChecks} from './check.js';
 import {SinkBuffer} from './buffer.js';
-import {compileRoute, compileRoutes, loadConfigFile, parseConfig, type PipelineConfig} from './config.js';
+import {checkLoaderTunable, compileRoute, compileRoutes, loadConfigFile, parseConfig, type PipelineConfig} from './config.js';
 import {ControlServer, queryStatus} from './control.js';
 import {FimError, LoaderMissingError, UsageError} from './errors.js';
 import {compileFilter, parseIds, parseOperations, type FilterSpec} from './filters.js';
@@ -247,10 +247,23 @@ function filterFromFlags(args: StartArgs): FilterSpec {
 
 function nonNegativeInteger(value: number | undefined, flag: string): number | undefined {
 	if (value !== undefined && (!Number.isInteger(value) || value < 0)) {
-		throw new UsageError(`${flag}: expected a non-negative integer, got ${String(value)}`);
+		throw new UsageError(`${flag}: expected a non-negative integer${Number.isNaN(value) ? '' : `, got ${String(value)}`}`);
 	}
 
 	return value;
+}
+
+/** A loader tunable from its flag or its config key (already checked there). */
+function loaderTunable(key: string, flagValue: number | undefined, configValue: number | undefined): number | undefined {
+	const flag = `--${key.replaceAll('_', '-')}`;
+	const value = nonNegativeInteger(flagValue, flag);
+	if (value !== undefined) {
+		checkLoaderTunable(key, value, flag, message => {
+			throw new UsageError(message);
+		});
+	}
+
+	return value ?? configValue;
 }
 
 /** The pipeline that `start` and `validate` run: the config file, plus `--sink` flags. */
@@ -315,11 +328,11 @@ async function start(args: StartArgs): Promise<number> {
 		backend: args.backend ?? config.source.backend,
 		restart: config.source.restart,
 		tuning: {
-			coalesceMs: nonNegativeInteger(args['coalesce-ms'] ?? config.source.coalesce_ms, '--coalesce-ms'),
-			maxDelayUs: nonNegativeInteger(args['max-delay-us'] ?? config.source.max_delay_us, '--max-delay-us'),
-			busyDelayUs: nonNegativeInteger(args['busy-delay-us'] ?? config.source.busy_delay_us, '--busy-delay-us'),
-			ringbufMb: nonNegativeInteger(args['ringbuf-mb'] ?? config.source.ringbuf_mb, '--ringbuf-mb'),
-			statsInterval: nonNegativeInteger(args['stats-interval'] ?? config.source.stats_interval, '--stats-interval'),
+			coalesceMs: loaderTunable('coalesce_ms', args['coalesce-ms'], config.source.coalesce_ms),
+			maxDelayUs: loaderTunable('max_delay_us', args['max-delay-us'], config.source.max_delay_us),
+			busyDelayUs: loaderTunable('busy_delay_us', args['busy-delay-us'], config.source.busy_delay_us),
+			ringbufMb: loaderTunable('ringbuf_mb', args['ringbuf-mb'], config.source.ringbuf_mb),
+			statsInterval: loaderTunable('stats_interval', args['stats-interval'], config.source.stats_interval),
 			schedPolicy,
 		},
 		logger,

@@ -55,6 +55,26 @@ export type PipelineConfig = {
 };
 
 const topLevel: Record<string, string> = {sources: 'sources', inputs: 'sources', transforms: 'transforms', filters: 'transforms', sinks: 'sinks', outputs: 'sinks'};
+/**
+ * The ranges the loader takes its tunables in (loader-c/cli.c, which stays the judge): checked
+ * here too, so that `validate` and the config's own key name a value `start` would be refused.
+ */
+const loaderTunableRanges: Record<string, {min: number; max: number; powerOfTwo?: boolean}> = {
+	coalesce_ms: {min: 10, max: 60_000},
+	max_delay_us: {min: 10, max: 1_000_000},
+	busy_delay_us: {min: 10, max: 1_000_000},
+	ringbuf_mb: {min: 1, max: 1024, powerOfTwo: true},
+	stats_interval: {min: 0, max: 3600},
+};
+
+/** Fails, naming `name` (a config key or a flag), when the loader would refuse `value` for `key`. */
+export function checkLoaderTunable(key: string, value: number, name: string, fail: (message: string, key?: string) => never): void {
+	const range = loaderTunableRanges[key];
+	if (range && (value < range.min || value > range.max || (range.powerOfTwo && (value & (value - 1)) !== 0))) {
+		fail(`${name}: expected ${range.powerOfTwo ? 'a power of two' : 'an integer'} from ${range.min} to ${range.max}, got ${value}`, name);
+	}
+}
+
 const sourceKeys = ['type', 'paths', 'loader', 'backend', 'coalesce_ms', 'max_delay_us', 'busy_delay_us', 'ringbuf_mb', 'stats_interval', 'sched_policy', 'scan_rate', 'restart', 'enrich'];
 const restartKeys = ['initial_ms', 'max_ms', 'stable_ms', 'max_crashes', 'window_ms'] as const;
 const restartOption = {initial_ms: 'initialMs', max_ms: 'maxMs', stable_ms: 'stableMs', max_crashes: 'maxCrashes', window_ms: 'windowMs'} as const;
@@ -209,6 +229,7 @@ function parseSource(id: string, raw: Record<string, unknown>, fail: (message: s
 				fail(`${where}.${key}: expected a non-negative integer`, `${where}.${key}`);
 			}
 
+			checkLoaderTunable(key, value as number, `${where}.${key}`, fail);
 			source[key] = value as number;
 		}
 	}

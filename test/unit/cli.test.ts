@@ -217,6 +217,12 @@ test('options may come before the paths, and paths after --, a dash first in the
 	}
 });
 
+test('a loader tunable the loader would refuse is a usage error naming the flag', async t => {
+	const result = await execa(fimctl, ['start', temporaryDirectory(), '--state-dir', temporaryDirectory('fim-state-'), '--loader', fixture('canned-loader.mjs'), '--max-delay-us', '5'], {reject: false, timeout: 10_000});
+	t.is(result.exitCode, 2);
+	t.is(String(result.stderr), 'fimctl: error: --max-delay-us: expected an integer from 10 to 1000000, got 5');
+});
+
 test('status before the loader said hello: starting, not undefined', async t => {
 	const state = temporaryDirectory('fim-state-');
 	const child = execa(fimctl, ['start', '--state-dir', state, temporaryDirectory(), '--loader', fixture('silent.sh')], {reject: false});

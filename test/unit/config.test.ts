@@ -88,6 +88,15 @@ test('structural mistakes are usage errors', t => {
 	t.throws(() => parseConfig({sources: {s: {type: 'whodata'}}, sinks: {a: {type: 'stdout', inputs: ['s']}, d: {type: 'stdout', inputs: ['s'], format: 'text'}}}), {message: /: sinks\.d: a second sink on stdout \(sinks\.a is one\)/});
 });
 
+test('loader tunables out of the loader\'s range are refused by the config, not at start', t => {
+	const source = (fields: Record<string, unknown>) => ({sources: {w: {type: 'whodata', ...fields}}});
+	t.throws(() => parseConfig(source({ringbuf_mb: 3})), {message: /sources\.w\.ringbuf_mb: expected a power of two from 1 to 1024, got 3/});
+	t.throws(() => parseConfig(source({max_delay_us: 5})), {message: /sources\.w\.max_delay_us: expected an integer from 10 to 1000000, got 5/});
+	t.throws(() => parseConfig(source({coalesce_ms: 99_999_999_999})), {message: /sources\.w\.coalesce_ms: expected an integer from 10 to 60000/});
+	t.throws(() => parseConfig(source({stats_interval: 3601})), {message: /stats_interval/});
+	t.like(parseConfig(source({ringbuf_mb: 64, max_delay_us: 10, busy_delay_us: 1_000_000, coalesce_ms: 60_000, stats_interval: 0})).source, {ringbuf_mb: 64, stats_interval: 0});
+});
+
 test('files that cannot be read or parsed say so in one line', t => {
 	const directory = temporaryDirectory();
 	t.throws(() => loadConfigFile(join(directory, 'missing.yaml')), {instanceOf: ConfigError, message: /cannot read: no such file/});
