@@ -31,15 +31,16 @@ export function wazuhLines(item: MonitorBatchItem): string[] {
 	const digits = timestampDigits(item);
 	if (event.operation === 'rename' && typeof event.old_path === 'string') {
 		return [
-			wazuhLine(event, item.context, digits, event.old_path, 'deleted'),
-			wazuhLine(event, item.context, digits, event.path, 'added'),
+			wazuhLine(event, item.context, digits, event.old_path, undefined, 'deleted'),
+			wazuhLine(event, item.context, digits, event.path, event.path_b64, 'added'),
 		];
 	}
 
-	return [wazuhLine(event, item.context, digits, event.path, wazuhEvent[event.operation] ?? 'modified')];
+	return [wazuhLine(event, item.context, digits, event.path, event.path_b64, wazuhEvent[event.operation] ?? 'modified')];
 }
 
-function wazuhLine(event: WhoDataEvent, context: ProcessContext | undefined, digits: string, path: string, change: 'added' | 'modified' | 'deleted'): string {
+/** `pathB64`: the path's bytes when they are not UTF-8 (`path` then holds U+FFFD for them). */
+function wazuhLine(event: WhoDataEvent, context: ProcessContext | undefined, digits: string, path: string, pathB64: string | null | undefined, change: 'added' | 'modified' | 'deleted'): string {
 	const whodata = event.source !== 'reconcile';
 	const syscheck: Record<string, unknown> = {
 		path,
@@ -48,7 +49,7 @@ function wazuhLine(event: WhoDataEvent, context: ProcessContext | undefined, dig
 		event: change,
 	};
 	if (change !== 'deleted') {
-		Object.assign(syscheck, attributesAfter(event, path));
+		Object.assign(syscheck, attributesAfter(event, typeof pathB64 === 'string' ? Buffer.from(pathB64, 'base64') : path));
 	}
 
 	if (whodata) {
@@ -57,10 +58,13 @@ function wazuhLine(event: WhoDataEvent, context: ProcessContext | undefined, dig
 
 	const extras: Record<string, unknown> = {
 		operation: event.operation,
-		syscall: event.syscall,
 		source: event.source,
 		timestamp_ns: digits,
 	};
+	if (event.syscall !== null) { // unknown for a change a scan found: left out, as unknown values are
+		extras['syscall'] = event.syscall;
+	}
+
 	if (event.operation === 'rename') {
 		extras['rename'] = {old_path: event.old_path ?? null, new_path: event.path};
 	}
@@ -122,7 +126,7 @@ function audit(event: WhoDataEvent, context: ProcessContext | undefined): Record
  * from the file when the line is made (as Wazuh does after an audit event), and only if the file
  * there is still the one the kernel reported (same inode): otherwise they are left out.
  */
-function attributesAfter(event: WhoDataEvent, path: string): Record<string, unknown> {
+function attributesAfter(event: WhoDataEvent, path: string | Buffer): Record<string, unknown> {
 	const attributes: Record<string, unknown> = {};
 	if (typeof event.inode === 'number') {
 		attributes['inode_after'] = event.inode;

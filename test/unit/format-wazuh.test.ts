@@ -96,6 +96,17 @@ test('operations map to Wazuh events; attributes of another file at the path are
 	}
 });
 
+test('a file whose name is not UTF-8 has its attributes read by its bytes', t => {
+	const directory = temporaryDirectory();
+	const bytes = Buffer.concat([Buffer.from(`${directory}/moved`), Buffer.from([0xFE]), Buffer.from('.txt')]);
+	writeFileSync(bytes, 'four');
+	const path = bytes.toString('utf8'); // as the event's path says it: U+FFFD for the byte
+	const fields = {operation: 'rename' as const, path, path_b64: bytes.toString('base64'), old_path: `${directory}/keep\uFFFD.txt`, inode: statSync(bytes).ino};
+	const [deleted, added] = wazuh(eventItem(fields)).map(line => (JSON.parse(line) as {syscheck: Record<string, unknown>}).syscheck);
+	t.like(added, {path, event: 'added', size_after: '4', inode_after: fields.inode});
+	t.like(deleted, {event: 'deleted'});
+});
+
 test('unknown whodata is left out, never guessed; a reconcile event is "scheduled" without audit', t => {
 	const alert = JSON.parse(wazuh(eventItem({auid: null, login_user: null, user_name: null, cwd: null, euid: 1000}))[0]!) as {syscheck: {audit: Record<string, unknown>}};
 	t.false('login_user' in alert.syscheck.audit);
@@ -103,9 +114,10 @@ test('unknown whodata is left out, never guessed; a reconcile event is "schedule
 	t.deepEqual(alert.syscheck.audit['effective_user'], {id: '1000', name: 'root'});
 	t.false('cwd' in (alert.syscheck.audit['process'] as object));
 
-	const scan = JSON.parse(wazuh(eventItem({source: 'reconcile'}))[0]!) as {syscheck: Record<string, unknown>};
+	const scan = JSON.parse(wazuh(eventItem({source: 'reconcile', syscall: null as unknown as string}))[0]!) as {syscheck: Record<string, unknown>; fim_whodata: Record<string, unknown>};
 	t.is(scan.syscheck['mode'], 'scheduled');
 	t.false('audit' in scan.syscheck);
+	t.false('syscall' in scan.fim_whodata);
 });
 
 test('supervisor records keep their fields under fim_whodata', t => {
