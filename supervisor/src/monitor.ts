@@ -654,6 +654,11 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 		const items: MonitorBatchItem[] = [];
 		for (const {event, json} of found) {
 			this.counters.events_reconciled_total++;
+			if (this.enricher !== undefined) {
+				// as its JSON line has it (extraJson): the other formats build from the object
+				event.host = this.host;
+			}
+
 			// Filters see null whodata: a list of processes or uids does not match it.
 			if (this.accept(event as unknown as KernelEventFields)) {
 				items.push(new ReconcileItem(event, json));

@@ -1,5 +1,6 @@
 import {readFileSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
+import {hostname} from 'node:os';
 import test from 'ava';
 import {execa} from 'execa';
 import {ForwardServer} from './forward-server.js';
@@ -140,7 +141,8 @@ test('a change found by reconciliation goes only to the sinks whose route takes 
 
 	const all = join(out, 'all.json');
 	const deletes = join(out, 'deletes.json');
-	const second = start(['--sink', `file://${all}?id=all`, '--sink', `file://${deletes}?id=deletes&operations=delete`]);
+	const ecs = join(out, 'ecs.json');
+	const second = start(['--sink', `file://${all}?id=all`, '--sink', `file://${deletes}?id=deletes&operations=delete`, '--sink', `file://${ecs}?id=ecs&format=ecs`]);
 	await waitUntil(() => {
 		try {
 			return readFileSync(all, 'utf8').includes('added-while-down');
@@ -152,6 +154,9 @@ test('a change found by reconciliation goes only to the sinks whose route takes 
 	t.is((await second.child).exitCode, 0, second.stderr());
 	const found = readFileSync(all, 'utf8').trim().split('\n').map(line => JSON.parse(line) as Record<string, unknown>);
 	t.like(found.find(record => record['path'] === join(directory, 'added-while-down')), {operation: 'add', source: 'reconcile'});
+	// the other formats have what its JSON line has, the host included
+	const documents = readFileSync(ecs, 'utf8').trim().split('\n').map(line => JSON.parse(line) as {file?: {path: string}; host?: {hostname: string}});
+	t.like(documents.find(document => document.file?.path === join(directory, 'added-while-down')), {host: {hostname: hostname()}});
 	// The reconciliation's own summary (a supervisor record) goes to every sink and names it.
 	const events = readFileSync(deletes, 'utf8').trim().split('\n').map(line => JSON.parse(line) as Record<string, unknown>).filter(record => record['type'] !== 'supervisor');
 	t.deepEqual(events, [], 'an add is no delete');
