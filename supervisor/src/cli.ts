@@ -134,7 +134,8 @@ export async function main(argv: string[]): Promise<number> {
 		.epilogue(helpEpilogue())
 		.exitProcess(false)
 		.fail((message, error) => {
-			throw error ?? new UsageError(message);
+			// yargs lays some of its messages out on several lines: an error is one line
+			throw error ?? new UsageError(message.split('\n').map(line => line.trim()).filter(Boolean).join(' '));
 		});
 
 	try {

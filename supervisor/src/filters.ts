@@ -54,6 +54,11 @@ export function compileFilter(spec: FilterSpec, where = 'filter'): EventPredicat
 	}
 
 	if (spec.operations !== undefined) {
+		if (!Array.isArray(spec.operations) || spec.operations.length === 0) {
+			// an empty list would keep nothing at all: surely not what was meant
+			throw new UsageError(`${where}.operations: expected at least one of ${operations.join(', ')}`);
+		}
+
 		const wanted = new Set(spec.operations.map(op => validOperation(op, `${where}.operations`)));
 		checks.push(event => wanted.has(event.operation));
 	}
@@ -106,9 +111,19 @@ export function compileFilter(spec: FilterSpec, where = 'filter'): EventPredicat
 	};
 }
 
+/** The items of `a,b` (the CLI form of a list): at least one, none empty. */
+function commaList(list: string, where: string, what: string): string[] {
+	const items = list.split(',').map(item => item.trim());
+	if (items.some(item => item.length === 0)) {
+		throw new UsageError(list.trim() === '' ? `${where}: expected at least one ${what}` : `${where}: an empty item in ${JSON.stringify(list)}`);
+	}
+
+	return items;
+}
+
 /** Parses `add,delete` (the CLI form) into operations. */
 export function parseOperations(list: string, where = '--ops'): Operation[] {
-	return list.split(',').map(item => item.trim()).filter(item => item.length > 0).map(item => validOperation(item, where));
+	return commaList(list, where, 'operation').map(item => validOperation(item, where));
 }
 
 function validOperation(value: unknown, where: string): Operation {
@@ -177,7 +192,7 @@ function idSet(value: unknown, where: string): Set<number> | undefined {
 
 /** Parses `0,1000` (the CLI form) into ids. */
 export function parseIds(list: string, where: string): number[] {
-	return list.split(',').map(item => item.trim()).filter(item => item.length > 0).map(item => {
+	return commaList(list, where, 'id').map(item => {
 		if (!/^\d+$/.test(item) || Number(item) > 0xFF_FF_FF_FF) {
 			throw new UsageError(`${where}: ${JSON.stringify(item)} is not a numeric id`);
 		}

@@ -68,6 +68,9 @@ test('usage errors exit 2 with one line and no stack trace', async t => {
 		[['start', '--ops', 'write', '/tmp', '--loader', fixture('canned-loader.mjs')], /--ops: unknown operation "write"/],
 		[['start', '--include-uid', 'root', '/tmp', '--loader', fixture('canned-loader.mjs')], /--include-uid: "root" is not a numeric id/],
 		[['start', '--loader', fixture('canned-loader.mjs')], /no path to watch/],
+		[['start', '--format', 'xml', '/tmp', '--loader', fixture('canned-loader.mjs')], /Invalid values: Argument: format, Given: "xml", Choices: "json"/],
+		[['start', '--ops', '', '/tmp', '--loader', fixture('canned-loader.mjs')], /--ops: expected at least one operation/],
+		[['start', '--include-uid', '1,,2', '/tmp', '--loader', fixture('canned-loader.mjs')], /--include-uid: an empty item in "1,,2"/],
 		[['frobnicate'], /Unknown argument: frobnicate/],
 		[[], /give a command/],
 	];
@@ -76,6 +79,7 @@ test('usage errors exit 2 with one line and no stack trace', async t => {
 		const result = await execa(fimctl, args, {reject: false});
 		t.is(result.exitCode, 2, `${args.join(' ')}: ${String(result.stderr)}`);
 		t.regex(String(result.stderr), pattern);
+		t.is(String(result.stderr).split('\n').length, 1, `one line: ${String(result.stderr)}`);
 		noStackTrace(t, String(result.stderr));
 		t.is(String(result.stdout), '');
 	}

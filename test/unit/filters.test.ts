@@ -33,6 +33,10 @@ test('operations', t => {
 	t.true(accept(event({operation: 'add'})));
 	t.false(accept(event({operation: 'modify'})));
 	t.throws(() => parseOperations('add,creat'), {instanceOf: UsageError, message: /unknown operation "creat"/});
+	// a list that keeps nothing is a mistake, not a filter
+	t.throws(() => compileFilter({operations: []}), {instanceOf: UsageError, message: /filter\.operations: expected at least one of add/});
+	t.throws(() => parseOperations(''), {instanceOf: UsageError, message: '--ops: expected at least one operation'});
+	t.throws(() => parseIds('1,,2', '--include-uid'), {instanceOf: UsageError, message: '--include-uid: an empty item in "1,,2"'});
 });
 
 test('process names and exe globs', t => {
