@@ -65,14 +65,15 @@ e2e('a watched directory deleted and made again: what was made in it before the 
 	try {
 		await fim.ready();
 		await baselineMade(fim);
-		// Stopped, the loader reads the directory's add only after the file was made in it: the
-		// kernel did not watch the new directory yet.
+		// Stopped, the loader reads the directory's add only after a file was made two levels
+		// down: the kernel sends what is made right in a directory made again (the sub
+		// directory), not deeper, until the loader has registered it.
 		const pid = loaderPid(fim.process.pid!);
-		const early = join(watched, 'early');
+		const early = join(watched, 'sub', 'early');
 		process.kill(pid, 'SIGSTOP');
 		try {
 			rmSync(watched, {recursive: true});
-			mkdirSync(watched);
+			mkdirSync(join(watched, 'sub'), {recursive: true});
 			writeFileSync(early, 'made before the loader read the add');
 		} finally {
 			process.kill(pid, 'SIGCONT');
@@ -88,7 +89,8 @@ e2e('a watched directory deleted and made again: what was made in it before the 
 			'delete /w/old kernel',
 			'delete /w kernel',
 			'add /w kernel',
-			'add /w/early reconcile',
+			'add /w/sub kernel',
+			'add /w/sub/early reconcile',
 			'add /w/late kernel',
 		]);
 		t.is(await fim.stop(), 0);
