@@ -457,6 +457,8 @@ async function start(args: StartArgs): Promise<number> {
 			await sinks.close();
 			metricsServer?.close();
 			metricsServer?.closeAllConnections();
+			// stdout's 5 s, for its buffer and then the stream's own pending bytes together
+			const deadline = Date.now() + flushTimeoutMs;
 			const left = buffer ? await buffer.close(flushTimeoutMs) : {spooled: 0, discarded: 0};
 			if (left.spooled > 0) {
 				logger.warn(`${left.spooled} record(s) the reader did not take within ${flushTimeoutMs / 1000} s are kept in the spool under ${stateDirectory}; they are written first at the next start`);
@@ -467,7 +469,7 @@ async function start(args: StartArgs): Promise<number> {
 			}
 
 			await Promise.race([sink.end(), new Promise(resolve => {
-				setTimeout(resolve, flushTimeoutMs).unref();
+				setTimeout(resolve, Math.max(0, deadline - Date.now())).unref();
 			})]);
 			const {counters} = monitor;
 			logger.debug(`events received ${counters.events_received_total}, sent ${counters.events_sent_total}, discarded ${counters.events_discarded_total}, lost ${counters.events_lost_total}`);

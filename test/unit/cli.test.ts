@@ -1,3 +1,4 @@
+import {spawn} from 'node:child_process';
 import {existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
 import test from 'ava';
@@ -58,6 +59,29 @@ test('a closed stdout (EPIPE) ends fimctl cleanly with one line', async t => {
 	const stderr = String(result.all);
 	noStackTrace(t, stderr);
 	t.regex(stderr, /stdout was closed by its reader; stopping/);
+});
+
+test('stopped while the reader of stdout takes nothing: out within its 5 s, the rest spooled', async t => {
+	const state = temporaryDirectory('fim-state-');
+	// stdout a pipe nobody reads: it fills, then the buffer, then the spool
+	const child = spawn(fimctl, ['start', '--state-dir', state, temporaryDirectory(), '--loader', fixture('canned-loader.mjs')], {env: {...process.env, FAKE_EVENTS: '20000'}, stdio: ['ignore', 'pipe', 'pipe']});
+	const exited = new Promise<number | null>(resolve => child.on('exit', resolve));
+	let stderr = '';
+	child.stderr.on('data', (chunk: Buffer) => {
+		stderr += chunk.toString();
+	});
+	await waitUntil(() => stderr.includes('watching'));
+	await new Promise(resolve => {
+		setTimeout(resolve, 1000);
+	});
+	const stoppedAt = Date.now();
+	child.kill('SIGTERM');
+	const code = await exited;
+	const seconds = (Date.now() - stoppedAt) / 1000;
+	t.is(code, 0, stderr);
+	t.regex(stderr, /record\(s\) the reader did not take within 5 s are kept in the spool/);
+	// 5 s for stdout, not 5 for its buffer and 5 more for the stream (a 10 s stop before)
+	t.true(seconds < 8, `${seconds} s`);
 });
 
 test('usage errors exit 2 with one line and no stack trace', async t => {
