@@ -54,8 +54,11 @@ export function prepareStateDirectory(path: string): string {
 		}
 
 		const code = (error as NodeJS.ErrnoException).code;
-		const why = code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code ?? String(error);
-		throw new RuntimeError(`cannot use the state directory ${absolute}: ${why} (run as root, or use --state-dir)`, {cause: error});
+		const why = code === 'EACCES' || code === 'EPERM' ? 'permission denied (run as root, or use --state-dir)'
+			: code === 'EROFS' ? 'read-only file system (use --state-dir)'
+				: code === 'EEXIST' || code === 'ENOTDIR' ? 'a file is in the way of the directory (use --state-dir)'
+					: `${code ?? String(error)} (use --state-dir)`;
+		throw new RuntimeError(`cannot use the state directory ${absolute}: ${why}`, {cause: error});
 	}
 
 	return absolute;

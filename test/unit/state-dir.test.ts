@@ -44,3 +44,9 @@ test('a shared directory, or one holding other files, is refused and left as it 
 test('an empty --state-dir is a usage error, not the current directory', t => {
 	t.throws(() => prepareStateDirectory(''), {instanceOf: UsageError, message: '--state-dir: expected a directory path'});
 });
+
+test('a path that cannot be a directory says why, without a root hint that would not help', t => {
+	const file = join(temporaryDirectory('fim-sd-'), 'file');
+	writeFileSync(file, '');
+	t.throws(() => prepareStateDirectory(join(file, 'state')), {instanceOf: RuntimeError, message: `cannot use the state directory ${file}/state: a file is in the way of the directory (use --state-dir)`});
+});
