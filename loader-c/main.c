@@ -1935,6 +1935,10 @@ int main(int argc, char **argv)
 	ensure_tracefs();
 	choose_sched_policy();
 	signal(SIGPIPE, SIG_IGN);
+	/* A hangup sent to the whole process group (a terminal closed, `timeout` passing one on,
+	 * fimctl's own SIGHUP that reopens its files) is not the end of the watch: the loader ends on
+	 * SIGINT/SIGTERM or when stdin closes, as it does when the terminal really goes. */
+	signal(SIGHUP, SIG_IGN);
 	libbpf_set_print(libbpf_log);
 	L.ncpus = libbpf_num_possible_cpus();
 

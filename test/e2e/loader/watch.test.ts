@@ -214,6 +214,15 @@ e2e('EOF on stdin ends the loader with exit 0 and bye', async (t) => {
 	}
 });
 
+e2e('SIGHUP (a hangup sent to the process group) does not end the loader', (t) =>
+	withLoader(t, {}, async (l) => {
+		l.proc.kill('SIGHUP');
+		t.like(await l.command({ cmd: 'list' }), { type: 'ack', ok: true });
+		const m = l.mark();
+		const c = await run(bin('touch'), [path.join(l.dir, 'after-hup')]);
+		assertEvents(t, await l.settle(m), [{ operation: 'add', path: path.join(l.dir, 'after-hup'), ...whoRoot(c) }]);
+	}));
+
 e2e('a ring buffer that overflows: stats count the loss and show the ring full, then empty again', async (t) => {
 	t.timeout(60_000);
 	const l = await Loader.start({ args: ['--ringbuf-mb', '1'] });
