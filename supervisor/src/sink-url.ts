@@ -45,6 +45,11 @@ export function sinkFromUrl(text: string, position: number, inputs: string[]): S
 		}
 
 		case 'file': {
+			if (url.host !== '') {
+				// file://var/log/x.json reads "var" as a host: the path would be /log/x.json
+				fail(`a file URL takes an absolute path after three slashes (file:///PATH), not a host ("${url.host}")`);
+			}
+
 			raw['type'] = 'file';
 			raw['path'] = decodeURIComponent(url.pathname);
 			break;

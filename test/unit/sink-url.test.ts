@@ -31,6 +31,7 @@ test('mistakes are usage errors naming the flag', t => {
 		['fluent://127.0.0.1:24224?colour=red', /unknown key '.*colour'/],
 		['syslog://127.0.0.1', /expected host:port/],
 		['file:///x?rotate.compress=yes', /rotate\.compress: expected true or false/],
+		['file://var/log/x.json', /a file URL takes an absolute path after three slashes \(file:\/\/\/PATH\), not a host \("var"\)/],
 		['stdout?format=xml', /--sink stdout\?format=xml: format: expected one of json, text, wazuh, ecs, got "xml"/],
 		['fluent://127.0.0.1:24224?operations=write', /unknown operation "write"/],
 	];
