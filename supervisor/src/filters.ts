@@ -153,12 +153,20 @@ export function compileGlob(pattern: string, where = 'glob'): Matcher {
 		throw new UsageError(`${where}: empty glob`);
 	}
 
+	let matcher: Matcher;
 	try {
-		return picomatch(pattern, {dot: true, strictBrackets: true});
+		matcher = picomatch(pattern, {dot: true, strictBrackets: true});
 	} catch (error) {
 		const reason = error instanceof Error ? error.message : String(error);
 		throw new UsageError(`${where}: bad glob ${JSON.stringify(pattern)}: ${reason}`, {cause: error});
 	}
+
+	// Paths and executables are absolute: "*.log" or "log/*" could never match one.
+	if (!/^(?:\/|\*\*|\{|[!?+*@]\()/.test(pattern)) {
+		throw new UsageError(`${where}: glob ${JSON.stringify(pattern)} can never match: paths are absolute (at any depth: ${JSON.stringify(`**/${pattern}`)})`);
+	}
+
+	return matcher;
 }
 
 function stringList(value: unknown, where: string): string[] {

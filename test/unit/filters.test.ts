@@ -60,6 +60,9 @@ test('uids and auids; an unset auid matches no list', t => {
 test('bad globs and values are usage errors naming where', t => {
 	t.throws(() => compileFilter({exclude_paths: ['*.{a,b']}), {instanceOf: UsageError, message: /filter\.exclude_paths: bad glob/});
 	t.throws(() => compileFilter({exclude_paths: ['']}), {instanceOf: UsageError, message: /empty glob/});
+	t.throws(() => compileFilter({include_paths: ['*.log']}), {instanceOf: UsageError, message: 'filter.include_paths: glob "*.log" can never match: paths are absolute (at any depth: "**/*.log")'});
+	t.throws(() => compileFilter({exclude_exes: ['bin/*']}), {instanceOf: UsageError, message: /glob "bin\/\*" can never match/});
+	t.notThrows(() => compileFilter({include_paths: ['/etc/**', '**/*.conf', '{/etc,/srv}/**']}));
 	t.throws(() => compileFilter({include_uids: ['x' as unknown as number]}), {instanceOf: UsageError});
 	t.throws(() => compileFilter({exclude_paths: 'x' as unknown as string[]}), {instanceOf: UsageError, message: /list of strings/});
 });
