@@ -489,7 +489,7 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 			}
 
 			this.state?.baseline.note(event);
-			if (this.state && isMadeAgain(event, this.supervisor.paths)) {
+			if (this.state && isMadeAgain(event, this.supervisor)) {
 				madeAgain.add(event.path);
 			}
 
@@ -855,8 +855,8 @@ function takeProcessStart(line: ParsedLine): ProcessStart | undefined {
  * Whether the event made a watched directory again (created, or renamed into place, after it
  * was deleted or moved away). A watched file has nothing inside it to look for.
  */
-function isMadeAgain(event: KernelEventFields, roots: readonly string[]): boolean {
-	return (event.operation === 'add' || event.operation === 'rename') && event.file_type !== 'file' && roots.includes(event.path);
+function isMadeAgain(event: KernelEventFields, watched: {isWatchedPath(path: string): boolean}): boolean {
+	return (event.operation === 'add' || event.operation === 'rename') && event.file_type !== 'file' && watched.isWatchedPath(event.path);
 }
 
 function isEventShape(event: KernelEventFields): boolean {

@@ -123,6 +123,11 @@ export class Supervisor extends EventEmitter {
 		return [...this.watched];
 	}
 
+	/** Whether `path` is one of the watched paths itself (not one under them). */
+	isWatchedPath(path: string): boolean {
+		return this.watched.has(path);
+	}
+
 	get restartCount(): number {
 		return this.restarts;
 	}
