@@ -93,7 +93,8 @@ export function loadConfigFile(file: string): PipelineConfig {
 	try {
 		data = extname(file) === '.json' ? JSON.parse(text) : YAML.parse(text, {uniqueKeys: true});
 	} catch (error) {
-		const reason = (error instanceof Error ? error.message : String(error)).split('\n')[0];
+		// the first line, without the colon that introduced the excerpt of the file below it
+		const reason = (error instanceof Error ? error.message : String(error)).split('\n')[0]!.replace(/:\s*$/, '');
 		throw new ConfigError(`config ${file}: not valid ${extname(file) === '.json' ? 'JSON' : 'YAML'}: ${reason}`, {file, cause: error});
 	}
 
@@ -107,6 +108,7 @@ export function parseConfig(data: unknown, file = 'config'): PipelineConfig {
 
 	const root = asObject(data, 'the top level', fail);
 	const sections: Record<string, Record<string, unknown>> = {};
+	const sectionKeys: Record<string, string> = {}; // the key each section was given under
 	let dataDirectory: string | undefined;
 	for (const [key, value] of Object.entries(root)) {
 		const section = topLevel[key];
@@ -119,9 +121,10 @@ export function parseConfig(data: unknown, file = 'config'): PipelineConfig {
 		} else if (section === undefined) {
 			fail(`unknown key '${key}' (expected sources, transforms, sinks, data_dir)`, key);
 		} else if (sections[section]) {
-			fail(`'${key}' repeats '${section}' (${key} is another name for it)`, key);
+			fail(`'${key}' repeats '${sectionKeys[section]!}': both are the ${section} section`, key);
 		} else {
 			sections[section] = asObject(value, key, fail);
+			sectionKeys[section] = key;
 		}
 	}
 

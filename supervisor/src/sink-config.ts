@@ -199,7 +199,8 @@ export function parseSinkConfig(id: string, raw: Record<string, unknown>, where:
 
 		case 'file': {
 			const path = need('path', 'the file to write');
-			const rotating = [...flat.keys()].some(key => key.startsWith('rotate.'));
+			// `rotate: {}` asks for rotation as much as `rotate: {keep: 3}` does, and gets told what it lacks
+			const rotating = raw['rotate'] !== undefined || [...flat.keys()].some(key => key.startsWith('rotate.'));
 			const config: FileSinkConfig = {...common, type: 'file', path};
 			if (rotating) {
 				const rotate: NonNullable<FileSinkConfig['rotate']> = {keep: value('rotate.keep', 5), compress: value('rotate.compress', false)};

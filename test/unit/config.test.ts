@@ -63,6 +63,8 @@ test('Fluent Bit names are accepted at the top level', t => {
 	t.is(config.sink.type, 'stdout');
 	// No format named: the --format flag's, else json.
 	t.is(config.sink.format, undefined);
+	// one section under two names: the message names both as written
+	t.throws(() => parseConfig({inputs: {a: {type: 'whodata'}}, sources: {b: {type: 'whodata'}}}), {message: /'sources' repeats 'inputs': both are the sources section/});
 });
 
 test('unknown keys are rejected with their full name', t => {
@@ -107,6 +109,10 @@ test('files that cannot be read or parsed say so in one line', t => {
 	writeFileSync(duplicate, 'sources: {}\nsources: {}\n');
 	const error = t.throws(() => loadConfigFile(duplicate), {instanceOf: ConfigError, message: /not valid YAML/});
 	t.false(error?.message.includes('\n'));
+	const unclosed = join(directory, 'unclosed.yaml');
+	writeFileSync(unclosed, 'sources:\n  w: {type: whodata, paths: [/tmp]\nsinks: [\n');
+	// the parser's line ends with a colon before its excerpt of the file, which is left out
+	t.throws(() => loadConfigFile(unclosed), {instanceOf: ConfigError, message: /at line 3, column 1$/});
 });
 
 test('several sinks, each with its own route, format and options', t => {
@@ -142,6 +148,7 @@ test('sink options are checked: unknown keys, missing addresses, bad sizes and v
 	t.throws(sink({type: 'fluent', address: 'localhost'}), {message: /sinks\.o\.address: expected host:port/});
 	t.throws(sink({type: 'file', path: '/x', rotate: {max_bytes: 'lots'}}), {message: /rotate\.max_bytes: expected a size/});
 	t.throws(sink({type: 'file', path: '/x', rotate: {keep: 2}}), {message: /give max_bytes, max_age_secs or both/});
+	t.throws(sink({type: 'file', path: '/x', rotate: {}}), {message: /sinks\.o\.rotate: give max_bytes, max_age_secs or both/});
 	t.throws(sink({type: 'http', uri: 'ftp://x'}), {message: /expected an http:\/\/ or https:\/\/ URL/});
 	t.throws(sink({type: 'stdout', buffer: {max_event: 5}}), {message: /unknown key 'sinks\.o\.buffer\.max_event' \(did you mean 'buffer\.max_events'\?\)/});
 	t.throws(sink({type: 'stdout', buffer: {when_full: 'drop_oldest'}}), {message: /expected one of block, drop_newest/});
