@@ -160,7 +160,83 @@ const unsafeForTerminal = /[\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\
 
 /** Names are quoted and escaped when they hold anything that could fool a terminal or a reader. */
 export function terminalSafe(value: string): string {
-	return unsafeForTerminal.test(value) ? JSON.stringify(value).replaceAll(/[\u0080-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g, char => `\\u${char.codePointAt(0)!.toString(16).padStart(4, '0')}`) : value;
+	return unsafeForTerminal.test(value) ? `"${escapeForQuotes(value)}"` : value;
+}
+
+/** What goes between the quotes: JSON's escapes, and `\uXXXX` for DEL, C1 controls and bidi marks, which JSON leaves as they are. */
+function escapeForQuotes(value: string): string {
+	return JSON.stringify(value).slice(1, -1).replaceAll(/[\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g, char => `\\u${char.codePointAt(0)!.toString(16).padStart(4, '0')}`);
+}
+
+/**
+ * A name as terminalSafe shows it, but from its bytes when the event has them (`<field>_b64`):
+ * the string holds U+FFFD for every byte that is not UTF-8, so two names could print alike.
+ * Such a byte is written `\xNN` inside the quotes, where a backslash of the name is `\\`, so
+ * the escape cannot be mistaken for characters of the name.
+ */
+export function terminalName(value: string, base64: string | null | undefined): string {
+	if (typeof base64 !== 'string') {
+		return terminalSafe(value);
+	}
+
+	const bytes = Buffer.from(base64, 'base64');
+	let quoted = '';
+	let runStart = 0;
+	for (let index = 0; index < bytes.length;) {
+		const length = utf8SequenceLength(bytes, index);
+		if (length > 0) {
+			index += length;
+			continue;
+		}
+
+		quoted += `${escapeForQuotes(bytes.toString('utf8', runStart, index))}\\x${bytes[index]!.toString(16).padStart(2, '0')}`;
+		index += 1;
+		runStart = index;
+	}
+
+	return runStart === 0 ? terminalSafe(bytes.toString('utf8')) : `"${quoted}${escapeForQuotes(bytes.toString('utf8', runStart))}"`;
+}
+
+/**
+ * Length of the well-formed UTF-8 sequence at `index`, 0 if none starts there: the loader's
+ * jw_utf8_seq_len (loader-c/json_out.c), so a byte is escaped here exactly when the loader
+ * replaced it with U+FFFD.
+ */
+function utf8SequenceLength(bytes: Buffer, index: number): number {
+	const lead = bytes[index]!;
+	if (lead < 0x80) {
+		return 1;
+	}
+
+	// Continuation bytes start no sequence, 0xC0 and 0xC1 only overlong ones, 0xF5-0xFF none.
+	if (lead < 0xC2 || lead > 0xF4) {
+		return 0;
+	}
+
+	const length = lead < 0xE0 ? 2 : (lead < 0xF0 ? 3 : 4);
+	let low = 0x80;
+	let high = 0xBF;
+	if (lead === 0xE0) {
+		low = 0xA0; // below: overlong forms
+	} else if (lead === 0xED) {
+		high = 0x9F; // above: UTF-16 surrogates
+	} else if (lead === 0xF0) {
+		low = 0x90; // below: overlong forms
+	} else if (lead === 0xF4) {
+		high = 0x8F; // above: beyond U+10FFFF
+	}
+
+	if (index + length > bytes.length || bytes[index + 1]! < low || bytes[index + 1]! > high) {
+		return 0;
+	}
+
+	for (let next = index + 2; next < index + length; next++) {
+		if ((bytes[next]! & 0xC0) !== 0x80) {
+			return 0;
+		}
+	}
+
+	return length;
 }
 
 function isoTime(ns: number): string {
@@ -180,7 +256,7 @@ function who(name: unknown, id: unknown): string {
  * a change found by reconciliation: `... modify /etc/hosts found by reconciliation (size, mtime)`.
  */
 export function eventTextLine(event: WhoDataEvent | ReconcileEvent): string {
-	const parts = [isoTime(event.timestamp), event.operation.padEnd(6), terminalSafe(event.path)];
+	const parts = [isoTime(event.timestamp), event.operation.padEnd(6), terminalName(event.path, event.path_b64)];
 	if (event.source === 'reconcile') {
 		const changed = Array.isArray(event.changed) && event.changed.length > 0 ? ` (${event.changed.join(', ')})` : '';
 		parts.push(`found by reconciliation${changed}; who is not known`);
@@ -188,7 +264,7 @@ export function eventTextLine(event: WhoDataEvent | ReconcileEvent): string {
 	}
 
 	if (typeof event.old_path === 'string') {
-		parts.push(`(from ${terminalSafe(event.old_path)})`);
+		parts.push(`(from ${terminalName(event.old_path, event.old_path_b64)})`);
 	}
 
 	parts.push(
@@ -196,7 +272,7 @@ export function eventTextLine(event: WhoDataEvent | ReconcileEvent): string {
 		`login=${who(event.login_user, event.auid)}`,
 		`process=${terminalSafe(event.process_name)}`,
 		`pid=${event.pid}`,
-		`exe=${typeof event.exe === 'string' ? terminalSafe(event.exe) : '-'}`,
+		`exe=${typeof event.exe === 'string' ? terminalName(event.exe, event.exe_b64) : '-'}`,
 	);
 	return parts.join(' ');
 }

@@ -81,3 +81,34 @@ test('supervisor records in text show the gap', t => {
 	const line = supervisorTextLine({type: 'supervisor', kind: 'restart', timestamp: 1_764_090_012_000_000_000, host: 'h', message: 'loader restarted', gap_start: 1_764_090_011_000_000_000, gap_end: 1_764_090_012_000_000_000});
 	t.is(line, '2025-11-25T17:00:12.000Z supervisor restart: loader restarted gap 2025-11-25T17:00:11.000Z → 2025-11-25T17:00:12.000Z');
 });
+
+test('text lines show the bytes of names that are not UTF-8, so two such names never print alike', t => {
+	const event = {...JSON.parse(raw), ...enrichment().fields} as WhoDataEvent;
+	const name = (bytes: number[]): {path: string; path_b64: string} => {
+		const buffer = Buffer.concat([Buffer.from('/srv/a'), Buffer.from(bytes), Buffer.from('b')]);
+		return {path: buffer.toString('utf8'), path_b64: buffer.toString('base64')};
+	};
+	const lines = [[0xFF], [0xFE], [0xE2, 0x82], [0xED, 0xA0, 0x80]].map(bytes => eventTextLine({...event, ...name(bytes)}));
+	t.true(lines[0]!.includes(String.raw` "/srv/a\xffb" (from /var/log/app.log) `));
+	t.true(lines[1]!.includes(String.raw` "/srv/a\xfeb" `));
+	t.true(lines[2]!.includes(String.raw` "/srv/a\xe2\x82b" `));
+	t.true(lines[3]!.includes(String.raw` "/srv/a\xed\xa0\x80b" `), 'a surrogate\'s bytes are not UTF-8');
+	t.false(lines.some(line => line.includes('\uFFFD')));
+
+	// The escapes of the printable part stay as they were; a real U+FFFD is a character, not a byte.
+	const hostile = Buffer.concat([Buffer.from('/tmp/x\n\u007F\u202E "\\é\uFFFD'), Buffer.from([0x80])]);
+	const old = Buffer.concat([Buffer.from('/old'), Buffer.from([0xC0, 0xAF])]);
+	const exe = Buffer.concat([Buffer.from('/usr/bin/t'), Buffer.from([0xF8])]);
+	const line = eventTextLine({
+		...event,
+		path: hostile.toString('utf8'), path_b64: hostile.toString('base64'),
+		old_path: old.toString('utf8'), old_path_b64: old.toString('base64'),
+		exe: exe.toString('utf8'), exe_b64: exe.toString('base64'),
+	});
+	t.true(line.includes(String.raw` "/tmp/x\n\u007f\u202e \"\\é` + '\uFFFD' + String.raw`\x80" (from "/old\xc0\xaf") `));
+	t.true(line.endsWith(String.raw` exe="/usr/bin/t\xf8"`));
+	t.is(line.split('\n').length, 1);
+
+	// path_b64 of a name that is UTF-8 after all changes nothing.
+	t.is(eventTextLine({...event, path_b64: Buffer.from(event.path).toString('base64')}), eventTextLine(event));
+});
