@@ -31,7 +31,7 @@ export function wazuhLines(item: MonitorBatchItem): string[] {
 	const digits = timestampDigits(item);
 	if (event.operation === 'rename' && typeof event.old_path === 'string') {
 		return [
-			wazuhLine(event, item.context, digits, event.old_path, undefined, 'deleted'),
+			wazuhLine(event, item.context, digits, event.old_path, event.old_path_b64, 'deleted'),
 			wazuhLine(event, item.context, digits, event.path, event.path_b64, 'added'),
 		];
 	}
@@ -39,7 +39,11 @@ export function wazuhLines(item: MonitorBatchItem): string[] {
 	return [wazuhLine(event, item.context, digits, event.path, event.path_b64, wazuhEvent[event.operation] ?? 'modified')];
 }
 
-/** `pathB64`: the path's bytes when they are not UTF-8 (`path` then holds U+FFFD for them). */
+/**
+ * `pathB64`: the path's bytes when they are not UTF-8 (`path` then holds U+FFFD for them). It is
+ * the line's `fim_whodata.path_b64`, so that it always names `syscheck.path`: for the deleted half
+ * of a rename, the old path's bytes.
+ */
 function wazuhLine(event: WhoDataEvent, context: ProcessContext | undefined, digits: string, path: string, pathB64: string | null | undefined, change: 'added' | 'modified' | 'deleted'): string {
 	const whodata = event.source !== 'reconcile';
 	const syscheck: Record<string, unknown> = {
@@ -66,13 +70,27 @@ function wazuhLine(event: WhoDataEvent, context: ProcessContext | undefined, dig
 	}
 
 	if (event.operation === 'rename') {
-		extras['rename'] = {old_path: event.old_path ?? null, new_path: event.path};
+		// Both names on both halves, each with its own bytes.
+		const rename: Record<string, unknown> = {old_path: event.old_path ?? null, new_path: event.path};
+		if (typeof event.old_path_b64 === 'string') {
+			rename['old_path_b64'] = event.old_path_b64;
+		}
+
+		if (typeof event.path_b64 === 'string') {
+			rename['new_path_b64'] = event.path_b64;
+		}
+
+		extras['rename'] = rename;
 	}
 
-	for (const key of ['host', 'cmdline', 'container_id', 'session_id', 'path_b64', 'old_path_b64', 'exe_b64', 'truncated'] as const) {
+	for (const key of ['host', 'cmdline', 'container_id', 'session_id', 'exe_b64', 'truncated'] as const) {
 		if (event[key] !== undefined && event[key] !== null) {
 			extras[key] = event[key];
 		}
+	}
+
+	if (typeof pathB64 === 'string') {
+		extras['path_b64'] = pathB64;
 	}
 
 	return JSON.stringify({timestamp: wazuhTime(digits), syscheck, fim_whodata: extras});

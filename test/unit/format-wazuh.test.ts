@@ -107,6 +107,34 @@ test('a file whose name is not UTF-8 has its attributes read by its bytes', t =>
 	t.like(deleted, {event: 'deleted'});
 });
 
+test('each half of a rename carries the bytes of its own path in path_b64, and both names\' bytes in rename', t => {
+	const name = (prefix: string, byte: number): {text: string; b64: string} => {
+		const bytes = Buffer.concat([Buffer.from(prefix), Buffer.from([byte])]);
+		return {text: bytes.toString('utf8'), b64: bytes.toString('base64')};
+	};
+	const halves = (fields: Partial<WhoDataEvent>): Array<Record<string, unknown>> => wazuh(eventItem({operation: 'rename', syscall: 'renameat2', inode: null, ...fields}))
+		.map(line => (JSON.parse(line) as {fim_whodata: Record<string, unknown>}).fim_whodata);
+	const old = name('/nonexistent/old', 0xFE);
+	const renamed = name('/nonexistent/new', 0xFF);
+
+	const [deleted, added] = halves({old_path: old.text, old_path_b64: old.b64, path: renamed.text, path_b64: renamed.b64});
+	t.is(deleted!['path_b64'], old.b64);
+	t.is(added!['path_b64'], renamed.b64);
+	for (const half of [deleted!, added!]) {
+		t.deepEqual(half['rename'], {old_path: old.text, new_path: renamed.text, old_path_b64: old.b64, new_path_b64: renamed.b64});
+		t.false('old_path_b64' in half, 'the old path\'s bytes are in rename, beside its name');
+	}
+
+	// Only one name not UTF-8: the half of the other has no path_b64.
+	const [plainDeleted, oddAdded] = halves({old_path: '/nonexistent/plain', path: renamed.text, path_b64: renamed.b64});
+	t.false('path_b64' in plainDeleted!);
+	t.is(oddAdded!['path_b64'], renamed.b64);
+	const [oddDeleted, plainAdded] = halves({old_path: old.text, old_path_b64: old.b64, path: '/nonexistent/plain'});
+	t.is(oddDeleted!['path_b64'], old.b64);
+	t.false('path_b64' in plainAdded!);
+	t.deepEqual(plainAdded!['rename'], {old_path: old.text, new_path: '/nonexistent/plain', old_path_b64: old.b64});
+});
+
 test('unknown whodata is left out, never guessed; a reconcile event is "scheduled" without audit', t => {
 	const alert = JSON.parse(wazuh(eventItem({auid: null, login_user: null, user_name: null, cwd: null, euid: 1000}))[0]!) as {syscheck: {audit: Record<string, unknown>}};
 	t.false('login_user' in alert.syscheck.audit);
