@@ -92,6 +92,24 @@ test('unknown values are left out; a reconcile event has no actor; containers ge
 	t.is(at(scan, 'fim_whodata.source'), 'reconcile');
 });
 
+test('names that are not UTF-8 keep their bytes beside them: path_b64 for file.path, old_path_b64 for old_path', t => {
+	const name = (prefix: string, byte: number): {text: string; b64: string} => {
+		const bytes = Buffer.concat([Buffer.from(prefix), Buffer.from([byte])]);
+		return {text: bytes.toString('utf8'), b64: bytes.toString('base64')};
+	};
+	const old = name('/var/log/old', 0xFE);
+	const renamed = name('/var/log/new', 0xFF);
+	const exe = name('/usr/bin/x', 0x80);
+	const document = JSON.parse(ecs(item({old_path: old.text, old_path_b64: old.b64, path: renamed.text, path_b64: renamed.b64, exe: exe.text, exe_b64: exe.b64}))[0]!) as Record<string, unknown>;
+	t.is(at(document, 'file.path'), renamed.text);
+	t.is(at(document, 'process.executable'), exe.text);
+	t.like(document, {fim_whodata: {old_path: old.text, path_b64: renamed.b64, old_path_b64: old.b64, exe_b64: exe.b64}});
+
+	const plainOld = JSON.parse(ecs(item({path: renamed.text, path_b64: renamed.b64}))[0]!) as Record<string, unknown>;
+	t.is(at(plainOld, 'fim_whodata.path_b64'), renamed.b64);
+	t.false('old_path_b64' in (plainOld['fim_whodata'] as object));
+});
+
 test('supervisor records become host events with their fields under fim_whodata.supervisor', t => {
 	const record: SupervisorRecord = {type: 'supervisor', kind: 'restart', timestamp: 1_764_090_012_000_000_000, host: 'h', message: 'loader restarted', gap_start: 1, gap_end: 2, restarts: 1};
 	const document = JSON.parse(ecs({record, json: JSON.stringify(record)})[0]!) as Record<string, unknown>;
