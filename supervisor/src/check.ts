@@ -43,7 +43,7 @@ export function formatCheckTable(rows: readonly CheckRow[]): string {
 	return [header, ...rows].map(row => `${row.check.padEnd(width)}  ${row.status.toUpperCase().padEnd(6)}  ${row.detail}`).join('\n');
 }
 
-function checkPrivileges(): CheckRow {
+export function checkPrivileges(): CheckRow {
 	const check = 'root/capabilities';
 	if (process.geteuid?.() === 0) {
 		return {check, status: 'ok', detail: 'running as root'};

@@ -5,11 +5,11 @@ import {createRequire} from 'node:module';
 import {join} from 'node:path';
 import {execa} from 'execa';
 import type {Argv} from 'yargs';
-import {formatCheckTable, runChecks} from './check.js';
+import {checkPrivileges, formatCheckTable, runChecks} from './check.js';
 import {SinkBuffer} from './buffer.js';
 import {checkLoaderTunable, compileRoute, compileRoutes, loadConfigFile, parseConfig, type PipelineConfig} from './config.js';
 import {ControlServer, queryStatus} from './control.js';
-import {FimError, LoaderMissingError, UsageError} from './errors.js';
+import {FimError, LoaderMissingError, RuntimeError, UsageError} from './errors.js';
 import {compileFilter, parseIds, parseOperations, type FilterSpec} from './filters.js';
 import {createFormatter, formatNames, supervisorJsonLine, type FormatName} from './formats.js';
 import {createLogger, type LogFormat} from './log.js';
@@ -316,6 +316,13 @@ async function start(args: StartArgs): Promise<number> {
 	// Mistakes in what was asked are reported before anything is claimed (the monitor says the
 	// symlinks and relative paths it resolves, once).
 	normalizeWatchPaths(paths, () => {});
+	// Before the state directory is made: without privileges the loader fails anyway, and a
+	// start that cannot run must leave nothing behind.
+	const privileges = checkPrivileges();
+	if (privileges.status !== 'ok') {
+		throw new RuntimeError(`permission denied (run as root, or grant CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN): ${privileges.detail}`);
+	}
+
 	const stateDirectory = prepareStateDirectory(args['state-dir'] ?? config.data_dir ?? defaultStateDirectory);
 	const schedPolicy = args['sched-policy'] ?? config.source.sched_policy ?? 'batch';
 	await useSchedPolicy(schedPolicy, logger);

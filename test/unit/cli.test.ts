@@ -1,5 +1,5 @@
 import {spawn} from 'node:child_process';
-import {existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs';
+import {chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
 import test from 'ava';
 import {execa} from 'execa';
@@ -155,6 +155,22 @@ test('runtime failures exit 1; unsupported system exits 3', async t => {
 	const denied = await execa(fimctl, ['start', '--state-dir', temporaryDirectory('fim-state-'), directory, '--loader', fixture('refuse.sh')], {reject: false, env: {FAKE_EXIT: '4'}});
 	t.is(denied.exitCode, 1);
 	t.regex(String(denied.stderr), /permission denied/);
+});
+
+test('a start without root or the capabilities leaves nothing on disk and says why in one line', async t => {
+	if (process.geteuid?.() !== 0) {
+		t.pass('needs root, to start fimctl as nobody');
+		return;
+	}
+
+	// nobody may make the state directory here: the privilege check, not the file system, must refuse
+	const parent = temporaryDirectory();
+	chmodSync(parent, 0o1777);
+	const state = join(parent, 'state');
+	const result = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', fimctl, 'start', '--state-dir', state, parent, '--loader', fixture('refuse.sh')], {reject: false, env: {FAKE_EXIT: '4'}});
+	t.is(result.exitCode, 1);
+	t.is(String(result.stderr), 'fimctl: error: permission denied (run as root, or grant CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN): not root and missing CAP_SYS_ADMIN, CAP_PERFMON, CAP_BPF');
+	t.false(existsSync(state), 'the state directory was made');
 });
 
 test('relative paths are resolved and said so', async t => {
