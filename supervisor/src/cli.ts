@@ -570,7 +570,8 @@ function statusOf(monitor: WhoDataMonitor, buffer: SinkBuffer | undefined, pipel
 		events_received_total: counters.events_received_total,
 		events_reconciled_total: counters.events_reconciled_total,
 		events_sent_total: bufferStats.sent_total,
-		events_discarded_total: counters.events_discarded_total + bufferStats.discarded_total,
+		// the filters' and every sink's: an event two sinks discard counts twice
+		events_discarded_total: counters.events_discarded_total + bufferStats.discarded_total + others.reduce((sum, sink) => sum + sink.buffer.discarded_total, 0),
 		events_lost_total: counters.events_lost_total,
 		loader_restarts_total: counters.loader_restarts_total,
 		errors_total: counters.errors_total,
@@ -609,10 +610,14 @@ function formatStatus(status: Record<string, unknown>): string {
 	const hms = `${Math.floor(uptime / 3600)}h ${String(Math.floor(uptime / 60) % 60).padStart(2, '0')}m ${String(uptime % 60).padStart(2, '0')}s`;
 	lines.push(['fimctl', `${String(status['version'])}, pid ${String(status['pid'])}, up ${hms} (since ${String(status['started_at'])})`]);
 	lines.push(['watching', (status['paths'] as string[] | undefined ?? []).join(', ')]);
-	lines.push(['events', `${number(status['events_per_second'])}/s over the last 10 s; ${number(status['events_received_total'])} from the kernel, ${number(status['events_reconciled_total'])} found by reconciliation, ${number(status['events_sent_total'])} sent, ${number(status['events_discarded_total'])} discarded`]);
+	const sinks = status['sinks'] as Array<{id: string; type: string; buffer: Record<string, unknown>}> | undefined ?? [];
+	const discarded = status['events_discarded_total'];
+	const bySinks = sinks.reduce((sum, sink) => sum + Number(sink.buffer['discarded_total'] ?? 0), 0);
+	const byFilters = typeof discarded === 'number' ? discarded - bySinks : undefined;
+	lines.push(['events', `${number(status['events_per_second'])}/s over the last 10 s; ${number(status['events_received_total'])} from the kernel, ${number(status['events_reconciled_total'])} found by reconciliation, ${number(status['events_sent_total'])} sent, ${number(discarded)} discarded (${number(byFilters)} by filters, ${number(bySinks)} by sinks)`]);
 	lines.push(['lost', `${number(status['events_lost_total'])} (records the kernel could not deliver)`]);
 	lines.push(['restarts', `${number(status['loader_restarts_total'])} (of the loader)`]);
-	for (const sink of status['sinks'] as Array<{id: string; type: string; buffer: Record<string, unknown>}> | undefined ?? []) {
+	for (const sink of sinks) {
 		const {buffer} = sink;
 		lines.push([`sink ${sink.id}`, `${sink.type}; memory ${number(buffer['memory_events'])}/${number(buffer['max_events'])} records, spool ${number(buffer['spool_bytes'])} bytes in ${number(buffer['spool_files'])} file(s) (max ${number(buffer['max_size'])}), ${number(buffer['discarded_total'])} discarded${buffer['waiting_for_sink'] ? ', waiting for its reader' : ''}`]);
 	}

@@ -1,5 +1,7 @@
 import {spawn} from 'node:child_process';
 import {chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs';
+import {createServer} from 'node:http';
+import type {AddressInfo} from 'node:net';
 import {join} from 'node:path';
 import test from 'ava';
 import {execa} from 'execa';
@@ -278,6 +280,39 @@ test('status before the loader said hello: starting, not undefined', async t => 
 	} finally {
 		child.kill('SIGTERM');
 		await child;
+	}
+});
+
+test('status: the discarded total adds every sink\'s discards to the filters\'', async t => {
+	// a receiver that refuses every batch for good: the http sink discards what it gets
+	const refusing = createServer((request, response) => {
+		request.resume();
+		request.on('end', () => response.writeHead(400).end());
+	});
+	await new Promise<void>(resolve => {
+		refusing.listen(0, '127.0.0.1', resolve);
+	});
+	const {port} = refusing.address() as AddressInfo;
+	const state = temporaryDirectory('fim-state-');
+	// the canned events are add, modify, rename, attrib: --ops drops the attrib before any sink
+	const child = execa(fimctl, ['start', '--state-dir', state, temporaryDirectory(), '--loader', fixture('canned-loader.mjs'), '--ops', 'add,modify,rename', '--sink', 'stdout', '--sink', `http://127.0.0.1:${port}/?id=refused&batch.timeout_secs=0`], {env: {FAKE_EVENTS: '4'}, reject: false});
+	try {
+		type Status = {events_discarded_total?: number; sinks?: Array<{id: string; buffer: {discarded_total: number}}>};
+		let status: Status = {};
+		for (const deadline = Date.now() + 10_000; status.sinks?.find(sink => sink.id === 'refused')?.buffer.discarded_total !== 3 && Date.now() < deadline;) {
+			// eslint-disable-next-line no-await-in-loop
+			const answer = await execa(fimctl, ['status', '--state-dir', state, '--json'], {reject: false});
+			status = answer.exitCode === 0 ? JSON.parse(String(answer.stdout)) as Status : {};
+		}
+
+		t.like(status, {events_discarded_total: 4});
+		const text = await execa(fimctl, ['status', '--state-dir', state]);
+		t.regex(String(text.stdout), /^events +.*, 4 discarded \(1 by filters, 3 by sinks\)$/m);
+		t.regex(String(text.stdout), /^sink refused +http; .*, 3 discarded$/m);
+	} finally {
+		child.kill('SIGTERM');
+		await child;
+		refusing.close();
 	}
 });
 
