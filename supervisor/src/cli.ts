@@ -424,7 +424,15 @@ async function start(args: StartArgs): Promise<number> {
 			}
 		}
 	});
+	// The monitor's sent count holds its gap records too; the stop line tells them from events.
+	let supervisorRecords = 0;
 	monitor.on('batch', (items: MonitorBatchItem[]) => {
+		for (const item of items) {
+			if (item.origin === 'supervisor') {
+				supervisorRecords++;
+			}
+		}
+
 		if (!buffer) {
 			return;
 		}
@@ -479,7 +487,7 @@ async function start(args: StartArgs): Promise<number> {
 				setTimeout(resolve, Math.max(0, deadline - Date.now())).unref();
 			})]);
 			const {counters} = monitor;
-			logger.debug(`events received ${counters.events_received_total}, sent ${counters.events_sent_total}, discarded ${counters.events_discarded_total}, lost ${counters.events_lost_total}`);
+			logger.debug(`events received ${counters.events_received_total}, sent ${counters.events_sent_total - supervisorRecords}, discarded ${counters.events_discarded_total}, lost ${counters.events_lost_total}; supervisor records sent ${supervisorRecords}`);
 			resolve(code);
 		};
 

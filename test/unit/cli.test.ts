@@ -86,6 +86,24 @@ test('stopped while the reader of stdout takes nothing: out within its 5 s, the 
 	t.true(seconds < 8, `${seconds} s`);
 });
 
+test('the stop line counts gap records apart from events', async t => {
+	// a loss the loader reports: a `loss` record, then the `reconcile` record of the scan it asks for
+	const child = execa(fimctl, ['-v', 'start', '--state-dir', temporaryDirectory('fim-state-'), temporaryDirectory(), '--loader', fixture('canned-loader.mjs')], {env: {FAKE_EVENTS: '4', FAKE_LOST: '2'}, reject: false});
+	let stdout = '';
+	child.stdout.on('data', (chunk: Buffer) => {
+		stdout += chunk.toString();
+	});
+	await waitUntil(() => stdout.includes('"kind":"reconcile"'));
+	child.kill('SIGTERM');
+	const result = await child;
+	t.is(result.exitCode, 0);
+	const records = String(result.stdout).trim().split('\n').map(line => JSON.parse(line) as {type?: string});
+	const gapRecords = records.filter(record => record.type === 'supervisor').length;
+	t.is(records.length - gapRecords, 4);
+	t.true(gapRecords >= 2);
+	t.regex(String(result.stderr), new RegExp(`^fimctl: debug: events received 4, sent 4, discarded 0, lost 2; supervisor records sent ${gapRecords}$`, 'm'));
+});
+
 test('usage errors exit 2 with one line and no stack trace', async t => {
 	const cases: Array<[string[], RegExp]> = [
 		[['start', '/nonexistent/fim', '--loader', fixture('canned-loader.mjs')], /fimctl: error: cannot watch \/nonexistent\/fim: no such file or directory/],
