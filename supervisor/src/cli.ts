@@ -393,6 +393,15 @@ async function start(args: StartArgs): Promise<number> {
 			logger.warn(message);
 		},
 	});
+	// What stdout's buffer keeps at stop is told from what went in and what came out of it. The
+	// records an earlier run left in its spool were counted by no one: with them, it is told in bytes.
+	const spoolFromEarlierRun = (buffer?.stats().spool_bytes ?? 0) > 0;
+	let handedToStdout = 0;
+	// each run of discards puts one record of the buffer's own in the stream
+	let discardRecords = 0;
+	buffer?.on('discard', () => {
+		discardRecords++;
+	});
 	const rate = new EventRate(monitor);
 	describe = () => statusOf(monitor, buffer, sinks, config, stateDirectory, rate);
 	// Pacing: while the reader keeps up, reading the loader waits for stdout to drain (the
@@ -439,6 +448,7 @@ async function start(args: StartArgs): Promise<number> {
 
 		const mine = routed ? items.filter(item => takenByRoute(item, stdoutRoute!)) : items;
 		const entries = mine.map(item => bufferEntryOf(item, renderLine(item)));
+		handedToStdout += entries.length;
 		if (!buffer.push(entries) && !blocked) {
 			blocked = true;
 			monitor.pause();
@@ -475,8 +485,13 @@ async function start(args: StartArgs): Promise<number> {
 			// stdout's 5 s, for its buffer and then the stream's own pending bytes together
 			const deadline = Date.now() + flushTimeoutMs;
 			const left = buffer ? await buffer.close(flushTimeoutMs) : {spooled: 0, discarded: 0};
-			if (left.spooled > 0) {
-				logger.warn(`${left.spooled} record(s) the reader did not take within ${flushTimeoutMs / 1000} s are kept in the spool under ${stateDirectory}; they are written first at the next start`);
+			const stdoutStats = buffer?.stats();
+			// close() counts only what memory held; what the stall had spooled before is kept too
+			const kept = !stdoutStats || stdoutStats.spool_bytes === 0 ? undefined
+				: spoolFromEarlierRun ? `${stdoutStats.spool_bytes} byte(s) of records`
+					: `${handedToStdout + discardRecords - stdoutStats.sent_total - stdoutStats.discarded_total} record(s)`;
+			if (kept) {
+				logger.warn(`${kept} the reader did not take within ${flushTimeoutMs / 1000} s are kept in the spool under ${stateDirectory}; they are written first at the next start`);
 			}
 
 			if (left.discarded > 0) {
@@ -487,7 +502,9 @@ async function start(args: StartArgs): Promise<number> {
 				setTimeout(resolve, Math.max(0, deadline - Date.now())).unref();
 			})]);
 			const {counters} = monitor;
-			logger.debug(`events received ${counters.events_received_total}, sent ${counters.events_sent_total - supervisorRecords}, discarded ${counters.events_discarded_total}, lost ${counters.events_lost_total}; supervisor records sent ${supervisorRecords}`);
+			// "passed on", not "sent": into the sinks' buffers; stdout's part says what was written
+			const stdoutLine = stdoutStats ? `; stdout: ${stdoutStats.sent_total} record(s) written, ${kept ?? '0 record(s)'} kept in the spool, ${stdoutStats.discarded_total} discarded` : '';
+			logger.debug(`events received ${counters.events_received_total}, passed on ${counters.events_sent_total - supervisorRecords}, discarded ${counters.events_discarded_total}, lost ${counters.events_lost_total}; supervisor records passed on ${supervisorRecords}${stdoutLine}`);
 			resolve(code);
 		};
 

@@ -1,5 +1,5 @@
 import {spawn} from 'node:child_process';
-import {chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs';
+import {chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync} from 'node:fs';
 import {createServer} from 'node:http';
 import type {AddressInfo} from 'node:net';
 import {join} from 'node:path';
@@ -63,27 +63,54 @@ test('a closed stdout (EPIPE) ends fimctl cleanly with one line', async t => {
 	t.regex(stderr, /stdout was closed by its reader; stopping/);
 });
 
-test('stopped while the reader of stdout takes nothing: out within its 5 s, the rest spooled', async t => {
+/** Records in a spool directory (buffer.ts: frames of u32 length, f64 timestamp, line), unread ones only. */
+function spooledRecords(directory: string): number {
+	const position = existsSync(join(directory, 'read-position.json')) ? JSON.parse(readFileSync(join(directory, 'read-position.json'), 'utf8')) as {segment: number; offset: number} : undefined;
+	let records = 0;
+	for (const name of readdirSync(directory).filter(name => name.endsWith('.spool'))) {
+		const bytes = readFileSync(join(directory, name));
+		for (let offset = Number(name.slice(0, 20)) === position?.segment ? position.offset : 0; offset < bytes.length; offset += 12 + bytes.readUInt32LE(offset)) {
+			records++;
+		}
+	}
+
+	return records;
+}
+
+test('stopped while the reader of stdout takes nothing: out within its 5 s, the rest spooled and said so', async t => {
 	const state = temporaryDirectory('fim-state-');
 	// stdout a pipe nobody reads: it fills, then the buffer, then the spool
-	const child = spawn(fimctl, ['start', '--state-dir', state, temporaryDirectory(), '--loader', fixture('canned-loader.mjs')], {env: {...process.env, FAKE_EVENTS: '20000'}, stdio: ['ignore', 'pipe', 'pipe']});
+	const child = spawn(fimctl, ['-v', 'start', '--state-dir', state, temporaryDirectory(), '--loader', fixture('canned-loader.mjs')], {env: {...process.env, FAKE_EVENTS: '20000'}, stdio: ['ignore', 'pipe', 'pipe']});
 	const exited = new Promise<number | null>(resolve => child.on('exit', resolve));
 	let stderr = '';
 	child.stderr.on('data', (chunk: Buffer) => {
 		stderr += chunk.toString();
 	});
 	await waitUntil(() => stderr.includes('watching'));
-	await new Promise(resolve => {
-		setTimeout(resolve, 1000);
-	});
+	// every event read, memory full and the rest in the spool
+	type Status = {events_received_total?: number; spool_bytes?: number};
+	let status: Status = {};
+	for (const deadline = Date.now() + 20_000; (status.events_received_total !== 20_000 || !status.spool_bytes) && Date.now() < deadline;) {
+		// eslint-disable-next-line no-await-in-loop
+		const answer = await execa(fimctl, ['status', '--state-dir', state, '--json'], {reject: false});
+		status = answer.exitCode === 0 ? JSON.parse(String(answer.stdout)) as Status : {};
+	}
+
 	const stoppedAt = Date.now();
 	child.kill('SIGTERM');
 	const code = await exited;
 	const seconds = (Date.now() - stoppedAt) / 1000;
 	t.is(code, 0, stderr);
-	t.regex(stderr, /record\(s\) the reader did not take within 5 s are kept in the spool/);
 	// 5 s for stdout, not 5 for its buffer and 5 more for the stream (a 10 s stop before)
 	t.true(seconds < 8, `${seconds} s`);
+	// what the stall spooled before the stop is kept too, not only what memory held at the stop
+	const spooled = spooledRecords(join(state, 'spool', 'stdout'));
+	t.true(spooled > 10_000, `${spooled} records in the spool`);
+	t.regex(stderr, new RegExp(`fimctl: warn: ${spooled} record\\(s\\) the reader did not take within 5 s are kept in the spool`));
+	const stop = /fimctl: debug: events received 20000, passed on 20000, .*; stdout: (\d+) record\(s\) written, (\d+) record\(s\) kept in the spool, 0 discarded$/m.exec(stderr);
+	t.truthy(stop, stderr);
+	t.is(Number(stop?.[2]), spooled);
+	t.is(Number(stop?.[1]) + spooled, 20_000);
 });
 
 test('the stop line counts gap records apart from events', async t => {
@@ -101,7 +128,7 @@ test('the stop line counts gap records apart from events', async t => {
 	const gapRecords = records.filter(record => record.type === 'supervisor').length;
 	t.is(records.length - gapRecords, 4);
 	t.true(gapRecords >= 2);
-	t.regex(String(result.stderr), new RegExp(`^fimctl: debug: events received 4, sent 4, discarded 0, lost 2; supervisor records sent ${gapRecords}$`, 'm'));
+	t.regex(String(result.stderr), new RegExp(`^fimctl: debug: events received 4, passed on 4, discarded 0, lost 2; supervisor records passed on ${gapRecords}; stdout: ${records.length} record\\(s\\) written, 0 record\\(s\\) kept in the spool, 0 discarded$`, 'm'));
 });
 
 test('usage errors exit 2 with one line and no stack trace', async t => {
