@@ -536,7 +536,10 @@ async function start(args: StartArgs): Promise<number> {
 
 const startedAt = Date.now();
 
-/** Events per second over the last 10 s, from a sample of the counters each second. */
+/**
+ * Events per second over the last 10 s, from a sample of the counters each second; in the
+ * first seconds after start, over the time since then.
+ */
 class EventRate {
 	private readonly samples: Array<[number, number]> = [];
 	private readonly timer: NodeJS.Timeout;
@@ -549,11 +552,13 @@ class EventRate {
 		this.timer.unref();
 	}
 
-	get perSecond(): number {
+	/** The rate, and the seconds it was taken over (fewer than 10 just after start). */
+	now(): {perSecond: number; seconds: number} {
 		this.sample();
 		const [firstAt, firstCount] = this.samples[0]!;
 		const [lastAt, lastCount] = this.samples.at(-1)!;
-		return lastAt > firstAt ? Math.round((lastCount - firstCount) / ((lastAt - firstAt) / 1000) * 10) / 10 : 0;
+		const seconds = (lastAt - firstAt) / 1000;
+		return {perSecond: seconds > 0 ? Math.round((lastCount - firstCount) / seconds * 10) / 10 : 0, seconds: Math.round(seconds * 10) / 10};
 	}
 
 	stop(): void {
@@ -573,6 +578,7 @@ class EventRate {
 function statusOf(monitor: WhoDataMonitor, buffer: SinkBuffer | undefined, pipeline: Pipeline, config: PipelineConfig, stateDirectory: string, rate: EventRate): Record<string, unknown> {
 	const {counters} = monitor;
 	const last = monitor.lastReconcile;
+	const {perSecond, seconds} = rate.now();
 	const stdoutSink = config.sinks.find(sink => sink.type === 'stdout');
 	const bufferStats = buffer?.stats() ?? {sent_total: counters.events_sent_total, discarded_total: 0, spool_bytes: 0};
 	const others = pipeline.sinks.map(({config: sink, sink: destination, queue}) => {
@@ -591,7 +597,8 @@ function statusOf(monitor: WhoDataMonitor, buffer: SinkBuffer | undefined, pipel
 		started_at: new Date(startedAt).toISOString(),
 		uptime_s: Math.round((Date.now() - startedAt) / 1000),
 		paths: monitor.paths,
-		events_per_second: rate.perSecond,
+		events_per_second: perSecond,
+		events_per_second_window_s: seconds,
 		events_received_total: counters.events_received_total,
 		events_reconciled_total: counters.events_reconciled_total,
 		events_sent_total: bufferStats.sent_total,
@@ -639,7 +646,7 @@ function formatStatus(status: Record<string, unknown>): string {
 	const discarded = status['events_discarded_total'];
 	const bySinks = sinks.reduce((sum, sink) => sum + Number(sink.buffer['discarded_total'] ?? 0), 0);
 	const byFilters = typeof discarded === 'number' ? discarded - bySinks : undefined;
-	lines.push(['events', `${number(status['events_per_second'])}/s over the last 10 s; ${number(status['events_received_total'])} from the kernel, ${number(status['events_reconciled_total'])} found by reconciliation, ${number(status['events_sent_total'])} sent, ${number(discarded)} discarded (${number(byFilters)} by filters, ${number(bySinks)} by sinks)`]);
+	lines.push(['events', `${number(status['events_per_second'])}/s over the last ${number(status['events_per_second_window_s'])} s; ${number(status['events_received_total'])} from the kernel, ${number(status['events_reconciled_total'])} found by reconciliation, ${number(status['events_sent_total'])} sent, ${number(discarded)} discarded (${number(byFilters)} by filters, ${number(bySinks)} by sinks)`]);
 	lines.push(['lost', `${number(status['events_lost_total'])} (records the kernel could not deliver)`]);
 	lines.push(['restarts', `${number(status['loader_restarts_total'])} (of the loader)`]);
 	for (const sink of sinks) {

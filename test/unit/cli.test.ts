@@ -361,6 +361,27 @@ test('status: the discarded total adds every sink\'s discards to the filters\'',
 	}
 });
 
+test('status just after start: events/s over the seconds since, and says so', async t => {
+	const state = temporaryDirectory('fim-state-');
+	const child = execa(fimctl, ['start', '--state-dir', state, temporaryDirectory(), '--loader', fixture('canned-loader.mjs')], {env: {FAKE_EVENTS: '1000'}, reject: false});
+	let stderr = '';
+	child.stderr.on('data', (chunk: Buffer) => {
+		stderr += chunk.toString();
+	});
+	try {
+		await waitUntil(() => stderr.includes('watching'));
+		const json = await execa(fimctl, ['status', '--state-dir', state, '--json']);
+		const status = JSON.parse(String(json.stdout)) as {events_per_second: number; events_per_second_window_s: number; uptime_s: number};
+		t.true(status.events_per_second_window_s < 10, String(json.stdout));
+		const text = await execa(fimctl, ['status', '--state-dir', state]);
+		const seconds = /^events +[\d,.]+\/s over the last ([\d.]+) s;/m.exec(String(text.stdout))?.[1];
+		t.true(Number(seconds) < 10, String(text.stdout));
+	} finally {
+		child.kill('SIGTERM');
+		await child;
+	}
+});
+
 test('status answers over the control socket; a second start on the same state directory is refused', async t => {
 	const directory = temporaryDirectory();
 	const state = temporaryDirectory('fim-state-');
