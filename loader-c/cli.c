@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <string.h>
 
-enum opt_kind { O_PATH, O_NUM, O_POW2, O_CHOICE, O_HELP, O_VERSION };
+enum opt_kind { O_PATH, O_ABSENT_PATH, O_NUM, O_POW2, O_CHOICE, O_HELP, O_VERSION };
 
 struct opt {
 	const char *name;
@@ -22,6 +22,7 @@ static const char *const sched_policy_names[] = { "batch", "keep", NULL };
 
 static const struct opt opts[] = {
 	{ "--path", O_PATH, 0, 0, 0, NULL },
+	{ "--absent-path", O_ABSENT_PATH, 0, 0, 0, NULL },
 	{ "--ringbuf-mb", O_POW2, 1, 1024, FIELD(ringbuf_mb), NULL },
 	{ "--coalesce-ms", O_NUM, 10, 60000, FIELD(coalesce_ms), NULL },
 	{ "--stats-interval", O_NUM, 0, 3600, FIELD(stats_interval_s), NULL },
@@ -146,15 +147,16 @@ int cli_parse(int argc, char *const argv[], struct loader_opts *o,
 			return CLI_EXIT_USAGE;
 		}
 
-		if (op->kind == O_PATH) {
+		if (op->kind == O_PATH || op->kind == O_ABSENT_PATH) {
 			if (!*val) {
-				set_err(err, errlen, "--path: empty value");
+				set_err(err, errlen, "%s: empty value", op->name);
 				return CLI_EXIT_USAGE;
 			}
 			if (o->n_paths == CLI_MAX_PATHS) {
-				set_err(err, errlen, "--path: more than %d paths", CLI_MAX_PATHS);
+				set_err(err, errlen, "%s: more than %d paths", op->name, CLI_MAX_PATHS);
 				return CLI_EXIT_USAGE;
 			}
+			o->path_may_be_absent[o->n_paths] = op->kind == O_ABSENT_PATH;
 			o->paths[o->n_paths++] = val;
 			continue;
 		}
@@ -228,6 +230,9 @@ void cli_usage(FILE *f, const char *prog)
 		"options (also as --opt=VALUE):\n"
 		"  --path DIR            watch DIR, a directory subtree or one file;\n"
 		"                        repeatable, at least one, at most %d\n"
+		"  --absent-path PATH    watch PATH, which may not exist now: it is\n"
+		"                        watched from when it is made (its directory\n"
+		"                        must exist); counts as a --path\n"
 		"  --ringbuf-mb N        ring buffer size in MiB, a power of two\n"
 		"                        from 1 to 1024 (default 16)\n"
 		"  --coalesce-ms N       modify coalescing window and periodic check\n"

@@ -31,6 +31,7 @@ enum cli_sched_policy {
 
 struct loader_opts {
 	const char *paths[CLI_MAX_PATHS]; /* point into argv, in given order */
+	unsigned char path_may_be_absent[CLI_MAX_PATHS]; /* given with --absent-path */
 	int n_paths;
 	unsigned ringbuf_mb;        /* power of two, 1..1024, default 16 */
 	unsigned coalesce_ms;       /* 10..60000, default 1000 */

@@ -968,17 +968,77 @@ static void release_root_parent(struct watch *w)
 	watches_changed();
 }
 
-static int add_watch(const char *given, char *err, size_t errlen)
+/*
+ * The canonical form of a path that does not exist: its directory's real path and its last
+ * name. The directory must exist, as it is where the path will be made.
+ */
+static int canonical_absent_path(const char *given, char canon[PATH_MAX], char *err, size_t errlen)
+{
+	char dir[PATH_MAX], real_dir[PATH_MAX], name[NAME_MAX + 1];
+	size_t n = strlen(given);
+	char *slash;
+	struct stat st;
+
+	while (n > 1 && given[n - 1] == '/')
+		n--;
+	if (n >= sizeof(dir)) {
+		snprintf(err, errlen, "%s: %s", given, strerror(ENAMETOOLONG));
+		return -ENAMETOOLONG;
+	}
+	memcpy(dir, given, n);
+	dir[n] = 0;
+	slash = strrchr(dir, '/');
+	if (strlen(slash ? slash + 1 : dir) >= sizeof(name)) {
+		snprintf(err, errlen, "%s: %s", given, strerror(ENAMETOOLONG));
+		return -ENAMETOOLONG;
+	}
+	strcpy(name, slash ? slash + 1 : dir);
+	if (!slash)
+		strcpy(dir, ".");
+	else
+		slash[slash == dir] = 0; /* "/x" is in "/" */
+	if (!name[0] || !strcmp(name, ".") || !strcmp(name, "..")) {
+		snprintf(err, errlen, "%s: does not exist, and names no entry of a directory", given);
+		return -EINVAL;
+	}
+	if (!realpath(dir, real_dir) || stat(real_dir, &st)) {
+		snprintf(err, errlen, "%s: neither it nor its directory exists", given);
+		return -ENOENT;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "%s: %s", given, strerror(ENOTDIR));
+		return -ENOTDIR;
+	}
+	if (snprintf(canon, PATH_MAX, "%s/%s", strcmp(real_dir, "/") ? real_dir : "", name) >= PATH_MAX) {
+		snprintf(err, errlen, "%s: %s", given, strerror(ENAMETOOLONG));
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+/*
+ * may_be_absent: a path that does not exist now is watched from when it is made (a watched path
+ * deleted while the loader was not running, and started again with --absent-path).
+ */
+static int add_watch(const char *given, bool may_be_absent, char *err, size_t errlen)
 {
 	char canon[PATH_MAX];
 	struct fim_prefix_key key;
 	struct watch *w = NULL;
+	bool absent = false;
 	size_t n;
 	int rc;
 
 	if (!realpath(given, canon)) {
-		snprintf(err, errlen, "%s: %s", given, strerror(errno));
-		return -errno;
+		rc = -errno;
+		if (rc != -ENOENT || !may_be_absent) {
+			snprintf(err, errlen, "%s: %s", given, strerror(-rc));
+			return rc;
+		}
+		rc = canonical_absent_path(given, canon, err, errlen);
+		if (rc)
+			return rc;
+		absent = true;
 	}
 	n = strlen(canon);
 	if (n >= FIM_WATCH_KEY_LEN - 1) {
@@ -1006,7 +1066,7 @@ static int add_watch(const char *given, char *err, size_t errlen)
 	w->parent_fd = -1;
 	memset(&w->name_key, 0, sizeof(w->name_key));
 	w->id = ++L.next_watch_id;
-	rc = register_watch(w);
+	rc = absent ? 0 : register_watch(w);
 	if (rc) {
 		snprintf(err, errlen, "%s: %s", given, strerror(-rc));
 		w->id = 0;
@@ -1016,15 +1076,31 @@ static int add_watch(const char *given, char *err, size_t errlen)
 	if (bpf_map_update_elem(L.watch_prefixes_fd, &key, &w->id, BPF_ANY)) {
 		rc = -errno;
 		snprintf(err, errlen, "%s: %s", given, strerror(errno));
-		bpf_map_delete_elem(L.watch_inodes_fd, &w->inode_key);
-		close(w->fd);
+		if (w->fd >= 0) {
+			bpf_map_delete_elem(L.watch_inodes_fd, &w->inode_key);
+			close(w->fd);
+		}
 		w->id = 0;
 		return rc;
 	}
 	rc = register_root_parent(w);
+	if (rc && absent) {
+		/* nothing would ever tell that it was made */
+		snprintf(err, errlen, "%s: does not exist, and its directory cannot be opened: %s", given, strerror(-rc));
+		bpf_map_delete_elem(L.watch_prefixes_fd, &key);
+		w->id = 0;
+		watches_changed();
+		return rc;
+	}
 	if (rc)
 		logmsg("warning", "%s: its directory cannot be opened (%s): if the path is deleted and made again, it will not be watched again",
 		       canon, strerror(-rc));
+	if (absent) {
+		logmsg("info", "watched path %s does not exist; it is watched from when it is made", canon);
+		/* made between the loader's look and its registration: follow it now */
+		if (!access(canon, F_OK) && register_watch(w) == 0)
+			logmsg("info", "watched path %s was made; now watching it", canon);
+	}
 	return 0;
 }
 
@@ -1057,6 +1133,21 @@ static int remove_watch(const char *given, char *err, size_t errlen)
 
 /* ---- commands ------------------------------------------------------------------------------ */
 
+/* "paths": every watched path; "absent_paths": those of them that do not exist now */
+static void put_watched_paths(struct jw *w)
+{
+	jw_array_begin(w, "paths");
+	for (size_t i = 0; i < L.watch_slots; i++)
+		if (L.watches[i].id)
+			jw_array_str(w, L.watches[i].path);
+	jw_array_end(w);
+	jw_array_begin(w, "absent_paths");
+	for (size_t i = 0; i < L.watch_slots; i++)
+		if (L.watches[i].id && L.watches[i].fd < 0)
+			jw_array_str(w, L.watches[i].path);
+	jw_array_end(w);
+}
+
 static void ack(const struct command *c, const char *cmd, int rc, const char *msg, bool list)
 {
 	struct jw w;
@@ -1079,13 +1170,8 @@ static void ack(const struct command *c, const char *cmd, int rc, const char *ms
 		jw_str(&w, "error", rc == -EINVAL ? "EINVAL" : rc == -ENOENT ? "ENOENT" : rc == -ENOTDIR ? "ENOTDIR" : rc == -EACCES ? "EACCES" : rc == -ENAMETOOLONG ? "ENAMETOOLONG" : rc == -ENOSPC ? "ENOSPC" : "EIO");
 		jw_str(&w, "message", msg);
 	}
-	if (list) {
-		jw_array_begin(&w, "paths");
-		for (size_t i = 0; i < L.watch_slots; i++)
-			if (L.watches[i].id)
-				jw_array_str(&w, L.watches[i].path);
-		jw_array_end(&w);
-	}
+	if (list)
+		put_watched_paths(&w);
 	jw_end(&w);
 	emit_line(&w);
 }
@@ -1109,7 +1195,7 @@ static void handle_command(const char *line, size_t len)
 		ring_buffer__consume(L.rb);
 	switch (c.cmd) {
 	case CMD_ADD:
-		rc = add_watch((const char *)c.path, err, sizeof(err));
+		rc = add_watch((const char *)c.path, false, err, sizeof(err));
 		if (!rc)
 			seed_open_writers();
 		break;
@@ -1471,11 +1557,7 @@ static void emit_hello(void)
 	for (int i = 0; i < L.n_hooks; i++)
 		jw_array_str(&w, L.hooks[i]);
 	jw_array_end(&w);
-	jw_array_begin(&w, "paths");
-	for (size_t i = 0; i < L.watch_slots; i++)
-		if (L.watches[i].id)
-			jw_array_str(&w, L.watches[i].path);
-	jw_array_end(&w);
+	put_watched_paths(&w);
 	jw_u64(&w, "ringbuf_bytes", (__u64)L.opts.ringbuf_mb << 20);
 	jw_u64(&w, "ringbuf_used_max_bytes", take_ringbuf_used_max());
 	jw_u64(&w, "coalesce_ms", L.opts.coalesce_ms);
@@ -1821,9 +1903,14 @@ static void check_paths_exist(void)
 {
 	for (int i = 0; i < L.opts.n_paths; i++) {
 		struct stat st;
+		char canon[PATH_MAX], err[PATH_MAX + 128];
 
-		if (stat(L.opts.paths[i], &st))
+		if (!stat(L.opts.paths[i], &st))
+			continue;
+		if (errno != ENOENT || !L.opts.path_may_be_absent[i])
 			die(EXIT_USAGE, "watched path %s: %s", L.opts.paths[i], strerror(errno));
+		if (canonical_absent_path(L.opts.paths[i], canon, err, sizeof(err)))
+			die(EXIT_USAGE, "watched path %s", err);
 	}
 }
 
@@ -1972,7 +2059,7 @@ int main(int argc, char **argv)
 	if (L.vfs)
 		attach_programs(L.vfs->obj);
 	for (int i = 0; i < L.opts.n_paths; i++)
-		if (add_watch(L.opts.paths[i], err, sizeof(err)))
+		if (add_watch(L.opts.paths[i], L.opts.path_may_be_absent[i], err, sizeof(err)))
 			die(EXIT_USAGE, "watched path %s", err);
 
 	seed_open_writers();

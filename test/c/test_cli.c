@@ -56,6 +56,15 @@ static void test_defaults_and_forms(void)
 	CHECK(o.ringbuf_mb == 1024 && o.coalesce_ms == 10);
 	CHECK(o.stats_interval_s == 0 && o.max_delay_us == 1000);
 
+	/* --absent-path is a --path that may not exist yet: one list, in order, each marked */
+	CHECK(parse("--path", "/a", "--absent-path", "/b/c", "--path=/d", NULL) == 0);
+	CHECK(o.n_paths == 3);
+	CHECK_STR(o.paths[1], "/b/c");
+	CHECK(!o.path_may_be_absent[0] && o.path_may_be_absent[1] && !o.path_may_be_absent[2]);
+	CHECK(parse("--absent-path=/gone", NULL) == 0 && o.n_paths == 1 && o.path_may_be_absent[0]);
+	CHECK(parse("--path=/a", "--absent-path", "", NULL) == 2);
+	CHECK_STR(err, "--absent-path: empty value");
+
 	/* order does not matter, the last value of a repeated option wins */
 	CHECK(parse("--max-delay-us", "5000", "--path", "/x", "--max-delay-us", "70", NULL) == 0);
 	CHECK(o.max_delay_us == 70);

@@ -1,6 +1,7 @@
 // What is watched: only the given trees, changed at runtime through stdin commands; and the
 // loader's own life cycle (hello, acks, bye).
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { schedPolicyNumber, schedPolicyOf } from '../../../supervisor/src/sched.js';
 import { assertEvents, bin, e2e, ino, Loader, loaderPath, py, run, whoRoot, withLoader } from './harness.js';
@@ -191,6 +192,46 @@ e2e('a watched path moved away is not watched where it went; what is moved into 
 		]);
 		t.deepEqual((await l.command({ cmd: 'list' }))['paths'], [l.dir, l.fenceDir, dir]);
 	}));
+
+e2e('--absent-path: a path that does not exist yet is watched from the change that makes it', async (t) => {
+	const parent = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'fim-e2e-absent-')));
+	const later = path.join(parent, 'later');
+	try {
+		await withLoader(t, { args: ['--absent-path', later] }, async (l) => {
+			t.like(l.hello, { paths: [l.dir, l.fenceDir, later], absent_paths: [later] });
+			t.regex(l.stderr, /watched path \S+\/later does not exist; it is watched from when it is made/);
+
+			const m = l.mark();
+			const md = await run(bin('mkdir'), [later]);
+			const tf = await run(bin('touch'), [path.join(later, 'f')]);
+			await run(bin('touch'), [path.join(parent, 'neighbour')]);
+			await run(bin('mkdir'), [path.join(parent, 'late')]);
+			assertEvents(t, await l.settle(m), [
+				{ operation: 'add', path: later, ...whoRoot(md) },
+				{ operation: 'add', path: path.join(later, 'f'), ...whoRoot(tf) },
+			]);
+			t.like(await l.command({ cmd: 'list' }), { ok: true, absent_paths: [] });
+		});
+		// one that exists is watched as --path would
+		await withLoader(t, { args: ['--absent-path', later] }, async (l) => {
+			t.like(l.hello, { absent_paths: [] });
+			const m = l.mark();
+			const tf = await run(bin('touch'), [path.join(later, 'g')]);
+			assertEvents(t, await l.settle(m), [{ operation: 'add', path: path.join(later, 'g'), ...whoRoot(tf) }]);
+		});
+	} finally {
+		fs.rmSync(parent, { recursive: true, force: true });
+	}
+	// where nothing could ever make it: a usage error, in one line
+	for (const [given, why] of [
+		[path.join(parent, 'no', 'such'), 'neither it nor its directory exists'],
+		[`${parent}/no/..`, 'does not exist, and names no entry of a directory'], // not path.join: it would fold the '..'
+	]) {
+		const r = await run(loaderPath, ['--absent-path', given!], { allowFail: true });
+		t.is(r.code, 2, given);
+		t.is(r.stderr, `fim-loader: error: watched path ${given}: ${why}\n`);
+	}
+});
 
 e2e('adding a path that does not exist is a failed ack, not a crash', (t) =>
 	withLoader(t, {}, async (l) => {
