@@ -1,5 +1,6 @@
 import {EventEmitter} from 'node:events';
 import {existsSync} from 'node:fs';
+import {dirname} from 'node:path';
 import {systemClock, type Clock, type TimerHandle} from './clock.js';
 import {CrashLoopError, LoaderRefusedError, RuntimeError, UsageError, type FimError} from './errors.js';
 import {describeExit, LoaderProcess, processIsExiting, type LoaderExit} from './loader-process.js';
@@ -85,6 +86,8 @@ export class Supervisor extends EventEmitter {
 	private readonly clock: Clock;
 	private readonly policy: RestartPolicy;
 	private readonly watched: Set<string>;
+	/** Watched paths that did not exist when the loader was last started: it waits for them to be made. */
+	private absent = new Set<string>();
 	private loader: LoaderProcess | undefined;
 	private helloAt: number | undefined;
 	private lastRecordAt: number;
@@ -220,7 +223,7 @@ export class Supervisor extends EventEmitter {
 	private loaderArgs(): string[] {
 		const args: string[] = [];
 		for (const path of this.watched) {
-			args.push('--path', path);
+			args.push(this.absent.has(path) ? '--absent-path' : '--path', path);
 		}
 
 		const {coalesceMs, maxDelayUs, busyDelayUs, ringbufMb, statsInterval, schedPolicy} = this.options.tuning ?? {};
@@ -258,7 +261,7 @@ export class Supervisor extends EventEmitter {
 	private spawn(): void {
 		this.restartTimer = undefined;
 		if (this.restarts > 0) {
-			this.dropVanishedPaths();
+			this.lookForVanishedPaths();
 		}
 
 		this.helloAt = undefined;
@@ -509,18 +512,25 @@ export class Supervisor extends EventEmitter {
 		this.emit('fatal', error);
 	}
 
-	private dropVanishedPaths(): void {
+	/**
+	 * A watched path that is gone when the loader starts again stays watched, from when it is
+	 * made again, as the running loader does for one deleted under it; one whose directory is
+	 * gone too is dropped and reported: nothing could tell that it was made.
+	 */
+	private lookForVanishedPaths(): void {
 		const exists = this.options.pathExists ?? existsSync;
-		const gone = [...this.watched].filter(path => !exists(path));
-		if (gone.length === 0) {
+		this.absent = new Set([...this.watched].filter(path => !exists(path)));
+		const dropped = [...this.absent].filter(path => !exists(dirname(path)));
+		if (dropped.length === 0) {
 			return;
 		}
 
-		for (const path of gone) {
+		for (const path of dropped) {
 			this.watched.delete(path);
+			this.absent.delete(path);
 		}
 
-		this.emitRecord({kind: 'path_dropped', message: 'watched paths vanished while the loader was down; no longer watched', paths: gone});
+		this.emitRecord({kind: 'path_dropped', message: 'watched paths vanished with their directory while the loader was down; no longer watched', paths: dropped});
 	}
 
 	private rejectPending(error: Error): void {

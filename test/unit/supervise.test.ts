@@ -5,7 +5,7 @@ import {ManualClock} from '../../supervisor/src/clock.js';
 import {CrashLoopError, LoaderRefusedError, RuntimeError} from '../../supervisor/src/errors.js';
 import type {ParsedLine} from '../../supervisor/src/ndjson-parse.js';
 import {Supervisor} from '../../supervisor/src/supervise.js';
-import type {SupervisorRecord} from '../../supervisor/src/types.js';
+import type {HelloRecord, SupervisorRecord} from '../../supervisor/src/types.js';
 import {fixture, nextEvent, temporaryDirectory, waitUntil} from './helpers.js';
 
 type Scheduled = {delayMs: number; exit: string};
@@ -111,7 +111,7 @@ test('a missing loader binary fails at once', async t => {
 	await t.throwsAsync(supervisor.start(), {instanceOf: RuntimeError, message: /cannot start the loader \/nonexistent\/fim-loader: ENOENT/});
 });
 
-test('paths added at runtime survive a restart; vanished ones are dropped and reported', async t => {
+test('paths added at runtime survive a restart; a vanished one waits to be made again, or is dropped with its directory', async t => {
 	const clock = new ManualClock();
 	const directory = temporaryDirectory();
 	const argvLog = join(directory, 'argv.log');
@@ -123,13 +123,18 @@ test('paths added at runtime survive a restart; vanished ones are dropped and re
 	});
 	const hello = await supervisor.start();
 	t.is(hello.backend, 'fake');
-	const doomed = join(directory, 'doomed');
-	mkdirSync(doomed);
+	const deleted = join(directory, 'deleted');
+	const doomedParent = join(directory, 'parent');
+	const doomed = join(doomedParent, 'doomed');
+	mkdirSync(deleted);
+	mkdirSync(doomed, {recursive: true});
 	await supervisor.addPath('/tmp');
+	await supervisor.addPath(deleted);
 	await supervisor.addPath(doomed);
 	await t.throwsAsync(supervisor.addPath('/definitely/not/here'), {message: /cannot watch \/definitely\/not\/here: \/definitely\/not\/here: No such file/});
-	t.deepEqual(supervisor.paths, [directory, '/tmp', doomed]);
-	rmSync(doomed, {recursive: true});
+	t.deepEqual(supervisor.paths, [directory, '/tmp', deleted, doomed]);
+	rmSync(deleted, {recursive: true});
+	rmSync(doomedParent, {recursive: true});
 
 	// Kill the loader behind the supervisor's back.
 	const records: SupervisorRecord[] = [];
@@ -138,14 +143,22 @@ test('paths added at runtime survive a restart; vanished ones are dropped and re
 	const scheduled = await nextEvent<Scheduled>(supervisor, 'restart-scheduled');
 	t.is(scheduled.exit, 'killed by SIGKILL');
 	clock.advance(scheduled.delayMs);
-	await nextEvent(supervisor, 'hello');
+	const second = await nextEvent<HelloRecord>(supervisor, 'hello');
 	const runs = readFileSync(argvLog, 'utf8').trim().split('\n').map(line => JSON.parse(line) as string[]);
-	t.deepEqual(runs[1], ['--path', directory, '--path', '/tmp']);
+	t.deepEqual(runs[1], ['--path', directory, '--path', '/tmp', '--absent-path', deleted]);
 	t.like(records[0], {kind: 'path_dropped', paths: [doomed]});
-	t.like(records[1], {kind: 'restart', paths: [directory, '/tmp']});
+	t.like(records[1], {kind: 'restart', paths: [directory, '/tmp', deleted]});
+
+	// made again before the next restart: a path as any other
+	mkdirSync(deleted);
+	process.kill(second.pid!, 'SIGKILL');
+	clock.advance((await nextEvent<Scheduled>(supervisor, 'restart-scheduled')).delayMs);
+	await nextEvent(supervisor, 'hello');
+	const again = readFileSync(argvLog, 'utf8').trim().split('\n').map(line => JSON.parse(line) as string[]);
+	t.deepEqual(again[2], ['--path', directory, '--path', '/tmp', '--path', deleted]);
 
 	await supervisor.removePath('/tmp');
-	t.deepEqual(supervisor.paths, [directory]);
+	t.deepEqual(supervisor.paths, [directory, deleted]);
 	await supervisor.stop();
 });
 
