@@ -1495,6 +1495,74 @@ static void run_iter(struct bpf_link *link, const char *what)
 	close(fd);
 }
 
+/* A "watch" record: the periodic look at the watched paths found one gone, or found again. */
+static void emit_watch_record(const struct watch *w, const char *state)
+{
+	struct jw j;
+
+	jw_init(&j, L.line, LINE_MAX_BYTES);
+	jw_begin(&j);
+	jw_str(&j, "type", "watch");
+	jw_u64(&j, "timestamp", clock_ns(CLOCK_REALTIME));
+	jw_bytes(&j, "path", (const unsigned char *)w->path, w->path_len);
+	jw_str(&j, "state", state);
+	jw_end(&j);
+	emit_line(&j);
+}
+
+static bool same_file(int fd, const struct stat *st)
+{
+	struct stat pinned;
+
+	return !fstat(fd, &pinned) && pinned.st_dev == st->st_dev && pinned.st_ino == st->st_ino;
+}
+
+/*
+ * The kernel tells when a watched path itself is deleted, moved or made again; not when a
+ * directory above it is (`mv /srv/app /srv/app.old; mkdir -p /srv/app/config`): the pins then
+ * hold the directories where they went. Once per check interval, each watched path and the
+ * directory that holds it are looked up by name again; a pin that no longer matches is let go
+ * or moved to what the name holds now, and a "watch" record tells the reader (fimctl scans it).
+ */
+static void check_watched_paths(void)
+{
+	for (size_t i = 0; i < L.watch_slots; i++) {
+		struct watch *w = &L.watches[i];
+		struct stat st;
+		bool exists;
+
+		if (!w->id)
+			continue;
+		exists = !stat(w->path, &st);
+		if (w->fd >= 0 && exists && same_file(w->fd, &st)) {
+			/* the path is right; the directory that holds it may have been replaced all the same */
+		} else if (w->fd >= 0 && !exists) {
+			forget_watched_inode(w);
+			logmsg("info", "watched path %s no longer exists (a directory above it was moved or deleted); it is watched again when it exists again",
+			       w->path);
+			emit_watch_record(w, "gone");
+		} else if (exists && register_watch(w) == 0) {
+			logmsg("info", "watched path %s %s; now watching it", w->path,
+			       w->fd >= 0 ? "names another file now (a directory above it was moved or replaced)" : "exists again");
+			emit_watch_record(w, "found");
+			seed_open_writers();
+		}
+		if (w->path_len > 1) {
+			char dir[PATH_MAX];
+			const char *slash = strrchr(w->path, '/');
+
+			snprintf(dir, sizeof(dir), "%.*s", slash == w->path ? 1 : (int)(slash - w->path), w->path);
+			exists = !stat(dir, &st);
+			if (w->parent_fd >= 0 && exists && same_file(w->parent_fd, &st))
+				continue;
+			if (w->parent_fd >= 0 || exists) {
+				release_root_parent(w);
+				register_root_parent(w);
+			}
+		}
+	}
+}
+
 static void run_periodic_check(void)
 {
 	run_iter(L.check_link, "periodic check");
@@ -2124,8 +2192,12 @@ int main(int argc, char **argv)
 			} else if (fd == sfd) {
 				done = true;
 			} else if (fd == check_tfd) {
-				if (read(fd, &ticks, sizeof(ticks)) > 0)
+				if (read(fd, &ticks, sizeof(ticks)) > 0) {
+					/* what the kernel already said of the watched paths first */
+					read_records(&pacing);
+					check_watched_paths();
 					run_periodic_check();
+				}
 				/* the check's own records (files still open for write) */
 				read_records(&pacing);
 			} else if (fd == stats_tfd) {

@@ -193,6 +193,39 @@ e2e('a watched path moved away is not watched where it went; what is moved into 
 		t.deepEqual((await l.command({ cmd: 'list' }))['paths'], [l.dir, l.fenceDir, dir]);
 	}));
 
+e2e('a directory above a watched path moved or deleted: the loader finds the path gone or replaced, and follows it', (t) =>
+	withLoader(t, { args: ['--coalesce-ms', '100'] }, async (l) => {
+		const app = path.join(l.base, 'app');
+		const config = path.join(app, 'config');
+		const old = path.join(l.base, 'app.old');
+		fs.mkdirSync(config, { recursive: true });
+		t.like(await l.command({ cmd: 'add', path: config }), { ok: true });
+		const watchRecord = (state: string, from: number) =>
+			l.waitFor((r) => r.type === 'watch' && r['path'] === config && r['state'] === state, 5000, from);
+
+		// a deploy: the old tree moved aside, a new one in its place
+		let m = l.mark();
+		fs.renameSync(app, old);
+		fs.mkdirSync(config, { recursive: true });
+		t.is(typeof (await watchRecord('found', m))['timestamp'], 'number');
+		m = l.mark();
+		const inNew = await run(bin('touch'), [path.join(config, 'new')]);
+		await run(bin('touch'), [path.join(old, 'config', 'left-behind')]);
+		assertEvents(t, await l.settle(m), [{ operation: 'add', path: path.join(config, 'new'), ...whoRoot(inNew) }]);
+
+		// moved away with nothing in its place: gone; made again, deeper than the kernel sees
+		m = l.mark();
+		fs.renameSync(app, path.join(l.base, 'app.older'));
+		await watchRecord('gone', m);
+		t.deepEqual((await l.command({ cmd: 'list' }))['absent_paths'], [config]);
+		m = l.mark();
+		fs.mkdirSync(config, { recursive: true });
+		await watchRecord('found', m);
+		m = l.mark();
+		const again = await run(bin('touch'), [path.join(config, 'again')]);
+		assertEvents(t, await l.settle(m), [{ operation: 'add', path: path.join(config, 'again'), ...whoRoot(again) }]);
+	}));
+
 e2e('--absent-path: a path that does not exist yet is watched from the change that makes it', async (t) => {
 	const parent = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'fim-e2e-absent-')));
 	const later = path.join(parent, 'later');
