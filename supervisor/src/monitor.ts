@@ -477,6 +477,12 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 		for (const line of lines) {
 			const value = line.value;
 			if (value['type'] !== 'event') {
+				// the loader found a watched path replaced or gone by a move above it: what is there
+				// now is only found on disk
+				if (value['type'] === 'watch' && this.state && typeof value['path'] === 'string' && this.supervisor.isWatchedPath(value['path'])) {
+					madeAgain.add(value['path']);
+				}
+
 				continue;
 			}
 

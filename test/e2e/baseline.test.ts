@@ -1,4 +1,4 @@
-import {mkdirSync, rmSync, writeFileSync} from 'node:fs';
+import {mkdirSync, renameSync, rmSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
 import {randomChanges} from './random-changes.js';
 import {baselineMade, cleanUp, e2e, Fimctl, loaderPid, supervisorRecords, workDirectory} from './fimctl-harness.js';
@@ -93,6 +93,34 @@ e2e('a watched directory deleted and made again: what was made in it before the 
 			'add /w/sub/early reconcile',
 			'add /w/late kernel',
 		]);
+		t.is(await fim.stop(), 0);
+	} finally {
+		cleanUp(fim, directory);
+	}
+});
+
+e2e('a directory above a watched one moved aside and a new tree put in its place: the new tree is scanned and watched', async t => {
+	const directory = workDirectory();
+	const app = join(directory, 'app');
+	const watched = join(app, 'config');
+	mkdirSync(watched, {recursive: true});
+	writeFileSync(join(watched, 'old'), 'x');
+	const fim = new Fimctl([watched]);
+	try {
+		await fim.ready();
+		await baselineMade(fim);
+		// No event names the watched path here (the rename is of a directory above it): the
+		// loader finds the new tree at its next look, and fimctl scans it.
+		renameSync(app, join(directory, 'app.old'));
+		mkdirSync(watched, {recursive: true});
+		writeFileSync(join(watched, 'new'), 'y');
+		t.like(await fim.until(() => supervisorRecords(fim, 'reconcile').find(record => record['trigger'] === 'made_again'), 'the scan'), {changes: 3});
+		const late = join(watched, 'late');
+		writeFileSync(late, '');
+		t.like(await fim.until(() => fim.records.find(record => record['path'] === late), 'the late file'), {operation: 'add', source: 'kernel', pid: process.pid});
+		const events = fim.records.filter(record => record['type'] !== 'supervisor').map(record => `${String(record['operation'])} ${String(record['path']).slice(directory.length)} ${String(record['source'])}`);
+		// the directory at the watched path is another one: a modify of it (its inode, times)
+		t.deepEqual(events.sort(), ['add /app/config/late kernel', 'add /app/config/new reconcile', 'delete /app/config/old reconcile', 'modify /app/config reconcile']);
 		t.is(await fim.stop(), 0);
 	} finally {
 		cleanUp(fim, directory);
