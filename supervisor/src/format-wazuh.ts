@@ -20,6 +20,12 @@ const wazuhEvent: Record<Operation, 'added' | 'modified' | 'deleted'> = {
 	rename: 'added',
 };
 
+/**
+ * `truncated` names the fields of the event, whose `path` is the new name of a rename: the
+ * deleted half shows the old name as `syscheck.path`, and the new one only in `rename`.
+ */
+const deletedHalfNames = new Map([['path', 'new_path'], ['old_path', 'path']]);
+
 export function wazuhLines(item: MonitorBatchItem): string[] {
 	const {record} = item;
 	if (isSupervisorRecord(record)) {
@@ -87,6 +93,10 @@ function wazuhLine(event: WhoDataEvent, context: ProcessContext | undefined, dig
 		if (event[key] !== undefined && event[key] !== null) {
 			extras[key] = event[key];
 		}
+	}
+
+	if (event.operation === 'rename' && change === 'deleted' && Array.isArray(event.truncated)) {
+		extras['truncated'] = event.truncated.map(field => deletedHalfNames.get(field) ?? field);
 	}
 
 	if (typeof pathB64 === 'string') {

@@ -135,6 +135,17 @@ test('each half of a rename carries the bytes of its own path in path_b64, and b
 	t.deepEqual(plainAdded!['rename'], {old_path: old.text, new_path: '/nonexistent/plain', old_path_b64: old.b64});
 });
 
+test('truncated on each half of a rename names that half\'s fields: the old path is the deleted half\'s path', t => {
+	const truncatedOf = (truncated: string[]): unknown[] => wazuh(eventItem({operation: 'rename', syscall: 'renameat2', old_path: '/nonexistent/old', path: '/nonexistent/new', truncated}))
+		.map(line => (JSON.parse(line) as {fim_whodata: Record<string, unknown>}).fim_whodata['truncated']);
+	t.deepEqual(truncatedOf(['old_path']), [['path'], ['old_path']]);
+	t.deepEqual(truncatedOf(['path']), [['new_path'], ['path']]);
+	t.deepEqual(truncatedOf(['cmdline', 'old_path', 'path', 'exe']), [['cmdline', 'path', 'new_path', 'exe'], ['cmdline', 'old_path', 'path', 'exe']]);
+	// not a rename: the one line shows the event's own names
+	const deleted = JSON.parse(wazuh(eventItem({operation: 'delete', path: '/nonexistent/gone', truncated: ['path']}))[0]!) as {fim_whodata: Record<string, unknown>};
+	t.deepEqual(deleted.fim_whodata['truncated'], ['path']);
+});
+
 test('unknown whodata is left out, never guessed; a reconcile event is "scheduled" without audit', t => {
 	const alert = JSON.parse(wazuh(eventItem({auid: null, login_user: null, user_name: null, cwd: null, euid: 1000}))[0]!) as {syscheck: {audit: Record<string, unknown>}};
 	t.false('login_user' in alert.syscheck.audit);
