@@ -49,7 +49,44 @@ export type SinkRuntime = {
 	readonly format: FormatName;
 };
 
-type Stage = SinkRuntime & {route: EventPredicate; render: Formatter};
+type Stage = SinkRuntime & {route: EventPredicate; render: Formatter; supervisorLines: SupervisorLines};
+
+/**
+ * The supervisor records on their way to one sink, so that what it delivered is counted as
+ * events and supervisor records apart, as the monitor's stop line counts them. Past the buffer
+ * an entry is only its line and its kernel timestamp, so a record is known by its line: few
+ * are held at a time, and an event the kernel reported, having a timestamp, is not looked up.
+ * Records an earlier run left in the spool were seen by no one: they are counted as events.
+ */
+class SupervisorLines {
+	delivered = 0;
+	private readonly held = new Map<string, number>();
+
+	add(line: string): string {
+		this.held.set(line, (this.held.get(line) ?? 0) + 1);
+		return line;
+	}
+
+	count(entries: readonly SinkEntry[]): void {
+		if (this.held.size === 0) {
+			return;
+		}
+
+		for (const entry of entries) {
+			const held = entry.timestamp === undefined ? this.held.get(entry.line) : undefined;
+			if (held === undefined) {
+				continue;
+			}
+
+			this.delivered++;
+			if (held === 1) {
+				this.held.delete(entry.line);
+			} else {
+				this.held.set(entry.line, held - 1);
+			}
+		}
+	}
+}
 
 export class Pipeline extends EventEmitter {
 	readonly sinks: SinkRuntime[];
@@ -80,12 +117,13 @@ export class Pipeline extends EventEmitter {
 				const sink = await createSink(sinkConfig, options, clock);
 				const format = sinkConfig.format ?? options.defaultFormat ?? 'json';
 				const render = createFormatter(format);
+				const supervisorLines = new SupervisorLines();
 				const storage = SpoolQueue.open({
 					id: sinkConfig.id,
 					...sinkConfig.buffer,
 					...(options.stateDirectory === undefined ? {} : {spoolDirectory: join(options.stateDirectory, 'spool', sinkConfig.id)}),
 					// Gap records in the sink's own format, so that its reader sees them.
-					renderGap: record => render({record, json: supervisorJsonLine(record)})[0]!,
+					renderGap: record => supervisorLines.add(render({record, json: supervisorJsonLine(record)})[0]!),
 					host: options.host,
 					clock,
 					onWarning: message => {
@@ -100,7 +138,7 @@ export class Pipeline extends EventEmitter {
 					retryMaxMs: sinkConfig.request.retry_max_backoff_secs * 1000,
 					clock,
 				});
-				stages.push({config: sinkConfig, sink, queue, format, route: routes.get(sinkConfig.id)!, render});
+				stages.push({config: sinkConfig, sink, queue, format, route: routes.get(sinkConfig.id)!, render, supervisorLines});
 			}
 		} catch (error) {
 			await Promise.all(stages.map(async stage => stage.sink.close()));
@@ -133,7 +171,7 @@ export class Pipeline extends EventEmitter {
 
 				const lines = plainJson ? [item.json] : stage.render(item);
 				for (const line of lines) {
-					entries.push(bufferEntryOf(item, line));
+					entries.push(bufferEntryOf(item, item.origin === 'supervisor' ? stage.supervisorLines.add(line) : line));
 				}
 			}
 
@@ -170,8 +208,9 @@ export class Pipeline extends EventEmitter {
 			}
 
 			const {events_sent_total: sent, events_discarded_total: discarded} = stage.queue.counters;
+			const records = stage.supervisorLines.delivered;
 			const level = discarded > 0 && !this.closedByReader.has(stage.config.id) ? 'warn' : 'debug';
-			this.options.logger[level](`sink ${stage.config.id}: ${sent} event(s) delivered, ${discarded} discarded`);
+			this.options.logger[level](`sink ${stage.config.id}: ${sent - records} event(s) delivered, ${discarded} discarded; supervisor records delivered ${records}`);
 
 			await stage.sink.close().catch(() => {});
 		}));
@@ -203,6 +242,7 @@ export class Pipeline extends EventEmitter {
 			rejectedLog.log(`sink ${id}: ${count} event(s) refused by ${stage.sink.target}: ${reason}`);
 		});
 		stage.queue.on('delivered', (entries: readonly SinkEntry[]) => {
+			stage.supervisorLines.count(entries);
 			this.emit('delivered', id, entries);
 		});
 		stage.queue.on('fatal', (error: SinkError) => {

@@ -1,4 +1,4 @@
-import {readFileSync, writeFileSync} from 'node:fs';
+import {existsSync, readFileSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
 import {hostname} from 'node:os';
 import test from 'ava';
@@ -39,6 +39,25 @@ test('several --sink flags at once, each with its format and filters; a dead one
 	t.regex(stderr, /sink down: 200 event\(s\) not delivered to http:\/\/127\.0\.0\.1:\d+\/ingest before shutdown are kept in its spool for the next start/);
 	t.notRegex(stderr, /are lost|discarded/);
 	await forward.close();
+});
+
+test('at stop, each sink counts the gap records it delivered apart from its events', async t => {
+	const directory = temporaryDirectory();
+	const json = join(directory, 'out.json');
+	const text = join(directory, 'out.txt');
+	// a loss the loader reports: a `loss` record, then the `reconcile` record of the scan it asks for
+	const child = execa(fimctl, ['-v', 'start', temporaryDirectory(), '--state-dir', temporaryDirectory('fim-state-'), '--loader', fixture('canned-loader.mjs'), '--sink', `file://${json}?id=json`, '--sink', `file://${text}?id=text&format=text`], {env: {FAKE_EVENTS: '4', FAKE_LOST: '2'}, reject: false});
+	await waitUntil(() => existsSync(json) && readFileSync(json, 'utf8').includes('"kind":"reconcile"') && existsSync(text) && readFileSync(text, 'utf8').includes('supervisor reconcile'));
+	child.kill('SIGTERM');
+	const result = await child;
+	t.is(result.exitCode, 0, String(result.stderr));
+	const records = readFileSync(json, 'utf8').trim().split('\n').map(line => JSON.parse(line) as {type?: string});
+	const gapRecords = records.filter(record => record.type === 'supervisor').length;
+	t.is(records.length - gapRecords, 4);
+	t.true(gapRecords >= 2);
+	for (const id of ['json', 'text']) {
+		t.regex(String(result.stderr), new RegExp(`^fimctl: debug: sink ${id}: 4 event\\(s\\) delivered, 0 discarded; supervisor records delivered ${gapRecords}$`, 'm'));
+	}
 });
 
 test('a sink that cannot start is an error before the loader runs; bad --sink URLs are usage errors', async t => {
