@@ -402,8 +402,10 @@ async function start(args: StartArgs): Promise<number> {
 	buffer?.on('discard', () => {
 		discardRecords++;
 	});
+	// The monitor's sent count holds its gap records too; status and the stop line tell them from events.
+	let supervisorRecords = 0;
 	const rate = new EventRate(monitor);
-	describe = () => statusOf(monitor, buffer, sinks, config, stateDirectory, rate);
+	describe = () => statusOf(monitor, supervisorRecords, buffer, sinks, config, stateDirectory, rate);
 	// Pacing: while the reader keeps up, reading the loader waits for stdout to drain (the
 	// loader's pipe and the kernel's ring buffer hold events meanwhile), so fimctl writes as it
 	// reads. A reader that has not drained within pacingMs is stalled: the loader is read again
@@ -433,8 +435,6 @@ async function start(args: StartArgs): Promise<number> {
 			}
 		}
 	});
-	// The monitor's sent count holds its gap records too; the stop line tells them from events.
-	let supervisorRecords = 0;
 	monitor.on('batch', (items: MonitorBatchItem[]) => {
 		for (const item of items) {
 			if (item.origin === 'supervisor') {
@@ -575,12 +575,12 @@ class EventRate {
 	}
 }
 
-function statusOf(monitor: WhoDataMonitor, buffer: SinkBuffer | undefined, pipeline: Pipeline, config: PipelineConfig, stateDirectory: string, rate: EventRate): Record<string, unknown> {
+function statusOf(monitor: WhoDataMonitor, supervisorRecords: number, buffer: SinkBuffer | undefined, pipeline: Pipeline, config: PipelineConfig, stateDirectory: string, rate: EventRate): Record<string, unknown> {
 	const {counters} = monitor;
 	const last = monitor.lastReconcile;
 	const {perSecond, seconds} = rate.now();
 	const stdoutSink = config.sinks.find(sink => sink.type === 'stdout');
-	const bufferStats = buffer?.stats() ?? {sent_total: counters.events_sent_total, discarded_total: 0, spool_bytes: 0};
+	const bufferStats = buffer?.stats() ?? {discarded_total: 0, spool_bytes: 0};
 	const others = pipeline.sinks.map(({config: sink, sink: destination, queue}) => {
 		const {events_sent_total: sent, events_discarded_total: discarded, retries_total: retries} = queue.counters;
 		return {
@@ -601,7 +601,8 @@ function statusOf(monitor: WhoDataMonitor, buffer: SinkBuffer | undefined, pipel
 		events_per_second_window_s: seconds,
 		events_received_total: counters.events_received_total,
 		events_reconciled_total: counters.events_reconciled_total,
-		events_sent_total: bufferStats.sent_total,
+		// whatever the sinks: what each of them delivered is its own sent_total
+		events_sent_total: counters.events_sent_total - supervisorRecords,
 		// the filters' and every sink's: an event two sinks discard counts twice
 		events_discarded_total: counters.events_discarded_total + bufferStats.discarded_total + others.reduce((sum, sink) => sum + sink.buffer.discarded_total, 0),
 		events_lost_total: counters.events_lost_total,
@@ -646,7 +647,7 @@ function formatStatus(status: Record<string, unknown>): string {
 	const discarded = status['events_discarded_total'];
 	const bySinks = sinks.reduce((sum, sink) => sum + Number(sink.buffer['discarded_total'] ?? 0), 0);
 	const byFilters = typeof discarded === 'number' ? discarded - bySinks : undefined;
-	lines.push(['events', `${number(status['events_per_second'])}/s over the last ${number(status['events_per_second_window_s'])} s; ${number(status['events_received_total'])} from the kernel, ${number(status['events_reconciled_total'])} found by reconciliation, ${number(status['events_sent_total'])} sent, ${number(discarded)} discarded (${number(byFilters)} by filters, ${number(bySinks)} by sinks)`]);
+	lines.push(['events', `${number(status['events_per_second'])}/s over the last ${number(status['events_per_second_window_s'])} s; ${number(status['events_received_total'])} from the kernel, ${number(status['events_reconciled_total'])} found by reconciliation, ${number(status['events_sent_total'])} passed on, ${number(discarded)} discarded (${number(byFilters)} by filters, ${number(bySinks)} by sinks)`]);
 	lines.push(['lost', `${number(status['events_lost_total'])} (records the kernel could not deliver)`]);
 	lines.push(['restarts', `${number(status['loader_restarts_total'])} (of the loader)`]);
 	for (const sink of sinks) {

@@ -361,6 +361,34 @@ test('status: the discarded total adds every sink\'s discards to the filters\'',
 	}
 });
 
+test('status: the sent total counts the events passed on, not gap records, with a file sink only', async t => {
+	const state = temporaryDirectory('fim-state-');
+	const file = join(temporaryDirectory(), 'events.json');
+	// a loss the loader reports: a `loss` record, then the `reconcile` record of the scan it asks for
+	const child = execa(fimctl, ['start', '--state-dir', state, temporaryDirectory(), '--loader', fixture('canned-loader.mjs'), '--sink', `file://${file}`], {env: {FAKE_EVENTS: '4', FAKE_LOST: '2'}, reject: false});
+	try {
+		await waitUntil(() => existsSync(file) && readFileSync(file, 'utf8').includes('"kind":"reconcile"'));
+		const lines = readFileSync(file, 'utf8').trim().split('\n');
+		type Status = {events_sent_total?: number; sinks?: Array<{buffer: {sent_total: number}}>};
+		let status: Status = {};
+		// the file has a batch a moment before its sink counts it
+		for (const deadline = Date.now() + 10_000; status.sinks?.[0]?.buffer.sent_total !== lines.length && Date.now() < deadline;) {
+			// eslint-disable-next-line no-await-in-loop
+			status = JSON.parse(String((await execa(fimctl, ['status', '--state-dir', state, '--json'])).stdout)) as Status;
+		}
+
+		const gapRecords = lines.filter(line => line.startsWith('{"type":"supervisor"')).length;
+		t.true(gapRecords >= 2);
+		t.is(lines.length, 4 + gapRecords);
+		t.like(status, {events_sent_total: 4, sinks: [{buffer: {sent_total: lines.length}}]});
+		const text = await execa(fimctl, ['status', '--state-dir', state]);
+		t.regex(String(text.stdout), /^events +.* 4 from the kernel, 0 found by reconciliation, 4 passed on, 0 discarded/m);
+	} finally {
+		child.kill('SIGTERM');
+		await child;
+	}
+});
+
 test('status just after start: events/s over the seconds since, and says so', async t => {
 	const state = temporaryDirectory('fim-state-');
 	const child = execa(fimctl, ['start', '--state-dir', state, temporaryDirectory(), '--loader', fixture('canned-loader.mjs')], {env: {FAKE_EVENTS: '1000'}, reject: false});
