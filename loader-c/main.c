@@ -1510,11 +1510,23 @@ static void emit_watch_record(const struct watch *w, const char *state)
 	emit_line(&j);
 }
 
-static bool same_file(int fd, const struct stat *st)
+/*
+ * Does path lead to the file pinned by fd? A file system mounted on the pinned directory counts
+ * as yes: the kernel's walk goes from that mount to the directory under it, so what changes on
+ * it is watched already, and pinning the mount instead would keep it from being unmounted.
+ */
+static bool leads_to_pinned(const char *path, int fd, const struct stat *st)
 {
 	struct stat pinned;
+	struct statx sx;
 
-	return !fstat(fd, &pinned) && pinned.st_dev == st->st_dev && pinned.st_ino == st->st_ino;
+	if (fstat(fd, &pinned))
+		return false;
+	if (pinned.st_dev == st->st_dev && pinned.st_ino == st->st_ino)
+		return true;
+	return S_ISDIR(pinned.st_mode) && pinned.st_nlink > 0 &&
+	       !statx(AT_FDCWD, path, AT_STATX_DONT_SYNC, STATX_BASIC_STATS, &sx) &&
+	       (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) && (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
 }
 
 /*
@@ -1534,7 +1546,7 @@ static void check_watched_paths(void)
 		if (!w->id)
 			continue;
 		exists = !stat(w->path, &st);
-		if (w->fd >= 0 && exists && same_file(w->fd, &st)) {
+		if (w->fd >= 0 && exists && leads_to_pinned(w->path, w->fd, &st)) {
 			/* the path is right; the directory that holds it may have been replaced all the same */
 		} else if (w->fd >= 0 && !exists) {
 			forget_watched_inode(w);
@@ -1543,7 +1555,7 @@ static void check_watched_paths(void)
 			emit_watch_record(w, "gone");
 		} else if (exists && register_watch(w) == 0) {
 			logmsg("info", "watched path %s %s; now watching it", w->path,
-			       w->fd >= 0 ? "names another file now (a directory above it was moved or replaced)" : "exists again");
+			       w->fd >= 0 ? "leads to another file now (a directory above it was moved or replaced)" : "exists again");
 			emit_watch_record(w, "found");
 			seed_open_writers();
 		}
@@ -1553,7 +1565,7 @@ static void check_watched_paths(void)
 
 			snprintf(dir, sizeof(dir), "%.*s", slash == w->path ? 1 : (int)(slash - w->path), w->path);
 			exists = !stat(dir, &st);
-			if (w->parent_fd >= 0 && exists && same_file(w->parent_fd, &st))
+			if (w->parent_fd >= 0 && exists && leads_to_pinned(dir, w->parent_fd, &st))
 				continue;
 			if (w->parent_fd >= 0 || exists) {
 				release_root_parent(w);

@@ -226,6 +226,28 @@ e2e('a directory above a watched path moved or deleted: the loader finds the pat
 		assertEvents(t, await l.settle(m), [{ operation: 'add', path: path.join(config, 'again'), ...whoRoot(again) }]);
 	}));
 
+e2e('a file system mounted on a watched directory: what changes on it is reported, and it can be unmounted', (t) =>
+	withLoader(t, { args: ['--coalesce-ms', '100'] }, async (l) => {
+		const point = path.join(l.base, 'point');
+		fs.mkdirSync(point);
+		t.like(await l.command({ cmd: 'add', path: point }), { ok: true });
+		await run(bin('mount'), ['-t', 'tmpfs', 'tmpfs', point]);
+		let mounted = true;
+		try {
+			await new Promise((resolve) => setTimeout(resolve, 500)); // a few looks at the watched paths
+			const m = l.mark();
+			const tf = await run(bin('touch'), [path.join(point, 'on-the-mount')]);
+			assertEvents(t, await l.settle(m), [{ operation: 'add', path: path.join(point, 'on-the-mount'), ...whoRoot(tf) }]);
+			// the watch stays on the directory under the mount: the mount is not held
+			const u = await run(bin('umount'), [point], { allowFail: true });
+			t.is(u.code, 0, u.stderr);
+			mounted = u.code !== 0;
+		} finally {
+			if (mounted) await run(bin('umount'), ['-l', point], { allowFail: true });
+		}
+		t.false(l.records.some((r) => r.type === 'watch'), 'no watch record: the watched path never changed');
+	}));
+
 e2e('--absent-path: a path that does not exist yet is watched from the change that makes it', async (t) => {
 	const parent = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'fim-e2e-absent-')));
 	const later = path.join(parent, 'later');
