@@ -969,51 +969,74 @@ static void release_root_parent(struct watch *w)
 }
 
 /*
- * The canonical form of a path that does not exist: its directory's real path and its last
- * name. The directory must exist, as it is where the path will be made.
+ * The canonical form of a path that does not exist: the real path of the nearest directory
+ * above it that does, and the names below that, which must not be "." or "..": what they
+ * would name is not known until they exist.
  */
 static int canonical_absent_path(const char *given, char canon[PATH_MAX], char *err, size_t errlen)
 {
-	char dir[PATH_MAX], real_dir[PATH_MAX], name[NAME_MAX + 1];
-	size_t n = strlen(given);
-	char *slash;
+	char path[PATH_MAX], cwd[PATH_MAX], real[PATH_MAX];
+	size_t n = 0, names = 0;
+	const char *p = given;
 	struct stat st;
 
-	while (n > 1 && given[n - 1] == '/')
-		n--;
-	if (n >= sizeof(dir)) {
-		snprintf(err, errlen, "%s: %s", given, strerror(ENAMETOOLONG));
-		return -ENAMETOOLONG;
+	if (given[0] != '/' && !getcwd(cwd, sizeof(cwd))) {
+		snprintf(err, errlen, "%s: %s", given, strerror(errno));
+		return -errno;
 	}
-	memcpy(dir, given, n);
-	dir[n] = 0;
-	slash = strrchr(dir, '/');
-	if (strlen(slash ? slash + 1 : dir) >= sizeof(name)) {
-		snprintf(err, errlen, "%s: %s", given, strerror(ENAMETOOLONG));
-		return -ENAMETOOLONG;
+	if (given[0] != '/') {
+		n = strlen(cwd);
+		memcpy(path, cwd, n);
 	}
-	strcpy(name, slash ? slash + 1 : dir);
-	if (!slash)
-		strcpy(dir, ".");
-	else
-		slash[slash == dir] = 0; /* "/x" is in "/" */
-	if (!name[0] || !strcmp(name, ".") || !strcmp(name, "..")) {
+	/* one slash before each name, none at the end */
+	while (*p) {
+		size_t len = strcspn(p, "/");
+
+		if (len > NAME_MAX || n + 1 + len >= sizeof(path)) {
+			snprintf(err, errlen, "%s: %s", given, strerror(ENAMETOOLONG));
+			return -ENAMETOOLONG;
+		}
+		if ((len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.')) {
+			snprintf(err, errlen, "%s: does not exist, and names no entry of a directory", given);
+			return -EINVAL;
+		}
+		if (len) {
+			path[n++] = '/';
+			memcpy(path + n, p, len);
+			n += len;
+			names++;
+		}
+		p += len + (p[len] == '/');
+	}
+	path[n] = 0;
+	if (!names) {
 		snprintf(err, errlen, "%s: does not exist, and names no entry of a directory", given);
 		return -EINVAL;
 	}
-	if (!realpath(dir, real_dir) || stat(real_dir, &st)) {
-		snprintf(err, errlen, "%s: neither it nor its directory exists", given);
-		return -ENOENT;
+	for (size_t cut = n; cut > 0;) {
+		while (path[--cut] != '/')
+			;
+		path[cut] = 0;
+		if (!realpath(cut ? path : "/", real)) {
+			path[cut] = '/';
+			if (errno == ENOENT)
+				continue;
+			snprintf(err, errlen, "%s: %s", given, strerror(errno));
+			return -errno;
+		}
+		path[cut] = '/';
+		if (stat(real, &st) || !S_ISDIR(st.st_mode)) {
+			snprintf(err, errlen, "%s: %s", given, strerror(ENOTDIR));
+			return -ENOTDIR;
+		}
+		if (snprintf(canon, PATH_MAX, "%s%s", strcmp(real, "/") ? real : "", path + cut) >= PATH_MAX) {
+			snprintf(err, errlen, "%s: %s", given, strerror(ENAMETOOLONG));
+			return -ENAMETOOLONG;
+		}
+		return 0;
 	}
-	if (!S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "%s: %s", given, strerror(ENOTDIR));
-		return -ENOTDIR;
-	}
-	if (snprintf(canon, PATH_MAX, "%s/%s", strcmp(real_dir, "/") ? real_dir : "", name) >= PATH_MAX) {
-		snprintf(err, errlen, "%s: %s", given, strerror(ENAMETOOLONG));
-		return -ENAMETOOLONG;
-	}
-	return 0;
+	snprintf(err, errlen, "%s: %s", given, strerror(ENOENT)); /* not even "/" */
+	return -ENOENT;
 }
 
 /*
@@ -1084,19 +1107,13 @@ static int add_watch(const char *given, bool may_be_absent, char *err, size_t er
 		return rc;
 	}
 	rc = register_root_parent(w);
-	if (rc && absent) {
-		/* nothing would ever tell that it was made */
-		snprintf(err, errlen, "%s: does not exist, and its directory cannot be opened: %s", given, strerror(-rc));
-		bpf_map_delete_elem(L.watch_prefixes_fd, &key);
-		w->id = 0;
-		watches_changed();
-		return rc;
-	}
-	if (rc)
-		logmsg("warning", "%s: its directory cannot be opened (%s): if the path is deleted and made again, it will not be watched again",
+	if (rc && rc != -ENOENT)
+		logmsg("warning", "%s: its directory cannot be opened (%s): if the path is deleted and made again, it will be watched again only within a check interval, without who made it",
 		       canon, strerror(-rc));
 	if (absent) {
-		logmsg("info", "watched path %s does not exist; it is watched from when it is made", canon);
+		/* its directory, if it is missing too, is looked for by check_watched_paths() */
+		logmsg("info", "watched path %s does not exist%s; it is watched from when it is made", canon,
+		       rc == -ENOENT ? ", nor its directory" : "");
 		/* made between the loader's look and its registration: follow it now */
 		if (!access(canon, F_OK) && register_watch(w) == 0)
 			logmsg("info", "watched path %s was made; now watching it", canon);
@@ -1541,7 +1558,7 @@ static void check_watched_paths(void)
 	for (size_t i = 0; i < L.watch_slots; i++) {
 		struct watch *w = &L.watches[i];
 		struct stat st;
-		bool exists;
+		bool exists, was_pinned = w->fd >= 0;
 
 		if (!w->id)
 			continue;
@@ -1555,7 +1572,7 @@ static void check_watched_paths(void)
 			emit_watch_record(w, "gone");
 		} else if (exists && register_watch(w) == 0) {
 			logmsg("info", "watched path %s %s; now watching it", w->path,
-			       w->fd >= 0 ? "leads to another file now (a directory above it was moved or replaced)" : "exists again");
+			       was_pinned ? "leads to another file now (a directory above it was moved or replaced)" : "exists now");
 			emit_watch_record(w, "found");
 			seed_open_writers();
 		}

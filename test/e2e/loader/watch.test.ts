@@ -274,13 +274,24 @@ e2e('--absent-path: a path that does not exist yet is watched from the change th
 			const tf = await run(bin('touch'), [path.join(later, 'g')]);
 			assertEvents(t, await l.settle(m), [{ operation: 'add', path: path.join(later, 'g'), ...whoRoot(tf) }]);
 		});
+		// its directory missing too: found by the loader's look at the watched paths
+		const deep = path.join(parent, 'not', 'yet');
+		await withLoader(t, { args: ['--absent-path', deep, '--coalesce-ms', '100'] }, async (l) => {
+			t.like(l.hello, { absent_paths: [deep] });
+			t.regex(l.stderr, /watched path \S+\/not\/yet does not exist, nor its directory/);
+			const m = l.mark();
+			fs.mkdirSync(deep, { recursive: true });
+			await l.waitFor((r) => r.type === 'watch' && r['path'] === deep && r['state'] === 'found', 5000, m);
+			const tf = await run(bin('touch'), [path.join(deep, 'f')]);
+			assertEvents(t, (await l.settle(m)).filter((e) => e.path !== deep), [{ operation: 'add', path: path.join(deep, 'f'), ...whoRoot(tf) }]);
+		});
 	} finally {
 		fs.rmSync(parent, { recursive: true, force: true });
 	}
-	// where nothing could ever make it: a usage error, in one line
+	// what nothing can make: a usage error, in one line
 	for (const [given, why] of [
-		[path.join(parent, 'no', 'such'), 'neither it nor its directory exists'],
 		[`${parent}/no/..`, 'does not exist, and names no entry of a directory'], // not path.join: it would fold the '..'
+		['/etc/passwd/x', 'Not a directory'],
 	]) {
 		const r = await run(loaderPath, ['--absent-path', given!], { allowFail: true });
 		t.is(r.code, 2, given);
