@@ -528,8 +528,6 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 		} else if (record.kind === 'restart') {
 			this.counters.loader_restarts_total++;
 			this.logger.warn(record.message);
-		} else if (record.kind === 'path_dropped') {
-			this.logger.warn(`${record.message}: ${(record.paths ?? []).join(', ')}`);
 		}
 		// give_up is followed by the fatal error itself, which whoever handles it reports.
 

@@ -1,6 +1,5 @@
 import {EventEmitter} from 'node:events';
 import {existsSync} from 'node:fs';
-import {dirname} from 'node:path';
 import {systemClock, type Clock, type TimerHandle} from './clock.js';
 import {CrashLoopError, LoaderRefusedError, RuntimeError, UsageError, type FimError} from './errors.js';
 import {describeExit, LoaderProcess, processIsExiting, type LoaderExit} from './loader-process.js';
@@ -514,23 +513,11 @@ export class Supervisor extends EventEmitter {
 
 	/**
 	 * A watched path that is gone when the loader starts again stays watched, from when it is
-	 * made again, as the running loader does for one deleted under it; one whose directory is
-	 * gone too is dropped and reported: nothing could tell that it was made.
+	 * made again, as the running loader does for one deleted under it.
 	 */
 	private lookForVanishedPaths(): void {
 		const exists = this.options.pathExists ?? existsSync;
 		this.absent = new Set([...this.watched].filter(path => !exists(path)));
-		const dropped = [...this.absent].filter(path => !exists(dirname(path)));
-		if (dropped.length === 0) {
-			return;
-		}
-
-		for (const path of dropped) {
-			this.watched.delete(path);
-			this.absent.delete(path);
-		}
-
-		this.emitRecord({kind: 'path_dropped', message: 'watched paths vanished with their directory while the loader was down; no longer watched', paths: dropped});
 	}
 
 	private rejectPending(error: Error): void {

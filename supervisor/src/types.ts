@@ -101,13 +101,12 @@ export type ReconcileEvent = {
 /** Where a record of the stream comes from, besides the kernel's events: a reconciliation scan or the supervisor. */
 export type RecordOrigin = 'reconcile' | 'supervisor';
 
-export type SupervisorRecordKind = 'restart' | 'loss' | 'path_dropped' | 'give_up' | 'discard' | 'downtime' | 'state_reset' | 'reconcile';
+export type SupervisorRecordKind = 'restart' | 'loss' | 'give_up' | 'discard' | 'downtime' | 'state_reset' | 'reconcile';
 
 /**
  * What the supervisor itself reports downstream (docs/records.md): every window in which
  * changes may have been missed (a loader restart, a kernel loss, records a sink's buffer had to
- * discard, time fimctl was not running, a baseline that had to be rebuilt), paths that vanished
- * across a restart, and the result of each reconciliation scan. `type` tells these apart from
+ * discard, time fimctl was not running, a baseline that had to be rebuilt), and the result of each reconciliation scan. `type` tells these apart from
  * events, which carry no `type`.
  */
 export type SupervisorRecord = {

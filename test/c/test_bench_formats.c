@@ -56,7 +56,7 @@ static void loader_and_fimctl(void)
 				"\"discarded_reconciled\":3,\"paths\":[\"/w\"]}", &ev, &lost) == LINE_LOSS);
 	CHECK(lost == 74);
 	CHECK(parse(FMT_FIMCTL, "{\"type\":\"supervisor\",\"kind\":\"restart\",\"gap_start\":1}", &ev, &lost) == LINE_RESTART);
-	CHECK(parse(FMT_FIMCTL, "{\"type\":\"supervisor\",\"kind\":\"path_dropped\"}", &ev, &lost) == LINE_OTHER);
+	CHECK(parse(FMT_FIMCTL, "{\"type\":\"supervisor\",\"kind\":\"give_up\"}", &ev, &lost) == LINE_OTHER);
 }
 
 static void inotify(void)

@@ -111,7 +111,7 @@ test('a missing loader binary fails at once', async t => {
 	await t.throwsAsync(supervisor.start(), {instanceOf: RuntimeError, message: /cannot start the loader \/nonexistent\/fim-loader: ENOENT/});
 });
 
-test('paths added at runtime survive a restart; a vanished one waits to be made again, or is dropped with its directory', async t => {
+test('paths added at runtime survive a restart; a vanished one, its directory gone or not, waits to be made again', async t => {
 	const clock = new ManualClock();
 	const directory = temporaryDirectory();
 	const argvLog = join(directory, 'argv.log');
@@ -124,17 +124,17 @@ test('paths added at runtime survive a restart; a vanished one waits to be made 
 	const hello = await supervisor.start();
 	t.is(hello.backend, 'fake');
 	const deleted = join(directory, 'deleted');
-	const doomedParent = join(directory, 'parent');
-	const doomed = join(doomedParent, 'doomed');
+	const goneParent = join(directory, 'parent');
+	const withParent = join(goneParent, 'below');
 	mkdirSync(deleted);
-	mkdirSync(doomed, {recursive: true});
+	mkdirSync(withParent, {recursive: true});
 	await supervisor.addPath('/tmp');
 	await supervisor.addPath(deleted);
-	await supervisor.addPath(doomed);
+	await supervisor.addPath(withParent);
 	await t.throwsAsync(supervisor.addPath('/definitely/not/here'), {message: /cannot watch \/definitely\/not\/here: \/definitely\/not\/here: No such file/});
-	t.deepEqual(supervisor.paths, [directory, '/tmp', deleted, doomed]);
+	t.deepEqual(supervisor.paths, [directory, '/tmp', deleted, withParent]);
 	rmSync(deleted, {recursive: true});
-	rmSync(doomedParent, {recursive: true});
+	rmSync(goneParent, {recursive: true});
 
 	// Kill the loader behind the supervisor's back.
 	const records: SupervisorRecord[] = [];
@@ -145,9 +145,9 @@ test('paths added at runtime survive a restart; a vanished one waits to be made 
 	clock.advance(scheduled.delayMs);
 	const second = await nextEvent<HelloRecord>(supervisor, 'hello');
 	const runs = readFileSync(argvLog, 'utf8').trim().split('\n').map(line => JSON.parse(line) as string[]);
-	t.deepEqual(runs[1], ['--path', directory, '--path', '/tmp', '--absent-path', deleted]);
-	t.like(records[0], {kind: 'path_dropped', paths: [doomed]});
-	t.like(records[1], {kind: 'restart', paths: [directory, '/tmp', deleted]});
+	t.deepEqual(runs[1], ['--path', directory, '--path', '/tmp', '--absent-path', deleted, '--absent-path', withParent]);
+	t.deepEqual(records.map(record => record.kind), ['restart']);
+	t.like(records[0], {kind: 'restart', paths: [directory, '/tmp', deleted, withParent]});
 
 	// made again before the next restart: a path as any other
 	mkdirSync(deleted);
@@ -155,10 +155,10 @@ test('paths added at runtime survive a restart; a vanished one waits to be made 
 	clock.advance((await nextEvent<Scheduled>(supervisor, 'restart-scheduled')).delayMs);
 	await nextEvent(supervisor, 'hello');
 	const again = readFileSync(argvLog, 'utf8').trim().split('\n').map(line => JSON.parse(line) as string[]);
-	t.deepEqual(again[2], ['--path', directory, '--path', '/tmp', '--path', deleted]);
+	t.deepEqual(again[2], ['--path', directory, '--path', '/tmp', '--path', deleted, '--absent-path', withParent]);
 
 	await supervisor.removePath('/tmp');
-	t.deepEqual(supervisor.paths, [directory, deleted]);
+	t.deepEqual(supervisor.paths, [directory, deleted, withParent]);
 	await supervisor.stop();
 });
 
