@@ -934,18 +934,27 @@ static void forget_watched_inode(struct watch *w)
 	watches_changed();
 }
 
+/* The directory that holds w's path; false for "/", which is in none. */
+static bool dir_of_watch(const struct watch *w, char dir[PATH_MAX])
+{
+	const char *slash = strrchr(w->path, '/');
+
+	if (!slash || w->path_len <= 1)
+		return false;
+	snprintf(dir, PATH_MAX, "%.*s", slash == w->path ? 1 : (int)(slash - w->path), w->path);
+	return true;
+}
+
 /* The directory that holds w's path, where the path may be made again (DIR_HOLDS_ROOT). */
 static int register_root_parent(struct watch *w)
 {
 	char dir[PATH_MAX];
-	const char *slash = strrchr(w->path, '/');
 	struct fim_watch_reg reg;
 	int rc;
 
 	w->parent_fd = -1;
-	if (!slash || w->path_len <= 1)
-		return 0; /* "/" is in no directory */
-	snprintf(dir, sizeof(dir), "%.*s", slash == w->path ? 1 : (int)(slash - w->path), w->path);
+	if (!dir_of_watch(w, dir))
+		return 0;
 	rc = pin_inode(dir, w->id, true, &w->parent_fd, &reg);
 	if (rc)
 		return rc;
@@ -1557,6 +1566,7 @@ static void check_watched_paths(void)
 {
 	for (size_t i = 0; i < L.watch_slots; i++) {
 		struct watch *w = &L.watches[i];
+		char dir[PATH_MAX];
 		struct stat st;
 		bool exists, was_pinned = w->fd >= 0;
 
@@ -1576,11 +1586,7 @@ static void check_watched_paths(void)
 			emit_watch_record(w, "found");
 			seed_open_writers();
 		}
-		if (w->path_len > 1) {
-			char dir[PATH_MAX];
-			const char *slash = strrchr(w->path, '/');
-
-			snprintf(dir, sizeof(dir), "%.*s", slash == w->path ? 1 : (int)(slash - w->path), w->path);
+		if (dir_of_watch(w, dir)) {
 			exists = !stat(dir, &st);
 			if (w->parent_fd >= 0 && exists && leads_to_pinned(dir, w->parent_fd, &st))
 				continue;
