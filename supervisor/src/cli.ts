@@ -8,7 +8,7 @@ import type {Argv} from 'yargs';
 import {checkPrivileges, formatCheckTable, runChecks} from './check.js';
 import {SinkBuffer} from './buffer.js';
 import {checkLoaderTunable, compileRoute, compileRoutes, loadConfigFile, parseConfig, type PipelineConfig} from './config.js';
-import {ControlServer, queryStatus} from './control.js';
+import {ControlServer, queryStatus, type StatusProvider} from './control.js';
 import {FimError, LoaderMissingError, RuntimeError, UsageError} from './errors.js';
 import {compileFilter, parseIds, parseOperations, type FilterSpec} from './filters.js';
 import {createFormatter, formatNames, supervisorJsonLine, type FormatName} from './formats.js';
@@ -346,7 +346,7 @@ async function start(args: StartArgs): Promise<number> {
 		logger,
 	};
 	// Claimed first: a second fimctl on the same state directory is refused before it touches anything.
-	let describe: () => Record<string, unknown> = () => ({starting: true, pid: process.pid});
+	let describe: StatusProvider = () => ({starting: true, pid: process.pid});
 	const control = await ControlServer.listen(stateDirectory, () => describe());
 	const host = hostname();
 	let pipeline: Pipeline | undefined;
@@ -405,7 +405,7 @@ async function start(args: StartArgs): Promise<number> {
 	// The monitor's sent count holds its gap records too; status and the stop line tell them from events.
 	let supervisorRecords = 0;
 	const rate = new EventRate(monitor);
-	describe = () => statusOf(monitor, supervisorRecords, buffer, sinks, config, stateDirectory, rate);
+	describe = async () => ({...statusOf(monitor, supervisorRecords, buffer, sinks, config, stateDirectory, rate), absent_paths: await absentPathsOf(monitor)});
 	// Pacing: while the reader keeps up, reading the loader waits for stdout to drain (the
 	// loader's pipe and the kernel's ring buffer hold events meanwhile), so fimctl writes as it
 	// reads. A reader that has not drained within pacingMs is stalled: the loader is read again
@@ -575,6 +575,17 @@ class EventRate {
 	}
 }
 
+/**
+ * The watched paths that do not exist now, as the loader says; null when it cannot say within a
+ * second (restarting, stopped): status answers all the same.
+ */
+async function absentPathsOf(monitor: WhoDataMonitor): Promise<string[] | null> {
+	const late = new Promise<null>(resolve => {
+		setTimeout(resolve, 1000, null).unref();
+	});
+	return Promise.race([monitor.absentPaths().catch(() => null), late]);
+}
+
 function statusOf(monitor: WhoDataMonitor, supervisorRecords: number, buffer: SinkBuffer | undefined, pipeline: Pipeline, config: PipelineConfig, stateDirectory: string, rate: EventRate): Record<string, unknown> {
 	const {counters} = monitor;
 	const last = monitor.lastReconcile;
@@ -642,7 +653,8 @@ function formatStatus(status: Record<string, unknown>): string {
 	const uptime = Number(status['uptime_s'] ?? 0);
 	const hms = `${Math.floor(uptime / 3600)}h ${String(Math.floor(uptime / 60) % 60).padStart(2, '0')}m ${String(uptime % 60).padStart(2, '0')}s`;
 	lines.push(['fimctl', `${String(status['version'])}, pid ${String(status['pid'])}, up ${hms} (since ${String(status['started_at'])})`]);
-	lines.push(['watching', (status['paths'] as string[] | undefined ?? []).join(', ')]);
+	const absent = status['absent_paths'] as string[] | null | undefined;
+	lines.push(['watching', `${(status['paths'] as string[] | undefined ?? []).join(', ')}${absent?.length ? `; not there now, watched from when made: ${absent.join(', ')}` : ''}${absent === null ? '; which exist now: unknown (the loader did not answer)' : ''}`]);
 	const sinks = status['sinks'] as Array<{id: string; type: string; buffer: Record<string, unknown>}> | undefined ?? [];
 	const discarded = status['events_discarded_total'];
 	const bySinks = sinks.reduce((sum, sink) => sum + Number(sink.buffer['discarded_total'] ?? 0), 0);

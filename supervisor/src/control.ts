@@ -12,7 +12,7 @@ import {RuntimeError} from './errors.js';
 
 export const controlSocketName = 'control.sock';
 
-export type StatusProvider = () => Record<string, unknown>;
+export type StatusProvider = () => Record<string, unknown> | Promise<Record<string, unknown>>;
 
 export function controlSocketPath(stateDirectory: string): string {
 	return join(stateDirectory, controlSocketName);
@@ -63,7 +63,7 @@ function serve(socket: Socket, status: StatusProvider): void {
 	socket.setEncoding('utf8');
 	socket.setTimeout(5000, () => socket.destroy());
 	socket.on('error', () => {});
-	socket.on('data', (chunk: string) => {
+	socket.on('data', async (chunk: string) => {
 		request += chunk;
 		const newline = request.indexOf('\n');
 		if (newline === -1) {
@@ -74,14 +74,16 @@ function serve(socket: Socket, status: StatusProvider): void {
 			return;
 		}
 
-		let answer: Record<string, unknown>;
+		let command: {cmd?: unknown};
 		try {
-			const command = JSON.parse(request.slice(0, newline)) as {cmd?: unknown};
-			answer = command.cmd === 'status' ? {ok: true, ...status()} : {ok: false, error: `unknown command ${JSON.stringify(command.cmd)} (known: status)`};
+			command = JSON.parse(request.slice(0, newline)) as {cmd?: unknown};
 		} catch {
-			answer = {ok: false, error: 'expected one JSON object per line'};
+			socket.end(`${JSON.stringify({ok: false, error: 'expected one JSON object per line'})}\n`);
+			return;
 		}
 
+		request = '';
+		const answer = command.cmd === 'status' ? {ok: true, ...await status()} : {ok: false, error: `unknown command ${JSON.stringify(command.cmd)} (known: status)`};
 		socket.end(`${JSON.stringify(answer)}\n`);
 	});
 }

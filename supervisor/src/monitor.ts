@@ -374,6 +374,11 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 		return this.supervisor.paths;
 	}
 
+	/** The watched paths that do not exist now: each is watched from the change that makes it. */
+	async absentPaths(): Promise<string[]> {
+		return this.supervisor.absentPaths();
+	}
+
 	async addPath(path: string): Promise<void> {
 		const canonical = canonicalPath(path, message => {
 			this.logger.info(message);

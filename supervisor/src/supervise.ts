@@ -152,6 +152,12 @@ export class Supervisor extends EventEmitter {
 		this.watched.add(path);
 	}
 
+	/** The watched paths that do not exist now, as the loader knows them (it waits for each to be made). */
+	async absentPaths(): Promise<string[]> {
+		const ack = await this.command({cmd: 'list'});
+		return ack.absent_paths ?? [];
+	}
+
 	async removePath(path: string): Promise<void> {
 		const ack = await this.command({cmd: 'remove', path});
 		// Forget the path either way: a path the loader did not know must not come back on restart.

@@ -177,6 +177,8 @@ export type AckRecord = {
 	ok: boolean;
 	path?: string;
 	paths?: string[];
+	/** `list`: the watched paths that do not exist now (watched from when they are made). */
+	absent_paths?: string[];
 	error?: string;
 	message?: string;
 };

@@ -5,7 +5,7 @@ import {join} from 'node:path';
 import test from 'ava';
 import {execa} from 'execa';
 import {schedPolicyNumber, schedPolicyOf, threadSchedPolicies} from '../../supervisor/src/sched.js';
-import {e2e, Fimctl, fimctl, killLeftoverLoaders, loader, loaderPid, root, workDirectory, type Json} from './fimctl-harness.js';
+import {e2e, Fimctl, fimctl, fimctlStatus, killLeftoverLoaders, loader, loaderPid, root, workDirectory, type Json} from './fimctl-harness.js';
 
 function loginUid(pid: number): number | null {
 	const value = Number(readFileSync(`/proc/${pid}/loginuid`, 'latin1'));
@@ -167,6 +167,7 @@ e2e('a watched path deleted, then the loader killed: the restarted loader watche
 		t.like(restart, {paths: [watched]});
 		const cmdline = readFileSync(`/proc/${loaderPid(fim.process.pid!)}/cmdline`, 'latin1').split('\0');
 		t.deepEqual(cmdline.slice(cmdline.indexOf('--absent-path'), cmdline.indexOf('--absent-path') + 2), ['--absent-path', watched]);
+		t.like(await fimctlStatus(fim.stateDirectory), {paths: [watched], absent_paths: [watched]});
 
 		// What is made in it before the loader has read its add is found by the scan that add
 		// starts (docs/protocol.md); so one change at a time.
