@@ -1479,6 +1479,40 @@ static void c_root_again(struct t *t)
 	}
 }
 
+/* A directory above a watched path moved aside and a new tree put in its place (a deploy): the
+ * new one is watched instead of the old one. The kernel sees the watched path made again where
+ * calls by name are matched by their strings (no ctime tracepoints before 6.13), else the
+ * loader's look at its watched paths finds it and says so in a watch record. */
+static void c_parent_moved(struct t *t)
+{
+	struct loader *l = t->l;
+	char *app = pj(l->base, "app"), *config = pj(app, "config"), *old = pj(l->base, "app.old");
+	struct who a, b;
+	bool followed = false;
+
+	mkdirs(config, 0755);
+	expect_ack(t, loader_command(l, "add", config), true, NULL);
+	size_t m0 = loader_mark(l);
+	actor(t, &a, "rename", app, old, NULL);
+	mkdirs(config, 0755);
+	for (int waited = 0; !followed && waited < 5000; waited += 100) {
+		loader_read(l, 100);
+		for (size_t i = m0; i < l->n && !followed; i++)
+			followed = rec_str_is(l->recs[i], "path", config) &&
+				   ((rec_str_is(l->recs[i], "type", "watch") && rec_str_is(l->recs[i], "state", "found")) ||
+				    (rec_str_is(l->recs[i], "type", "event") && rec_str_is(l->recs[i], "operation", "add")));
+	}
+	if (!followed)
+		fail(t, "%s made again: neither its add nor a watch record within 5 s", config);
+	size_t m1 = loader_mark(l);
+	actor(t, &a, "create", pj(config, "new"), NULL);
+	actor(t, &b, "create", pj(pj(old, "config"), "left-behind"), NULL);
+	{
+		SETTLE(m1);
+		CHECK_EVENTS(t, evs, n, { "add", pj(config, "new"), .who = &a });
+	}
+}
+
 /* What is made in a watched directory made again before the loader has read its add (the
  * loader stopped meanwhile) is reported too, with its whodata. */
 static void c_root_again_early(struct t *t)
@@ -1636,6 +1670,7 @@ static const struct kcase {
 	{ "runtime-add-remove", c_runtime_add_remove },
 	{ "watched-root-again", c_root_again },
 	{ "watched-root-again-early", c_root_again_early },
+	{ "watched-path-parent-moved", c_parent_moved },
 	{ "bad-commands", c_bad_commands },
 	{ "whodata-other-user", c_other_user },
 	{ "whodata-real-effective", c_real_effective },
