@@ -402,10 +402,8 @@ async function start(args: StartArgs): Promise<number> {
 	buffer?.on('discard', () => {
 		discardRecords++;
 	});
-	// The monitor's sent count holds its gap records too; status and the stop line tell them from events.
-	let supervisorRecords = 0;
 	const rate = new EventRate(monitor);
-	describe = async () => ({...statusOf(monitor, supervisorRecords, buffer, sinks, config, stateDirectory, rate), absent_paths: await absentPathsOf(monitor)});
+	describe = async () => ({...statusOf(monitor, buffer, sinks, config, stateDirectory, rate), absent_paths: await absentPathsOf(monitor)});
 	// Pacing: while the reader keeps up, reading the loader waits for stdout to drain (the
 	// loader's pipe and the kernel's ring buffer hold events meanwhile), so fimctl writes as it
 	// reads. A reader that has not drained within pacingMs is stalled: the loader is read again
@@ -436,12 +434,6 @@ async function start(args: StartArgs): Promise<number> {
 		}
 	});
 	monitor.on('batch', (items: MonitorBatchItem[]) => {
-		for (const item of items) {
-			if (item.origin === 'supervisor') {
-				supervisorRecords++;
-			}
-		}
-
 		if (!buffer) {
 			return;
 		}
@@ -504,7 +496,7 @@ async function start(args: StartArgs): Promise<number> {
 			const {counters} = monitor;
 			// "passed on", not "sent": into the sinks' buffers; stdout's part says what was written
 			const stdoutLine = stdoutStats ? `; stdout: ${stdoutStats.sent_total} record(s) written, ${kept ?? '0 record(s)'} kept in the spool, ${stdoutStats.discarded_total} discarded` : '';
-			logger.debug(`events received ${counters.events_received_total}, passed on ${counters.events_sent_total - supervisorRecords}, discarded ${counters.events_discarded_total}, lost ${counters.events_lost_total}; supervisor records passed on ${supervisorRecords}${stdoutLine}`);
+			logger.debug(`events received ${counters.events_received_total}, passed on ${counters.events_sent_total}, discarded ${counters.events_discarded_total}, lost ${counters.events_lost_total}; supervisor records passed on ${counters.supervisor_records_sent_total}${stdoutLine}`);
 			resolve(code);
 		};
 
@@ -586,7 +578,7 @@ async function absentPathsOf(monitor: WhoDataMonitor): Promise<string[] | null> 
 	return Promise.race([monitor.absentPaths().catch(() => null), late]);
 }
 
-function statusOf(monitor: WhoDataMonitor, supervisorRecords: number, buffer: SinkBuffer | undefined, pipeline: Pipeline, config: PipelineConfig, stateDirectory: string, rate: EventRate): Record<string, unknown> {
+function statusOf(monitor: WhoDataMonitor, buffer: SinkBuffer | undefined, pipeline: Pipeline, config: PipelineConfig, stateDirectory: string, rate: EventRate): Record<string, unknown> {
 	const {counters} = monitor;
 	const last = monitor.lastReconcile;
 	const {perSecond, seconds} = rate.now();
@@ -613,7 +605,7 @@ function statusOf(monitor: WhoDataMonitor, supervisorRecords: number, buffer: Si
 		events_received_total: counters.events_received_total,
 		events_reconciled_total: counters.events_reconciled_total,
 		// whatever the sinks: what each of them delivered is its own sent_total
-		events_sent_total: counters.events_sent_total - supervisorRecords,
+		events_sent_total: counters.events_sent_total,
 		// the filters' and every sink's: an event two sinks discard counts twice
 		events_discarded_total: counters.events_discarded_total + bufferStats.discarded_total + others.reduce((sum, sink) => sum + sink.buffer.discarded_total, 0),
 		events_lost_total: counters.events_lost_total,

@@ -13,6 +13,7 @@ import type {HelloRecord, StatsRecord} from './types.js';
  * at scrape time, so metrics cost nothing per event except the latency histogram.
  *
  *   fim_events_received_total / _sent_total / _discarded_total   per component
+ *   fim_supervisor_records_sent_total   gap records passed on (source) or delivered (sink), not in fim_events_sent_total
  *   fim_events_lost_total          records the kernel could not deliver (ring buffer full)
  *   fim_errors_total               per component and stage (receiving, processing, sending)
  *   fim_loader_restarts_total
@@ -26,6 +27,9 @@ import type {HelloRecord, StatsRecord} from './types.js';
 
 type Labels = {component_id: string; component_kind: 'source' | 'sink'; component_type: string};
 
+/** `sent`: events only; `records`: the supervisor records sent beside them. */
+type ComponentCounters = {received: number; sent: number; records: number; discarded: number};
+
 export class Metrics {
 	readonly registry = new Registry();
 	private readonly latency: Histogram<'component_id'>;
@@ -33,14 +37,14 @@ export class Metrics {
 	private loaderStats: StatsRecord | undefined;
 	/** The monitor's, once watch() is called; zeros until then. */
 	private counters: MonitorCounters = {
-		events_received_total: 0, events_reconciled_total: 0, events_sent_total: 0, events_discarded_total: 0, events_lost_total: 0, loader_restarts_total: 0,
+		events_received_total: 0, events_reconciled_total: 0, events_sent_total: 0, supervisor_records_sent_total: 0, events_discarded_total: 0, events_lost_total: 0, loader_restarts_total: 0,
 		errors_total: {receiving: 0, processing: 0, sending: 0},
 	};
 
 	constructor(private readonly pipeline: Pipeline, private readonly sourceId: string) {
 		collectDefaultMetrics({register: this.registry, prefix: 'fim_'});
 		const self = this;
-		const perComponent = (name: string, help: string, read: (counters: {received: number; sent: number; discarded: number}) => number): void => {
+		const perComponent = (name: string, help: string, read: (counters: ComponentCounters) => number): void => {
 			new Counter({
 				name,
 				help,
@@ -56,7 +60,8 @@ export class Metrics {
 		};
 
 		perComponent('fim_events_received_total', 'Events taken in by the component', counters => counters.received);
-		perComponent('fim_events_sent_total', 'Events passed on (source) or delivered (sink)', counters => counters.sent);
+		perComponent('fim_events_sent_total', 'Events passed on (source) or delivered (sink), supervisor records not included', counters => counters.sent);
+		perComponent('fim_supervisor_records_sent_total', 'Supervisor (gap) records passed on (source) or delivered (sink); fim_events_sent_total leaves them out', counters => counters.records);
 		perComponent('fim_events_discarded_total', 'Events dropped on purpose: filtered out (source), buffer full or refused by the destination (sink)', counters => counters.discarded);
 		const scalar = (name: string, help: string, read: () => number, type: 'counter' | 'gauge' = 'counter'): void => {
 			const options = {
@@ -188,12 +193,14 @@ export class Metrics {
 		return server;
 	}
 
-	private *components(): Generator<[Labels, {received: number; sent: number; discarded: number}]> {
+	private *components(): Generator<[Labels, ComponentCounters]> {
 		const {counters, sourceId} = this;
-		yield [{component_id: sourceId, component_kind: 'source', component_type: 'whodata'}, {received: counters.events_received_total, sent: counters.events_sent_total, discarded: counters.events_discarded_total}];
+		yield [{component_id: sourceId, component_kind: 'source', component_type: 'whodata'}, {received: counters.events_received_total, sent: counters.events_sent_total, records: counters.supervisor_records_sent_total, discarded: counters.events_discarded_total}];
 		for (const sink of this.pipeline.sinks) {
 			const {events_received_total: received, events_sent_total: sent, events_discarded_total: discarded} = sink.queue.counters;
-			yield [{component_id: sink.config.id, component_kind: 'sink', component_type: sink.config.type}, {received, sent, discarded}];
+			// the queue's count is of records: its supervisor records are told apart by their lines
+			const records = sink.supervisorLines.delivered;
+			yield [{component_id: sink.config.id, component_kind: 'sink', component_type: sink.config.type}, {received, sent: sent - records, records, discarded}];
 		}
 	}
 }

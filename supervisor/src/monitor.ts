@@ -151,7 +151,10 @@ export type MonitorCounters = {
 	events_received_total: number;
 	/** Changes found by reconciliation scans (source reconcile). */
 	events_reconciled_total: number;
+	/** Events passed on (to the sinks, or to the library's listeners): supervisor records are not in it. */
 	events_sent_total: number;
+	/** Supervisor records (gap records: loss, restart, reconcile, ...) passed on beside them. */
+	supervisor_records_sent_total: number;
 	events_discarded_total: number;
 	events_lost_total: number;
 	loader_restarts_total: number;
@@ -193,6 +196,7 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 		events_received_total: 0,
 		events_reconciled_total: 0,
 		events_sent_total: 0,
+		supervisor_records_sent_total: 0,
 		events_discarded_total: 0,
 		events_lost_total: 0,
 		loader_restarts_total: 0,
@@ -748,7 +752,14 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 			return;
 		}
 
-		this.counters.events_sent_total += items.length;
+		for (const item of items) {
+			if (item.origin === 'supervisor') {
+				this.counters.supervisor_records_sent_total++;
+			} else {
+				this.counters.events_sent_total++;
+			}
+		}
+
 		this.emit('batch', items);
 		const wantsEvents = this.listenerCount('event') > 0;
 		if (!wantsEvents && !this.iterating) {

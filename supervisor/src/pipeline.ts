@@ -47,9 +47,11 @@ export type SinkRuntime = {
 	readonly sink: Sink;
 	readonly queue: DeliveryQueue;
 	readonly format: FormatName;
+	/** The queue counts records; these are the supervisor records among them. */
+	readonly supervisorLines: SupervisorLines;
 };
 
-type Stage = SinkRuntime & {route: EventPredicate; render: Formatter; supervisorLines: SupervisorLines};
+type Stage = SinkRuntime & {route: EventPredicate; render: Formatter};
 
 /**
  * The supervisor records on their way to one sink, so that what it delivered is counted as
@@ -58,7 +60,7 @@ type Stage = SinkRuntime & {route: EventPredicate; render: Formatter; supervisor
  * are held at a time, and an event the kernel reported, having a timestamp, is not looked up.
  * Records an earlier run left in the spool were seen by no one: they are counted as events.
  */
-class SupervisorLines {
+export class SupervisorLines {
 	delivered = 0;
 	private readonly held = new Map<string, number>();
 

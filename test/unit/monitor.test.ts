@@ -105,6 +105,19 @@ test('filters run in the supervisor and are counted', async t => {
 	await monitor.close();
 });
 
+test('the sent count is of events; supervisor records are counted apart', async t => {
+	const directory = temporaryDirectory();
+	// a loss the loader reports: one `loss` record among the four events
+	const monitor = await WhoDataMonitor.create({paths: [directory], loaderPath: fixture('canned-loader.mjs'), env: {...process.env, FAKE_EVENTS: '4', FAKE_LOST: '2'}});
+	const items: MonitorBatchItem[] = [];
+	monitor.on('batch', (batch: MonitorBatchItem[]) => items.push(...batch));
+	await waitUntil(() => items.some(item => isSupervisorRecord(item.record) && item.record.kind === 'loss') && items.filter(item => !isSupervisorRecord(item.record)).length === 4);
+	await monitor.close();
+	const records = items.filter(item => isSupervisorRecord(item.record)).length;
+	t.is(records, items.length - 4);
+	t.like(monitor.counters, {events_sent_total: 4, supervisor_records_sent_total: records, events_lost_total: 2});
+});
+
 test('addPath and removePath go to the loader; nested paths are not added twice', async t => {
 	const directory = temporaryDirectory();
 	const other = temporaryDirectory();
