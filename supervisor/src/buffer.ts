@@ -237,7 +237,7 @@ class Fifo<T> {
 /**
  * The storage of a sink's buffer (see the top of this file). Events: 'readable' (records came
  * into an empty queue), 'drain' (`block`: there is room again), 'discard' ({reason}: it began
- * discarding).
+ * discarding), 'left' (entries: what close() found in memory, kept in the spool or discarded).
  */
 export class SpoolQueue extends EventEmitter {
 	private readonly memory = new Fifo<MemoryItem>();
@@ -387,6 +387,8 @@ export class SpoolQueue extends EventEmitter {
 				discarded = left;
 				this.discarded += left;
 			}
+
+			this.emit('left', items);
 		}
 
 		this.closeWriteFd();

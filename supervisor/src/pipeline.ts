@@ -10,7 +10,7 @@ import {bufferEntryOf, takenByRoute, type Logger, type MonitorBatchItem, type Wh
 import {RateLimitedLog} from './rate-limit.js';
 import type {SinkConfig} from './sink-config.js';
 import type {BufferEntry} from './buffer.js';
-import type {Sink, SinkEntry, SinkError} from './sinks.js';
+import type {SendOutcome, Sink, SinkEntry, SinkError} from './sinks.js';
 import type {SupervisorRecord} from './types.js';
 
 /**
@@ -62,6 +62,18 @@ type Stage = SinkRuntime & {route: EventPredicate; render: Formatter};
  */
 export class SupervisorLines {
 	delivered = 0;
+	/** Refused by the destination, or lost at stop for want of a spool. */
+	discarded = 0;
+	/** Of what the buffer still held at stop (kept in the spool, or lost). */
+	left = 0;
+	/**
+	 * A destination refused part of a batch that held supervisor records without saying which
+	 * entries (an Elasticsearch bulk answer): from then on, what the sink delivered and what it
+	 * discarded cannot be told apart by kind.
+	 */
+	mixed = false;
+	/** Of the entries the destination refused last, the supervisor records (undefined: not known). */
+	lastRefused: number | undefined = 0;
 	private readonly held = new Map<string, number>();
 
 	add(line: string): string {
@@ -70,24 +82,64 @@ export class SupervisorLines {
 	}
 
 	count(entries: readonly SinkEntry[]): void {
+		this.delivered += this.take(entries);
+	}
+
+	/** The supervisor records among `entries`; unless `keep`, they have left the buffer for good and are looked for no more. */
+	take(entries: readonly SinkEntry[], keep = false): number {
 		if (this.held.size === 0) {
-			return;
+			return 0;
 		}
 
+		let records = 0;
+		const seen = keep ? new Map<string, number>() : undefined;
 		for (const entry of entries) {
 			const held = entry.timestamp === undefined ? this.held.get(entry.line) : undefined;
-			if (held === undefined) {
+			const taken = seen?.get(entry.line) ?? 0;
+			if (held === undefined || taken === held) {
 				continue;
 			}
 
-			this.delivered++;
-			if (held === 1) {
+			records++;
+			if (seen) {
+				seen.set(entry.line, taken + 1);
+			} else if (held === 1) {
 				this.held.delete(entry.line);
 			} else {
 				this.held.set(entry.line, held - 1);
 			}
 		}
+
+		return records;
 	}
+
+	/**
+	 * What the destination made of a batch: records it refused are discarded ones. Only a
+	 * refusal of all it did not ask for again says which entries were refused.
+	 */
+	sent(entries: readonly SinkEntry[], outcome: SendOutcome | void): void {
+		const rejected = outcome?.rejected ?? 0;
+		if (rejected === 0) {
+			return;
+		}
+
+		const again = new Set(outcome?.retry ?? []);
+		const answered = again.size === 0 ? entries : entries.filter(entry => !again.has(entry));
+		if (rejected === answered.length) {
+			this.lastRefused = this.take(answered);
+			this.discarded += this.lastRefused;
+		} else if (this.take(answered, true) > 0) {
+			this.lastRefused = undefined;
+			this.mixed = true;
+		} else {
+			this.lastRefused = 0;
+		}
+	}
+}
+
+/** `N event(s)`, and the supervisor records among them when there are any. */
+function eventsAndRecords(entries: number, records: number): string {
+	return records === 0 ? `${entries} event(s)` : `${entries - records} event(s) and ${records} supervisor record(s)`;
 }
 
 export class Pipeline extends EventEmitter {
@@ -132,7 +184,18 @@ export class Pipeline extends EventEmitter {
 						options.logger.warn(message);
 					},
 				});
-				const queue = new DeliveryQueue(sink, storage, {
+				storage.on('left', (entries: readonly SinkEntry[]) => {
+					supervisorLines.left = supervisorLines.take(entries);
+				});
+				// The queue counts what the destination refused; which of it were supervisor records is seen here.
+				const answered: Sink = Object.assign(Object.create(sink) as Sink, {
+					async send(entries: readonly SinkEntry[]): Promise<SendOutcome | void> {
+						const outcome = await sink.send(entries);
+						supervisorLines.sent(entries, outcome);
+						return outcome;
+					},
+				});
+				const queue = new DeliveryQueue(answered, storage, {
 					batchMaxEvents: sinkConfig.batch.max_events,
 					batchMaxBytes: sinkConfig.batch.max_bytes,
 					batchTimeoutMs: sinkConfig.batch.timeout_secs * 1000,
@@ -201,18 +264,22 @@ export class Pipeline extends EventEmitter {
 		await Promise.all(this.stages.map(async stage => {
 			await stage.queue.drain(timeoutMs);
 			const left = stage.queue.stop();
+			const records = stage.supervisorLines;
 			if (left.spooled > 0) {
-				this.options.logger.warn(`sink ${stage.config.id}: ${left.spooled} event(s) not delivered to ${stage.sink.target} before shutdown are kept in its spool for the next start`);
+				this.options.logger.warn(`sink ${stage.config.id}: ${eventsAndRecords(left.spooled, records.left)} not delivered to ${stage.sink.target} before shutdown are kept in its spool for the next start`);
 			}
 
 			if (left.discarded > 0) {
-				this.options.logger.warn(`sink ${stage.config.id}: ${left.discarded} event(s) not delivered to ${stage.sink.target} before shutdown are lost`);
+				records.discarded += records.left;
+				this.options.logger.warn(`sink ${stage.config.id}: ${eventsAndRecords(left.discarded, records.left)} not delivered to ${stage.sink.target} before shutdown are lost`);
 			}
 
 			const {events_sent_total: sent, events_discarded_total: discarded} = stage.queue.counters;
-			const records = stage.supervisorLines.delivered;
 			const level = discarded > 0 && !this.closedByReader.has(stage.config.id) ? 'warn' : 'debug';
-			this.options.logger[level](`sink ${stage.config.id}: ${sent - records} event(s) delivered, ${discarded} discarded; supervisor records delivered ${records}`);
+			const counts = records.mixed
+				? `${sent} record(s) delivered, ${discarded} discarded, supervisor records among both (${stage.sink.target} refused some records of a batch without saying which)`
+				: `${sent - records.delivered} event(s) delivered, ${discarded - records.discarded} discarded; supervisor records delivered ${records.delivered}${records.discarded > 0 ? `, discarded ${records.discarded}` : ''}`;
+			this.options.logger[level](`sink ${stage.config.id}: ${counts}`);
 
 			await stage.sink.close().catch(() => {});
 		}));
@@ -241,7 +308,8 @@ export class Pipeline extends EventEmitter {
 			logger.info(`sink ${id}: delivering again after ${failures} failed attempt(s)`);
 		});
 		stage.queue.on('rejected', (count: number, reason: string) => {
-			rejectedLog.log(`sink ${id}: ${count} event(s) refused by ${stage.sink.target}: ${reason}`);
+			const records = stage.supervisorLines.lastRefused;
+			rejectedLog.log(`sink ${id}: ${records === undefined ? `${count} record(s)` : eventsAndRecords(count, records)} refused by ${stage.sink.target}: ${reason}`);
 		});
 		stage.queue.on('delivered', (entries: readonly SinkEntry[]) => {
 			stage.supervisorLines.count(entries);

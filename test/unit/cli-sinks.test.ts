@@ -1,4 +1,6 @@
 import {existsSync, readFileSync, writeFileSync} from 'node:fs';
+import {createServer} from 'node:http';
+import type {AddressInfo} from 'node:net';
 import {join} from 'node:path';
 import {hostname} from 'node:os';
 import test from 'ava';
@@ -58,6 +60,43 @@ test('at stop, each sink counts the gap records it delivered apart from its even
 	for (const id of ['json', 'text']) {
 		t.regex(String(result.stderr), new RegExp(`^fimctl: debug: sink ${id}: 4 event\\(s\\) delivered, 0 discarded; supervisor records delivered ${gapRecords}$`, 'm'));
 	}
+});
+
+test('at stop, what a sink did not deliver, refused or kept, is counted as events and gap records apart', async t => {
+	const directory = temporaryDirectory();
+	const json = join(directory, 'out.json');
+	// a destination that refuses every batch (400): refused entries are discarded, not sent again
+	const refusing = createServer((request, response) => {
+		request.resume();
+		request.on('end', () => response.writeHead(400).end('no'));
+	});
+	await new Promise<void>(done => {
+		refusing.listen(0, '127.0.0.1', done);
+	});
+	const {port} = refusing.address() as AddressInfo;
+	const dead = await freePort();
+	// a loss the loader reports: a `loss` record, then the `reconcile` record of the scan it asks for
+	const child = execa(fimctl, [
+		'-v', 'start', temporaryDirectory(), '--state-dir', temporaryDirectory('fim-state-'), '--loader', fixture('canned-loader.mjs'),
+		'--sink', `file://${json}?id=json`,
+		'--sink', `http://127.0.0.1:${port}/ingest?id=refusing`,
+		'--sink', `http://127.0.0.1:${dead}/ingest?id=kept`,
+		'--sink', `http://127.0.0.1:${dead}/ingest?id=lost&buffer.type=memory`,
+	], {env: {FAKE_EVENTS: '4', FAKE_LOST: '2'}, reject: false, forceKillAfterDelay: false});
+	await waitUntil(() => existsSync(json) && readFileSync(json, 'utf8').includes('"kind":"reconcile"'));
+	child.kill('SIGTERM');
+	const result = await child;
+	refusing.close();
+	t.is(result.exitCode, 0, String(result.stderr));
+	const records = readFileSync(json, 'utf8').trim().split('\n').map(line => JSON.parse(line) as {type?: string});
+	const gapRecords = records.filter(record => record.type === 'supervisor').length;
+	t.is(records.length - gapRecords, 4);
+	t.true(gapRecords >= 2);
+	const stderr = String(result.stderr);
+	t.regex(stderr, new RegExp(`^fimctl: warn: sink refusing: 0 event\\(s\\) delivered, 4 discarded; supervisor records delivered 0, discarded ${gapRecords}$`, 'm'));
+	t.regex(stderr, new RegExp(`^fimctl: warn: sink kept: 4 event\\(s\\) and ${gapRecords} supervisor record\\(s\\) not delivered to .* are kept in its spool for the next start$`, 'm'));
+	t.regex(stderr, new RegExp(`^fimctl: warn: sink lost: 4 event\\(s\\) and ${gapRecords} supervisor record\\(s\\) not delivered to .* are lost$`, 'm'));
+	t.regex(stderr, new RegExp(`^fimctl: warn: sink lost: 0 event\\(s\\) delivered, 4 discarded; supervisor records delivered 0, discarded ${gapRecords}$`, 'm'));
 });
 
 test('a sink that cannot start is an error before the loader runs; bad --sink URLs are usage errors', async t => {
