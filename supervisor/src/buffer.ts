@@ -5,7 +5,7 @@ import {systemClock, type Clock} from './clock.js';
 import {ConfigError} from './errors.js';
 import {RateLimitedLog} from './rate-limit.js';
 import type {StreamSink as Sink} from './stream-sink.js';
-import type {RecordOrigin, SupervisorRecord} from './types.js';
+import {pathsB64, type RecordOrigin, type SupervisorRecord} from './types.js';
 
 /**
  * The buffer in front of one sink, so that a slow or stopped reader never holds up the loader
@@ -130,6 +130,9 @@ export type BufferEntry = QueuedEntry & {
 	/** What the record is about: named in the gap record if it has to be discarded. */
 	readonly path?: string | null;
 	readonly old_path?: string | null;
+	/** Their exact bytes, when they are not UTF-8 (the event's `path_b64`, `old_path_b64`). */
+	readonly path_b64?: string;
+	readonly old_path_b64?: string;
 	/**
 	 * A full buffer never discards a supervisor record (it reports a loss, a restart or a
 	 * discard itself, and they are few); it discards a change found by reconciliation, but
@@ -184,7 +187,8 @@ const frameHeaderBytes = 12;
 /** `skip`: bytes at its start that an earlier run already delivered. */
 type Segment = {sequence: number; path: string; bytes: number; skip: number};
 
-type Discarding = {start: number; count: number; reconciled: number; paths: Set<string>; omitted: number; reason: string};
+/** `paths` is keyed by the name's bytes (its base64 when it is not UTF-8): two such names read alike. */
+type Discarding = {start: number; count: number; reconciled: number; paths: Map<string, {path: string; base64: string | undefined}>; omitted: number; reason: string};
 
 type MemoryItem = {line: string; timestamp: number | undefined};
 
@@ -458,7 +462,7 @@ export class SpoolQueue extends EventEmitter {
 		this.discarded++;
 		if (!this.discarding) {
 			const reason = this.spoolEnabled ? 'memory and spool full' : 'memory full';
-			this.discarding = {start: this.clock.now(), count: 0, reconciled: 0, paths: new Set(), omitted: 0, reason};
+			this.discarding = {start: this.clock.now(), count: 0, reconciled: 0, paths: new Map(), omitted: 0, reason};
 			this.fullLog.log(`sink ${this.options.id}: buffer full (${reason}); discarding records until the sink catches up (each run is counted in a discard record)`);
 			this.emit('discard', {reason});
 		}
@@ -470,10 +474,16 @@ export class SpoolQueue extends EventEmitter {
 			this.discardedReconciled++;
 		}
 
-		for (const path of [entry.path, entry.old_path]) {
-			if (typeof path === 'string' && !discarding.paths.has(path)) {
+		for (const [path, base64] of [[entry.path, entry.path_b64], [entry.old_path, entry.old_path_b64]] as const) {
+			if (typeof path !== 'string') {
+				continue;
+			}
+
+			// a path holds no NUL: no name is taken for a base64
+			const key = base64 === undefined ? path : `\0${base64}`;
+			if (!discarding.paths.has(key)) {
 				if (discarding.paths.size < maxGapPaths) {
-					discarding.paths.add(path);
+					discarding.paths.set(key, {path, base64});
 				} else {
 					discarding.omitted++;
 				}
@@ -501,8 +511,13 @@ export class SpoolQueue extends EventEmitter {
 			sink: this.options.id,
 			discarded: discarding.count,
 			...(discarding.reconciled > 0 ? {discarded_reconciled: discarding.reconciled} : {}),
-			paths: [...discarding.paths],
+			paths: [...discarding.paths.values()].map(({path}) => path),
 		};
+		const base64s = pathsB64([...discarding.paths.values()].map(({base64}) => base64));
+		if (base64s) {
+			record.paths_b64 = base64s;
+		}
+
 		if (discarding.omitted > 0) {
 			record.paths_omitted = discarding.omitted;
 		}

@@ -84,6 +84,9 @@ export type MonitorBatchItem = {
 	readonly json: string;
 	readonly path?: string;
 	readonly old_path?: string | null;
+	/** The exact bytes of `path` and `old_path`, when they are not UTF-8. */
+	readonly path_b64?: string;
+	readonly old_path_b64?: string;
 	readonly context?: ProcessContext;
 	/** Events only: the kernel timestamp (ns). */
 	readonly timestamp?: number;
@@ -105,7 +108,7 @@ export function takenByRoute(item: MonitorBatchItem, route: EventPredicate): boo
  * origin decides what a full buffer may discard and how a discard is counted (buffer.ts).
  */
 export function bufferEntryOf(item: MonitorBatchItem, line: string): BufferEntry {
-	return {line, timestamp: item.timestamp, path: item.path, old_path: item.old_path, origin: item.origin};
+	return {line, timestamp: item.timestamp, path: item.path, old_path: item.old_path, path_b64: item.path_b64, old_path_b64: item.old_path_b64, origin: item.origin};
 }
 
 /**
@@ -131,6 +134,14 @@ class EventItem implements MonitorBatchItem {
 
 	get old_path(): string | null {
 		return this.event.old_path ?? null;
+	}
+
+	get path_b64(): string | undefined {
+		return this.event.path_b64;
+	}
+
+	get old_path_b64(): string | undefined {
+		return this.event.old_path_b64;
 	}
 
 	get record(): WhoDataEvent {
@@ -169,6 +180,10 @@ class ReconcileItem implements MonitorBatchItem {
 
 	get path(): string {
 		return this.record.path;
+	}
+
+	get path_b64(): string | undefined {
+		return this.record.path_b64;
 	}
 }
 

@@ -2,7 +2,7 @@ import {readdirSync, type Dirent} from 'node:fs';
 import type {Clock} from './clock.js';
 import {parentOf, statPath, type FileState, type StateStore, type StoredFile} from './state-store.js';
 import {groupThousands} from './format-count.js';
-import type {FileType, KernelEventFields, Operation, ReconcileEvent, SupervisorRecord} from './types.js';
+import {pathsB64, type FileType, type KernelEventFields, type Operation, type ReconcileEvent, type SupervisorRecord} from './types.js';
 
 /**
  * Keeps the baseline current from live events, and reconciles: compares the disk with the
@@ -35,6 +35,8 @@ export type ReconcileSummary = {
 	newRoots: string[];
 	/** Paths reported (at most 100). */
 	paths: string[];
+	/** The exact bytes of each of `paths` that is not UTF-8 (its event's path_b64). */
+	pathsB64: Array<string | undefined>;
 	pathsOmitted: number;
 };
 
@@ -287,7 +289,7 @@ export class Baseline {
 	 */
 	async reconcile(roots: readonly string[], trigger: string, sinceNs?: bigint): Promise<ReconcileSummary> {
 		const {store, clock} = this.options;
-		const summary: ReconcileSummary = {trigger, startedAt: clock.now(), finishedAt: 0, scanned: 0, changes: 0, newRoots: [], paths: [], pathsOmitted: 0};
+		const summary: ReconcileSummary = {trigger, startedAt: clock.now(), finishedAt: 0, scanned: 0, changes: 0, newRoots: [], paths: [], pathsB64: [], pathsOmitted: 0};
 		const pace = {startedAt: clock.now(), lastProgress: clock.now(), entries: 0};
 		for (const root of roots.map(path => byteString(path))) {
 			if (this.stopping) {
@@ -425,6 +427,7 @@ export class Baseline {
 		summary.changes++;
 		if (summary.paths.length < maxSummaryPaths) {
 			summary.paths.push(event.path);
+			summary.pathsB64.push(event.path_b64);
 		} else {
 			summary.pathsOmitted++;
 		}
@@ -673,6 +676,11 @@ export function reconcileRecord(summary: ReconcileSummary, host: string): Superv
 		duration_ms: summary.finishedAt - summary.startedAt,
 		paths: summary.paths,
 	};
+	const base64s = pathsB64(summary.pathsB64);
+	if (base64s) {
+		record.paths_b64 = base64s;
+	}
+
 	if (summary.pathsOmitted > 0) {
 		record.paths_omitted = summary.pathsOmitted;
 	}

@@ -123,6 +123,8 @@ export type SupervisorRecord = {
 	lost?: number;
 	/** The paths concerned (at most 100; `paths_omitted` counts the rest). */
 	paths?: string[];
+	/** Beside `paths` when one of them is not UTF-8: its exact bytes in base64, null for those that are. */
+	paths_b64?: Array<string | null>;
 	paths_omitted?: number;
 	/** `discard`: the sink whose buffer was full, and how much it discarded. */
 	sink?: string;
@@ -141,6 +143,14 @@ export type MonitorRecord = WhoDataEvent | ReconcileEvent | SupervisorRecord;
 
 export function isSupervisorRecord(record: MonitorRecord): record is SupervisorRecord {
 	return (record as SupervisorRecord).type === 'supervisor';
+}
+
+/**
+ * A record's `paths_b64`, from the `path_b64` of each of its `paths` (undefined for a name that
+ * is UTF-8): as an event gives `path_b64` only when its `path` lost bytes, none when all are UTF-8.
+ */
+export function pathsB64(base64s: ReadonlyArray<string | undefined>): Array<string | null> | undefined {
+	return base64s.some(base64 => base64 !== undefined) ? base64s.map(base64 => base64 ?? null) : undefined;
 }
 
 export function isReconcileEvent(record: MonitorRecord): record is ReconcileEvent {

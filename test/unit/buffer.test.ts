@@ -466,6 +466,31 @@ test('discarded changes found by reconciliation are counted apart from the kerne
 	t.regex(gap!['message'] as string, /4 record\(s\) discarded .*, 3 of them found by reconciliation/);
 });
 
+test('a discard record gives the bytes of the paths that are not UTF-8 in paths_b64, and tells apart names that read alike', async t => {
+	const {sink, buffer} = behindBuffer({type: 'memory', max_events: 5}, 6);
+	const names = [Buffer.from('/w/b\xFF', 'latin1'), Buffer.from('/w/b\xFE', 'latin1')];
+	const items: MonitorBatchItem[] = [
+		...names.map(name => ({record: {} as MonitorBatchItem['record'], json: '{}', path: name.toString('utf8'), old_path: null, path_b64: name.toString('base64')})),
+		{record: {} as MonitorBatchItem['record'], json: '{}', path: '/w/ok', old_path: null},
+	];
+	buffer.push(items.map(item => bufferEntryOf(item, `${JSON.stringify({path: item.path})}\n`)));
+	sink.drain();
+	await settle();
+	const gap = sink.records().find(record => record['kind'] === 'discard');
+	t.deepEqual(gap?.['paths'], ['/w/b\uFFFD', '/w/b\uFFFD', '/w/ok']);
+	t.deepEqual(gap?.['paths_b64'], [...names.map(name => name.toString('base64')), null]);
+});
+
+test('a discard record of UTF-8 paths only has no paths_b64', async t => {
+	const {sink, buffer} = behindBuffer({type: 'memory', max_events: 5}, 6);
+	buffer.push(entries(6, 8));
+	sink.drain();
+	await settle();
+	const gap = sink.records().find(record => record['kind'] === 'discard');
+	t.deepEqual(gap?.['paths'], ['/w/f6', '/w/f7']);
+	t.false('paths_b64' in gap!);
+});
+
 test('a monitor feeding a full buffer: the loss record gets through, and every event is delivered or counted once', async t => {
 	// A reader already behind: the buffer is full before the monitor starts.
 	const {sink, buffer} = behindBuffer({type: 'memory', max_events: 5}, 6);

@@ -3,7 +3,7 @@ import {chmodSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, unlink
 import {join} from 'node:path';
 import test from 'ava';
 import {systemClock} from '../../supervisor/src/clock.js';
-import {Baseline, byteString, deviceName} from '../../supervisor/src/reconcile.js';
+import {Baseline, byteString, deviceName, reconcileRecord} from '../../supervisor/src/reconcile.js';
 import {baselineFileName, StateStore, statPath} from '../../supervisor/src/state-store.js';
 import type {FileType, KernelEventFields, ReconcileEvent} from '../../supervisor/src/types.js';
 import {temporaryDirectory} from './helpers.js';
@@ -345,6 +345,21 @@ test('names that are not UTF-8 keep their bytes, in path_b64', async t => {
 	const line = JSON.parse(found[0]!.json) as Record<string, string>;
 	t.true(Buffer.from(line['path_b64']!, 'base64').equals(Buffer.concat([Buffer.from(`${root}/`), name])));
 	t.is(line['path'], `${root}/b\uFFFD.`);
+});
+
+test('the reconcile record gives the bytes of its paths that are not UTF-8 in paths_b64, null for the others', async t => {
+	const {root, baseline} = setup();
+	await baseline.reconcile([root], 'start');
+	const name = Buffer.concat([Buffer.from(`${root}/`), Buffer.from([0x62, 0xFF])]);
+	writeFileSync(name, 'x');
+	writeFileSync(`${root}/ok`, 'x');
+	const record = reconcileRecord(await baseline.reconcile([root], 'request'), 'host');
+	const paths = record.paths!.map((path, index) => [path, record.paths_b64?.[index]]).sort((a, b) => String(a[0]).localeCompare(String(b[0])));
+	t.deepEqual(paths, [[`${root}/b\uFFFD`, name.toString('base64')], [`${root}/ok`, null]]);
+	t.deepEqual(JSON.parse(JSON.stringify(record)).paths_b64, record.paths_b64);
+
+	writeFileSync(`${root}/ok`, 'changed');
+	t.false('paths_b64' in reconcileRecord(await baseline.reconcile([root], 'request'), 'host'), 'none when every path is UTF-8');
 });
 
 test('a single watched file is compared by itself', async t => {
