@@ -75,6 +75,7 @@ type StartArgs = GlobalArgs & {
 	'state-dir'?: string;
 	'scan-rate'?: number;
 	enrich: boolean;
+	'allow-absent'?: boolean;
 };
 
 type CheckArgs = GlobalArgs & {loader?: string; backend?: LoaderBackend};
@@ -190,6 +191,7 @@ function startOptions(y: Argv): Argv {
 		.option('ringbuf-mb', {type: 'number', describe: 'Ring buffer size in MiB, a power of two (loader default 16)'})
 		.option('stats-interval', {type: 'number', describe: 'Seconds between loader stats records (loader default 5)'})
 		.option('enrich', {type: 'boolean', default: true, describe: 'Add /proc and user-database fields (--no-enrich to skip)'})
+		.option('allow-absent', {type: 'boolean', describe: 'Watch a path that does not exist yet (~/.ssh/authorized_keys) from when it is made, instead of refusing it as a mistake (config: sources.<id>.allow_absent)'})
 		.option('state-dir', {type: 'string', describe: `Baseline state, sink spools and control socket (default ${defaultStateDirectory}; config data_dir)`})
 		.option('scan-rate', {type: 'number', describe: 'Entries per second a baseline or reconciliation scan may stat (default 20000; 0: no limit)'})
 		.epilogue(helpEpilogue(
@@ -315,7 +317,8 @@ async function start(args: StartArgs): Promise<number> {
 
 	// Mistakes in what was asked are reported before anything is claimed (the monitor says the
 	// symlinks and relative paths it resolves, once).
-	normalizeWatchPaths(paths, () => {});
+	const allowAbsent = args['allow-absent'] ?? config.source.allow_absent ?? false;
+	normalizeWatchPaths(paths, () => {}, process.cwd(), allowAbsent);
 	// Before the state directory is made: without privileges the loader fails anyway, and a
 	// start that cannot run must leave nothing behind.
 	const privileges = checkPrivileges();
@@ -331,6 +334,7 @@ async function start(args: StartArgs): Promise<number> {
 		loaderPath,
 		filter: accept,
 		enrich: args.enrich && config.source.enrich,
+		allowAbsent,
 		stateDir: stateDirectory,
 		scanRate: nonNegativeInteger(args['scan-rate'] ?? config.source.scan_rate, '--scan-rate'),
 		backend: args.backend ?? config.source.backend,

@@ -40,6 +40,8 @@ export type SourceConfig = {
 	/** The loader's restart policy (restart-policy.ts), in ms: initial_ms, max_ms, stable_ms, max_crashes, window_ms. */
 	restart?: Partial<RestartPolicyOptions>;
 	enrich: boolean;
+	/** Watch paths that do not exist yet, from when they are made, instead of refusing them. */
+	allow_absent?: boolean;
 };
 
 export type TransformConfig = {id: string; type: 'filter'; inputs: string[]; filter: FilterSpec};
@@ -75,7 +77,7 @@ export function checkLoaderTunable(key: string, value: number, name: string, fai
 	}
 }
 
-const sourceKeys = ['type', 'paths', 'loader', 'backend', 'coalesce_ms', 'max_delay_us', 'busy_delay_us', 'ringbuf_mb', 'stats_interval', 'sched_policy', 'scan_rate', 'restart', 'enrich'];
+const sourceKeys = ['type', 'paths', 'loader', 'backend', 'coalesce_ms', 'max_delay_us', 'busy_delay_us', 'ringbuf_mb', 'stats_interval', 'sched_policy', 'scan_rate', 'restart', 'enrich', 'allow_absent'];
 const restartKeys = ['initial_ms', 'max_ms', 'stable_ms', 'max_crashes', 'window_ms'] as const;
 const restartOption = {initial_ms: 'initialMs', max_ms: 'maxMs', stable_ms: 'stableMs', max_crashes: 'maxCrashes', window_ms: 'windowMs'} as const;
 const transformKeys = ['type', 'inputs', ...filterKeys];
@@ -258,6 +260,14 @@ function parseSource(id: string, raw: Record<string, unknown>, fail: (message: s
 		}
 
 		source.enrich = fields['enrich'] as boolean;
+	}
+
+	if (fields['allow_absent'] !== undefined) {
+		if (typeof fields['allow_absent'] !== 'boolean') {
+			fail(`${where}.allow_absent: expected true or false`, `${where}.allow_absent`);
+		}
+
+		source.allow_absent = fields['allow_absent'] as boolean;
 	}
 
 	return source;

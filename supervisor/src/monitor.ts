@@ -44,6 +44,8 @@ export type WhoDataMonitorOptions = {
 	filter?: FilterSpec | EventPredicate;
 	/** Enrichment from /proc and the user databases; on by default. */
 	enrich?: boolean | EnricherOptions;
+	/** Paths that do not exist are watched from when they are made, instead of refused (UsageError). */
+	allowAbsent?: boolean;
 	tuning?: LoaderTuning;
 	/**
 	 * The loader's hooks (docs/protocol.md, *Backends*): `auto` (the default) takes fentry where
@@ -349,7 +351,7 @@ export class WhoDataMonitor extends EventEmitter implements AsyncIterable<Monito
 		const logger = options.logger ?? silentLogger;
 		const paths = normalizeWatchPaths(options.paths, message => {
 			logger.info(message);
-		}, options.cwd);
+		}, options.cwd, options.allowAbsent);
 		const monitor = new WhoDataMonitor(options, paths);
 		const previous = options.stateDir === undefined ? undefined : monitor.openState(options.stateDir);
 		try {

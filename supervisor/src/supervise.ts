@@ -265,9 +265,7 @@ export class Supervisor extends EventEmitter {
 
 	private spawn(): void {
 		this.restartTimer = undefined;
-		if (this.restarts > 0) {
-			this.lookForVanishedPaths();
-		}
+		this.lookForAbsentPaths();
 
 		this.helloAt = undefined;
 		this.lostSoFar = 0;
@@ -519,9 +517,10 @@ export class Supervisor extends EventEmitter {
 
 	/**
 	 * A watched path that is gone when the loader starts again stays watched, from when it is
-	 * made again, as the running loader does for one deleted under it.
+	 * made again, as the running loader does for one deleted under it; so does one that never
+	 * existed, where the caller allowed it (monitor.ts).
 	 */
-	private lookForVanishedPaths(): void {
+	private lookForAbsentPaths(): void {
 		const exists = this.options.pathExists ?? existsSync;
 		this.absent = new Set([...this.watched].filter(path => !exists(path)));
 	}

@@ -187,6 +187,28 @@ e2e('a watched path deleted, then the loader killed: the restarted loader watche
 	}
 });
 
+e2e('--allow-absent: a file that does not exist yet (authorized_keys) is reported with who made it', async t => {
+	const directory = workDirectory();
+	const ssh = join(directory, '.ssh');
+	mkdirSync(ssh);
+	const keys = join(ssh, 'authorized_keys');
+	const fim = new Fimctl(['--allow-absent', keys]);
+	try {
+		await fim.ready();
+		t.like(await fimctlStatus(fim.stateDirectory), {paths: [keys], absent_paths: [keys]});
+		writeFileSync(join(ssh, 'known_hosts'), 'a neighbour, not watched\n');
+		writeFileSync(keys, 'ssh-ed25519 AAAA... intruder\n');
+		const add = await fim.until(() => fim.records.find(record => record['path'] === keys && record['operation'] === 'add'), 'the add of authorized_keys');
+		t.like(add, {source: 'kernel', pid: process.pid, process_name: 'node'});
+		t.false(fim.records.some(record => String(record['path']).endsWith('known_hosts')));
+		t.is(await fim.stop(), 0);
+	} finally {
+		fim.process.kill('SIGKILL');
+		rmSync(directory, {recursive: true, force: true});
+		rmSync(fim.stateDirectory, {recursive: true, force: true});
+	}
+});
+
 e2e('hostile file names made by the kernel come out as valid JSON, exact bytes recoverable', async t => {
 	const directory = workDirectory();
 	const names: Buffer[] = [

@@ -308,6 +308,17 @@ test('options may come before the paths, and paths after --, a dash first in the
 	}
 });
 
+test('--allow-absent: a path that does not exist is given to the loader as --absent-path; without it, refused', async t => {
+	const later = join(temporaryDirectory(), 'later');
+	const refused = await execa(fimctl, ['start', later, '--state-dir', temporaryDirectory('fim-state-'), '--loader', fixture('canned-loader.mjs')], {reject: false, timeout: 10_000});
+	t.is(refused.exitCode, 2);
+	t.is(String(refused.stderr), `fimctl: error: cannot watch ${later}: no such file or directory`);
+	const log = join(temporaryDirectory(), 'argv.log');
+	const result = await fimctlUntilFirstLine(['start', '--allow-absent', later, '--state-dir', temporaryDirectory('fim-state-'), '--loader', fixture('canned-loader.mjs')], {env: {FAKE_EVENTS: '1', FAKE_ARGV_LOG: log}});
+	t.is(result.exitCode, 0, String(result.stderr));
+	t.deepEqual((JSON.parse(readFileSync(log, 'utf8').split('\n')[0]!) as string[]).slice(0, 2), ['--absent-path', later]);
+});
+
 test('a loader tunable the loader would refuse is a usage error naming the flag', async t => {
 	const result = await execa(fimctl, ['start', temporaryDirectory(), '--state-dir', temporaryDirectory('fim-state-'), '--loader', fixture('canned-loader.mjs'), '--max-delay-us', '5'], {reject: false, timeout: 10_000});
 	t.is(result.exitCode, 2);

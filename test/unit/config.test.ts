@@ -51,10 +51,12 @@ sinks:
 	t.false(route(event({operation: 'add'})));
 });
 
-test('sched_policy is batch or keep', t => {
+test('sched_policy is batch or keep; allow_absent true or false', t => {
 	t.is(parseConfig({sources: {files: {type: 'whodata', sched_policy: 'batch'}}}).source.sched_policy, 'batch');
 	t.is(parseConfig({sources: {files: {type: 'whodata'}}}).source.sched_policy, undefined);
 	t.throws(() => parseConfig({sources: {files: {type: 'whodata', sched_policy: 'fifo'}}}), {message: /sources\.files\.sched_policy: expected one of batch, keep/});
+	t.is(parseConfig({sources: {files: {type: 'whodata', allow_absent: true}}}).source.allow_absent, true);
+	t.throws(() => parseConfig({sources: {files: {type: 'whodata', allow_absent: 'yes'}}}), {message: /sources\.files\.allow_absent: expected true or false/});
 });
 
 test('Fluent Bit names are accepted at the top level', t => {

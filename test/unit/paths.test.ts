@@ -26,6 +26,22 @@ test('a nonexistent path is a usage error in one line', t => {
 	t.throws(() => normalizeWatchPaths([], () => {}), {instanceOf: UsageError, message: /no path to watch/});
 });
 
+test('allowAbsent: a path that does not exist is made canonical below the nearest directory that does', t => {
+	const root = temporaryDirectory();
+	mkdirSync(join(root, 'real'));
+	symlinkSync(join(root, 'real'), join(root, 'link'));
+	writeFileSync(join(root, 'file'), '');
+	const notes: string[] = [];
+	t.deepEqual(normalizeWatchPaths([join(root, 'link/.ssh/authorized_keys'), join(root, 'real/later')], message => notes.push(message), undefined, true), [
+		join(root, 'real/later'),
+		join(root, 'real/.ssh/authorized_keys'),
+	]);
+	t.true(notes.includes(`${join(root, 'real/.ssh/authorized_keys')} does not exist; it is watched from when it is made`), notes.join('\n'));
+	t.throws(() => normalizeWatchPaths([`${root}/no/../x`], () => {}, undefined, true), {instanceOf: UsageError, message: `cannot watch ${root}/no/../x: it does not exist, and '.' or '..' in it name nothing yet`});
+	t.throws(() => normalizeWatchPaths([join(root, 'file/x')], () => {}, undefined, true), {instanceOf: UsageError, message: /a parent is not a directory/});
+	t.throws(() => normalizeWatchPaths([join(root, 'real/later')], () => {}), {instanceOf: UsageError, message: /no such file or directory/});
+});
+
 test('the root directory covers everything', t => {
 	t.deepEqual(normalizeWatchPaths(['/', '/etc'], () => {}), ['/']);
 });
