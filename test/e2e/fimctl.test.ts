@@ -5,7 +5,7 @@ import {join} from 'node:path';
 import test from 'ava';
 import {execa} from 'execa';
 import {schedPolicyNumber, schedPolicyOf, threadSchedPolicies} from '../../supervisor/src/sched.js';
-import {e2e, Fimctl, fimctl, fimctlStatus, killLeftoverLoaders, loader, loaderPid, root, workDirectory, type Json} from './fimctl-harness.js';
+import {cleanUp, e2e, Fimctl, fimctl, fimctlStatus, killLeftoverLoaders, loader, loaderPid, root, workDirectory, type Json} from './fimctl-harness.js';
 
 function loginUid(pid: number): number | null {
 	const value = Number(readFileSync(`/proc/${pid}/loginuid`, 'latin1'));
@@ -55,9 +55,7 @@ e2e('fimctl start reports add, modify, rename and delete with who did them', asy
 		actor.stdin!.end();
 		t.is(await fim.stop(), 0);
 	} finally {
-		fim.process.kill('SIGKILL');
-		rmSync(directory, {recursive: true, force: true});
-		rmSync(fim.stateDirectory, {recursive: true, force: true});
+		cleanUp(fim, directory);
 	}
 });
 
@@ -74,9 +72,7 @@ e2e('fimctl start and its loader run as SCHED_BATCH, every thread; --sched-polic
 			t.is(schedPolicyOf(loaderPid(fim.process.pid!)), policy, `loader ${args.join(' ')}`);
 			t.is(await fim.stop(), 0);
 		} finally {
-			fim.process.kill('SIGKILL');
-			rmSync(directory, {recursive: true, force: true});
-			rmSync(fim.stateDirectory, {recursive: true, force: true});
+			cleanUp(fim, directory);
 		}
 	}
 });
@@ -147,9 +143,7 @@ e2e('kill -9 of the loader: fimctl restarts it, reports the gap, and later chang
 		t.regex(fim.stderr, /loader restarted after killed by SIGKILL/);
 		t.is(await fim.stop(), 0);
 	} finally {
-		fim.process.kill('SIGKILL');
-		rmSync(directory, {recursive: true, force: true});
-		rmSync(fim.stateDirectory, {recursive: true, force: true});
+		cleanUp(fim, directory);
 	}
 });
 
@@ -181,9 +175,7 @@ e2e('a watched path deleted, then the loader killed: the restarted loader watche
 
 		t.is(await fim.stop(), 0);
 	} finally {
-		fim.process.kill('SIGKILL');
-		rmSync(directory, {recursive: true, force: true});
-		rmSync(fim.stateDirectory, {recursive: true, force: true});
+		cleanUp(fim, directory);
 	}
 });
 
@@ -203,9 +195,7 @@ e2e('--allow-absent: a file that does not exist yet (authorized_keys) is reporte
 		t.false(fim.records.some(record => String(record['path']).endsWith('known_hosts')));
 		t.is(await fim.stop(), 0);
 	} finally {
-		fim.process.kill('SIGKILL');
-		rmSync(directory, {recursive: true, force: true});
-		rmSync(fim.stateDirectory, {recursive: true, force: true});
+		cleanUp(fim, directory);
 	}
 });
 
@@ -243,9 +233,7 @@ e2e('hostile file names made by the kernel come out as valid JSON, exact bytes r
 
 		t.is(await fim.stop(), 0);
 	} finally {
-		fim.process.kill('SIGKILL');
-		rmSync(directory, {recursive: true, force: true});
-		rmSync(fim.stateDirectory, {recursive: true, force: true});
+		cleanUp(fim, directory);
 	}
 });
 
@@ -290,9 +278,7 @@ e2e('--backend: check shows what auto chose and why; a forced backend runs, or i
 		t.regex(String(start.stderr).split('\n').at(-1)!, /^fimctl: error: unsupported system: --backend fentry: the kernel refused .+$/);
 		t.false(String(start.stderr).includes('    at '));
 	} finally {
-		fim.process.kill('SIGKILL');
-		rmSync(directory, {recursive: true, force: true});
-		rmSync(fim.stateDirectory, {recursive: true, force: true});
+		cleanUp(fim, directory);
 	}
 });
 
