@@ -20,11 +20,15 @@ LOADER_HDRS := $(wildcard loader-c/*.h) bpf/fim.h bpf/fim-hooks.h
 .PHONY: all loader ts setup run test test-unit test-e2e clean install uninstall
 all: loader ts
 
-# The README's two commands. Both set the machine up first, so they work on a fresh one.
-run: setup all
+# The README's two commands. Both set the machine up first, so they work on a fresh one: the
+# build is a sub-make started once setup is done, so that `make -j run` does not look for
+# bpftool or clang before setup has installed them.
+run: setup
+	$(MAKE) all
 	./bin/fimctl start $(WATCH)
 
-test: setup all
+test: setup
+	$(MAKE) all
 	scripts/run-tests.sh
 
 setup:
