@@ -7,7 +7,9 @@ import type {EnrichmentFields, KernelEventFields, ProcessContext} from './types.
 /**
  * Adds what the kernel does not know to an event (DESIGN.md §2): cmdline, cwd, parent_name,
  * user_name, group_name, login_user, container_id, host. Process facts come from ProcCache,
- * names from UserDb; nothing here guesses.
+ * names from UserDb; nothing here guesses. The kernel's own cmdline, when the event has one, is
+ * kept over /proc's: it was read at the syscall, while /proc shows the process later, if at all
+ * (a short-lived one is gone, a lasting one may have exec'd since).
  */
 
 export type EnricherOptions = {
@@ -29,7 +31,9 @@ export class Enrichment {
 		/** The fields as JSON members, without braces, starting with a comma. */
 		readonly json: string,
 		readonly cmdlineTruncated: boolean,
-		private readonly parts: {proc?: ProcessInfo; parent?: ProcessInfo; user?: Name; effective?: Name; group?: Name; login?: Name; host: string},
+		/** The cmdline is the event's own (the kernel's), so `json` leaves it to the event's line. */
+		readonly kernelCmdline: boolean,
+		private readonly parts: {proc?: ProcessInfo; parent?: ProcessInfo; user?: Name; effective?: Name; group?: Name; login?: Name; host: string; cmdline?: string},
 	) {}
 
 	/** What some output formats want beyond the JSON record (Wazuh's parent_cwd, for one). */
@@ -39,9 +43,9 @@ export class Enrichment {
 	}
 
 	get fields(): EnrichmentFields {
-		const {proc, parent, user, group, login, host} = this.parts;
+		const {proc, parent, user, group, login, host, cmdline} = this.parts;
 		return {
-			cmdline: proc?.cmdline ?? null,
+			cmdline: cmdline ?? proc?.cmdline ?? null,
 			cwd: proc?.cwd ?? null,
 			parent_name: parent?.comm ?? null,
 			user_name: user?.name ?? null,
@@ -61,6 +65,11 @@ type EnrichmentMemo = {
 	gid: number;
 	auid: number | null;
 	generation: number;
+	/**
+	 * The kernel's cmdline it was made with: a process's events without one (the loader's check
+	 * of files held open) or with another (an exec of the same executable) need their own.
+	 */
+	cmdline: string | undefined;
 	enrichment: Enrichment;
 };
 
@@ -112,9 +121,10 @@ export class Enricher {
 		const ppid = typeof event.ppid === 'number' && event.ppid > 0 ? event.ppid : undefined;
 		const parent = ppid === undefined ? undefined : (proc ? this.procCache.parentOf(proc, ppid, eventMs) : this.procCache.lookup(ppid, eventMs));
 		const generation = this.userDb.refreshIfDue();
-		// A busy process repeats the same parent and ids: reuse its last enrichment whole.
+		const cmdline = typeof event.cmdline === 'string' ? event.cmdline : undefined;
+		// A busy process repeats the same parent, ids and cmdline: reuse its last enrichment whole.
 		const memo = proc ? this.memos.get(proc) : undefined;
-		if (memo && memo.parent === parent && memo.uid === event.uid && memo.euid === event.euid && memo.gid === event.gid && memo.auid === event.auid && memo.generation === generation) {
+		if (memo && memo.parent === parent && memo.uid === event.uid && memo.euid === event.euid && memo.gid === event.gid && memo.auid === event.auid && memo.generation === generation && memo.cmdline === cmdline) {
 			return memo.enrichment;
 		}
 
@@ -122,17 +132,21 @@ export class Enricher {
 		const effective = event.euid === event.uid ? user : this.userDb.user(event.euid);
 		const group = this.userDb.group(event.gid);
 		const login = this.userDb.user(event.auid);
-		const json = `,${proc?.json ?? nullProcessJson},"parent_name":${parent?.commJson ?? 'null'},"user_name":${user?.json ?? 'null'},"group_name":${group?.json ?? 'null'},"login_user":${login?.json ?? 'null'},"host":${this.hostJson}`;
-		const enrichment = new Enrichment(json, proc?.cmdlineTruncated ?? false, {proc, parent, user, effective, group, login, host: this.host});
+		const processJson = cmdline === undefined ? proc?.json ?? nullProcessJson : proc?.cwdJson ?? nullCwdJson;
+		const json = `,${processJson},"parent_name":${parent?.commJson ?? 'null'},"user_name":${user?.json ?? 'null'},"group_name":${group?.json ?? 'null'},"login_user":${login?.json ?? 'null'},"host":${this.hostJson}`;
+		// A kernel cmdline the loader had to cut is already named in the event's own `truncated`.
+		const cmdlineTruncated = cmdline === undefined && (proc?.cmdlineTruncated ?? false);
+		const enrichment = new Enrichment(json, cmdlineTruncated, cmdline !== undefined, {proc, parent, user, effective, group, login, host: this.host, cmdline});
 		if (proc) {
-			this.memos.set(proc, {parent, uid: event.uid, euid: event.euid, gid: event.gid, auid: event.auid, generation, enrichment});
+			this.memos.set(proc, {parent, uid: event.uid, euid: event.euid, gid: event.gid, auid: event.auid, generation, cmdline, enrichment});
 		}
 
 		return enrichment;
 	}
 }
 
-const nullProcessJson = '"cmdline":null,"cwd":null,"container_id":null';
+const nullCwdJson = '"cwd":null,"container_id":null';
+const nullProcessJson = `"cmdline":null,${nullCwdJson}`;
 
 /** Seconds since boot, from CLOCK_BOOTTIME via /proc/uptime (10 ms resolution, rounded down). */
 function readUptimeMs(): number | undefined {

@@ -99,6 +99,7 @@ function ecsEvent(event: WhoDataEvent, context: ProcessContext | undefined, time
 		path_b64: event.path_b64,
 		old_path_b64: event.old_path_b64,
 		exe_b64: event.exe_b64,
+		cmdline_b64: event.cmdline_b64,
 		truncated: event.truncated,
 	});
 	return document;

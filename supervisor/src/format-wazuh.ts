@@ -89,7 +89,7 @@ function wazuhLine(event: WhoDataEvent, context: ProcessContext | undefined, dig
 		extras['rename'] = rename;
 	}
 
-	for (const key of ['host', 'cmdline', 'container_id', 'session_id', 'exe_b64', 'truncated'] as const) {
+	for (const key of ['host', 'cmdline', 'container_id', 'session_id', 'exe_b64', 'cmdline_b64', 'truncated'] as const) {
 		if (event[key] !== undefined && event[key] !== null) {
 			extras[key] = event[key];
 		}

@@ -42,11 +42,17 @@ export function createFormatter(name: FormatName): Formatter {
  */
 export const maxLineBytes = 15_999;
 
-/** Fields that may be cut to keep a line under the limit, cheapest loss first. */
-const shrinkOrder = ['cmdline', 'cwd', 'exe_b64', 'exe', 'old_path_b64', 'old_path', 'path_b64', 'path'] as const;
+/**
+ * Fields that may be cut to keep a line under the limit, cheapest loss first; a `*_b64` before
+ * its name, so that the name is never cut while its bytes stay whole.
+ */
+const shrinkOrder = ['cmdline_b64', 'cmdline', 'cwd', 'exe_b64', 'exe', 'old_path_b64', 'old_path', 'path_b64', 'path'] as const;
 
-/** What the JSON line needs of an enrichment (enrich.ts builds it). */
-export type EnrichmentView = {readonly json: string; readonly cmdlineTruncated: boolean; readonly fields: EnrichmentFields; readonly context?: ProcessContext};
+/**
+ * What the JSON line needs of an enrichment (enrich.ts builds it). `kernelCmdline`: its cmdline
+ * is the event's own member, which `json` does not repeat.
+ */
+export type EnrichmentView = {readonly json: string; readonly cmdlineTruncated: boolean; readonly kernelCmdline: boolean; readonly fields: EnrichmentFields; readonly context?: ProcessContext};
 
 /**
  * The JSON line of a kernel event: the loader's own text minus `"type":"event"`, with the
@@ -71,17 +77,19 @@ function canAppend(event: KernelEventFields, enrichment: EnrichmentView): boolea
 		return false;
 	}
 
-	return !hasEnrichmentMember(event);
+	return !hasEnrichmentMember(event, enrichment.kernelCmdline);
 }
 
 /**
- * Whether the loader's record already has a member of EnrichmentFields (types.ts; then
- * appending the enrichment would repeat a key). Spelt out rather than a loop over the names: each `in` with a
- * constant name stays cheap for the one shape every loader event has, where a loop's single
- * `key in event` looked up eight names in turn (110 ns an event against 4 to 26).
+ * Whether appending the enrichment's JSON to the loader's record would not give one of each
+ * member of EnrichmentFields (types.ts): the record has one that the JSON has too (a key
+ * repeated), or the JSON leaves `cmdline` to the record (`kernelCmdline`) and the record has
+ * none. Spelt out rather than a loop over the names: each `in` with a constant name stays cheap
+ * for the few shapes loader events have, where a loop's single `key in event` looked up eight
+ * names in turn (110 ns an event against 4 to 26).
  */
-function hasEnrichmentMember(event: KernelEventFields): boolean {
-	return 'cmdline' in event || 'cwd' in event || 'parent_name' in event || 'user_name' in event
+function hasEnrichmentMember(event: KernelEventFields, kernelCmdline: boolean): boolean {
+	return ('cmdline' in event) !== kernelCmdline || 'cwd' in event || 'parent_name' in event || 'user_name' in event
 		|| 'group_name' in event || 'login_user' in event || 'container_id' in event || 'host' in event;
 }
 

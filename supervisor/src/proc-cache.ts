@@ -57,6 +57,8 @@ export type ProcessInfo = {
 	otherExeAt?: number;
 	/** `"cmdline":…,"cwd":…,"container_id":…` for the JSON output, built once. */
 	json: string;
+	/** `json` from `"cwd"` on: for an event that brings its own cmdline (the kernel's). */
+	cwdJson: string;
 	commJson: string;
 	/** The entry proven to have been this process's parent at `sinceMs` (see parentOf). */
 	parentLink?: {entry: ProcessInfo; sinceMs: number};
@@ -463,6 +465,7 @@ export class ProcCache {
 			}
 		}
 
+		const cwdJson = `"cwd":${JSON.stringify(cwd)},"container_id":${JSON.stringify(containerId)}`;
 		const entry: ProcessInfo = {
 			pid,
 			startTicks: stat.startTicks,
@@ -475,7 +478,8 @@ export class ProcCache {
 			cwd,
 			containerId,
 			verifiedAt,
-			json: `"cmdline":${JSON.stringify(cmdline)},"cwd":${JSON.stringify(cwd)},"container_id":${JSON.stringify(containerId)}`,
+			json: `"cmdline":${JSON.stringify(cmdline)},${cwdJson}`,
+			cwdJson,
 			commJson: JSON.stringify(stat.comm),
 		};
 		this.hold(entry, fd);

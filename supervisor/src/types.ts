@@ -28,6 +28,11 @@ export type KernelEventFields = {
 	session_id: number | null;
 	process_name: string;
 	exe: string | null;
+	/**
+	 * The command line as the kernel read it at the syscall, arguments joined by spaces; absent
+	 * when it could not. The enrichment then gives /proc's, null when that is not known either.
+	 */
+	cmdline?: string | null;
 	syscall: string;
 	cgroup_id: number;
 	source: 'kernel' | 'reconcile';
@@ -37,6 +42,7 @@ export type KernelEventFields = {
 	path_b64?: string;
 	old_path_b64?: string;
 	exe_b64?: string;
+	cmdline_b64?: string;
 	/** The protocol grows by adding fields; unknown ones are passed through. */
 	[extra: string]: unknown;
 };

@@ -110,6 +110,14 @@ test('names that are not UTF-8 keep their bytes beside them: path_b64 for file.p
 	t.false('old_path_b64' in (plainOld['fim_whodata'] as object));
 });
 
+test('a command line that is not UTF-8 keeps its bytes beside it: cmdline_b64 for process.command_line', t => {
+	const bytes = Buffer.concat([Buffer.from('printf '), Buffer.from([0xC0]), Buffer.from(' > /var/log/app.log')]);
+	const document = JSON.parse(ecs(item({cmdline: bytes.toString('utf8'), cmdline_b64: bytes.toString('base64')}))[0]!) as Record<string, unknown>;
+	t.is(at(document, 'process.command_line'), bytes.toString('utf8'));
+	t.is(at(document, 'fim_whodata.cmdline_b64'), bytes.toString('base64'));
+	t.false('cmdline_b64' in (JSON.parse(ecs(item({}))[0]!) as {fim_whodata: object}).fim_whodata);
+});
+
 test('supervisor records become host events with their fields under fim_whodata.supervisor', t => {
 	const record: SupervisorRecord = {type: 'supervisor', kind: 'restart', timestamp: 1_764_090_012_000_000_000, host: 'h', message: 'loader restarted', gap_start: 1, gap_end: 2, restarts: 1};
 	const document = JSON.parse(ecs({record, json: JSON.stringify(record)})[0]!) as Record<string, unknown>;

@@ -146,6 +146,13 @@ test('truncated on each half of a rename names that half\'s fields: the old path
 	t.deepEqual(deleted.fim_whodata['truncated'], ['path']);
 });
 
+test('a command line that is not UTF-8 keeps its bytes beside it in fim_whodata, as the executable does', t => {
+	const bytes = Buffer.concat([Buffer.from('printf '), Buffer.from([0xFF]), Buffer.from(' > /etc/hosts.allow')]);
+	const fimWhodata = (fields: Partial<WhoDataEvent>): Record<string, unknown> => (JSON.parse(wazuh(eventItem({path: '/nonexistent/hosts.allow', ...fields}))[0]!) as {fim_whodata: Record<string, unknown>}).fim_whodata;
+	t.like(fimWhodata({cmdline: bytes.toString('utf8'), cmdline_b64: bytes.toString('base64')}), {cmdline: bytes.toString('utf8'), cmdline_b64: bytes.toString('base64')});
+	t.false('cmdline_b64' in fimWhodata({}));
+});
+
 test('unknown whodata is left out, never guessed; a reconcile event is "scheduled" without audit', t => {
 	const alert = JSON.parse(wazuh(eventItem({auid: null, login_user: null, user_name: null, cwd: null, euid: 1000}))[0]!) as {syscheck: {audit: Record<string, unknown>}};
 	t.false('login_user' in alert.syscheck.audit);

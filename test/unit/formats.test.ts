@@ -10,6 +10,7 @@ const enrichment = (fields: Partial<EnrichmentView['fields']> = {}, cmdlineTrunc
 		fields: all,
 		json: `,"cmdline":${JSON.stringify(all.cmdline)},"cwd":${JSON.stringify(all.cwd)},"container_id":null,"parent_name":${JSON.stringify(all.parent_name)},"user_name":"root","group_name":"root","login_user":"alice","host":"web1"`,
 		cmdlineTruncated,
+		kernelCmdline: false,
 	};
 };
 
@@ -59,6 +60,39 @@ test('no line exceeds the limit: long fields are cut and flagged', t => {
 	const parsed = JSON.parse(line) as Record<string, unknown>;
 	t.deepEqual(parsed['truncated'], ['path', 'cmdline', 'cwd']);
 	t.true(line.includes('"timestamp":1764090012345678901'));
+});
+
+/** An enrichment made for an event with the kernel's cmdline: its JSON has none. */
+const kernelEnrichment = (cmdline: string): EnrichmentView => {
+	const {fields, json} = enrichment({cmdline});
+	return {fields, json: json.replace(/^,"cmdline":"(?:[^"\\]|\\.)*"/, ''), cmdlineTruncated: false, kernelCmdline: true};
+};
+
+test('a cmdline the kernel read stays where the loader put it, the enrichment appended without one', t => {
+	const cmdline = 'logrotate -f /etc/logrotate.conf';
+	const withCmdline = raw.replace('"syscall"', `"cmdline":${JSON.stringify(cmdline)},"syscall"`);
+	const view = kernelEnrichment(cmdline);
+	t.false(view.json.includes('cmdline'));
+	const line = eventJsonLine(withCmdline, JSON.parse(withCmdline) as KernelEventFields, view);
+	t.is(line, `{${withCmdline.slice('{"type":"event",'.length, -1)}${view.json}}`);
+	t.is(line.split('"cmdline":').length, 2);
+	t.like(JSON.parse(line) as Record<string, unknown>, {cmdline, cwd: '/', host: 'web1'});
+});
+
+test('a line cut to size cuts the bytes of a kernel cmdline before its text, never leaving them whole', t => {
+	const bytes = Buffer.concat([Buffer.from('sh -c '), Buffer.alloc(900, 0xFF)]);
+	const cmdline = bytes.toString('utf8');
+	const hugePath = `/srv/${'\u0001'.repeat(4000)}`;
+	const text = `{"type":"event","timestamp":1764090012345678901,"operation":"add","path":${JSON.stringify(hugePath)},"pid":5,"cmdline":${JSON.stringify(cmdline)},"cmdline_b64":"${bytes.toString('base64')}","truncated":["path"]}`;
+	const line = eventJsonLine(text, JSON.parse(text) as KernelEventFields, kernelEnrichment(cmdline));
+	t.true(Buffer.byteLength(line) <= maxLineBytes);
+	t.is(line.split('"cmdline":').length, 2);
+	const parsed = JSON.parse(line) as Record<string, unknown>;
+	t.deepEqual(parsed['truncated'], ['path', 'cmdline']);
+	const kept = Buffer.from(parsed['cmdline_b64'] as string, 'base64');
+	t.true(kept.length < bytes.length, 'the bytes are cut too');
+	t.true(bytes.subarray(0, kept.length).equals(kept));
+	t.true(cmdline.startsWith(parsed['cmdline'] as string));
 });
 
 test('stringifyExact restores only big integers, from the raw text', t => {

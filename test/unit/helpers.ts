@@ -1,6 +1,6 @@
 import {createSocket} from 'node:dgram';
 import {once, type EventEmitter} from 'node:events';
-import {mkdtempSync} from 'node:fs';
+import {mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {createServer} from 'node:net';
 import {execa, type Options, type Result} from 'execa';
@@ -19,6 +19,24 @@ export function fixture(name: string): string {
 
 export function temporaryDirectory(prefix = 'fim-test-'): string {
 	return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export type FakeProcess = {comm?: string; exe?: string; cmdline?: string[]; cwd?: string; ppid?: number; cgroup?: string};
+
+/** Writes process `pid`, started `startTicks` after boot (100 a second), into a fake /proc at `root`. */
+export function fakeProcess(root: string, pid: number, startTicks: number, options: FakeProcess = {}): void {
+	const directory = join(root, String(pid));
+	rmSync(directory, {recursive: true, force: true});
+	mkdirSync(directory);
+	const rest = Array.from({length: 50}, () => '0');
+	rest[0] = 'S';
+	rest[1] = String(options.ppid ?? 1);
+	rest[19] = String(startTicks);
+	writeFileSync(join(directory, 'stat'), `${pid} (${options.comm ?? 'proc'}) ${rest.join(' ')}\n`);
+	writeFileSync(join(directory, 'cmdline'), `${(options.cmdline ?? ['prog', '--flag']).join('\0')}\0`);
+	writeFileSync(join(directory, 'cgroup'), options.cgroup ?? '0::/user.slice/session-1.scope\n');
+	symlinkSync(options.exe ?? '/usr/bin/prog', join(directory, 'exe'));
+	symlinkSync(options.cwd ?? '/home/alice', join(directory, 'cwd'));
 }
 
 /** Resolves with the first arguments of `event`, or rejects after `ms`. */

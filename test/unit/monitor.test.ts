@@ -1,7 +1,7 @@
 import {mkdirSync} from 'node:fs';
 import {join} from 'node:path';
 import test from 'ava';
-import {isSupervisorRecord, WhoDataMonitor, type MonitorBatchItem, type MonitorRecord, type ReconcileEvent, type WhoDataEvent} from '../../supervisor/src/index.js';
+import {createFormatter, isSupervisorRecord, WhoDataMonitor, type MonitorBatchItem, type MonitorRecord, type ReconcileEvent, type WhoDataEvent, type WhoDataMonitorOptions} from '../../supervisor/src/index.js';
 import {fixture, nextEvent, temporaryDirectory, waitUntil} from './helpers.js';
 
 test('events arrive through for await, enriched from /proc, with exact JSON lines', async t => {
@@ -40,12 +40,16 @@ test('events arrive through for await, enriched from /proc, with exact JSON line
 	t.is(monitor.counters.events_received_total, 3);
 });
 
-/** The first `count` events of the canned loader, and the JSON lines of their batches. */
-async function cannedEvents(count: number, env: Record<string, string>) {
+/** The first `count` events of the canned loader, and the JSON lines and items of their batches. */
+async function cannedEvents(count: number, env: Record<string, string>, options: Partial<WhoDataMonitorOptions> = {}) {
 	const directory = temporaryDirectory();
-	const monitor = await WhoDataMonitor.create({paths: [directory], loaderPath: fixture('canned-loader.mjs'), env: {...process.env, FAKE_EVENTS: String(count), ...env}});
+	const monitor = await WhoDataMonitor.create({paths: [directory], loaderPath: fixture('canned-loader.mjs'), env: {...process.env, FAKE_EVENTS: String(count), ...env}, ...options});
 	const lines: string[] = [];
-	monitor.on('batch', (items: MonitorBatchItem[]) => lines.push(...items.map(item => item.json)));
+	const items: MonitorBatchItem[] = [];
+	monitor.on('batch', (batch: MonitorBatchItem[]) => {
+		lines.push(...batch.map(item => item.json));
+		items.push(...batch);
+	});
 	const events: WhoDataEvent[] = [];
 	for await (const record of monitor) {
 		if (!isSupervisorRecord(record) && record.source === 'kernel') {
@@ -59,7 +63,12 @@ async function cannedEvents(count: number, env: Record<string, string>) {
 
 	await waitUntil(() => lines.length >= count);
 	await monitor.close();
-	return {events, lines};
+	return {events, lines, items};
+}
+
+/** How many times the raw JSON line has a member `key` (JSON.parse keeps only the last of twins). */
+function membersNamed(line: string, key: string): number {
+	return line.split(`"${key}":`).length - 1;
 }
 
 test('the process start the loader gives proves who made the change, and stays out of the output', async t => {
@@ -85,6 +94,74 @@ test('an event whose process start is not the one /proc shows for its pid is not
 	}
 
 	t.notRegex(lines.join('\n'), /process_start/);
+});
+
+test('the cmdline the kernel read names a process gone before /proc could be read, once, with the rest of the enrichment', async t => {
+	const cmdline = 'sh -c echo x >> /root/.ssh/authorized_keys';
+	const {events, lines} = await cannedEvents(2, {FAKE_PID: 'gone', FAKE_CMDLINE: cmdline});
+	for (const line of lines) {
+		t.is(membersNamed(line, 'cmdline'), 1, line);
+		const parsed = JSON.parse(line) as Record<string, unknown>;
+		t.is(parsed['cmdline'], cmdline);
+		t.like(parsed, {cwd: null, container_id: null, parent_name: 'node', user_name: 'root', group_name: 'root', login_user: null});
+		t.is(typeof parsed['host'], 'string');
+		// the loader's members first, then the enrichment's: appended to its text, not rebuilt
+		t.regex(line, /"exe":"[^"]*","cmdline":"[^"]*","syscall":"openat","cgroup_id":1,"source":"kernel","cwd":null,"container_id":null,"parent_name":/);
+	}
+
+	t.deepEqual(events.map(event => event.cmdline), [cmdline, cmdline]);
+
+	// Without it, /proc alone: nothing left to read there.
+	const before = await cannedEvents(1, {FAKE_PID: 'gone'});
+	t.is(before.events[0]!.cmdline, null);
+	t.is(membersNamed(before.lines[0]!, 'cmdline'), 1);
+	t.is((JSON.parse(before.lines[0]!) as Record<string, unknown>)['cmdline'], null);
+});
+
+test('the kernel\'s cmdline wins over the one /proc shows later, in every format; /proc still gives cwd', async t => {
+	// The canned loader is alive: /proc has its own command line, which is not the kernel's.
+	const cmdline = 'sed -i s/a/b/ /etc/hosts';
+	const {events, lines, items} = await cannedEvents(2, {FAKE_CMDLINE: cmdline, FAKE_PROCESS_START: 'self'});
+	for (const line of lines) {
+		t.is(membersNamed(line, 'cmdline'), 1, line);
+		t.like(JSON.parse(line) as Record<string, unknown>, {cmdline, cwd: process.cwd()});
+	}
+
+	for (const event of events) {
+		t.like(event, {cmdline, cwd: process.cwd()});
+	}
+
+	const item = items.find(item => !isSupervisorRecord(item.record))!;
+	const ecs = JSON.parse(createFormatter('ecs')(item)[0]!) as {process: Record<string, unknown>};
+	t.like(ecs.process, {command_line: cmdline, working_directory: process.cwd()});
+	const wazuh = JSON.parse(createFormatter('wazuh')(item)[0]!) as {fim_whodata: Record<string, unknown>};
+	t.is(wazuh.fim_whodata['cmdline'], cmdline);
+	t.false('truncated' in wazuh.fim_whodata);
+});
+
+test('a kernel cmdline keeps its bytes and its own truncated; a /proc cmdline that would be cut flags nothing', async t => {
+	const bytes = Buffer.from([...Buffer.from('printf \\377 > '), 0xFF, ...Buffer.from(' x')]);
+	const cmdline = bytes.toString('utf8');
+	// /proc's command line of the canned loader is longer than 8: cut and flagged, were it used
+	const options = {enrich: {proc: {maxCmdlineLength: 8}}};
+	const cut = await cannedEvents(1, {FAKE_CMDLINE: cmdline, FAKE_CMDLINE_B64: bytes.toString('base64'), FAKE_TRUNCATED: 'cmdline', FAKE_PROCESS_START: 'self'}, options);
+	const [line] = cut.lines;
+	for (const key of ['cmdline', 'cmdline_b64', 'truncated']) {
+		t.is(membersNamed(line!, key), 1, `${key} in ${line}`);
+	}
+
+	t.like(JSON.parse(line!) as Record<string, unknown>, {cmdline, cmdline_b64: bytes.toString('base64'), truncated: ['cmdline'], cwd: process.cwd()});
+	const item = cut.items.find(item => !isSupervisorRecord(item.record))!;
+	const ecs = JSON.parse(createFormatter('ecs')(item)[0]!) as {process: Record<string, unknown>; fim_whodata: Record<string, unknown>};
+	t.is(ecs.process['command_line'], cmdline);
+	t.like(ecs.fim_whodata, {cmdline_b64: bytes.toString('base64'), truncated: ['cmdline']});
+	const wazuh = JSON.parse(createFormatter('wazuh')(item)[0]!) as {fim_whodata: Record<string, unknown>};
+	t.like(wazuh.fim_whodata, {cmdline, cmdline_b64: bytes.toString('base64'), truncated: ['cmdline']});
+
+	const whole = await cannedEvents(1, {FAKE_CMDLINE: 'cp a b', FAKE_PROCESS_START: 'self'}, options);
+	t.is(membersNamed(whole.lines[0]!, 'cmdline'), 1);
+	t.false(whole.lines[0]!.includes('"truncated"'), whole.lines[0]);
+	t.is(whole.events[0]!.cmdline, 'cp a b');
 });
 
 test('filters run in the supervisor and are counted', async t => {

@@ -1,29 +1,18 @@
 import {spawn as spawnChild} from 'node:child_process';
 import {once} from 'node:events';
-import {mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync} from 'node:fs';
+import {readFileSync, rmSync} from 'node:fs';
 import {join} from 'node:path';
 import test from 'ava';
 import {containerIdFromCgroup, ProcCache} from '../../supervisor/src/proc-cache.js';
-import {temporaryDirectory} from './helpers.js';
+import {fakeProcess, temporaryDirectory, type FakeProcess} from './helpers.js';
 
 /** A fake /proc: processes with a start time in ticks (100 per second). */
 function fakeProc() {
 	const root = temporaryDirectory('fim-proc-');
 	const clock = {bootTimeMs: 1_000_000, now: 50_000, nowMs: () => clock.bootTimeMs + clock.now};
 	const cache = new ProcCache(clock, {procRoot: root, maxEntries: 3});
-	const spawn = (pid: number, startTicks: number, options: {comm?: string; exe?: string; cmdline?: string[]; cwd?: string; ppid?: number; cgroup?: string} = {}) => {
-		const directory = join(root, String(pid));
-		rmSync(directory, {recursive: true, force: true});
-		mkdirSync(directory);
-		const rest = Array.from({length: 50}, () => '0');
-		rest[0] = 'S';
-		rest[1] = String(options.ppid ?? 1);
-		rest[19] = String(startTicks);
-		writeFileSync(join(directory, 'stat'), `${pid} (${options.comm ?? 'proc'}) ${rest.join(' ')}\n`);
-		writeFileSync(join(directory, 'cmdline'), `${(options.cmdline ?? ['prog', '--flag']).join('\0')}\0`);
-		writeFileSync(join(directory, 'cgroup'), options.cgroup ?? '0::/user.slice/session-1.scope\n');
-		symlinkSync(options.exe ?? '/usr/bin/prog', join(directory, 'exe'));
-		symlinkSync(options.cwd ?? '/home/alice', join(directory, 'cwd'));
+	const spawn = (pid: number, startTicks: number, options: FakeProcess = {}) => {
+		fakeProcess(root, pid, startTicks, options);
 	};
 
 	const kill = (pid: number) => rmSync(join(root, String(pid)), {recursive: true, force: true});
