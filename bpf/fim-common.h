@@ -38,11 +38,11 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define UTIME_NOW ((1l << 30) - 1l)
 
 #define PATH_MASK (FIM_PATH_MAX - 1)
-/* The data area is larger than the 3 x 4095 bytes a record can carry so that every masked
- * write (offset & DATA_MASK, length & PATH_MASK) stays inside it. */
+/* The data area is larger than the 3 x 4095 + 1023 bytes a record can carry so that every
+ * masked write (offset & DATA_MASK, length & PATH_MASK) stays inside it. */
 #define DATA_MASK 16383
 #define DATA_AREA (DATA_MASK + 1 + FIM_PATH_MAX)
-#define REC_MAX (sizeof(struct fim_event) + 3 * (FIM_PATH_MAX - 1))
+#define REC_MAX (sizeof(struct fim_event) + 3 * (FIM_PATH_MAX - 1) + FIM_CMDLINE_MAX - 1)
 
 extern struct task_struct *bpf_task_from_pid(s32 pid) __ksym __weak;
 extern void bpf_task_release(struct task_struct *p) __ksym __weak;
@@ -796,6 +796,7 @@ static __always_inline struct fim_event *begin_event(struct scratch *s, __u16 op
 	e->path_len = 0;
 	e->old_path_len = 0;
 	e->exe_len = 0;
+	e->cmdline_len = 0;
 	return e;
 }
 
@@ -883,6 +884,58 @@ static __always_inline void put_exe(struct scratch *s, struct task_struct *t)
 }
 
 /*
+ * The command line, read from the acting process's memory during the call: a process gone
+ * before anyone could read /proc/PID/cmdline (a shell one-liner appending to
+ * authorized_keys, `sed -i`, a script's `cp`) is still named by how it was run. Only the
+ * current process's memory can be read here, so a record about another process (the writer
+ * of a file found by the periodic check) carries none; neither does a process whose arguments
+ * are paged out, since a tracepoint cannot fault them in. A few hundred bytes of a page the process used
+ * at exec, copied once per record about a watched file: nothing on the unwatched path.
+ * Global (not inlined), for the stack: the open programs' is at the limit (6.12's verifier
+ * refused them with these locals inlined), and this keeps them in a frame of its own. It finds
+ * the record in this CPU's scratch and asks whose it is there, so that the callers keep nothing
+ * alive across the call.
+ */
+__noinline int put_cmdline(void)
+{
+	struct scratch *s = get_scratch();
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct mm_struct *mm = KREAD(struct task_struct, t, mm);
+	struct fim_event *e;
+	__u64 start, len;
+	__u32 off;
+
+	if (!s || !mm)
+		return 0;
+	e = EV(s);
+	if (e->pid != bpf_get_current_pid_tgid() >> 32)
+		return 0;
+	start = KREAD(struct mm_struct, mm, arg_start);
+	len = KREAD(struct mm_struct, mm, arg_end) - start;
+	if (!start || !len || len > (1u << 20)) /* not set up yet, or torn by a concurrent prctl */
+		return 0;
+	if (len >= FIM_CMDLINE_MAX) {
+		len = FIM_CMDLINE_MAX - 1;
+		e->flags |= FIM_F_CMDLINE_TRUNC;
+	}
+	off = e->path_len + e->old_path_len + e->exe_len;
+	if (bpf_probe_read_user(DATA(s) + (off & DATA_MASK), len & (FIM_CMDLINE_MAX - 1), (const void *)start)) {
+		e->flags &= ~FIM_F_CMDLINE_TRUNC;
+		return 0;
+	}
+	e->cmdline_len = len;
+	e->flags |= FIM_F_CMDLINE;
+	return 0;
+}
+
+/* Who the acting process is, beyond its ids: its executable and its command line. */
+static __always_inline void put_process(struct scratch *s, struct task_struct *t)
+{
+	put_exe(s, t);
+	put_cmdline();
+}
+
+/*
  * The bytes waiting in the ring buffer, what bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA)
  * answers: the producer position minus the consumer position, read in the helper's order
  * (consumer first, so that the difference cannot be negative) by loads instead of a helper
@@ -931,8 +984,8 @@ static __always_inline void submit(struct scratch *s)
 	 * programs' stack is at the limit */
 	bool late = e->ts_boot_ns - READ_ONCE(last_wake_ns) >= READ_ONCE(wakeup_gap_ns) &&
 		    !late_read_coming(e->ts_boot_ns);
-	__u64 size = sizeof(*e) + (__u64)e->path_len + e->old_path_len + e->exe_len;
 	__u64 wake = BPF_RB_NO_WAKEUP;
+	__u64 pending, size;
 
 	/* A wake-up costs ~10 us of irq_work in this guest, in the context of the task making the
 	 * change, and ~20 us of scheduling in the loader. So wake at most once per wakeup_gap_ns,
@@ -940,7 +993,10 @@ static __always_inline void submit(struct scratch *s)
 	 * record by record, a busy one in batches, and the loader, which reads again one interval
 	 * after every batch by its own timer, picks up records that did not wake it; we wake it
 	 * only when that read is late. */
-	__u64 pending = ringbuf_pending();
+	pending = ringbuf_pending();
+	/* after the look at the ring, whose calls would otherwise keep the four lengths on the
+	 * stack, which the open programs have no room for */
+	size = sizeof(*e) + (__u64)e->path_len + e->old_path_len + e->exe_len + e->cmdline_len;
 
 	/* the fill threshold wakes once, on the record that crosses it: a stalled consumer must
 	 * not make every later change pay for a wake-up it cannot answer */
@@ -1125,7 +1181,7 @@ static __always_inline void emit_walked(struct scratch *s, struct task_struct *t
 		}
 #endif
 	}
-	put_exe(s, t);
+	put_process(s, t);
 	submit(s);
 }
 

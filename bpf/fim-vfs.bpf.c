@@ -188,7 +188,7 @@ static __always_inline int on_deleted(void *ctx)
 	e->path_len = put_path(s, 0, (struct dentry *)p.dentry, (struct vfsmount *)p.mnt, &trunc);
 	if (trunc)
 		e->flags |= FIM_F_PATH_TRUNC;
-	put_exe(s, bpf_get_current_task_btf());
+	put_process(s, bpf_get_current_task_btf());
 	submit(s);
 	return 0;
 }
@@ -315,7 +315,7 @@ static __always_inline void emit_rename(const struct pending_rename *p, struct d
 	if (otrunc)
 		e->flags |= FIM_F_OLD_PATH_TRUNC;
 	e->flags |= p->event_flags;
-	put_exe(s, bpf_get_current_task_btf());
+	put_process(s, bpf_get_current_task_btf());
 	submit(s);
 }
 
@@ -464,7 +464,7 @@ static __always_inline void on_added(__u64 dentry, __u64 made, bool ok, __u16 fa
 	if (trunc)
 		e->flags |= FIM_F_PATH_TRUNC;
 	e->flags |= p.event_flags;
-	put_exe(s, bpf_get_current_task_btf());
+	put_process(s, bpf_get_current_task_btf());
 	submit(s);
 }
 

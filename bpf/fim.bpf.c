@@ -1040,7 +1040,7 @@ static __always_inline int on_name_change(struct task_struct *t, long ret, long 
 	e->mode = mode_hint;
 	fill_who(&w, t);
 	who_to_event(e, &w);
-	put_exe(s, t);
+	put_process(s, t);
 	submit(s);
 	return 0;
 }
@@ -1120,7 +1120,7 @@ static __always_inline int on_rename(struct task_struct *t, long ret, long olddi
 		e->flags |= FIM_F_EXCHANGE;
 	fill_who(&w, t);
 	who_to_event(e, &w);
-	put_exe(s, t);
+	put_process(s, t);
 	submit(s);
 	return 0;
 }

@@ -4,11 +4,11 @@
  * constants both sides must agree on. Fixed-size header, no pointers, explicit padding;
  * variable-length strings follow the header back to back (no NUL terminators):
  *
- *   +----------------------------+------------+----------------+-----------+
- *   | struct fim_event (104 B)   | path       | old_path       | exe       |
- *   |   ..., path_len, old_len,  | path_len B | old_path_len B | exe_len B |
- *   |   exe_len, ...             |            |                |           |
- *   +----------------------------+------------+----------------+-----------+
+ *   +----------------------------+------------+----------------+-----------+---------------+
+ *   | struct fim_event (112 B)   | path       | old_path       | exe       | cmdline       |
+ *   |   ..., path_len, old_len,  | path_len B | old_path_len B | exe_len B | cmdline_len B |
+ *   |   exe_len, cmdline_len ... |            |                |           |               |
+ *   +----------------------------+------------+----------------+-----------+---------------+
  *
  * Enum values are part of the contract: never reuse or renumber them, only append.
  */
@@ -19,6 +19,8 @@
 #define FIM_COMM_LEN 16
 #define FIM_WATCH_KEY_LEN 256 /* longest watched-path prefix, trailing '/' included */
 #define FIM_MAX_PATH_COMPONENTS 160
+/* a command line slot holds at most FIM_CMDLINE_MAX - 1 bytes (a power of two: it is a mask) */
+#define FIM_CMDLINE_MAX 1024
 #define FIM_UNSET_ID 0xffffffffu /* loginuid / sessionid when never set */
 
 enum fim_op {
@@ -94,6 +96,10 @@ enum fim_flags {
 	/* an entry made in a directory that holds a watched root but is not watched: reported
 	 * only if its path is that root's (made again after a delete) */
 	FIM_F_ROOT_CANDIDATE = 1 << 10,
+	/* cmdline was read from the acting process's memory (else absent: a record made for
+	 * another task, or memory the kernel could not read without faulting) */
+	FIM_F_CMDLINE = 1 << 11,
+	FIM_F_CMDLINE_TRUNC = 1 << 12,
 };
 
 struct fim_event {
@@ -112,10 +118,13 @@ struct fim_event {
 	__u16 mode; /* i_mode when FIM_F_INODE, else a type hint from the syscall (S_IFDIR...) or 0 */
 	__u16 path_len, old_path_len, exe_len;
 	char comm[FIM_COMM_LEN];
-	char data[]; /* path, old_path, exe */
+	/* the arguments as the process's memory holds them, each ending in a NUL */
+	__u16 cmdline_len;
+	__u16 _pad[3];
+	char data[]; /* path, old_path, exe, cmdline */
 };
 
-_Static_assert(sizeof(struct fim_event) == 104, "fim_event header layout is part of the protocol");
+_Static_assert(sizeof(struct fim_event) == 112, "fim_event header layout is part of the protocol");
 
 /* Per-CPU counters, index into the stats array map's value. */
 enum fim_stat {

@@ -62,6 +62,9 @@ enum exit_code {
 /* DESIGN.md §2: an event line stays under 16 KiB so Fluent Bit's stdin reader never splits it. */
 #define LINE_MAX_BYTES 16000
 #define PATH_FIELD_MAX 4600 /* budget per path-like field, escapes and _b64 sibling included */
+/* and the command line's: three full path fields, this and the rest of an event stay under
+ * LINE_MAX_BYTES (the rest is under 700 bytes even with every id at its widest) */
+#define CMDLINE_FIELD_MAX 1200
 /* Lines wait here until the loop's turn ends or the next one might not fit. A busy stream's
  * turn (one max delay of records) is tens of KiB; only a backlog fills the buffer, and a full
  * buffer is one write into the roomy pipe (STDOUT_PIPE_BYTES). Larger, it only cost memory:
@@ -325,50 +328,83 @@ static void put_path_field(struct jw *w, const char *key, const char *p, size_t 
 }
 
 /*
- * The process fields of an event (pid to exe) as the last event printed them: a process makes
- * its changes in bursts, and formatting its nine ids, its name and its executable again was a
- * third of the loader's time per event. Only a plain executable path is kept (no cut, short):
- * the record's truncated array never depends on what is copied from here.
+ * The process fields of an event (pid to cmdline) as the last event printed them: a process
+ * makes its changes in bursts, and formatting its nine ids, its name and its executable again
+ * was a third of the loader's time per event. Only a plain executable path and a command line
+ * that was not cut are kept: the record's truncated array never depends on what is copied
+ * from here.
  */
 #define WHO_EXE_MAX 256
+#define WHO_FLAGS (FIM_F_EXE | FIM_F_EXE_TRUNC | FIM_F_CMDLINE | FIM_F_CMDLINE_TRUNC)
 
 static struct {
 	bool valid;
 	__u32 ids[9]; /* pid tid ppid uid gid euid egid auid ses, as in struct fim_event */
 	char comm[FIM_COMM_LEN];
-	__u32 exe_flags;
-	__u16 exe_len;
+	__u32 flags; /* WHO_FLAGS of the record */
+	__u16 exe_len, cmdline_len;
 	char exe[WHO_EXE_MAX];
+	char cmdline[FIM_CMDLINE_MAX];
 	size_t len;
-	char json[1024];
+	char json[2048];
 } who_json;
 
 _Static_assert(offsetof(struct fim_event, ses) - offsetof(struct fim_event, pid) == 8 * sizeof(__u32),
 	       "the process ids of struct fim_event are contiguous");
 
-static bool who_json_matches(const struct fim_event *e, const char *exe)
+static bool who_json_matches(const struct fim_event *e, const char *exe, const char *cmdline)
 {
-	return who_json.valid && who_json.exe_flags == (e->flags & (FIM_F_EXE | FIM_F_EXE_TRUNC)) &&
+	return who_json.valid && who_json.flags == (e->flags & WHO_FLAGS) &&
 	       !memcmp(who_json.ids, &e->pid, sizeof(who_json.ids)) &&
 	       !memcmp(who_json.comm, e->comm, sizeof(who_json.comm)) &&
 	       (!(e->flags & FIM_F_EXE) ||
-		(who_json.exe_len == e->exe_len && !memcmp(who_json.exe, exe, e->exe_len)));
+		(who_json.exe_len == e->exe_len && !memcmp(who_json.exe, exe, e->exe_len))) &&
+	       (!(e->flags & FIM_F_CMDLINE) ||
+		(who_json.cmdline_len == e->cmdline_len && !memcmp(who_json.cmdline, cmdline, e->cmdline_len)));
 }
 
-static void who_json_remember(const struct fim_event *e, const char *exe, const char *json, size_t len)
+static void who_json_remember(const struct fim_event *e, const char *exe, const char *cmdline,
+			      const char *json, size_t len)
 {
 	who_json.valid = false;
-	if (len > sizeof(who_json.json) || (e->flags & FIM_F_EXE_TRUNC) ||
-	    ((e->flags & FIM_F_EXE) && e->exe_len > WHO_EXE_MAX))
+	if (len > sizeof(who_json.json) || (e->flags & (FIM_F_EXE_TRUNC | FIM_F_CMDLINE_TRUNC)) ||
+	    ((e->flags & FIM_F_EXE) && e->exe_len > WHO_EXE_MAX) ||
+	    ((e->flags & FIM_F_CMDLINE) && e->cmdline_len >= FIM_CMDLINE_MAX))
 		return;
 	memcpy(who_json.ids, &e->pid, sizeof(who_json.ids));
 	memcpy(who_json.comm, e->comm, sizeof(who_json.comm));
-	who_json.exe_flags = e->flags & (FIM_F_EXE | FIM_F_EXE_TRUNC);
+	who_json.flags = e->flags & WHO_FLAGS;
 	who_json.exe_len = e->flags & FIM_F_EXE ? e->exe_len : 0;
 	memcpy(who_json.exe, exe, who_json.exe_len);
+	who_json.cmdline_len = e->flags & FIM_F_CMDLINE ? e->cmdline_len : 0;
+	memcpy(who_json.cmdline, cmdline, who_json.cmdline_len);
 	memcpy(who_json.json, json, len);
 	who_json.len = len;
 	who_json.valid = true;
+}
+
+/*
+ * The command line as /proc/PID/cmdline reads once its NULs are spaces, the form users know
+ * from ps: arguments joined by one space, the NUL that ends the last one dropped. Present
+ * only when the kernel read it (FIM_F_CMDLINE) and it is not empty, so that a reader knows to
+ * look elsewhere otherwise.
+ */
+static void put_cmdline_field(struct jw *w, const struct fim_event *e, const char *cmdline,
+			      const char **truncated, int *n_trunc)
+{
+	unsigned char joined[FIM_CMDLINE_MAX];
+	size_t n = e->cmdline_len < sizeof(joined) ? e->cmdline_len : sizeof(joined);
+
+	if (!(e->flags & FIM_F_CMDLINE))
+		return;
+	while (n > 0 && cmdline[n - 1] == 0)
+		n--;
+	if (n == 0) /* wiped by the process: nothing to name it by, as /proc says */
+		return;
+	for (size_t i = 0; i < n; i++)
+		joined[i] = cmdline[i] ? (unsigned char)cmdline[i] : ' ';
+	if (jw_bytes_cut(w, "cmdline", joined, n, CMDLINE_FIELD_MAX) < n || (e->flags & FIM_F_CMDLINE_TRUNC))
+		truncated[(*n_trunc)++] = "cmdline";
 }
 
 static void format_event(const struct fim_event *e, const char *path, size_t plen, const char *old,
@@ -377,10 +413,11 @@ static void format_event(const struct fim_event *e, const char *path, size_t ple
 	size_t who_at;
 	int trunc_before_who;
 	struct jw w;
-	const char *truncated[3];
+	const char *truncated[4];
 	int n_trunc = 0;
 	const char *ftype = NULL;
 	const char *exe = e->data + e->path_len + e->old_path_len;
+	const char *cmdline = exe + e->exe_len;
 
 	begin_line_in_place(&w);
 	jw_begin(&w);
@@ -406,7 +443,7 @@ static void format_event(const struct fim_event *e, const char *path, size_t ple
 		jw_null(&w, "dev");
 	}
 	who_at = w.len;
-	if (who_json_matches(e, exe)) {
+	if (who_json_matches(e, exe, cmdline)) {
 		jw__raw(&w, who_json.json, who_json.len);
 	} else {
 		trunc_before_who = n_trunc;
@@ -424,8 +461,9 @@ static void format_event(const struct fim_event *e, const char *path, size_t ple
 			put_path_field(&w, "exe", exe, e->exe_len, e->flags & FIM_F_EXE_TRUNC, truncated, &n_trunc);
 		else
 			jw_null(&w, "exe");
+		put_cmdline_field(&w, e, cmdline, truncated, &n_trunc);
 		if (!w.overflow && n_trunc == trunc_before_who)
-			who_json_remember(e, exe, w.buf + who_at, w.len - who_at);
+			who_json_remember(e, exe, cmdline, w.buf + who_at, w.len - who_at);
 		else
 			who_json.valid = false;
 	}
@@ -681,7 +719,8 @@ static int handle_event(void *ctx, void *data, size_t size)
 
 	if (size == 0) /* only there to wake the loader: see submit() in bpf/fim-common.h */
 		return 0;
-	if (size < sizeof(*e) || sizeof(*e) + (size_t)e->path_len + e->old_path_len + e->exe_len > size) {
+	if (size < sizeof(*e) ||
+	    sizeof(*e) + (size_t)e->path_len + e->old_path_len + e->exe_len + e->cmdline_len > size) {
 		logmsg("warning", "malformed record of %zu bytes from the kernel, dropped", size);
 		return 0;
 	}

@@ -42,6 +42,9 @@ struct who {
 	pid_t pid, ppid;
 	char comm[16];
 	char exe[PATH_MAX];
+	/* its arguments joined by spaces, as far as the kernel reads them (1023 bytes); empty when
+	 * the program it started as becomes another */
+	char cmdline[1024];
 	uint64_t uid, euid, gid, egid;
 	enum { AUID_ANY, AUID_NULL, AUID_VALUE } auid_kind;
 	uint64_t auid, session_id;

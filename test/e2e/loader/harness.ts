@@ -173,6 +173,8 @@ export function eventProblems(e: Rec): string[] {
 	if (typeof e['dev'] === 'string' && !/^\d+:\d+$/.test(e['dev'])) out.push('dev is not major:minor');
 	if ((e['inode'] === null) !== (e['dev'] === null)) out.push('inode and dev must be known together');
 	if (e['source'] !== 'kernel') out.push('source is not kernel');
+	// present only when the kernel read it (docs/protocol.md)
+	if ('cmdline' in e && typeof e['cmdline'] !== 'string') out.push(`cmdline: ${JSON.stringify(e['cmdline'])} is not a string`);
 	return out;
 }
 

@@ -134,3 +134,41 @@ e2e('a modify found by the periodic check carries the exe of a writer thread', (
 			t.is(Math.floor((e['process_start_ns'] as number) / nsPerTick), processTicks);
 		}
 	}));
+
+// The command line is read from the process's memory at the syscall: a shell one-liner is gone
+// long before /proc/PID/cmdline could be read, and is the case a FIM user most needs named.
+e2e('a short-lived process carries the command line it was run with', (t) =>
+	withLoader(t, {}, async (l) => {
+		const f = path.join(l.dir, 'one-liner');
+		const m = l.mark();
+		const c = await run(bin('sh'), ['-c', 'printf x >> "$0"', f], { comm: bin('sh') });
+		const events = await l.settle(m);
+		assertEvents(t, events, [
+			{ operation: 'add', path: f, ...c.who, cmdline: `${bin('sh')} -c printf x >> "$0" ${f}` },
+			{ operation: 'modify', path: f, ...c.who, cmdline: `${bin('sh')} -c printf x >> "$0" ${f}` },
+		]);
+		t.false(events.some((e) => 'truncated' in e || 'cmdline_b64' in e));
+	}));
+
+e2e('a command line longer than the kernel reads is cut and says so', (t) =>
+	withLoader(t, {}, async (l) => {
+		const f = path.join(l.dir, 'long-args');
+		const m = l.mark();
+		const c = await run(bin('sh'), ['-c', ': > "$0"', f, 'a'.repeat(1500)], { comm: bin('sh') });
+		const [e] = await l.settle(m);
+		const full = `${bin('sh')} -c : > "$0" ${f} ${'a'.repeat(1500)}`;
+		assertEvents(t, [e!], [{ operation: 'add', path: f, pid: c.who.pid, cmdline: full.slice(0, 1023), truncated: ['cmdline'] }]);
+	}));
+
+e2e('a command line that is not UTF-8 survives in cmdline_b64', (t) =>
+	withLoader(t, {}, async (l) => {
+		const f = path.join(l.dir, 'odd-args');
+		const m = l.mark();
+		// the last argument: an invalid byte, a control byte and a quote
+		const c = await py('os.execv(b"/bin/sh", [b"sh", b"-c", b": > \\"$0\\"", A[0], b"\\xff\\x01\\"z"])', [f]);
+		const [e] = await l.settle(m);
+		const bytes = Buffer.concat([Buffer.from(`sh -c : > "$0" ${f} `), Buffer.from([0xff, 0x01, 0x22, 0x7a])]);
+		assertEvents(t, [e!], [
+			{ operation: 'add', path: f, pid: c.who.pid, cmdline: `sh -c : > "$0" ${f} \ufffd\u0001"z`, cmdline_b64: bytes.toString('base64') },
+		]);
+	}));
