@@ -59,6 +59,31 @@ e2e('fimctl start reports add, modify, rename and delete with who did them', asy
 	}
 });
 
+// The case whodata is for: a one-liner that appends a key and is gone before /proc could be
+// read. Its command line comes from the kernel, read at the syscall.
+e2e('a shell one-liner gone at once is named by its command line', async t => {
+	const directory = workDirectory();
+	const fim = new Fimctl([directory, '--format', 'json']);
+	try {
+		await fim.ready();
+		const keys = join(directory, 'authorized_keys');
+		const shell = spawn('/bin/sh', ['-c', 'echo ssh-ed25519 AAAA intruder >> "$0"', keys], {stdio: 'ignore'});
+		const pid = shell.pid!;
+		const events = await fim.until(() => {
+			const mine = fim.records.filter(record => record['pid'] === pid && record['operation'] === 'modify');
+			return mine.length > 0 ? fim.records.filter(record => record['pid'] === pid) : undefined;
+		}, 'the one-liner\'s modify');
+		t.deepEqual(events.map(event => event['operation']), ['add', 'modify']);
+		for (const event of events) {
+			t.like(event, {path: keys, process_name: 'sh', cmdline: `/bin/sh -c echo ssh-ed25519 AAAA intruder >> "$0" ${keys}`});
+		}
+
+		t.is(await fim.stop(), 0);
+	} finally {
+		cleanUp(fim, directory);
+	}
+});
+
 e2e('fimctl start and its loader run as SCHED_BATCH, every thread; --sched-policy keep leaves them as started', async t => {
 	const {batch, normal} = schedPolicyNumber;
 	for (const [args, policy] of [[[], batch], [['--sched-policy', 'keep'], normal]] as const) {
