@@ -176,6 +176,10 @@ struct scratch {
 	/* the last process is_writer() found in writer_tgids, while writers_removed + 1 was
 	 * writer_known_gen (tracepoint object only) */
 	__u32 writer_known, writer_known_gen;
+	/* the process whose command line this CPU's last delivered record carried (put_cmdline()):
+	 * its pid, its memory and where its arguments lie there; pid 0 is none */
+	__u32 cmdline_pid, cmdline_trunc;
+	__u64 cmdline_mm, cmdline_start, cmdline_end;
 };
 
 #define EV(s) ((struct fim_event *)(s)->rec)
@@ -902,7 +906,7 @@ __noinline int put_cmdline(void)
 	struct task_struct *t = bpf_get_current_task_btf();
 	struct mm_struct *mm = KREAD(struct task_struct, t, mm);
 	struct fim_event *e;
-	__u64 start, len;
+	__u64 start, end, len;
 	__u32 off;
 
 	if (!s || !mm)
@@ -911,9 +915,20 @@ __noinline int put_cmdline(void)
 	if (e->pid != bpf_get_current_pid_tgid() >> 32)
 		return 0;
 	start = KREAD(struct mm_struct, mm, arg_start);
-	len = KREAD(struct mm_struct, mm, arg_end) - start;
+	end = KREAD(struct mm_struct, mm, arg_end);
+	len = end - start;
 	if (!start || !len || len > (1u << 20)) /* not set up yet, or torn by a concurrent prctl */
 		return 0;
+	/* A process makes its changes in bursts: after the first record, the loader fills in what
+	 * it already has, and the record stays as small as before (the ring holds as many). Its
+	 * memory and the place of its arguments tell an exec; arguments rewritten in place (a
+	 * process retitling itself) show from the next record of another process on this CPU. */
+	if (s->cmdline_pid == e->pid && s->cmdline_mm == (__u64)mm && s->cmdline_start == start &&
+	    s->cmdline_end == end) {
+		e->flags |= FIM_F_CMDLINE_SAME | (s->cmdline_trunc ? FIM_F_CMDLINE_TRUNC : 0);
+		return 0;
+	}
+	s->cmdline_pid = 0;
 	if (len >= FIM_CMDLINE_MAX) {
 		len = FIM_CMDLINE_MAX - 1;
 		e->flags |= FIM_F_CMDLINE_TRUNC;
@@ -925,6 +940,12 @@ __noinline int put_cmdline(void)
 	}
 	e->cmdline_len = len;
 	e->flags |= FIM_F_CMDLINE;
+	/* taken back by submit() if the record is not delivered */
+	s->cmdline_pid = e->pid;
+	s->cmdline_mm = (__u64)mm;
+	s->cmdline_start = start;
+	s->cmdline_end = end;
+	s->cmdline_trunc = !!(e->flags & FIM_F_CMDLINE_TRUNC);
 	return 0;
 }
 
@@ -1013,6 +1034,9 @@ static __always_inline void submit(struct scratch *s)
 		size = REC_MAX;
 	if (bpf_ringbuf_output(&rb, e, size, wake)) {
 		stat_inc(FIM_STAT_LOST);
+		/* the loader never saw this command line: the next record must carry it */
+		if (e->flags & FIM_F_CMDLINE)
+			s->cmdline_pid = 0;
 		return;
 	}
 	stat_inc(FIM_STAT_EVENTS);

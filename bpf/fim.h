@@ -100,6 +100,9 @@ enum fim_flags {
 	 * another task, or memory the kernel could not read without faulting) */
 	FIM_F_CMDLINE = 1 << 11,
 	FIM_F_CMDLINE_TRUNC = 1 << 12,
+	/* no cmdline bytes: the same as in this CPU's last record that carried them, which was
+	 * about the same process (pid, memory) and was delivered; the loader remembers it */
+	FIM_F_CMDLINE_SAME = 1 << 13,
 };
 
 struct fim_event {

@@ -328,6 +328,51 @@ static void put_path_field(struct jw *w, const char *key, const char *p, size_t 
 }
 
 /*
+ * The command lines the kernel sent, by process (pid modulo the slots, with its start time):
+ * a record flagged FIM_F_CMDLINE_SAME carries no bytes, the kernel having sent them in an
+ * earlier record about the same process, and gets them here. A process whose slot another took
+ * meanwhile gets no cmdline, which a reader then looks for elsewhere (fimctl: /proc).
+ */
+#define CMDLINE_SLOTS 2048
+
+struct cmdline {
+	const char *bytes;
+	size_t len; /* 0: none known */
+};
+
+static struct {
+	__u32 pid;
+	__u64 process_start_ns;
+	__u16 len;
+	char bytes[FIM_CMDLINE_MAX];
+} cmdline_slots[CMDLINE_SLOTS];
+
+/* Every record that carries a command line, before anything may drop the record. */
+static void remember_cmdline(const struct fim_event *e)
+{
+	__u32 i = e->pid % CMDLINE_SLOTS;
+
+	if (!(e->flags & FIM_F_CMDLINE) || e->cmdline_len >= FIM_CMDLINE_MAX)
+		return;
+	cmdline_slots[i].pid = e->pid;
+	cmdline_slots[i].process_start_ns = e->process_start_ns;
+	cmdline_slots[i].len = e->cmdline_len;
+	memcpy(cmdline_slots[i].bytes, e->data + e->path_len + e->old_path_len + e->exe_len, e->cmdline_len);
+}
+
+static struct cmdline cmdline_of(const struct fim_event *e)
+{
+	__u32 i = e->pid % CMDLINE_SLOTS;
+
+	if (e->flags & FIM_F_CMDLINE)
+		return (struct cmdline){ e->data + e->path_len + e->old_path_len + e->exe_len, e->cmdline_len };
+	if ((e->flags & FIM_F_CMDLINE_SAME) && cmdline_slots[i].pid == e->pid &&
+	    cmdline_slots[i].process_start_ns == e->process_start_ns)
+		return (struct cmdline){ cmdline_slots[i].bytes, cmdline_slots[i].len };
+	return (struct cmdline){ NULL, 0 };
+}
+
+/*
  * The process fields of an event (pid to cmdline) as the last event printed them: a process
  * makes its changes in bursts, and formatting its nine ids, its name and its executable again
  * was a third of the loader's time per event. Only a plain executable path and a command line
@@ -335,7 +380,7 @@ static void put_path_field(struct jw *w, const char *key, const char *p, size_t 
  * from here.
  */
 #define WHO_EXE_MAX 256
-#define WHO_FLAGS (FIM_F_EXE | FIM_F_EXE_TRUNC | FIM_F_CMDLINE | FIM_F_CMDLINE_TRUNC)
+#define WHO_FLAGS (FIM_F_EXE | FIM_F_EXE_TRUNC | FIM_F_CMDLINE_TRUNC)
 
 static struct {
 	bool valid;
@@ -352,32 +397,30 @@ static struct {
 _Static_assert(offsetof(struct fim_event, ses) - offsetof(struct fim_event, pid) == 8 * sizeof(__u32),
 	       "the process ids of struct fim_event are contiguous");
 
-static bool who_json_matches(const struct fim_event *e, const char *exe, const char *cmdline)
+static bool who_json_matches(const struct fim_event *e, const char *exe, struct cmdline cmd)
 {
 	return who_json.valid && who_json.flags == (e->flags & WHO_FLAGS) &&
 	       !memcmp(who_json.ids, &e->pid, sizeof(who_json.ids)) &&
 	       !memcmp(who_json.comm, e->comm, sizeof(who_json.comm)) &&
 	       (!(e->flags & FIM_F_EXE) ||
 		(who_json.exe_len == e->exe_len && !memcmp(who_json.exe, exe, e->exe_len))) &&
-	       (!(e->flags & FIM_F_CMDLINE) ||
-		(who_json.cmdline_len == e->cmdline_len && !memcmp(who_json.cmdline, cmdline, e->cmdline_len)));
+	       who_json.cmdline_len == cmd.len && !memcmp(who_json.cmdline, cmd.bytes ? cmd.bytes : "", cmd.len);
 }
 
-static void who_json_remember(const struct fim_event *e, const char *exe, const char *cmdline,
+static void who_json_remember(const struct fim_event *e, const char *exe, struct cmdline cmd,
 			      const char *json, size_t len)
 {
 	who_json.valid = false;
 	if (len > sizeof(who_json.json) || (e->flags & (FIM_F_EXE_TRUNC | FIM_F_CMDLINE_TRUNC)) ||
-	    ((e->flags & FIM_F_EXE) && e->exe_len > WHO_EXE_MAX) ||
-	    ((e->flags & FIM_F_CMDLINE) && e->cmdline_len >= FIM_CMDLINE_MAX))
+	    ((e->flags & FIM_F_EXE) && e->exe_len > WHO_EXE_MAX) || cmd.len >= FIM_CMDLINE_MAX)
 		return;
 	memcpy(who_json.ids, &e->pid, sizeof(who_json.ids));
 	memcpy(who_json.comm, e->comm, sizeof(who_json.comm));
 	who_json.flags = e->flags & WHO_FLAGS;
 	who_json.exe_len = e->flags & FIM_F_EXE ? e->exe_len : 0;
 	memcpy(who_json.exe, exe, who_json.exe_len);
-	who_json.cmdline_len = e->flags & FIM_F_CMDLINE ? e->cmdline_len : 0;
-	memcpy(who_json.cmdline, cmdline, who_json.cmdline_len);
+	who_json.cmdline_len = cmd.len;
+	memcpy(who_json.cmdline, cmd.bytes ? cmd.bytes : "", cmd.len);
 	memcpy(who_json.json, json, len);
 	who_json.len = len;
 	who_json.valid = true;
@@ -386,23 +429,21 @@ static void who_json_remember(const struct fim_event *e, const char *exe, const 
 /*
  * The command line as /proc/PID/cmdline reads once its NULs are spaces, the form users know
  * from ps: arguments joined by one space, the NUL that ends the last one dropped. Present
- * only when the kernel read it (FIM_F_CMDLINE) and it is not empty, so that a reader knows to
- * look elsewhere otherwise.
+ * only when the kernel read it and it is not empty, so that a reader knows to look elsewhere
+ * otherwise.
  */
-static void put_cmdline_field(struct jw *w, const struct fim_event *e, const char *cmdline,
+static void put_cmdline_field(struct jw *w, const struct fim_event *e, struct cmdline cmd,
 			      const char **truncated, int *n_trunc)
 {
 	unsigned char joined[FIM_CMDLINE_MAX];
-	size_t n = e->cmdline_len < sizeof(joined) ? e->cmdline_len : sizeof(joined);
+	size_t n = cmd.len < sizeof(joined) ? cmd.len : sizeof(joined);
 
-	if (!(e->flags & FIM_F_CMDLINE))
-		return;
-	while (n > 0 && cmdline[n - 1] == 0)
+	while (n > 0 && cmd.bytes[n - 1] == 0)
 		n--;
-	if (n == 0) /* wiped by the process: nothing to name it by, as /proc says */
+	if (n == 0) /* none, or wiped by the process: nothing to name it by, as /proc says */
 		return;
 	for (size_t i = 0; i < n; i++)
-		joined[i] = cmdline[i] ? (unsigned char)cmdline[i] : ' ';
+		joined[i] = cmd.bytes[i] ? (unsigned char)cmd.bytes[i] : ' ';
 	if (jw_bytes_cut(w, "cmdline", joined, n, CMDLINE_FIELD_MAX) < n || (e->flags & FIM_F_CMDLINE_TRUNC))
 		truncated[(*n_trunc)++] = "cmdline";
 }
@@ -417,7 +458,7 @@ static void format_event(const struct fim_event *e, const char *path, size_t ple
 	int n_trunc = 0;
 	const char *ftype = NULL;
 	const char *exe = e->data + e->path_len + e->old_path_len;
-	const char *cmdline = exe + e->exe_len;
+	struct cmdline cmd = cmdline_of(e);
 
 	begin_line_in_place(&w);
 	jw_begin(&w);
@@ -443,7 +484,7 @@ static void format_event(const struct fim_event *e, const char *path, size_t ple
 		jw_null(&w, "dev");
 	}
 	who_at = w.len;
-	if (who_json_matches(e, exe, cmdline)) {
+	if (who_json_matches(e, exe, cmd)) {
 		jw__raw(&w, who_json.json, who_json.len);
 	} else {
 		trunc_before_who = n_trunc;
@@ -461,9 +502,9 @@ static void format_event(const struct fim_event *e, const char *path, size_t ple
 			put_path_field(&w, "exe", exe, e->exe_len, e->flags & FIM_F_EXE_TRUNC, truncated, &n_trunc);
 		else
 			jw_null(&w, "exe");
-		put_cmdline_field(&w, e, cmdline, truncated, &n_trunc);
+		put_cmdline_field(&w, e, cmd, truncated, &n_trunc);
 		if (!w.overflow && n_trunc == trunc_before_who)
-			who_json_remember(e, exe, cmdline, w.buf + who_at, w.len - who_at);
+			who_json_remember(e, exe, cmd, w.buf + who_at, w.len - who_at);
 		else
 			who_json.valid = false;
 	}
@@ -724,6 +765,7 @@ static int handle_event(void *ctx, void *data, size_t size)
 		logmsg("warning", "malformed record of %zu bytes from the kernel, dropped", size);
 		return 0;
 	}
+	remember_cmdline(e);
 	plen = e->path_len;
 	memcpy(path, e->data, plen);
 	if (e->flags & FIM_F_LEXICAL)

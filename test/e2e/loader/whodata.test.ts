@@ -172,3 +172,19 @@ e2e('a command line that is not UTF-8 survives in cmdline_b64', (t) =>
 			{ operation: 'add', path: f, pid: c.who.pid, cmdline: `sh -c : > "$0" ${f} \ufffd\u0001"z`, cmdline_b64: bytes.toString('base64') },
 		]);
 	}));
+
+// The kernel sends a process's command line once and the loader fills it in for its next
+// records; an exec keeps the pid but not the command line.
+e2e('a process that execs another is named by the new command line from then on', (t) =>
+	withLoader(t, {}, async (l) => {
+		const f = path.join(l.dir, 'then-exec');
+		const m = l.mark();
+		const c = await run(bin('sh'), ['-c', 'printf x >> "$0"; printf y >> "$0"; exec chmod 600 "$0"', f], { comm: bin('chmod') });
+		const shell = `${bin('sh')} -c printf x >> "$0"; printf y >> "$0"; exec chmod 600 "$0" ${f}`;
+		assertEvents(t, await l.settle(m), [
+			{ operation: 'add', path: f, pid: c.who.pid, cmdline: shell },
+			{ operation: 'modify', path: f, pid: c.who.pid, cmdline: shell },
+			{ operation: 'modify', path: f, pid: c.who.pid, cmdline: shell },
+			{ operation: 'attrib', path: f, pid: c.who.pid, cmdline: `chmod 600 ${f}` },
+		]);
+	}));
