@@ -1,11 +1,16 @@
 import {readFileSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
-import test from 'ava';
+import anyTest from 'ava';
 import {execa} from 'execa';
 import {parseConfig} from '../../supervisor/src/config.js';
 import {LoaderRefusedError, UsageError} from '../../supervisor/src/errors.js';
 import {WhoDataMonitor} from '../../supervisor/src/monitor.js';
 import {fimctlUntilFirstLine, fixture, repoRoot, temporaryDirectory} from './helpers.js';
+
+// One at a time: each test starts fimctl and a canned loader, two node processes. Started
+// together on 2 vCPUs, they waited past the 10 s limit for fimctl's first line (19 tests timed
+// out in one fresh-clone run of the whole unit suite).
+const test = anyTest.serial;
 
 // --backend from fimctl, the config file and the library to the loader, against the fake loader
 // (which names the forced backend in its hello, or refuses it like a kernel that forbids fentry).

@@ -3,10 +3,15 @@ import {createServer} from 'node:http';
 import type {AddressInfo} from 'node:net';
 import {join} from 'node:path';
 import {hostname} from 'node:os';
-import test from 'ava';
+import anyTest from 'ava';
 import {execa} from 'execa';
 import {ForwardServer} from './forward-server.js';
 import {fixture, freePort, repoRoot, temporaryDirectory, waitUntil} from './helpers.js';
+
+// One at a time: each test starts fimctl and a canned loader, two node processes. Started
+// together on 2 vCPUs, they waited past the 10 s limit for fimctl's first line (19 tests timed
+// out in one fresh-clone run of the whole unit suite).
+const test = anyTest.serial;
 
 const fimctl = join(repoRoot, 'bin/fimctl');
 

@@ -3,9 +3,14 @@ import {chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, wri
 import {createServer} from 'node:http';
 import type {AddressInfo} from 'node:net';
 import {join} from 'node:path';
-import test from 'ava';
+import anyTest from 'ava';
 import {execa} from 'execa';
 import {fimctlUntilFirstLine, fixture, repoRoot, temporaryDirectory, waitUntil} from './helpers.js';
+
+// One at a time: each test starts fimctl and a canned loader, two node processes. Started
+// together on 2 vCPUs, they waited past the 10 s limit for fimctl's first line (19 tests timed
+// out in one fresh-clone run of the whole unit suite).
+const test = anyTest.serial;
 
 const fimctl = join(repoRoot, 'bin/fimctl');
 
