@@ -892,9 +892,9 @@ static __always_inline void put_exe(struct scratch *s, struct task_struct *t)
  * before anyone could read /proc/PID/cmdline (a shell one-liner appending to
  * authorized_keys, `sed -i`, a script's `cp`) is still named by how it was run. Only the
  * current process's memory can be read here, so a record about another process (the writer
- * of a file found by the periodic check) carries none; neither does a process whose arguments
- * are paged out, since a tracepoint cannot fault them in. A few hundred bytes of a page the process used
- * at exec, copied once per record about a watched file: nothing on the unwatched path.
+ * of a file found by the periodic check) carries none; neither does a process whose
+ * arguments are paged out, since a tracepoint cannot fault them in. Records about watched
+ * files only: nothing on the unwatched path.
  * Global (not inlined), for the stack: the open programs' is at the limit (6.12's verifier
  * refused them with these locals inlined), and this keeps them in a frame of its own. It finds
  * the record in this CPU's scratch and asks whose it is there, so that the callers keep nothing
