@@ -347,6 +347,12 @@ static struct {
 	char bytes[FIM_CMDLINE_MAX];
 } cmdline_slots[CMDLINE_SLOTS];
 
+/* Where a record's own command line bytes are (FIM_F_CMDLINE): after its paths and exe. */
+static const char *record_cmdline(const struct fim_event *e)
+{
+	return e->data + e->path_len + e->old_path_len + e->exe_len;
+}
+
 /* Every record that carries a command line, before anything may drop the record. */
 static void remember_cmdline(const struct fim_event *e)
 {
@@ -357,7 +363,7 @@ static void remember_cmdline(const struct fim_event *e)
 	cmdline_slots[i].pid = e->pid;
 	cmdline_slots[i].process_start_ns = e->process_start_ns;
 	cmdline_slots[i].len = e->cmdline_len;
-	memcpy(cmdline_slots[i].bytes, e->data + e->path_len + e->old_path_len + e->exe_len, e->cmdline_len);
+	memcpy(cmdline_slots[i].bytes, record_cmdline(e), e->cmdline_len);
 }
 
 static struct cmdline cmdline_of(const struct fim_event *e)
@@ -365,7 +371,7 @@ static struct cmdline cmdline_of(const struct fim_event *e)
 	__u32 i = e->pid % CMDLINE_SLOTS;
 
 	if (e->flags & FIM_F_CMDLINE)
-		return (struct cmdline){ e->data + e->path_len + e->old_path_len + e->exe_len, e->cmdline_len };
+		return (struct cmdline){ record_cmdline(e), e->cmdline_len };
 	if ((e->flags & FIM_F_CMDLINE_SAME) && cmdline_slots[i].pid == e->pid &&
 	    cmdline_slots[i].process_start_ns == e->process_start_ns)
 		return (struct cmdline){ cmdline_slots[i].bytes, cmdline_slots[i].len };
