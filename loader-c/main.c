@@ -379,16 +379,19 @@ static struct cmdline cmdline_of(const struct fim_event *e)
 }
 
 /*
- * The process fields of an event (pid to cmdline) as the last event printed them: a process
- * makes its changes in bursts, and formatting its nine ids, its name and its executable again
- * was a third of the loader's time per event. Only a plain executable path and a command line
- * that was not cut are kept: the record's truncated array never depends on what is copied
- * from here.
+ * The process fields of an event (pid to cmdline) as the last event of that thread printed
+ * them: a process makes its changes in bursts, and formatting its nine ids, its name, its
+ * executable and its command line again was a third of the loader's time per event. A few
+ * slots, chosen by thread, because the ring interleaves the bursts of processes running at
+ * once (with one slot, two writers alternating missed on nearly every record). Only a plain
+ * executable path and a command line that was not cut are kept: the record's truncated array
+ * never depends on what is copied from here.
  */
 #define WHO_EXE_MAX 256
 #define WHO_FLAGS (FIM_F_EXE | FIM_F_EXE_TRUNC | FIM_F_CMDLINE_TRUNC)
+#define WHO_SLOTS 8
 
-static struct {
+struct who_json {
 	bool valid;
 	__u32 ids[9]; /* pid tid ppid uid gid euid egid auid ses, as in struct fim_event */
 	char comm[FIM_COMM_LEN];
@@ -398,38 +401,44 @@ static struct {
 	char cmdline[FIM_CMDLINE_MAX];
 	size_t len;
 	char json[2048];
-} who_json;
+};
+
+static struct who_json who_slots[WHO_SLOTS];
 
 _Static_assert(offsetof(struct fim_event, ses) - offsetof(struct fim_event, pid) == 8 * sizeof(__u32),
 	       "the process ids of struct fim_event are contiguous");
 
-static bool who_json_matches(const struct fim_event *e, const char *exe, struct cmdline cmd)
+static struct who_json *who_slot(const struct fim_event *e)
 {
-	return who_json.valid && who_json.flags == (e->flags & WHO_FLAGS) &&
-	       !memcmp(who_json.ids, &e->pid, sizeof(who_json.ids)) &&
-	       !memcmp(who_json.comm, e->comm, sizeof(who_json.comm)) &&
-	       (!(e->flags & FIM_F_EXE) ||
-		(who_json.exe_len == e->exe_len && !memcmp(who_json.exe, exe, e->exe_len))) &&
-	       who_json.cmdline_len == cmd.len && !memcmp(who_json.cmdline, cmd.bytes ? cmd.bytes : "", cmd.len);
+	return &who_slots[e->tid % WHO_SLOTS];
 }
 
-static void who_json_remember(const struct fim_event *e, const char *exe, struct cmdline cmd,
-			      const char *json, size_t len)
+static bool who_json_matches(const struct who_json *who, const struct fim_event *e, const char *exe,
+			     struct cmdline cmd)
 {
-	who_json.valid = false;
-	if (len > sizeof(who_json.json) || (e->flags & (FIM_F_EXE_TRUNC | FIM_F_CMDLINE_TRUNC)) ||
+	return who->valid && who->flags == (e->flags & WHO_FLAGS) &&
+	       !memcmp(who->ids, &e->pid, sizeof(who->ids)) && !memcmp(who->comm, e->comm, sizeof(who->comm)) &&
+	       (!(e->flags & FIM_F_EXE) || (who->exe_len == e->exe_len && !memcmp(who->exe, exe, e->exe_len))) &&
+	       who->cmdline_len == cmd.len && !memcmp(who->cmdline, cmd.bytes ? cmd.bytes : "", cmd.len);
+}
+
+static void who_json_remember(struct who_json *who, const struct fim_event *e, const char *exe,
+			      struct cmdline cmd, const char *json, size_t len)
+{
+	who->valid = false;
+	if (len > sizeof(who->json) || (e->flags & (FIM_F_EXE_TRUNC | FIM_F_CMDLINE_TRUNC)) ||
 	    ((e->flags & FIM_F_EXE) && e->exe_len > WHO_EXE_MAX) || cmd.len >= FIM_CMDLINE_MAX)
 		return;
-	memcpy(who_json.ids, &e->pid, sizeof(who_json.ids));
-	memcpy(who_json.comm, e->comm, sizeof(who_json.comm));
-	who_json.flags = e->flags & WHO_FLAGS;
-	who_json.exe_len = e->flags & FIM_F_EXE ? e->exe_len : 0;
-	memcpy(who_json.exe, exe, who_json.exe_len);
-	who_json.cmdline_len = cmd.len;
-	memcpy(who_json.cmdline, cmd.bytes ? cmd.bytes : "", cmd.len);
-	memcpy(who_json.json, json, len);
-	who_json.len = len;
-	who_json.valid = true;
+	memcpy(who->ids, &e->pid, sizeof(who->ids));
+	memcpy(who->comm, e->comm, sizeof(who->comm));
+	who->flags = e->flags & WHO_FLAGS;
+	who->exe_len = e->flags & FIM_F_EXE ? e->exe_len : 0;
+	memcpy(who->exe, exe, who->exe_len);
+	who->cmdline_len = cmd.len;
+	memcpy(who->cmdline, cmd.bytes ? cmd.bytes : "", cmd.len);
+	memcpy(who->json, json, len);
+	who->len = len;
+	who->valid = true;
 }
 
 /*
@@ -465,6 +474,7 @@ static void format_event(const struct fim_event *e, const char *path, size_t ple
 	const char *ftype = NULL;
 	const char *exe = e->data + e->path_len + e->old_path_len;
 	struct cmdline cmd = cmdline_of(e);
+	struct who_json *who = who_slot(e);
 
 	begin_line_in_place(&w);
 	jw_begin(&w);
@@ -490,8 +500,8 @@ static void format_event(const struct fim_event *e, const char *path, size_t ple
 		jw_null(&w, "dev");
 	}
 	who_at = w.len;
-	if (who_json_matches(e, exe, cmd)) {
-		jw__raw(&w, who_json.json, who_json.len);
+	if (who_json_matches(who, e, exe, cmd)) {
+		jw__raw(&w, who->json, who->len);
 	} else {
 		trunc_before_who = n_trunc;
 		jw_u64(&w, "pid", e->pid);
@@ -510,9 +520,9 @@ static void format_event(const struct fim_event *e, const char *path, size_t ple
 			jw_null(&w, "exe");
 		put_cmdline_field(&w, e, cmd, truncated, &n_trunc);
 		if (!w.overflow && n_trunc == trunc_before_who)
-			who_json_remember(e, exe, cmd, w.buf + who_at, w.len - who_at);
+			who_json_remember(who, e, exe, cmd, w.buf + who_at, w.len - who_at);
 		else
-			who_json.valid = false;
+			who->valid = false;
 	}
 	jw_literal(&w, "syscall", e->syscall < FIM_SC_MAX && syscall_names[e->syscall] ? syscall_names[e->syscall] : "unknown");
 	jw_u64(&w, "cgroup_id", e->cgroup_id);
