@@ -44,7 +44,9 @@ struct ev {
 };
 
 int parse_format(const char *name, enum monitor_format *out);
-enum line_kind parse_line(enum monitor_format f, char *line, struct ev *ev, uint64_t *lost);
+/* whodata: also the process fields and the kernel's timestamp, where the format has them
+ * apart (auditd's come with its records anyway) */
+enum line_kind parse_line(enum monitor_format f, char *line, struct ev *ev, uint64_t *lost, bool whodata);
 
 /* JSON scalars of our own flat records (no unescaping needed for bench names) */
 uint64_t json_u64(const char *line, const char *key);

@@ -201,7 +201,7 @@ static void on_line(char *line, size_t len, uint64_t recv_ns)
 	uint64_t lost = 0;
 
 	line[len] = 0;
-	switch (parse_line(H.fmt, line, &ev, &lost)) {
+	switch (parse_line(H.fmt, line, &ev, &lost, H.log != NULL)) {
 	case LINE_EVENT:
 		on_event(&ev, recv_ns);
 		break;

@@ -4,12 +4,18 @@
 #include "formats.h"
 #include "test.h"
 
-static enum line_kind parse(enum monitor_format f, const char *text, struct ev *ev, uint64_t *lost)
+static enum line_kind parse_whodata(enum monitor_format f, const char *text, struct ev *ev, uint64_t *lost,
+				    bool whodata)
 {
 	static char buf[4096];
 
 	snprintf(buf, sizeof(buf), "%s", text);
-	return parse_line(f, buf, ev, lost);
+	return parse_line(f, buf, ev, lost, whodata);
+}
+
+static enum line_kind parse(enum monitor_format f, const char *text, struct ev *ev, uint64_t *lost)
+{
+	return parse_whodata(f, text, ev, lost, true);
 }
 
 static void loader_and_fimctl(void)
@@ -32,6 +38,14 @@ static void loader_and_fimctl(void)
 	CHECK(parse(FMT_LOADER, "{\"type\":\"event\",\"operation\":\"modify\",\"path\":\"/w/f\",\"auid\":1000,"
 				"\"exe\":null,\"syscall\":\"check\"}", &ev, &lost) == LINE_EVENT);
 	CHECK(ev.periodic_check && ev.auid == 1000 && ev.exe[0] == 0);
+	/* a run that measures overhead reads what it counts, and leaves the process "unknown" */
+	CHECK(parse_whodata(FMT_LOADER, "{\"type\":\"event\",\"timestamp\":7,\"operation\":\"modify\","
+					"\"path\":\"/w/f\",\"pid\":812,\"uid\":0,\"auid\":1000,\"process_name\":\"mv\","
+					"\"exe\":\"/usr/bin/mv\",\"syscall\":\"check\"}", &ev, &lost, false) == LINE_EVENT);
+	CHECK_STR(ev.op, "modify");
+	CHECK_STR(ev.path, "/w/f");
+	CHECK(ev.periodic_check);
+	CHECK(ev.kernel_ns == 0 && ev.pid == -1 && ev.uid == -1 && ev.auid == -1 && !ev.comm[0] && !ev.exe[0]);
 	CHECK(parse(FMT_LOADER, "{\"type\":\"stats\",\"events\":3,\"lost\":0}", &ev, &lost) == LINE_STATS);
 	CHECK(parse(FMT_LOADER, "{\"type\":\"hello\",\"protocol\":1}", &ev, &lost) == LINE_HELLO);
 	CHECK(parse(FMT_LOADER, "{\"type\":\"bye\",\"reason\":\"stdin closed\"}", &ev, &lost) == LINE_BYE);
