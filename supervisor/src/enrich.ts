@@ -1,5 +1,6 @@
 import {hostname} from 'node:os';
 import {readFileSync} from 'node:fs';
+import {CgroupContainers, type CgroupContainersOptions} from './cgroup-containers.js';
 import {ProcCache, type ProcCacheOptions, type ProcClock, type ProcessInfo} from './proc-cache.js';
 import {UserDb, type Name, type UserDbOptions} from './user-db.js';
 import type {EnrichmentFields, KernelEventFields, ProcessContext} from './types.js';
@@ -9,11 +10,14 @@ import type {EnrichmentFields, KernelEventFields, ProcessContext} from './types.
  * user_name, group_name, login_user, container_id, host. Process facts come from ProcCache,
  * names from UserDb; nothing here guesses. The kernel's own cmdline, when the event has one, is
  * kept over /proc's: it was read at the syscall, while /proc shows the process later, if at all
- * (a short-lived one is gone, a lasting one may have exec'd since).
+ * (a short-lived one is gone, a lasting one may have exec'd since). So is the container its
+ * cgroup_id names (CgroupContainers); /proc's is the one of a host that keeps its containers in
+ * cgroup v1.
  */
 
 export type EnricherOptions = {
 	proc?: ProcCacheOptions;
+	cgroups?: CgroupContainersOptions;
 	users?: UserDbOptions;
 	host?: string;
 	/** Wall-clock ms of boot as the loader computed it (its `hello.boot_time_ns`). */
@@ -33,7 +37,7 @@ export class Enrichment {
 		readonly cmdlineTruncated: boolean,
 		/** The cmdline is the event's own (the kernel's), so `json` leaves it to the event's line. */
 		readonly kernelCmdline: boolean,
-		private readonly parts: {proc?: ProcessInfo; parent?: ProcessInfo; user?: Name; effective?: Name; group?: Name; login?: Name; host: string; cmdline?: string},
+		private readonly parts: {proc?: ProcessInfo; parent?: ProcessInfo; user?: Name; effective?: Name; group?: Name; login?: Name; host: string; cmdline?: string; containerId: string | null},
 	) {}
 
 	/** What some output formats want beyond the JSON record (Wazuh's parent_cwd, for one). */
@@ -43,7 +47,7 @@ export class Enrichment {
 	}
 
 	get fields(): EnrichmentFields {
-		const {proc, parent, user, group, login, host, cmdline} = this.parts;
+		const {proc, parent, user, group, login, host, cmdline, containerId} = this.parts;
 		return {
 			cmdline: cmdline ?? proc?.cmdline ?? null,
 			cwd: proc?.cwd ?? null,
@@ -51,7 +55,7 @@ export class Enrichment {
 			user_name: user?.name ?? null,
 			group_name: group?.name ?? null,
 			login_user: login?.name ?? null,
-			container_id: proc?.containerId ?? null,
+			container_id: containerId,
 			host,
 		};
 	}
@@ -70,12 +74,14 @@ type EnrichmentMemo = {
 	 * of files held open) or with another (an exec of the same executable) need their own.
 	 */
 	cmdline: string | undefined;
+	containerId: string | null;
 	enrichment: Enrichment;
 };
 
 export class Enricher {
 	readonly host: string;
 	readonly procCache: ProcCache;
+	readonly cgroups: CgroupContainers;
 	readonly userDb: UserDb;
 	private readonly hostJson: string;
 	private readonly procClock: {bootTimeMs: number; nowMs(): number};
@@ -92,6 +98,7 @@ export class Enricher {
 		};
 		this.procClock = clock;
 		this.procCache = new ProcCache(clock, options.proc);
+		this.cgroups = new CgroupContainers(options.cgroups);
 		this.userDb = new UserDb(options.users);
 	}
 
@@ -122,9 +129,10 @@ export class Enricher {
 		const parent = ppid === undefined ? undefined : (proc ? this.procCache.parentOf(proc, ppid, eventMs) : this.procCache.lookup(ppid, eventMs));
 		const generation = this.userDb.refreshIfDue();
 		const cmdline = typeof event.cmdline === 'string' ? event.cmdline : undefined;
+		const containerId = this.cgroups.containerIdOf(event.cgroup_id) ?? proc?.containerId ?? null;
 		// A busy process repeats the same parent, ids and cmdline: reuse its last enrichment whole.
 		const memo = proc ? this.memos.get(proc) : undefined;
-		if (memo && memo.parent === parent && memo.uid === event.uid && memo.euid === event.euid && memo.gid === event.gid && memo.auid === event.auid && memo.generation === generation && memo.cmdline === cmdline) {
+		if (memo && memo.parent === parent && memo.uid === event.uid && memo.euid === event.euid && memo.gid === event.gid && memo.auid === event.auid && memo.generation === generation && memo.cmdline === cmdline && memo.containerId === containerId) {
 			return memo.enrichment;
 		}
 
@@ -133,19 +141,19 @@ export class Enricher {
 		const group = this.userDb.group(event.gid);
 		const login = this.userDb.user(event.auid);
 		const processJson = cmdline === undefined ? proc?.json ?? nullProcessJson : proc?.cwdJson ?? nullCwdJson;
-		const json = `,${processJson},"parent_name":${parent?.commJson ?? 'null'},"user_name":${user?.json ?? 'null'},"group_name":${group?.json ?? 'null'},"login_user":${login?.json ?? 'null'},"host":${this.hostJson}`;
+		const json = `,${processJson},"container_id":${JSON.stringify(containerId)},"parent_name":${parent?.commJson ?? 'null'},"user_name":${user?.json ?? 'null'},"group_name":${group?.json ?? 'null'},"login_user":${login?.json ?? 'null'},"host":${this.hostJson}`;
 		// A kernel cmdline the loader had to cut is already named in the event's own `truncated`.
 		const cmdlineTruncated = cmdline === undefined && (proc?.cmdlineTruncated ?? false);
-		const enrichment = new Enrichment(json, cmdlineTruncated, cmdline !== undefined, {proc, parent, user, effective, group, login, host: this.host, cmdline});
+		const enrichment = new Enrichment(json, cmdlineTruncated, cmdline !== undefined, {proc, parent, user, effective, group, login, host: this.host, cmdline, containerId});
 		if (proc) {
-			this.memos.set(proc, {parent, uid: event.uid, euid: event.euid, gid: event.gid, auid: event.auid, generation, cmdline, enrichment});
+			this.memos.set(proc, {parent, uid: event.uid, euid: event.euid, gid: event.gid, auid: event.auid, generation, cmdline, containerId, enrichment});
 		}
 
 		return enrichment;
 	}
 }
 
-const nullCwdJson = '"cwd":null,"container_id":null';
+const nullCwdJson = '"cwd":null';
 const nullProcessJson = `"cmdline":null,${nullCwdJson}`;
 
 /** Seconds since boot, from CLOCK_BOOTTIME via /proc/uptime (10 ms resolution, rounded down). */

@@ -55,7 +55,7 @@ export type ProcessInfo = {
 	/** An exe the kernel reported for this pid that /proc did not show at otherExeAt. */
 	otherExe?: string;
 	otherExeAt?: number;
-	/** `"cmdline":…,"cwd":…,"container_id":…` for the JSON output, built once. */
+	/** `"cmdline":…,"cwd":…` for the JSON output, built once. */
 	json: string;
 	/** `json` from `"cwd"` on: for an event that brings its own cmdline (the kernel's). */
 	cwdJson: string;
@@ -465,7 +465,7 @@ export class ProcCache {
 			}
 		}
 
-		const cwdJson = `"cwd":${JSON.stringify(cwd)},"container_id":${JSON.stringify(containerId)}`;
+		const cwdJson = `"cwd":${JSON.stringify(cwd)}`;
 		const entry: ProcessInfo = {
 			pid,
 			startTicks: stat.startTicks,
@@ -610,12 +610,21 @@ function readCmdline(path: string): string | null {
  */
 export function containerIdFromCgroup(text: string): string | null {
 	for (const line of text.split('\n')) {
-		const path = line.slice(line.indexOf(':', line.indexOf(':') + 1) + 1);
-		for (const segment of path.split('/').reverse()) {
-			const match = containerIdPattern.exec(segment);
-			if (match) {
-				return match[1] ?? null;
-			}
+		const id = containerIdOfCgroupPath(line.slice(line.indexOf(':', line.indexOf(':') + 1) + 1));
+		if (id !== null) {
+			return id;
+		}
+	}
+
+	return null;
+}
+
+/** The container id of a cgroup path (or of one of its directory names): its innermost one. */
+export function containerIdOfCgroupPath(path: string): string | null {
+	for (const segment of path.split('/').reverse()) {
+		const match = containerIdPattern.exec(segment);
+		if (match) {
+			return match[1] ?? null;
 		}
 	}
 

@@ -84,6 +84,54 @@ e2e('a shell one-liner gone at once is named by its command line', async t => {
 	}
 });
 
+// A change from a container is most often made by a short-lived process (`docker exec … rm`),
+// gone before /proc is read. The kernel's cgroup id names the container's cgroup, which lasts:
+// here a shell that enters a container's cgroup, writes, and leaves it again, so that /proc
+// would place it outside.
+e2e('a change made in a container\'s cgroup names the container, though the process has left it', async t => {
+	const directory = workDirectory();
+	const mount = (await execa('findmnt', ['-n', '-o', 'TARGET', '-t', 'cgroup2'])).stdout.split('\n')[0]!;
+	const home = join(mount, readFileSync('/proc/self/cgroup', 'utf8').split('\n').find(line => line.startsWith('0::'))!.slice(3));
+	const containerId = 'e2e0'.repeat(16);
+	const group = join(mount, `fim-e2e-${process.pid}`);
+	const scope = join(group, `docker-${containerId}.scope`);
+	mkdirSync(scope, {recursive: true});
+	const fim = new Fimctl([directory, '--format', 'json']);
+	try {
+		await fim.ready();
+		const file = join(directory, 'changed-in-container');
+		const shell = spawn('/bin/sh', ['-c', 'echo $$ > "$1/cgroup.procs" && echo x >> "$2" && echo $$ > "$3/cgroup.procs" && sleep 2', 'sh', scope, file, home], {stdio: 'ignore'});
+		const event = await fim.until(() => fim.records.find(record => record['pid'] === shell.pid && record['operation'] === 'modify'), 'the modify made in the container');
+		t.like(event, {path: file, container_id: containerId});
+		shell.kill();
+		t.is(await fim.stop(), 0);
+	} finally {
+		cleanUp(fim, directory);
+		for (const cgroup of [scope, group]) {
+			// empty once the shell has left it; rmdir is how a cgroup is removed
+			await waitForRmdir(cgroup);
+		}
+	}
+});
+
+async function waitForRmdir(path: string): Promise<void> {
+	for (let tries = 0; ; tries++) {
+		try {
+			rmdirSync(path);
+			return;
+		} catch (error) {
+			if (tries >= 50) {
+				throw error;
+			}
+
+			// eslint-disable-next-line no-await-in-loop
+			await new Promise(resolve => {
+				setTimeout(resolve, 100);
+			});
+		}
+	}
+}
+
 e2e('fimctl start and its loader run as SCHED_BATCH, every thread; --sched-policy keep leaves them as started', async t => {
 	const {batch, normal} = schedPolicyNumber;
 	for (const [args, policy] of [[[], batch], [['--sched-policy', 'keep'], normal]] as const) {

@@ -1,0 +1,114 @@
+import {readdirSync, readFileSync, statSync} from 'node:fs';
+import {join} from 'node:path';
+import {containerIdOfCgroupPath} from './proc-cache.js';
+
+/**
+ * The container an event's process was in at the syscall, from the kernel's `cgroup_id`. On
+ * cgroup v2 that id is the inode number of the cgroup's directory, which stays while the
+ * container runs; /proc/PID/cgroup goes with the process, and a change from a container is
+ * most often made by a short-lived one (`docker exec … rm`, `kubectl exec … sed -i`).
+ *
+ * The cgroup directories are listed once, and again when an id comes that the last listing did
+ * not have (a container started since), at most once per `minRescanMs`: a stream of events from
+ * a cgroup removed before it was listed costs one listing a second, not one per event.
+ */
+export type CgroupContainersOptions = {
+	/** Where cgroup v2 is mounted; looked up in /proc/self/mountinfo when not given; null: nowhere. */
+	root?: string | null;
+	/** The least time between two listings (ms). */
+	minRescanMs?: number;
+	/** A listing stops after this many directories. */
+	maxDirectories?: number;
+	/** Monotonic ms; injected by tests. */
+	nowMs?: () => number;
+};
+
+const defaultMinRescanMs = 1000;
+const defaultMaxDirectories = 100_000;
+
+export class CgroupContainers {
+	/** The last listing: each cgroup's id and the container it is in (null: none). */
+	private containers = new Map<number, string | null>();
+	private listedAt = Number.NEGATIVE_INFINITY;
+	private readonly root: string | undefined;
+	private readonly minRescanMs: number;
+	private readonly maxDirectories: number;
+	private readonly nowMs: () => number;
+
+	constructor(options: CgroupContainersOptions = {}) {
+		const root = options.root === undefined ? cgroup2Mount() : options.root;
+		this.root = root ?? undefined;
+		this.minRescanMs = options.minRescanMs ?? defaultMinRescanMs;
+		this.maxDirectories = options.maxDirectories ?? defaultMaxDirectories;
+		this.nowMs = options.nowMs ?? (() => performance.now());
+	}
+
+	/**
+	 * The container id of the cgroup with this id; null for a cgroup that is in none (the root
+	 * cgroup too, where a host that still puts containers in cgroup v1 has every process);
+	 * undefined when no cgroup v2 directory has it (no cgroup v2, a cgroup gone before it was
+	 * listed).
+	 */
+	containerIdOf(cgroupId: number): string | null | undefined {
+		if (this.root === undefined) {
+			return undefined;
+		}
+
+		if (!this.containers.has(cgroupId) && this.nowMs() - this.listedAt >= this.minRescanMs) {
+			this.list(this.root);
+		}
+
+		return this.containers.get(cgroupId);
+	}
+
+	private list(root: string): void {
+		this.listedAt = this.nowMs();
+		const containers = new Map<number, string | null>();
+		const pending: Array<{path: string; container: string | null}> = [{path: root, container: null}];
+		while (pending.length > 0 && containers.size < this.maxDirectories) {
+			const {path, container} = pending.pop()!;
+			let id: number;
+			let entries;
+			try {
+				id = statSync(path).ino;
+				entries = readdirSync(path, {withFileTypes: true});
+			} catch {
+				continue; // removed while listed
+			}
+
+			containers.set(id, container);
+			for (const entry of entries) {
+				if (entry.isDirectory()) {
+					// The innermost id on the path, as for /proc/PID/cgroup: a container's own
+					// sub-cgroups (its init.scope, say) are still that container.
+					pending.push({path: join(path, entry.name), container: containerIdOfCgroupPath(entry.name) ?? container});
+				}
+			}
+		}
+
+		this.containers = containers;
+	}
+}
+
+/** The mount point of the first cgroup2 filesystem in /proc/self/mountinfo. */
+function cgroup2Mount(): string | null {
+	let text: string;
+	try {
+		text = readFileSync('/proc/self/mountinfo', 'utf8');
+	} catch {
+		return null;
+	}
+
+	for (const line of text.split('\n')) {
+		// 36 25 0:31 / /sys/fs/cgroup rw,nosuid shared:9 - cgroup2 cgroup2 rw
+		const separator = line.indexOf(' - ');
+		if (separator !== -1 && line.slice(separator + 3).startsWith('cgroup2 ')) {
+			const mountPoint = line.slice(0, separator).split(' ')[4];
+			if (mountPoint !== undefined) {
+				return mountPoint.replaceAll(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)));
+			}
+		}
+	}
+
+	return null;
+}
