@@ -59,9 +59,10 @@ export type BaselineOptions = {
  * The latest event for a path: its time (ns; a double is exact enough beside the slack) and
  * whether it said the path is gone. `new`: the path is not a directory and came into being by
  * an `add` since the last flush, so the store has nothing at it (see note()). `round`: the
- * flush round in which the first event for the path came (flush()).
+ * flush round in which the first event for the path came (flush()). `vanished`: a flush found
+ * the path missing; the note waits for the event that took it away without another lstat.
  */
-type Pending = {timestampNs: number; gone: boolean; new: boolean; round: number};
+type Pending = {timestampNs: number; gone: boolean; new: boolean; round: number; vanished?: boolean};
 
 const scanChunk = 512;
 /** Notes a flush between batches leaves waiting for the other half of an exchange, at most. */
@@ -90,6 +91,8 @@ export class Baseline {
 	private round = 0;
 	private notedThisRound = 0;
 	private stopping = false;
+	/** Paths flushes looked up on disk, so far. */
+	lookups = 0;
 
 	constructor(private readonly options: BaselineOptions) {
 		this.slackNs = Number(options.slackNs ?? 10_000_000n);
@@ -187,6 +190,10 @@ export class Baseline {
 			this.unsetPending(path);
 		}
 
+		for (const [, note] of [...fromA, ...fromB]) {
+			note.vanished = false; // may be found where it went
+		}
+
 		for (const [path, note] of fromA) {
 			this.setPending(b + path.slice(a.length), note);
 		}
@@ -259,7 +266,7 @@ export class Baseline {
 				// a create/rename/delete load). If it is back on disk already, the event of that
 				// comes next and stores it; if that event is lost, the next scan finds the file
 				// missing from the baseline and reports it, as it would any unexplained state.
-				const state = note.gone ? undefined : statPath(path);
+				const state = note.gone || note.vanished ? undefined : this.lookUp(path);
 
 				if (state === undefined) {
 					if (note.gone && !note.new) {
@@ -267,7 +274,12 @@ export class Baseline {
 					} else if (!note.gone && nowNs - note.timestampNs < vanishedNoteNs) {
 						// Gone from the disk before the event that took it away came (a rename of
 						// a directory above it, most often): the note waits for that event, which
-						// takes it along to where the path went.
+						// takes it along to where the path went. It is not looked up again
+						// meanwhile: when events are lost, many such notes wait for events that
+						// never come, and looking each up at every flush (each costs a lookup under
+						// the lock of a busy directory) took a quarter of fimctl's time under a
+						// storm, making it lose more.
+						note.vanished = true;
 						this.setPending(path, note);
 					}
 				} else if (state.type === 'dir' || Number(state.ctimeNs) <= note.timestampNs + this.slackNs) {
@@ -275,6 +287,11 @@ export class Baseline {
 				}
 			}
 		});
+	}
+
+	private lookUp(path: string): FileState | undefined {
+		this.lookups++;
+		return statPath(path);
 	}
 
 	/** Ends a scan in progress at its next step. */
@@ -464,8 +481,9 @@ export class Baseline {
 	private mark(path: string, timestampNs: number, gone: boolean, made: boolean): Pending {
 		const note = this.pending.get(path);
 		if (note) {
-			// The latest event decides whether the path should be there.
+			// The latest event decides whether the path should be there, and where to look.
 			note.gone = gone;
+			note.vanished = false;
 			if (timestampNs > note.timestampNs) {
 				note.timestampNs = timestampNs;
 			}
@@ -521,6 +539,7 @@ export class Baseline {
 			if (path.startsWith(prefix)) {
 				// nothing below `to` is pending any more (rename() forgot it)
 				this.unsetPending(path);
+				note.vanished = false; // may be found where it went
 				this.setPending(to + path.slice(from.length), note);
 			}
 		}

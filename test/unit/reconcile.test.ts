@@ -424,6 +424,28 @@ test('a path gone from the disk before its event came is stored where that event
 	t.like(store.get(join(root, 'e')), {type: 'dir'});
 });
 
+test('a path found gone waits for its event without another lookup; an event for it looks again', async t => {
+	const {root, store, baseline} = setup();
+	await baseline.reconcile([root], 'start');
+	const file = join(root, 'f');
+	writeFileSync(file, 'f');
+	baseline.note(kernelEvent('modify', file, Date.now()));
+	unlinkSync(file); // its delete event lost, or still to come
+	baseline.flush();
+	t.is(baseline.lookups, 1);
+	for (let flush = 0; flush < 3; flush++) {
+		baseline.note({...kernelEvent('add', join(root, `other-${flush}`), Date.now()), file_type: 'file'});
+		baseline.flush();
+	}
+
+	t.is(baseline.lookups, 4, 'each other path once, the gone one not again');
+	writeFileSync(file, 'back');
+	baseline.note(kernelEvent('modify', file, Date.now() + 1000));
+	baseline.flush();
+	t.is(baseline.lookups, 5);
+	t.like(store.get(file), {size: 4n});
+});
+
 test('the two renames of an exchange are one change, even with a flush between batches between them', async t => {
 	const {root, store, baseline} = setup();
 	mkdirSync(join(root, 'a'));
