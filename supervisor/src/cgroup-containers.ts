@@ -8,9 +8,11 @@ import {containerIdOfCgroupPath} from './proc-cache.js';
  * container runs; /proc/PID/cgroup goes with the process, and a change from a container is
  * most often made by a short-lived one (`docker exec … rm`, `kubectl exec … sed -i`).
  *
- * The cgroup directories are listed once, and again when an id comes that the last listing did
- * not have (a container started since), at most once per `minRescanMs`: a stream of events from
- * a cgroup removed before it was listed costs one listing a second, not one per event.
+ * The cgroup directories are listed once, and again when an id comes that is newer than every
+ * id of the last listing (a container started since), at most once per `minRescanMs`. The
+ * kernel numbers cgroups upwards and never reuses a number, so an older id that the listing
+ * did not have is a cgroup removed before it (a cron job's session scope): listing again would
+ * not find it, and a stream of its events costs no listing at all.
  */
 export type CgroupContainersOptions = {
 	/** Where cgroup v2 is mounted; looked up in /proc/self/mountinfo when not given; null: nowhere. */
@@ -21,6 +23,8 @@ export type CgroupContainersOptions = {
 	maxDirectories?: number;
 	/** Monotonic ms; injected by tests. */
 	nowMs?: () => number;
+	/** A cgroup directory's id, its inode number; injected by tests, whose directories are not cgroups. */
+	idOf?: (path: string) => number;
 };
 
 const defaultMinRescanMs = 1000;
@@ -30,10 +34,15 @@ export class CgroupContainers {
 	/** The last listing: each cgroup's id and the container it is in (null: none). */
 	private containers = new Map<number, string | null>();
 	private listedAt = Number.NEGATIVE_INFINITY;
+	/** The newest id of the last listing. */
+	private newestListed = 0;
 	private readonly root: string | undefined;
 	private readonly minRescanMs: number;
 	private readonly maxDirectories: number;
 	private readonly nowMs: () => number;
+	private readonly idOf: (path: string) => number;
+	/** Listings made so far. */
+	listings = 0;
 
 	constructor(options: CgroupContainersOptions = {}) {
 		const root = options.root === undefined ? cgroup2Mount() : options.root;
@@ -41,6 +50,7 @@ export class CgroupContainers {
 		this.minRescanMs = options.minRescanMs ?? defaultMinRescanMs;
 		this.maxDirectories = options.maxDirectories ?? defaultMaxDirectories;
 		this.nowMs = options.nowMs ?? (() => performance.now());
+		this.idOf = options.idOf ?? (path => statSync(path).ino);
 	}
 
 	/**
@@ -54,7 +64,7 @@ export class CgroupContainers {
 			return undefined;
 		}
 
-		if (!this.containers.has(cgroupId) && this.nowMs() - this.listedAt >= this.minRescanMs) {
+		if (cgroupId > this.newestListed && this.nowMs() - this.listedAt >= this.minRescanMs) {
 			this.list(this.root);
 		}
 
@@ -63,20 +73,23 @@ export class CgroupContainers {
 
 	private list(root: string): void {
 		this.listedAt = this.nowMs();
+		this.listings++;
 		const containers = new Map<number, string | null>();
+		let newest = 0;
 		const pending: Array<{path: string; container: string | null}> = [{path: root, container: null}];
 		while (pending.length > 0 && containers.size < this.maxDirectories) {
 			const {path, container} = pending.pop()!;
 			let id: number;
 			let entries;
 			try {
-				id = statSync(path).ino;
+				id = this.idOf(path);
 				entries = readdirSync(path, {withFileTypes: true});
 			} catch {
 				continue; // removed while listed
 			}
 
 			containers.set(id, container);
+			newest = Math.max(newest, id);
 			for (const entry of entries) {
 				if (entry.isDirectory()) {
 					// The innermost id on the path, as for /proc/PID/cgroup: a container's own
@@ -87,6 +100,8 @@ export class CgroupContainers {
 		}
 
 		this.containers = containers;
+		// A listing cut short may have left out older ids: those must still be looked for.
+		this.newestListed = pending.length > 0 ? 0 : newest;
 	}
 }
 

@@ -32,21 +32,29 @@ test('a cgroup id names the container whose cgroup it is, or one inside it', t =
 	t.is(cgroups.containerIdOf(id('')), null); // the root cgroup
 });
 
-test('a cgroup made after the listing is found by listing again, at most once per interval', t => {
-	const {root, id} = fakeTree();
+test('a cgroup newer than the listing is found by listing again, at most once per interval; an older unknown one lists nothing', t => {
+	const {root} = fakeTree();
+	// cgroup ids as the kernel gives them: upwards, never reused
+	const ids = new Map<string, number>([['', 1], ['system.slice', 2], ['system.slice/cron.service', 5], [`system.slice/docker-${docker}.scope`, 6], [`system.slice/docker-${docker}.scope/init.scope`, 7], ['kubepods.slice', 8], ['kubepods.slice/kubepods-pod1.slice', 9], [`kubepods.slice/kubepods-pod1.slice/crio-${crio}.scope`, 10]]);
 	let now = 0;
-	const cgroups = new CgroupContainers({root, minRescanMs: 1000, nowMs: () => now});
-	t.is(cgroups.containerIdOf(id('system.slice/cron.service')), null);
+	const cgroups = new CgroupContainers({root, minRescanMs: 1000, nowMs: () => now, idOf: path => ids.get(path.slice(root.length + 1)) ?? Number.NaN});
+	t.is(cgroups.containerIdOf(5), null);
+	t.is(cgroups.listings, 1);
 	const later = 'e'.repeat(64);
 	mkdirSync(join(root, `system.slice/docker-${later}.scope`));
-	const laterId = id(`system.slice/docker-${later}.scope`);
+	ids.set(`system.slice/docker-${later}.scope`, 11);
 	now = 500;
-	t.is(cgroups.containerIdOf(laterId), undefined); // listed 500 ms ago: not again yet
+	t.is(cgroups.containerIdOf(11), undefined, 'listed 500 ms ago: not again yet');
 	now = 1000;
-	t.is(cgroups.containerIdOf(laterId), later);
-	// one gone is still named until a listing is made for another unknown id
+	t.is(cgroups.containerIdOf(11), later);
+	t.is(cgroups.listings, 2);
+	// a cgroup made and removed between two listings (id 3): its events list nothing
+	now = 5000;
+	t.is(cgroups.containerIdOf(3), undefined);
+	t.is(cgroups.listings, 2);
+	// one gone since the listing is still named by it
 	rmSync(join(root, `system.slice/docker-${later}.scope`), {recursive: true});
-	t.is(cgroups.containerIdOf(laterId), later);
+	t.is(cgroups.containerIdOf(11), later);
 });
 
 test('no cgroup v2: nothing is named, so that /proc is asked', t => {
