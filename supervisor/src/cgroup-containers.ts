@@ -64,10 +64,12 @@ export class CgroupContainers {
 			return undefined;
 		}
 
-		if (cgroupId > this.newestListed && this.nowMs() - this.listedAt >= this.minRescanMs) {
-			this.list(this.root);
+		const known = this.containers.get(cgroupId);
+		if (known !== undefined || cgroupId <= this.newestListed || this.nowMs() - this.listedAt < this.minRescanMs) {
+			return known;
 		}
 
+		this.list(this.root);
 		return this.containers.get(cgroupId);
 	}
 
