@@ -86,8 +86,6 @@ export type ProcClock = {
 };
 
 const containerIdPattern = /(?:^|[/-])([\da-f]{64})(?:\.scope)?$/;
-/** Start times remembered by startTicksOf(): forgotten all at once past this many processes. */
-const maxRememberedStarts = 1024;
 
 export class ProcCache {
 	readonly procRoot: string;
@@ -107,11 +105,6 @@ export class ProcCache {
 	 * of that pid from before then was made by a process that had exited by the read.
 	 */
 	private readonly gone = new Map<number, number>();
-	/**
-	 * startTicksOf() by its digits: a busy process repeats them in every event, and converting
-	 * them exactly (~85 ns) was a few percent of the supervisor's time at full speed.
-	 */
-	private readonly ticksByStart = new Map<string, number>();
 	/** Times the cache had to read /proc (for tests and metrics). */
 	reads = 0;
 	/** The latest event time received (kernel-frame ms): see received(). */
@@ -256,26 +249,31 @@ export class ProcCache {
 	 * process). Undefined for anything but digits.
 	 */
 	startTicksOf(startNs: string): number | undefined {
-		const known = this.ticksByStart.get(startNs);
-		if (known !== undefined) {
-			return known;
-		}
-
-		if (!/^\d{1,20}$/.test(startNs)) {
+		const {length} = startNs;
+		if (length === 0 || length > 20) {
 			return undefined;
 		}
 
 		// The kernel's ticks are floor(ns * USER_HZ / 1e9): whole seconds and the rest apart, so
-		// that every step stays exact.
-		const seconds = Number(startNs.slice(0, -9) || '0');
-		const nanos = Number(startNs.slice(-9));
-		const ticks = (seconds * this.ticksPerSecond) + Math.floor(nanos * this.ticksPerSecond / 1e9);
-		if (this.ticksByStart.size >= maxRememberedStarts) {
-			this.ticksByStart.clear();
+		// that every step stays exact. Digit by digit, without a string made or looked up: this
+		// runs for every event (a map of converted starts cost as much as converting).
+		const secondsEnd = Math.max(length - 9, 0);
+		let seconds = 0;
+		let nanos = 0;
+		for (let index = 0; index < length; index++) {
+			const digit = startNs.charCodeAt(index) - 48;
+			if (digit < 0 || digit > 9) {
+				return undefined;
+			}
+
+			if (index < secondsEnd) {
+				seconds = (seconds * 10) + digit;
+			} else {
+				nanos = (nanos * 10) + digit;
+			}
 		}
 
-		this.ticksByStart.set(startNs, ticks);
-		return ticks;
+		return (seconds * this.ticksPerSecond) + Math.floor(nanos * this.ticksPerSecond / 1e9);
 	}
 
 	/**

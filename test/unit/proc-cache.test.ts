@@ -309,6 +309,9 @@ test('start times in ns become /proc ticks exactly, past the range a double hold
 	// 2^53 < this < 2^54: as a double it is 1e16, a tick later than the truth
 	t.is(Number('9999999999999999'), 1e16);
 	t.is(cache.startTicksOf('9999999999999999'), 999_999_999);
+	t.is(cache.startTicksOf('18446744073709551615'), 1_844_674_407_370); // the most a u64 holds
+	t.is(cache.startTicksOf('184467440737095516150'), undefined);
+	t.is(cache.startTicksOf('12 34'), undefined);
 	t.is(cache.startTicksOf('-5'), undefined);
 	t.is(cache.startTicksOf('1e9'), undefined);
 	t.is(cache.startTicksOf(''), undefined);
