@@ -2,18 +2,6 @@ import {readdirSync, readFileSync, statSync} from 'node:fs';
 import {join} from 'node:path';
 import {containerIdOfCgroupPath} from './proc-cache.js';
 
-/**
- * The container an event's process was in at the syscall, from the kernel's `cgroup_id`. On
- * cgroup v2 that id is the inode number of the cgroup's directory, which stays while the
- * container runs; /proc/PID/cgroup goes with the process, and a change from a container is
- * most often made by a short-lived one (`docker exec … rm`, `kubectl exec … sed -i`).
- *
- * The cgroup directories are listed once, and again when an id comes that is newer than every
- * id of the last listing (a container started since), at most once per `minRescanMs`. The
- * kernel numbers cgroups upwards and never reuses a number, so an older id that the listing
- * did not have is a cgroup removed before it (a cron job's session scope): listing again would
- * not find it, and a stream of its events costs no listing at all.
- */
 export type CgroupContainersOptions = {
 	/** Where cgroup v2 is mounted; looked up in /proc/self/mountinfo when not given; null: nowhere. */
 	root?: string | null;
@@ -30,6 +18,18 @@ export type CgroupContainersOptions = {
 const defaultMinRescanMs = 1000;
 const defaultMaxDirectories = 100_000;
 
+/**
+ * The container an event's process was in at the syscall, from the kernel's `cgroup_id`. On
+ * cgroup v2 that id is the inode number of the cgroup's directory, which stays while the
+ * container runs; /proc/PID/cgroup goes with the process, and a change from a container is
+ * most often made by a short-lived one (`docker exec … rm`, `kubectl exec … sed -i`).
+ *
+ * The cgroup directories are listed once, and again when an id comes that is newer than every
+ * id of the last listing (a container started since), at most once per `minRescanMs`. The
+ * kernel numbers cgroups upwards and never reuses a number, so an older id that the listing
+ * did not have is a cgroup removed before it (a cron job's session scope): listing again would
+ * not find it, and a stream of its events costs no listing at all.
+ */
 export class CgroupContainers {
 	/** The last listing: each cgroup's id and the container it is in (null: none). */
 	private containers = new Map<number, string | null>();
