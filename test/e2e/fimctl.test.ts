@@ -5,7 +5,7 @@ import {join} from 'node:path';
 import test from 'ava';
 import {execa} from 'execa';
 import {schedPolicyNumber, schedPolicyOf, threadSchedPolicies} from '../../supervisor/src/sched.js';
-import {cleanUp, e2e, Fimctl, fimctl, fimctlStatus, killLeftoverLoaders, loader, loaderPid, root, workDirectory, type Json} from './fimctl-harness.js';
+import {cleanUp, e2e, Fimctl, fimctl, fimctlStatus, killLeftoverLoaders, loader, loaderPid, root, sleep, workDirectory, type Json} from './fimctl-harness.js';
 
 function loginUid(pid: number): number | null {
 	const value = Number(readFileSync(`/proc/${pid}/loginuid`, 'latin1'));
@@ -125,9 +125,7 @@ async function waitForRmdir(path: string): Promise<void> {
 			}
 
 			// eslint-disable-next-line no-await-in-loop
-			await new Promise(resolve => {
-				setTimeout(resolve, 100);
-			});
+			await sleep(100);
 		}
 	}
 }
