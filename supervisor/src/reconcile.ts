@@ -190,16 +190,12 @@ export class Baseline {
 			this.unsetPending(path);
 		}
 
-		for (const [, note] of [...fromA, ...fromB]) {
-			note.vanished = false; // may be found where it went
-		}
-
 		for (const [path, note] of fromA) {
-			this.setPending(b + path.slice(a.length), note);
+			this.setMovedPending(b + path.slice(a.length), note);
 		}
 
 		for (const [path, note] of fromB) {
-			this.setPending(a + path.slice(b.length), note);
+			this.setMovedPending(a + path.slice(b.length), note);
 		}
 
 		this.mark(a, timestampNs, false, false);
@@ -503,6 +499,12 @@ export class Baseline {
 		this.pendingParents.set(parent, (this.pendingParents.get(parent) ?? 0) + 1);
 	}
 
+	/** A note taken along by a rename of its path or of a directory above it: it may be found where it went. */
+	private setMovedPending(path: string, note: Pending): void {
+		note.vanished = false;
+		this.setPending(path, note);
+	}
+
 	private unsetPending(path: string): void {
 		this.pending.delete(path);
 		this.forgetParent(path);
@@ -539,8 +541,7 @@ export class Baseline {
 			if (path.startsWith(prefix)) {
 				// nothing below `to` is pending any more (rename() forgot it)
 				this.unsetPending(path);
-				note.vanished = false; // may be found where it went
-				this.setPending(to + path.slice(from.length), note);
+				this.setMovedPending(to + path.slice(from.length), note);
 			}
 		}
 	}
