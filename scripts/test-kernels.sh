@@ -105,10 +105,12 @@ boot() {
 	shift 3
 	local cpu=max
 	[ "$ACCEL" = kvm ] && cpu=host
-	# in a subshell that outlives it, so a qemu that aborts does not make bash print a job notice
+	# in a subshell that outlives it, so a qemu that aborts does not make bash print a job notice.
+	# loglevel=5: `quiet` alone hides the call traces of a kernel report (printed at the default
+	# level), and a hang is only understood from them; every CPU's, for a soft lockup.
 	(timeout "$limit" qemu-system-x86_64 -machine "q35,accel=$ACCEL" -cpu "$cpu" -smp 2 -m 1G \
 		-kernel "$kernel" -initrd "$INITRAMFS" \
-		-append "console=ttyS0 quiet panic=-1 $*" \
+		-append "console=ttyS0 quiet loglevel=5 softlockup_all_cpu_backtrace=1 panic=-1 $*" \
 		-display none -monitor none -serial "file:$log" -no-reboot \
 		-device isa-debug-exit,iobase=0xf4,iosize=0x04 </dev/null >"$log.qemu" 2>&1; exit $?) 2>/dev/null
 }
@@ -208,7 +210,15 @@ for entry in "${selected[@]}"; do
 		echo "---- $label ($pkg $ver): $verdict; serial log $log"
 		# the failed cases with their diagnostics, the loader's own errors, and how it ended
 		grep -E '^(not ok|# |Bail out|fim-loader: (error|warning)|kernel-test:|libbpf:)' "$log" | grep -vE '^# kernel_reads' | tail -n 150
-		[ -n "$counts" ] || { echo "---- last lines of the serial log:"; tail -n 40 "$log"; }
+		if [ -z "$counts" ]; then
+			echo "---- the last cases that ended:"
+			grep -E '^(ok|not ok) [0-9]' "$log" | tail -n 3
+			# the first report tells what went wrong; those after it repeat it
+			echo "---- the first kernel report:"
+			awk '/BUG:|Oops|WARNING:|INFO: (rcu|task)|rcu_preempt detected|soft lockup|hung_task/ { p = 1 } p && n++ < 80' "$log"
+			echo "---- last lines of the serial log:"
+			tail -n 40 "$log"
+		fi
 		[ -s "$log.qemu" ] && { echo "---- qemu:"; cat "$log.qemu"; }
 	fi
 done

@@ -769,7 +769,9 @@ static void c_modify_fallocate(struct t *t)
 }
 
 /* DESIGN §3: a file written for a long time yields at most one modify per coalescing window
- * (1 s, the default) while written, and its last writes are covered. */
+ * (1 s, the default) while written, and its last writes are covered: by the close's modify, or
+ * by a check that ran between the last write and the close (a slow guest leaves time for one),
+ * after which the close has nothing new to report. */
 static void c_modify_long_writer(struct t *t)
 {
 	char *f = pj(t->dir, "app.log"), gaps[512] = "";
@@ -787,7 +789,10 @@ static void c_modify_long_writer(struct t *t)
 		fail(t, "seen while written, not only at close (%zu events)", n);
 	for (size_t i = 0; i < n; i++) {
 		const bool is_last = i + 1 == n;
-		const struct exp x = { "modify", f, .inode = U64(ino(f)), .syscall = is_last ? "close" : "check" };
+		const struct member *syscall = rec_get(evs[i], "syscall");
+		const bool last_is_check = is_last && syscall && syscall->type == J_STR && !strcmp(syscall->val, "check");
+		const struct exp x = { "modify", f, .inode = U64(ino(f)),
+				       .syscall = is_last && !last_is_check ? "close" : "check" };
 		uint64_t pid = 0, uid = 1, euid = 1;
 
 		/* the whodata the e2e suite asks of these: the writer's pid and ids */
@@ -800,7 +805,7 @@ static void c_modify_long_writer(struct t *t)
 			long long gap = (long long)(ts - prev) / 1000000;
 
 			snprintf(gaps + strlen(gaps), sizeof(gaps) - strlen(gaps), " %lld", gap);
-			if (!is_last && gap < 900)
+			if ((!is_last || last_is_check) && gap < 900)
 				fail(t, "at most one check modify per 1 s window (gap %lld ms)", gap);
 			if (gap > 1300)
 				fail(t, "a modify at least every window while written (gap %lld ms)", gap);
