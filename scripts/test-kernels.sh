@@ -115,6 +115,27 @@ boot() {
 		-device isa-debug-exit,iobase=0xf4,iosize=0x04 </dev/null >"$log.qemu" 2>&1; exit $?) 2>/dev/null
 }
 
+# What a failed or hung boot left: the failed cases with their diagnostics, the loader's own
+# errors and, when the guest gave no verdict, where it was and how it ended.
+show_log() {
+	local log=$1 report
+	grep -E '^(not ok|# |Bail out|fim-loader: (error|warning)|kernel-test:|libbpf:)' "$log" | grep -vE '^# kernel_reads' | tail -n 150
+	if ! grep -q '^# kernel-test: [0-9]* passed, [0-9]* failed' "$log"; then
+		echo "---- the last cases that ended:"
+		grep -E '^(ok|not ok) [0-9]' "$log" | tail -n 3
+		# the first report tells what went wrong; those after it repeat it
+		echo "---- the first kernel report:"
+		report=$(awk '/BUG:|Oops|WARNING:|INFO: (rcu|task)|rcu_preempt detected|soft lockup|hung_task/ { p = 1 } p && n++ < 80' "$log")
+		echo "${report:-(none)}"
+		echo "---- last lines of the serial log:"
+		tail -n 40 "$log"
+	fi
+	if [ -s "$log.qemu" ]; then
+		echo "---- qemu:"
+		cat "$log.qemu"
+	fi
+}
+
 # Which labels to run
 want=("$@")
 selected=()
@@ -186,6 +207,23 @@ for entry in "${selected[@]}"; do
 		boot "$kernel" "$log" "$TIMEOUT" ${FIM_KT_GUEST_ENV:-}
 		rc=$?
 	fi
+	# Under software emulation the 6.1 guest once hung for good after /init started (soft
+	# lockups on both CPUs, with the loader's threads current) in CI, where a dozen boots of it
+	# here, two of them with the host loaded, passed. A hang that does not come back is no
+	# verdict on the loader: it is shown in full, then the kernel is booted once more, and a
+	# second hang fails. Under KVM a hang fails at once.
+	hung_note=
+	if [ "$rc" = 124 ] && [ "$ACCEL" = tcg ]; then
+		say "$label: no verdict within ${TIMEOUT} s under software emulation; log kept as $log.hung; booting it once more"
+		mv "$log" "$log.hung"
+		mv "$log.qemu" "$log.hung.qemu"
+		echo "---- $label ($pkg $ver): the first boot hung under software emulation; serial log $log.hung"
+		show_log "$log.hung"
+		# shellcheck disable=SC2086 # as above
+		boot "$kernel" "$log" "$TIMEOUT" ${FIM_KT_GUEST_ENV:-}
+		rc=$?
+		hung_note=" (booted twice: the first boot hung, $log.hung)"
+	fi
 	secs=$(elapsed "$t0")
 	ran=$((ran + 1))
 	counts=$(sed -n 's/^# kernel-test: \([0-9]*\) passed, \([0-9]*\) failed.*/\1 passed, \2 failed/p' "$log" | tail -1)
@@ -199,8 +237,8 @@ for entry in "${selected[@]}"; do
 	*) verdict="FAIL (no verdict: qemu status $rc)" ;;
 	esac
 	[ "$rc" = 1 ] || failed=$((failed + 1))
-	summary+=("$(printf '%-10s %-34s %-5s %6s s  %s%s' "$label" "$pkg" "${verdict%% *}" "$secs" \
-		"${counts:-no test count}" "${reads:+, kernel_reads $reads}")")
+	summary+=("$(printf '%-10s %-34s %-5s %6s s  %s%s%s' "$label" "$pkg" "${verdict%% *}" "$secs" \
+		"${counts:-no test count}" "${reads:+, kernel_reads $reads}" "$hung_note")")
 	while read -r backend p f; do
 		[ -n "$backend" ] || continue
 		summary+=("$(printf '%-10s   backend %-24s %-5s          %s passed, %s failed' "$label" "$backend" \
@@ -208,18 +246,7 @@ for entry in "${selected[@]}"; do
 	done <<<"$per_backend"
 	if [ "$rc" != 1 ]; then
 		echo "---- $label ($pkg $ver): $verdict; serial log $log"
-		# the failed cases with their diagnostics, the loader's own errors, and how it ended
-		grep -E '^(not ok|# |Bail out|fim-loader: (error|warning)|kernel-test:|libbpf:)' "$log" | grep -vE '^# kernel_reads' | tail -n 150
-		if [ -z "$counts" ]; then
-			echo "---- the last cases that ended:"
-			grep -E '^(ok|not ok) [0-9]' "$log" | tail -n 3
-			# the first report tells what went wrong; those after it repeat it
-			echo "---- the first kernel report:"
-			awk '/BUG:|Oops|WARNING:|INFO: (rcu|task)|rcu_preempt detected|soft lockup|hung_task/ { p = 1 } p && n++ < 80' "$log"
-			echo "---- last lines of the serial log:"
-			tail -n 40 "$log"
-		fi
-		[ -s "$log.qemu" ] && { echo "---- qemu:"; cat "$log.qemu"; }
+		show_log "$log"
 	fi
 done
 total=$(elapsed "$start")
