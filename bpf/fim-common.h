@@ -152,6 +152,11 @@ struct chain_link {
 	__u32 _pad;
 };
 
+/* How much of a process's arguments put_cmdline() compares to see them rewritten, and how
+ * long after it last did it takes them as unchanged. */
+#define CMDLINE_HEAD_WORDS 4
+#define CMDLINE_RECHECK_NS 100000ULL
+
 struct scratch {
 	struct exe_cached exe; /* this CPU's last executable named, and staging for exe_cache */
 	__u8 rec[sizeof(struct fim_event) + DATA_AREA];
@@ -177,9 +182,13 @@ struct scratch {
 	 * writer_known_gen (tracepoint object only) */
 	__u32 writer_known, writer_known_gen;
 	/* the process whose command line this CPU's last delivered record carried (put_cmdline()):
-	 * its pid, its memory and where its arguments lie there; pid 0 is none */
+	 * its pid, its memory, where its arguments lie there, how they began and when they were
+	 * last found so; pid 0 is none */
 	__u32 cmdline_pid, cmdline_trunc;
 	__u64 cmdline_mm, cmdline_start, cmdline_end;
+	__u64 cmdline_head[CMDLINE_HEAD_WORDS];
+	__u64 cmdline_checked_ns;
+	__u64 cmdline_head_now[CMDLINE_HEAD_WORDS]; /* cmdline_rewritten()'s read of them */
 };
 
 #define EV(s) ((struct fim_event *)(s)->rec)
@@ -900,13 +909,38 @@ static __always_inline void put_exe(struct scratch *s, struct task_struct *t)
  * the record in this CPU's scratch and asks whose it is there, so that the callers keep nothing
  * alive across the call.
  */
+/*
+ * Has the process rewritten the arguments the record would be named by? A daemon that retitles
+ * itself (setproctitle: sshd, postgres, nginx) writes its new title over them in place, where
+ * neither its memory nor their place changes, and the title begins differently. Looked at
+ * again only CMDLINE_RECHECK_NS after the last look on this CPU: a reading of user memory costs
+ * 60-110 ns here, which a burst of records then pays once, and an isolated record every time.
+ */
+static __always_inline bool cmdline_rewritten(struct scratch *s, const struct fim_event *e, __u64 start,
+					      __u64 head)
+{
+	__u64 diff = 0;
+
+	if (e->ts_boot_ns - s->cmdline_checked_ns < CMDLINE_RECHECK_NS)
+		return false;
+	for (int i = 0; i < CMDLINE_HEAD_WORDS; i++)
+		s->cmdline_head_now[i] = 0;
+	if (bpf_probe_read_user(s->cmdline_head_now, head, (const void *)start))
+		return false; /* paged out: nothing says they changed */
+	for (int i = 0; i < CMDLINE_HEAD_WORDS; i++)
+		diff |= s->cmdline_head[i] ^ s->cmdline_head_now[i];
+	if (!diff)
+		s->cmdline_checked_ns = e->ts_boot_ns;
+	return diff != 0;
+}
+
 __noinline int put_cmdline(void)
 {
 	struct scratch *s = get_scratch();
 	struct task_struct *t = bpf_get_current_task_btf();
 	struct mm_struct *mm = KREAD(struct task_struct, t, mm);
 	struct fim_event *e;
-	__u64 start, end, len;
+	__u64 start, end, len, head;
 	__u32 off;
 
 	if (!s || !mm)
@@ -919,12 +953,12 @@ __noinline int put_cmdline(void)
 	len = end - start;
 	if (!start || !len || len > (1u << 20)) /* not set up yet, or torn by a concurrent prctl */
 		return 0;
+	head = len < sizeof(s->cmdline_head) ? len : sizeof(s->cmdline_head);
 	/* A process makes its changes in bursts: after the first record, the loader fills in what
 	 * it already has, and the record stays as small as before (the ring holds as many). Its
-	 * memory and the place of its arguments tell an exec; arguments rewritten in place (a
-	 * process retitling itself) show from the next record of another process on this CPU. */
+	 * memory and the place of its arguments tell an exec, their beginning a new title. */
 	if (s->cmdline_pid == e->pid && s->cmdline_mm == (__u64)mm && s->cmdline_start == start &&
-	    s->cmdline_end == end) {
+	    s->cmdline_end == end && !cmdline_rewritten(s, e, start, head)) {
 		e->flags |= FIM_F_CMDLINE_SAME | (s->cmdline_trunc ? FIM_F_CMDLINE_TRUNC : 0);
 		return 0;
 	}
@@ -946,6 +980,11 @@ __noinline int put_cmdline(void)
 	s->cmdline_start = start;
 	s->cmdline_end = end;
 	s->cmdline_trunc = !!(e->flags & FIM_F_CMDLINE_TRUNC);
+	/* how the bytes sent begin, for cmdline_rewritten() */
+	s->cmdline_checked_ns = e->ts_boot_ns;
+	for (int i = 0; i < CMDLINE_HEAD_WORDS; i++)
+		s->cmdline_head[i] = 0;
+	bpf_probe_read_kernel(s->cmdline_head, head, DATA(s) + (off & DATA_MASK));
 	return 0;
 }
 

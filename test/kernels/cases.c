@@ -90,6 +90,26 @@ static void append(const char *p, const char *s)
 	OK(close(fd));
 }
 
+/* What setproctitle does: the new title written over the arguments in place, the rest of their
+ * area cleared, so that neither the process's memory nor the place of its arguments changes.
+ * An append before and one after, not at once: the sensor takes the arguments as unchanged for
+ * 0.1 ms after it last looked at them (docs/protocol.md, cmdline). */
+static int act_retitle(char **a)
+{
+	char *area = a[-2], *end = a[0] + strlen(a[0]) + 1, file[PATH_MAX];
+	static const char title[] = "fim-actor: retitled";
+
+	snprintf(file, sizeof(file), "%s", a[0]);
+	append(file, "before\n");
+	if ((size_t)(end - area) < sizeof(title))
+		die("the arguments are too short for the title");
+	memset(area, 0, (size_t)(end - area));
+	memcpy(area, title, sizeof(title));
+	nanosleep(&(struct timespec){ 0, 20000000 }, NULL);
+	append(file, "after\n");
+	return 0;
+}
+
 static int act_create(char **a) { create(a[0]); return 0; }
 static int act_mkdir(char **a) { OK(syscall(SYS_mkdir, a[0], 0755)); return 0; }
 static int act_mkfifo(char **a) { OK(mknodat(AT_FDCWD, a[0], S_IFIFO | 0644, 0)); return 0; }
@@ -564,6 +584,7 @@ static const struct action {
 	{ "truncate", 1, act_truncate },
 	{ "ftruncate", 1, act_ftruncate },
 	{ "otrunc", 1, act_otrunc },
+	{ "retitle", 1, act_retitle },
 	{ "fallocate", 1, act_fallocate },
 	{ "long-writer", 2, act_long_writer },
 	{ "rename", 2, act_rename },
@@ -1609,6 +1630,30 @@ static void c_no_login_uid(struct t *t)
 	CHECK_EVENTS(t, evs, n, { "add", f, .who = &c });
 }
 
+/* A process that retitles itself (sshd, postgres, nginx) is named by its new title from then
+ * on: the kernel sent its command line once, and sends it again when it was rewritten. */
+static void c_retitled(struct t *t)
+{
+	char *f = pj(t->dir, "retitled"), as_run[sizeof(((struct who *)0)->cmdline)];
+	struct who c;
+
+	write_file(f, "");
+	size_t m = quiet_mark(t);
+	actor(t, &c, "retitle", f, NULL);
+	snprintf(as_run, sizeof(as_run), "%s", c.cmdline);
+	c.cmdline[0] = 0; /* not the same for both: checked below */
+	SETTLE(m);
+	CHECK_EVENTS(t, evs, n, { "modify", f, .syscall = "close", .who = &c }, { "modify", f, .syscall = "close", .who = &c });
+	for (size_t i = 0; i < n && i < 2; i++) {
+		const char *want = i ? "fim-actor: retitled" : as_run;
+		char *got = rec_path(evs[i], "cmdline");
+
+		if (!got || strcmp(got, want))
+			fail(t, "modify %zu: cmdline %s, not %s", i + 1, got ? got : "(none)", want);
+		free(got);
+	}
+}
+
 /* qemu's isa-debug-exit device (-device isa-debug-exit,iobase=0xf4) ends qemu with status
  * (code << 1) | 1. Written from here rather than through /dev/port, which some kernels (Debian's
  * cloud flavour) do not build. */
@@ -1681,6 +1726,7 @@ static const struct kcase {
 	{ "whodata-real-effective", c_real_effective },
 	{ "whodata-login-uid", c_login_uid },
 	{ "whodata-no-login-uid", c_no_login_uid },
+	{ "whodata-retitled", c_retitled },
 };
 #define N_CASES (sizeof(CASES) / sizeof(CASES[0]))
 

@@ -173,6 +173,29 @@ e2e('a command line that is not UTF-8 survives in cmdline_b64', (t) =>
 		]);
 	}));
 
+// A daemon that retitles itself (sshd, postgres, nginx: setproctitle; perl's `$0 =`) rewrites
+// its arguments in place: same process, same memory, same place. Its records after that carry
+// the new title, not the one the kernel sent first (from 0.1 ms after the sensor last looked:
+// docs/protocol.md, cmdline).
+e2e('a process that rewrites its arguments in place is named by its new title from then on', (t) =>
+	withLoader(t, {}, async (l) => {
+		const f = path.join(l.dir, 'retitled');
+		const m = l.mark();
+		const script = 'open(my $f, ">>", $ARGV[0]) or die; print $f "x"; close $f; $0 = "fim-e2e: retitled"; select(undef, undef, undef, 0.02); ' +
+			'open($f, ">>", $ARGV[0]) or die; print $f "y"; close $f';
+		const c = await run(bin('perl'), ['-e', script, f], { comm: bin('perl') });
+		const events = await l.settle(m);
+		const asRun = `${bin('perl')} -e ${script} ${f}`;
+		// perl pads the new title with spaces over the whole of the old arguments, their last NUL
+		// included, as ps then shows it
+		const retitled = 'fim-e2e: retitled'.padEnd(asRun.length + 1, ' ');
+		assertEvents(t, events, [
+			{ operation: 'add', path: f, pid: c.who.pid, cmdline: asRun },
+			{ operation: 'modify', path: f, pid: c.who.pid, cmdline: asRun },
+			{ operation: 'modify', path: f, pid: c.who.pid, cmdline: retitled },
+		]);
+	}));
+
 // The kernel sends a process's command line once and the loader fills it in for its next
 // records; an exec keeps the pid but not the command line.
 e2e('a process that execs another is named by the new command line from then on', (t) =>
