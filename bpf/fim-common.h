@@ -897,24 +897,11 @@ static __always_inline void put_exe(struct scratch *s, struct task_struct *t)
 }
 
 /*
- * The command line, read from the acting process's memory during the call: a process gone
- * before anyone could read /proc/PID/cmdline (a shell one-liner appending to
- * authorized_keys, `sed -i`, a script's `cp`) is still named by how it was run. Only the
- * current process's memory can be read here, so a record about another process (the writer
- * of a file found by the periodic check) carries none; neither does a process whose
- * arguments are paged out, since a tracepoint cannot fault them in. Records about watched
- * files only: nothing on the unwatched path.
- * Global (not inlined), for the stack: the open programs' is at the limit (6.12's verifier
- * refused them with these locals inlined), and this keeps them in a frame of its own. It finds
- * the record in this CPU's scratch and asks whose it is there, so that the callers keep nothing
- * alive across the call.
- */
-/*
  * Has the process rewritten the arguments the record would be named by? A daemon that retitles
  * itself (setproctitle: sshd, postgres, nginx) writes its new title over them in place, where
  * neither its memory nor their place changes, and the title begins differently. Looked at
  * again only CMDLINE_RECHECK_NS after the last look on this CPU: a reading of user memory costs
- * 60-110 ns here, which a burst of records then pays once, and an isolated record every time.
+ * 40-110 ns here, which a burst of records then pays once, and an isolated record every time.
  */
 static __always_inline bool cmdline_rewritten(struct scratch *s, const struct fim_event *e, __u64 start,
 					      __u64 head)
@@ -934,6 +921,19 @@ static __always_inline bool cmdline_rewritten(struct scratch *s, const struct fi
 	return diff != 0;
 }
 
+/*
+ * The command line, read from the acting process's memory during the call: a process gone
+ * before anyone could read /proc/PID/cmdline (a shell one-liner appending to
+ * authorized_keys, `sed -i`, a script's `cp`) is still named by how it was run. Only the
+ * current process's memory can be read here, so a record about another process (the writer
+ * of a file found by the periodic check) carries none; neither does a process whose
+ * arguments are paged out, since a tracepoint cannot fault them in. Records about watched
+ * files only: nothing on the unwatched path.
+ * Global (not inlined), for the stack: the open programs' is at the limit (6.12's verifier
+ * refused them with these locals inlined), and this keeps them in a frame of its own. It finds
+ * the record in this CPU's scratch and asks whose it is there, so that the callers keep nothing
+ * alive across the call.
+ */
 __noinline int put_cmdline(void)
 {
 	struct scratch *s = get_scratch();
