@@ -10,7 +10,8 @@
 # name changes with every Debian point release), downloaded with `apt-get download` (never
 # installed) and only its vmlinuz is kept, under build/kernels/cache/. A kernel that cannot be
 # fetched is reported as skipped with the reason; a kernel whose cases fail, or that gives no
-# verdict (panic, hang), fails the run. Serial logs: build/kernels/logs/<label>.log.
+# verdict (panic, hang; under software emulation, a hang on two boots in a row), fails the run.
+# Serial logs: build/kernels/logs/<label>.log.
 #
 # Environment: FIM_KT_ACCEL=kvm|tcg forces the accelerator (default: kvm when /dev/kvm works,
 # checked by a test boot, else tcg); FIM_KT_TIMEOUT (seconds per kernel, default 300);
