@@ -137,6 +137,19 @@ show_log() {
 	fi
 }
 
+# The loop's kernel ($kernel), its serial log in $log.
+boot_kernel() {
+	# shellcheck disable=SC2086 # FIM_KT_GUEST_ENV is a list of words
+	boot "$kernel" "$log" "$TIMEOUT" ${FIM_KT_GUEST_ENV:-}
+}
+
+# The same once more, the boot before kept aside as $log.$1 (qemu's output beside it).
+boot_again() {
+	mv "$log" "$log.$1"
+	mv "$log.qemu" "$log.$1.qemu"
+	boot_kernel
+}
+
 # Which labels to run
 want=("$@")
 selected=()
@@ -195,17 +208,14 @@ for entry in "${selected[@]}"; do
 	log=$OUT/logs/$label.log
 	say "booting $label: $pkg $ver"
 	t0=$EPOCHREALTIME
-	# shellcheck disable=SC2086 # FIM_KT_GUEST_ENV is a list of words
-	boot "$kernel" "$log" "$TIMEOUT" ${FIM_KT_GUEST_ENV:-}
+	boot_kernel
 	rc=$?
 	# A guest kernel that dies before /init runs has tested nothing of ours: under software
 	# emulation 6.12 once hit an int3 in sched_clock_cpu while booting (an Oops in the timer
 	# interrupt, no "booted" line). Boot it once more; a crash after /init started still fails.
 	if [ "$rc" != 1 ] && [ "$rc" != 3 ] && ! grep -q '^kernel-test: booted' "$log"; then
 		say "$label: the guest stopped before /init ran (qemu status $rc; log kept as $log.first); booting it once more"
-		mv "$log" "$log.first"
-		# shellcheck disable=SC2086 # as above
-		boot "$kernel" "$log" "$TIMEOUT" ${FIM_KT_GUEST_ENV:-}
+		boot_again first
 		rc=$?
 	fi
 	# Under software emulation the 6.1 guest once hung for good after /init started (soft
@@ -216,12 +226,9 @@ for entry in "${selected[@]}"; do
 	hung_note=
 	if [ "$rc" = 124 ] && [ "$ACCEL" = tcg ]; then
 		say "$label: no verdict within ${TIMEOUT} s under software emulation; log kept as $log.hung; booting it once more"
-		mv "$log" "$log.hung"
-		mv "$log.qemu" "$log.hung.qemu"
 		echo "---- $label ($pkg $ver): the first boot hung under software emulation; serial log $log.hung"
-		show_log "$log.hung"
-		# shellcheck disable=SC2086 # as above
-		boot "$kernel" "$log" "$TIMEOUT" ${FIM_KT_GUEST_ENV:-}
+		show_log "$log"
+		boot_again hung
 		rc=$?
 		hung_note=" (booted twice: the first boot hung, $log.hung)"
 	fi
