@@ -5,6 +5,7 @@
 #   make bench-loader       the loader alone against no BPF and empty programs (issue 2's figures)
 #   make bench-loader-quick
 #   make bench-syscall-floor what one syscall trace event alone costs an unrelated write(2)
+#   make probe-timestamp-writes which writes the timestamp tracepoints see
 # Extra arguments for the scripts go in BENCH_ARGS, e.g. BENCH_ARGS="--rounds 5 --no-save".
 # All paths are relative to the repository root.
 
@@ -21,7 +22,7 @@ BENCH_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Wno-unused-parameter -Wno-missi
 # saves depending on the multiarch asm/ headers that <linux/bpf.h> drags in.
 BENCH_BPF_CFLAGS := -g -O2 -target bpf -Wall
 
-.PHONY: bench bench-quick bench-peers bench-loader bench-loader-quick bench-syscall-floor bench-tools
+.PHONY: bench bench-quick bench-peers bench-loader bench-loader-quick bench-syscall-floor probe-timestamp-writes bench-tools
 
 bench-tools: $(BENCH_BUILD)/workload $(BENCH_BUILD)/empty-loader
 
@@ -64,3 +65,6 @@ $(BENCH_BUILD)/empty-loader: bench/empty-loader.c $(BENCH_BUILD)/empty.skel.h
 
 bench-syscall-floor: $(BENCH_BUILD)/workload
 	scripts/bench-syscall-floor.sh
+
+probe-timestamp-writes:
+	scripts/probe-timestamp-writes.sh

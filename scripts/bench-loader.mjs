@@ -505,7 +505,7 @@ function buildReport(res, d) {
   md.push('|---|---|---|---|');
   for (const r of t2) md.push(`| ${r.join(' | ')} |`);
   md.push('');
-  md.push('The floor without syscall tracepoints (T: empty programs on the timestamp and sched hooks only). B/A is what any sensor on syscall tracepoints pays before it does any work; T/A is what one built on the other hooks alone would pay:');
+  md.push('What the hooks that are not syscall tracepoints cost (T: empty programs on the timestamp and sched hooks only). B/A is what any sensor on syscall tracepoints pays before it does any work; T/A is what the other hooks cost, which alone could not report a write made in the clock tick of the file\'s previous change (`make probe-timestamp-writes`):');
   md.push('');
   md.push('| benchmark | A no BPF | T empty progs, no syscall tracepoints | T/A | B/A | target (C/A) |');
   md.push('|---|---|---|---|---|---|');
