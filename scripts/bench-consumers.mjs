@@ -4,6 +4,7 @@
 //
 //   none     no monitor
 //   cat      fim-loader | cat              the loader and the cheapest possible reader
+//   noop     fim-loader read by node as fimctl reads it (a FIFO, `onread`), nothing done with it
 //   pass     fim-loader read by node, its output written back as it comes (no parsing)
 //   splice   node finding per event, with indexOf, what fimctl needs, and splicing a fragment in
 //   parse    fim-loader read by node, each record JSON.parse'd and each event written back
@@ -14,7 +15,12 @@
 // the reader (cat or node) and of the loader per workload op. It tells what fimctl's cost at
 // full speed is made of: a node reader as such, or what node does with each record.
 //
-//   node scripts/bench-consumers.mjs [--rounds N] [--seconds S] [--only LIST]      (root)
+// With --rate OPS the workload is one worker paced at OPS (1,600 ops/s make 2,000 events/s, the
+// rate of issue 4's CPU target), and each reader's CPU and its loader's are printed as % of one
+// core: at a moderate rate the cost is wake-ups, and noop and cat are the floors under a node
+// supervisor and under any supervisor.
+//
+//   node scripts/bench-consumers.mjs [--rounds N] [--seconds S] [--rate OPS] [--only LIST]  (root)
 
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -24,23 +30,27 @@ import {
   unmountTmpfs, cleanupOnSignals, parseFlags, usageExit, runMain,
 } from './bench-lib.mjs';
 
-const ALL = ['none', 'cat', 'pass', 'splice', 'parse', 'fimctl'];
-const USAGE = `usage: bench-consumers.mjs [--rounds N] [--seconds S] [--only LIST]
+const ALL = ['none', 'cat', 'noop', 'pass', 'splice', 'parse', 'fimctl'];
+const USAGE = `usage: bench-consumers.mjs [--rounds N] [--seconds S] [--rate OPS] [--only LIST]
   --rounds N    rounds of all readers, alternated (default 3)
   --seconds S   workload time per run (default 3)
+  --rate OPS    one worker paced at OPS ops/s instead of two unpaced; prints CPU % of one core
   --only LIST   comma list of ${ALL.join(',')} (none is always measured)`;
 const o = parseFlags(
   process.argv.slice(2),
   {
     '--rounds': ['rounds', Number],
     '--seconds': ['seconds', Number],
+    '--rate': ['rate', Number],
     '--only': ['only', (v) => v.split(',').map((s) => s.trim()).filter(Boolean)],
   },
-  { rounds: 3, seconds: 3, only: ALL },
+  { rounds: 3, seconds: 3, rate: null, only: ALL },
   (err) => usageExit('bench-consumers', USAGE, err),
 );
 for (const r of o.only) if (!ALL.includes(r)) usageExit('bench-consumers', USAGE, `unknown reader ${r}`);
-const readers = ['none', ...o.only.filter((r) => r !== 'none')];
+if (o.rate !== null && !(o.rate > 0)) usageExit('bench-consumers', USAGE, '--rate needs a number of ops/s above 0');
+// at a paced rate there is no slowdown to compare with none, only the readers' CPU
+const readers = [...(o.rate === null ? ['none'] : []), ...o.only.filter((r) => r !== 'none')];
 if (process.getuid() !== 0) usageExit('bench-consumers', USAGE, 'must run as root (it loads BPF programs)');
 if (!fs.existsSync(WORKLOAD)) usageExit('bench-consumers', USAGE, `${path.relative(process.cwd(), WORKLOAD)} is missing: run \`make bench-tools\` first`);
 
@@ -61,6 +71,7 @@ cleanupOnSignals('bench-consumers', cleanup);
 function argvOf(reader, watched, state) {
   switch (reader) {
     case 'cat': return ['sh', '-c', `"$0" --path "$1" | cat`, LOADER, watched];
+    case 'noop': return bareConsumerArgv(watched, '--noop');
     case 'pass': return bareConsumerArgv(watched, '--pass');
     case 'splice': return bareConsumerArgv(watched, '--splice');
     case 'parse': return bareConsumerArgv(watched);
@@ -101,6 +112,8 @@ async function stopReader(r) {
 
 async function main() {
   dir = mountTmpfs('/tmp', 'fim-bench-consumers.');
+  const paced = o.rate !== null;
+  const workloadArgs = paced ? ['--procs', '1', '--rate', String(o.rate)] : ['--procs', '2'];
   const samples = Object.fromEntries(readers.map((r) => [r, []]));
   for (let round = 1; round <= o.rounds; round++) {
     for (const reader of readers) {
@@ -109,23 +122,35 @@ async function main() {
       const r = reader === 'none' ? null : await startReader(reader, watched, path.join(dir, `state-${reader}-${round}`), path.join(dir, `${reader}.stderr`));
       const cpu = () => [r?.readerPid, r?.loader].map((p) => (p ? cpuSeconds(p) : 0));
       const c0 = cpu();
-      const w = await workload('mixed', ['--procs', '2', '--ms', String(o.seconds * 1000), '--dir', watched]);
-      await sleep(500); // the reader's tail of the stream
+      const w = await workload('mixed', [...workloadArgs, '--ms', String(o.seconds * 1000), '--dir', watched]);
+      // unpaced, the reader's tail of the stream is its cost too; paced, there is none
+      if (!paced) await sleep(500);
       const c1 = cpu();
       if (r) await stopReader(r);
       fs.rmSync(watched, { recursive: true, force: true });
       const perOp = (i) => ((c1[i] - c0[i]) * 1e6) / w.ops;
-      samples[reader].push({ nsPerOp: w.ns_per_op, readerUsPerOp: perOp(0), loaderUsPerOp: perOp(1) });
-      log(`round ${round} ${reader.padEnd(6)} ${fmt(w.ns_per_op)} ns/op${r ? `, reader ${fmt(perOp(0), 2)} µs/op, loader ${fmt(perOp(1), 2)} µs/op` : ''}`);
+      const share = (i) => (100 * (c1[i] - c0[i])) / (w.elapsed_ns / 1e9);
+      samples[reader].push({ nsPerOp: w.ns_per_op, opsPerS: w.ops_per_s, readerUsPerOp: perOp(0), loaderUsPerOp: perOp(1), readerShare: share(0), loaderShare: share(1) });
+      if (paced) log(`round ${round} ${reader.padEnd(6)} ${fmt(w.ops_per_s)} ops/s, reader ${fmt(share(0), 1)}%, loader ${fmt(share(1), 1)}%`);
+      else log(`round ${round} ${reader.padEnd(6)} ${fmt(w.ns_per_op)} ns/op${r ? `, reader ${fmt(perOp(0), 2)} µs/op, loader ${fmt(perOp(1), 2)} µs/op` : ''}`);
     }
   }
-  const none = median(samples.none.map((s) => s.nsPerOp));
-  console.log(`| reader | µs/op | vs none | reader CPU µs/op | loader CPU µs/op |`);
-  console.log(`|---|---|---|---|---|`);
+  const m = (reader, key) => median(samples[reader].map((s) => s[key]));
+  if (paced) {
+    console.log('| reader | ops/s | reader CPU % | loader CPU % | together % |');
+    console.log('|---|---|---|---|---|');
+    for (const reader of readers) {
+      const together = median(samples[reader].map((s) => s.readerShare + s.loaderShare));
+      console.log(`| ${reader} | ${fmt(m(reader, 'opsPerS'))} | ${fmt(m(reader, 'readerShare'), 1)} | ${fmt(m(reader, 'loaderShare'), 1)} | ${fmt(together, 1)} |`);
+    }
+    return;
+  }
+  const none = m('none', 'nsPerOp');
+  console.log('| reader | µs/op | vs none | reader CPU µs/op | loader CPU µs/op |');
+  console.log('|---|---|---|---|---|');
   for (const reader of readers) {
-    const m = (k) => median(samples[reader].map((s) => s[k]));
-    const cells = reader === 'none' ? ['', ''] : [fmt(m('readerUsPerOp'), 2), fmt(m('loaderUsPerOp'), 2)];
-    console.log(`| ${reader} | ${fmt(m('nsPerOp') / 1000, 2)} | ${fmt(m('nsPerOp') / none, 2)}x | ${cells.join(' | ')} |`);
+    const cells = reader === 'none' ? ['', ''] : [fmt(m(reader, 'readerUsPerOp'), 2), fmt(m(reader, 'loaderUsPerOp'), 2)];
+    console.log(`| ${reader} | ${fmt(m(reader, 'nsPerOp') / 1000, 2)} | ${fmt(m(reader, 'nsPerOp') / none, 2)}x | ${cells.join(' | ')} |`);
   }
 }
 
