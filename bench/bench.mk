@@ -6,6 +6,7 @@
 #   make bench-loader-quick
 #   make bench-syscall-floor what one syscall trace event alone costs an unrelated write(2)
 #   make probe-timestamp-writes which writes the timestamp tracepoints see
+#   make bpf-line-profile   where the sensor's BPF programs spend their time, by source line
 # Extra arguments for the scripts go in BENCH_ARGS, e.g. BENCH_ARGS="--rounds 5 --no-save".
 # All paths are relative to the repository root.
 
@@ -22,7 +23,7 @@ BENCH_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Wno-unused-parameter -Wno-missi
 # saves depending on the multiarch asm/ headers that <linux/bpf.h> drags in.
 BENCH_BPF_CFLAGS := -g -O2 -target bpf -Wall
 
-.PHONY: bench bench-quick bench-peers bench-loader bench-loader-quick bench-syscall-floor probe-timestamp-writes bench-tools
+.PHONY: bench bench-quick bench-peers bench-loader bench-loader-quick bench-syscall-floor probe-timestamp-writes bpf-line-profile bench-tools
 
 bench-tools: $(BENCH_BUILD)/workload $(BENCH_BUILD)/empty-loader
 
@@ -68,3 +69,11 @@ bench-syscall-floor: $(BENCH_BUILD)/workload
 
 probe-timestamp-writes:
 	scripts/probe-timestamp-writes.sh
+
+bpf-line-profile: $(BUILD)/fim-loader $(BENCH_BUILD)/workload $(BENCH_BUILD)/bpf-lines
+	$(NODE) scripts/bpf-line-profile.mjs $(BENCH_ARGS)
+
+# Static like the other bench tools: it runs wherever the loader does.
+$(BENCH_BUILD)/bpf-lines: bench/bpf-lines.c
+	@mkdir -p $(BENCH_BUILD)
+	$(CC) $(BENCH_CFLAGS) -static -o $@ $< -lbpf -lelf -lz

@@ -26,7 +26,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  FIMCTL, LOADER, WORKLOAD, log, sleep, fmt, median, workload, cpuSeconds, childPids, commOf, waitGone, bareConsumerArgv, mountTmpfs,
+  FIMCTL, LOADER, WORKLOAD, log, sleep, fmt, median, workload, cpuSeconds, childPids, commOf, waitGone, bareConsumerArgv, untilWatching, mountTmpfs,
   unmountTmpfs, cleanupOnSignals, parseFlags, usageExit, runMain,
 } from './bench-lib.mjs';
 
@@ -90,10 +90,7 @@ async function startReader(reader, watched, state, stderrFile) {
   fs.closeSync(out);
   fs.closeSync(err);
   const exited = new Promise((resolve) => child.once('exit', resolve));
-  for (let waited = 0; !fs.readFileSync(stderrFile, 'utf8').includes('watching '); waited += 100) {
-    if (waited > 60000 || child.exitCode !== null) throw new Error(`${reader} did not start: ${fs.readFileSync(stderrFile, 'utf8').trim().split('\n').slice(-3).join(' | ')}`);
-    await sleep(100);
-  }
+  await untilWatching(child, stderrFile, reader);
   await sleep(1000);
   const pids = [child.pid, ...childPids(child.pid)];
   const loader = pids.concat(...pids.map(childPids)).find((p) => commOf(p) === 'fim-loader');

@@ -125,8 +125,17 @@ export async function waitGone(pid, timeoutMs = 15000) {
   for (const t0 = Date.now(); !isGone(pid) && Date.now() - t0 < timeoutMs;) await sleep(50);
 }
 
+// Resolves once a loader started as `child` (itself, or a reader that runs it) has attached its
+// hooks: its "watching" line in stderrFile. Fails with its last words if it exits or takes a minute.
+export async function untilWatching(child, stderrFile, label) {
+  for (let waited = 0; !fs.readFileSync(stderrFile, 'utf8').includes('watching '); waited += 100) {
+    if (waited > 60000 || child.exitCode !== null) throw new Error(`${label} did not start: ${fs.readFileSync(stderrFile, 'utf8').trim().split('\n').slice(-3).join(' | ')}`);
+    await sleep(100);
+  }
+}
+
 // The bare consumer (bench-bare-consumer.mjs) of a loader watching dir, as SCHED_BATCH like
-// fimctl; mode '--pass' or '--splice', or none for parsing each record.
+// fimctl; mode '--pass', '--splice' or '--noop', or none for parsing each record.
 export function bareConsumerArgv(dir, mode) {
   return ['chrt', '--batch', '0', process.execPath, path.join(ROOT, 'scripts/bench-bare-consumer.mjs'), ...(mode ? [mode] : []), dir];
 }
