@@ -35,7 +35,7 @@ const USAGE = `usage: bench-consumers.mjs [--rounds N] [--seconds S] [--rate OPS
   --rounds N    rounds of all readers, alternated (default 3)
   --seconds S   workload time per run (default 3)
   --rate OPS    one worker paced at OPS ops/s instead of two unpaced; prints CPU % of one core
-  --only LIST   comma list of ${ALL.join(',')} (none is always measured)`;
+  --only LIST   comma list of ${ALL.join(',')} (none is always measured, but not with --rate)`;
 const o = parseFlags(
   process.argv.slice(2),
   {
