@@ -9,18 +9,17 @@
 // the path (a baseline would note it) and the process part of the line (`"pid":` to
 // `,"syscall"`, which the loader writes alike for a process's events) with indexOf, keeps a
 // fragment per process part (what an enrichment adds), and writes the line with the fragment
-// spliced in and `process_start_ns` cut off; --noop reads the loader's stdout the way fimctl
-// does (a FIFO read through a socket's `onread` buffer, supervisor/src/loader-process.ts) and
-// does nothing with it, writes nothing: what any node reader costs per wake-up.
+// spliced in and `process_start_ns` cut off; --noop reads the loader's stdout with fimctl's own
+// reader (openStdoutChannel() of supervisor/src/loader-process.ts: a FIFO read through a
+// socket's `onread` buffer) and does nothing with it, writes nothing: what any node reader costs
+// per wake-up.
 //
 //   node scripts/bench-bare-consumer.mjs [--pass | --splice | --noop] DIR
 //                                       (root; stops on SIGINT/SIGTERM or stdin EOF)
 
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
-import path from 'node:path';
 import { LOADER } from './bench-lib.mjs';
 
 const mode = ['--pass', '--splice', '--noop'].includes(process.argv[2]) ? process.argv[2] : '--parse';
@@ -30,18 +29,11 @@ if (!dir) {
   process.exit(2);
 }
 
-// --noop: the loader writes into a FIFO whose read end node reads through `onread`.
-const fifoEnds = () => {
-  const fifoDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fim-bench-noop-'));
-  const fifo = path.join(fifoDir, 'stdout');
-  execFileSync('mkfifo', ['-m', '600', fifo]);
-  const readFd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-  const writeFd = fs.openSync(fifo, fs.constants.O_WRONLY);
-  fs.rmSync(fifoDir, { recursive: true });
-  return { readFd, writeFd };
-};
-const fifo = mode === '--noop' ? fifoEnds() : null;
-const loader = spawn(LOADER, ['--path', dir], { stdio: ['pipe', fifo ? fifo.writeFd : 'pipe', 'inherit'] });
+// --noop: fimctl's own reader of the loader's stdout (`make` builds it into dist/), bytes dropped.
+const channel = mode === '--noop'
+  ? (await import('../dist/supervisor/src/loader-process.js')).openStdoutChannel(os.tmpdir(), () => {})
+  : null;
+const loader = spawn(LOADER, ['--path', dir], { stdio: ['pipe', channel ? channel.option : 'pipe', 'inherit'] });
 let pending = '';
 const parseAndWrite = (chunk) => {
   const lines = (pending + chunk).split('\n');
@@ -78,10 +70,9 @@ const spliceAndWrite = (chunk) => {
   pending = text.slice(start);
   if (out) fs.writeSync(1, out);
 };
-if (fifo) {
-  fs.closeSync(fifo.writeFd); // the loader's copy is the only one: its exit ends the reads
-  const buffer = Buffer.allocUnsafe(64 * 1024);
-  new net.Socket({ fd: fifo.readFd, readable: true, writable: false, onread: { buffer, callback: () => true } });
+if (channel) {
+  channel.afterSpawn();
+  if (!channel.reader) loader.stdout.on('data', () => {}); // no FIFO: fimctl reads the pipe then
 } else if (mode === '--pass') loader.stdout.on('data', (chunk) => fs.writeSync(1, chunk));
 else loader.stdout.setEncoding('utf8').on('data', mode === '--splice' ? spliceAndWrite : parseAndWrite);
 loader.on('exit', (code) => process.exit(code ?? 1));

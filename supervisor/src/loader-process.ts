@@ -41,7 +41,7 @@ export type LoaderProcessOptions = {
 };
 
 /** The loader's stdout as the subprocess sees it and as we read it. */
-type StdoutChannel = {
+export type StdoutChannel = {
 	/** For execa: the FIFO's write end, or 'pipe'. */
 	option: number | 'pipe';
 	/** The FIFO's read end; undefined when reading the subprocess's own stdout stream. */
@@ -236,7 +236,8 @@ export class LoaderProcess {
  * to close them when it exits, and the FIFO's read end, opened by fs but closed by its socket,
  * would stay on it: its number, by then reused, would be closed again.
  */
-function openStdoutChannel(directory: string, onChunk: (chunk: Uint8Array) => void): StdoutChannel {
+// Exported for scripts/bench-bare-consumer.mjs --noop, which measures this reader alone.
+export function openStdoutChannel(directory: string, onChunk: (chunk: Uint8Array) => void): StdoutChannel {
 	if (!isMainThread) {
 		return plainPipe;
 	}
